@@ -1,0 +1,320 @@
+"""Configuration: frozen dataclasses per section, loaded from TOML, overridden by environment.
+
+``load_config(path)`` reads a TOML file (or nothing: every key has a default), applies
+``LIQMON_<SECTION>__<KEY>`` environment overrides, and builds the dataclasses. Every value
+is checked against its field's type and metadata (``choices``, ``min``, ``max``); a bad
+value raises :class:`ConfigError` naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from monitor.errors import ConfigError
+from monitor.store.config import StoreConfig
+from monitor.venues import VENUES
+from monitor.venues.dialect import VenueSettings
+
+ENV_PREFIX = "LIQMON_"
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    enabled: bool = False
+    ws_base_url: str = ""
+    rest_base_url: str = ""
+    symbols: tuple[str, ...] = field(
+        default=(), metadata={"help": "instruments to watch; empty means every listed one"}
+    )
+    silence_limit_seconds: float = field(
+        default=60.0, metadata={"min": 1, "help": "reconnect after this long without a frame"}
+    )
+    instruments_refresh_seconds: float = field(default=3600.0, metadata={"min": 10})
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> VenueSettings:
+        return VenueSettings(symbols=self.symbols or None, options=dict(self.options))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    queue_size: int = field(
+        default=100_000, metadata={"min": 1, "help": "events between the readers and ingest"}
+    )
+    backoff_initial_seconds: float = field(default=1.0, metadata={"min": 0.001})
+    backoff_max_seconds: float = field(default=60.0, metadata={"min": 0.001})
+    healthy_after_seconds: float = field(
+        default=60.0, metadata={"min": 0.001, "help": "a connection this old resets backoff"}
+    )
+    open_timeout_seconds: float = field(default=10.0, metadata={"min": 0.001})
+    ack_timeout_seconds: float = field(default=10.0, metadata={"min": 0.001})
+    unknown_instrument_hold_seconds: float = field(
+        default=5.0, metadata={"min": 0, "help": "hold an unvalued frame while refreshing"}
+    )
+    instrument_cache_dir: str = field(
+        default="", metadata={"help": "where REST instrument documents are cached; '' = default"}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = field(default=9841, metadata={"min": 0, "max": 65535})
+    coins: tuple[str, ...] = field(
+        default=(
+            "BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "SUI",
+            "LTC", "TRX", "DOT", "TON", "PEPE", "HYPE", "BCH", "NEAR", "WIF", "APT",
+        ),
+        metadata={"help": "coins with their own label value; the rest are 'other'"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConfig:
+    enabled: bool = False
+    directory: str = field(default="recordings", metadata={"help": "where recordings go"})
+    rotation: str = field(default="hourly", metadata={"choices": ("hourly", "daily", "none")})
+    gzip: bool = True
+    retention_days: float = field(default=30.0, metadata={"min": 0})
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = field(
+        default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")}
+    )
+    format: str = field(default="text", metadata={"choices": ("text", "json")})
+    summary_interval_seconds: float = field(default=60.0, metadata={"min": 1})
+
+
+def _default_venues() -> dict[str, VenueConfig]:
+    return {
+        venue: VenueConfig(
+            enabled=entry.enabled_by_default,
+            ws_base_url=entry.ws_base_url,
+            rest_base_url=entry.rest_base_url,
+        )
+        for venue, entry in VENUES.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    venues: Mapping[str, VenueConfig] = field(default_factory=_default_venues)
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def enabled_venues(self) -> dict[str, VenueConfig]:
+        return {venue: vc for venue, vc in self.venues.items() if vc.enabled}
+
+
+T = TypeVar("T")
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (None: defaults only), apply environment overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except FileNotFoundError as exc:
+            raise ConfigError("(file)", str(path), "an existing TOML file") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("(file)", str(path), f"valid TOML ({exc})") from exc
+    apply_env_overrides(raw, os.environ if env is None else env)
+    return build_config(raw)
+
+
+def build_config(raw: Mapping[str, Any]) -> Config:
+    venues_raw = raw.get("venues", {})
+    if not isinstance(venues_raw, Mapping):
+        raise ConfigError("venues", venues_raw, "a table of [venues.<id>] sections")
+    venues = _default_venues()
+    for venue, table in venues_raw.items():
+        if venue not in VENUES:
+            raise ConfigError(f"venues.{venue}", venue, f"one of {', '.join(sorted(VENUES))}")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"venues.{venue}", table, "a table")
+        venues[venue] = _build(VenueConfig, table, f"venues.{venue}", base=venues[venue])
+    rest = {k: v for k, v in raw.items() if k != "venues"}
+    config = _build(Config, rest, "", base=Config())
+    return dataclasses.replace(config, venues=venues)
+
+
+def apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """``LIQMON_STORE__BACKEND=redis`` sets ``raw["store"]["backend"]``.
+
+    Venue ids use ``_`` for ``-`` (``LIQMON_VENUES__BINANCE_USDM__ENABLED=false``). Values
+    are read as TOML values where they parse as one (numbers, booleans, arrays), else text.
+    """
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if parts[0] == "venues" and len(parts) > 1:
+            parts[1] = parts[1].replace("_", "-")
+        table = raw
+        for part in parts[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(".".join(parts), value, "a table to put the override in")
+        table[parts[-1]] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _build(cls: type[T], table: Mapping[str, Any], prefix: str, base: T) -> T:
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls))}
+    hints = typing.get_type_hints(cls)
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            raise ConfigError(path, value, f"one of the keys {', '.join(sorted(fields))}")
+        current = getattr(base, key)
+        changes[key] = _convert(hints[key], value, path, fields[key].metadata, current)
+    return dataclasses.replace(cast(Any, base), **changes) if changes else base
+
+
+def _convert(hint: Any, value: Any, path: str, meta: Mapping[str, Any], current: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, Mapping):
+            raise ConfigError(path, value, "a table")
+        return _build(hint, value, path, base=current)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or value == "":
+            return None
+        return _convert(args[0], value, path, meta, current)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(path, value, "a list")
+        (item_hint, *_rest) = typing.get_args(hint)
+        return tuple(_convert(item_hint, v, f"{path}[{i}]", meta, None) for i, v in enumerate(value))
+    if origin in (Mapping, dict, typing.get_origin(Mapping[str, Any])):
+        if not isinstance(value, Mapping):
+            raise ConfigError(path, value, "a table")
+        _key_hint, value_hint = typing.get_args(hint)
+        if dataclasses.is_dataclass(value_hint) and isinstance(value_hint, type):
+            return {
+                k: _build(value_hint, v if isinstance(v, Mapping) else {}, f"{path}.{k}",
+                          base=value_hint())
+                if isinstance(v, Mapping)
+                else _raise(ConfigError(f"{path}.{k}", v, "a table"))
+                for k, v in value.items()
+            }
+        return dict(value)
+    return _scalar(hint, value, path, meta)
+
+
+def _raise(exc: Exception) -> Any:
+    raise exc
+
+
+def _scalar(hint: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, value, "true or false")
+        result: Any = value
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, value, "an integer")
+        result = value
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(path, value, "a number")
+        result = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, value, "a string")
+        result = value
+    else:
+        result = value
+    choices = meta.get("choices")
+    if choices is not None and result not in choices:
+        raise ConfigError(path, value, "one of " + ", ".join(repr(c) for c in choices))
+    if "min" in meta and result < meta["min"]:
+        raise ConfigError(path, value, f"a value >= {meta['min']}")
+    if "max" in meta and result > meta["max"]:
+        raise ConfigError(path, value, f"a value <= {meta['max']}")
+    return result
+
+
+def config_to_toml(config: Config) -> str:
+    """The effective configuration as TOML text (for ``liqmon check-config``)."""
+    lines: list[str] = []
+    for section in dataclasses.fields(config):
+        value = getattr(config, section.name)
+        if section.name == "venues":
+            for venue, vc in value.items():
+                lines.append(f"[venues.{venue}]")
+                lines.extend(_toml_fields(vc))
+                lines.append("")
+            continue
+        lines.append(f"[{section.name}]")
+        lines.extend(_toml_fields(value))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_fields(obj: Any) -> list[str]:
+    out = []
+    nested = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            nested.append((f.name, value))
+            continue
+        if isinstance(value, Mapping):
+            if value:
+                inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+                out.append(f"{f.name} = {{ {inner} }}")
+            else:
+                out.append(f"{f.name} = {{}}")
+            continue
+        out.append(f"{f.name} = {_toml_value(value)}")
+    for name, value in nested:
+        out.append(f"{name} = {{ " + ", ".join(
+            s.replace(" = ", " = ", 1) for s in _toml_fields(value)) + " }")
+    return out
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if value is None:
+        return '""'
+    return _toml_value(str(value))

@@ -1,0 +1,64 @@
+"""The registry: venue id → dialect. The one list of supported venues (DESIGN 3.1).
+
+Dialect classes are named by import path and loaded on first use, so that a venue's module
+is imported only when that venue is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import cast
+
+from monitor.venues.dialect import Dialect, VenueSettings
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEntry:
+    venue: str
+    dialect_path: str  # "module:Class"; the class takes a VenueSettings
+    ws_base_url: str
+    rest_base_url: str
+    enabled_by_default: bool
+
+
+VENUES: dict[str, VenueEntry] = {
+    entry.venue: entry
+    for entry in (
+        VenueEntry("binance-usdm", "monitor.venues.binance:BinanceUsdm",
+                   "wss://fstream.binance.com", "https://fapi.binance.com", True),
+        VenueEntry("binance-coinm", "monitor.venues.binance:BinanceCoinm",
+                   "wss://dstream.binance.com", "https://dapi.binance.com", True),
+        VenueEntry("bybit", "monitor.venues.bybit:Bybit",
+                   "wss://stream.bybit.com", "https://api.bybit.com", True),
+        VenueEntry("okx", "monitor.venues.okx:Okx",
+                   "wss://ws.okx.com:8443", "https://www.okx.com", True),
+        VenueEntry("hyperliquid", "monitor.venues.hyperliquid:Hyperliquid",
+                   "wss://api.hyperliquid.xyz", "https://api.hyperliquid.xyz", True),
+        VenueEntry("bitmex", "monitor.venues.bitmex:Bitmex",
+                   "wss://ws.bitmex.com", "https://www.bitmex.com", False),
+        VenueEntry("deribit", "monitor.venues.deribit:Deribit",
+                   "wss://www.deribit.com", "https://www.deribit.com", False),
+        VenueEntry("bitget", "monitor.venues.bitget:Bitget",
+                   "wss://ws.bitget.com", "https://api.bitget.com", False),
+        VenueEntry("gate", "monitor.venues.gate:Gate",
+                   "wss://fx-ws.gateio.ws", "https://api.gateio.ws", False),
+        VenueEntry("kraken-futures", "monitor.venues.kraken_futures:KrakenFutures",
+                   "wss://futures.kraken.com", "https://futures.kraken.com", False),
+        VenueEntry("dydx", "monitor.venues.dydx:Dydx",
+                   "wss://indexer.dydx.trade", "https://indexer.dydx.trade", False),
+        VenueEntry("htx", "monitor.venues.htx:Htx",
+                   "wss://api.hbdm.com", "https://api.hbdm.com", False),
+    )
+}
+
+
+def dialect_class(venue: str) -> type:
+    entry = VENUES[venue]
+    module_name, _, class_name = entry.dialect_path.partition(":")
+    return cast(type, getattr(importlib.import_module(module_name), class_name))
+
+
+def make_dialect(venue: str, settings: VenueSettings | None = None) -> Dialect:
+    """Build the dialect of ``venue``. Raises KeyError for an unknown venue id."""
+    return cast(Dialect, dialect_class(venue)(settings or VenueSettings()))

@@ -1,0 +1,5 @@
+"""Shared pytest configuration. Service fixtures live in tests/fixtures/, one module each."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
