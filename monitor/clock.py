@@ -45,3 +45,4 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+

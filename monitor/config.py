@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from monitor.detector_config import DetectorConfig
 from monitor.errors import ConfigError
 from monitor.store.config import StoreConfig
 from monitor.venues import VENUES
@@ -68,7 +69,10 @@ class FeedConfig:
 class MetricsConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = field(default=9841, metadata={"min": 0, "max": 65535})
+    port: int = field(
+        default=10841,
+        metadata={"min": 0, "max": 65535, "help": "0 picks a free port (tests)"},
+    )
     coins: tuple[str, ...] = field(
         default=(
             "BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "SUI",
@@ -112,6 +116,7 @@ class Config:
     venues: Mapping[str, VenueConfig] = field(default_factory=_default_venues)
     feed: FeedConfig = field(default_factory=FeedConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -211,25 +216,22 @@ def _convert(hint: Any, value: Any, path: str, meta: Mapping[str, Any], current:
         if not isinstance(value, list | tuple):
             raise ConfigError(path, value, "a list")
         (item_hint, *_rest) = typing.get_args(hint)
-        return tuple(_convert(item_hint, v, f"{path}[{i}]", meta, None) for i, v in enumerate(value))
+        return tuple(
+            _convert(item_hint, v, f"{path}[{i}]", meta, None) for i, v in enumerate(value)
+        )
     if origin in (Mapping, dict, typing.get_origin(Mapping[str, Any])):
         if not isinstance(value, Mapping):
             raise ConfigError(path, value, "a table")
         _key_hint, value_hint = typing.get_args(hint)
         if dataclasses.is_dataclass(value_hint) and isinstance(value_hint, type):
-            return {
-                k: _build(value_hint, v if isinstance(v, Mapping) else {}, f"{path}.{k}",
-                          base=value_hint())
-                if isinstance(v, Mapping)
-                else _raise(ConfigError(f"{path}.{k}", v, "a table"))
-                for k, v in value.items()
-            }
+            built = {}
+            for k, v in value.items():
+                if not isinstance(v, Mapping):
+                    raise ConfigError(f"{path}.{k}", v, "a table")
+                built[k] = _build(value_hint, v, f"{path}.{k}", base=value_hint())
+            return built
         return dict(value)
     return _scalar(hint, value, path, meta)
-
-
-def _raise(exc: Exception) -> Any:
-    raise exc
 
 
 def _scalar(hint: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
@@ -261,42 +263,50 @@ def _scalar(hint: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
     return result
 
 
-def config_to_toml(config: Config) -> str:
-    """The effective configuration as TOML text (for ``liqmon check-config``)."""
+def config_to_toml(config: Config, comments: bool = False) -> str:
+    """The effective configuration as TOML text (``liqmon check-config``).
+
+    With ``comments``, each key is preceded by its help text: that is how the commented
+    example ``config/liqmon.toml`` is made (``liqmon check-config --example``).
+    """
     lines: list[str] = []
     for section in dataclasses.fields(config):
         value = getattr(config, section.name)
         if section.name == "venues":
             for venue, vc in value.items():
                 lines.append(f"[venues.{venue}]")
-                lines.extend(_toml_fields(vc))
+                lines.extend(_toml_fields(vc, comments))
                 lines.append("")
             continue
         lines.append(f"[{section.name}]")
-        lines.extend(_toml_fields(value))
+        lines.extend(_toml_fields(value, comments))
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_fields(obj: Any) -> list[str]:
-    out = []
+def _toml_fields(obj: Any, comments: bool = False, prefix: str = "") -> list[str]:
+    out: list[str] = []
     nested = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             nested.append((f.name, value))
             continue
-        if isinstance(value, Mapping):
-            if value:
-                inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-                out.append(f"{f.name} = {{ {inner} }}")
-            else:
-                out.append(f"{f.name} = {{}}")
+        if comments and f.metadata.get("help"):
+            out.append(f"# {f.metadata['help']}")
+        if comments and f.metadata.get("choices"):
+            out.append("# one of: " + ", ".join(str(c) for c in f.metadata["choices"]))
+        if isinstance(value, Mapping) and value and all(
+            dataclasses.is_dataclass(v) for v in value.values()
+        ):
+            nested.extend((f"{f.name}.{_toml_key(k)}", v) for k, v in value.items())
             continue
         out.append(f"{f.name} = {_toml_value(value)}")
     for name, value in nested:
-        out.append(f"{name} = {{ " + ", ".join(
-            s.replace(" = ", " = ", 1) for s in _toml_fields(value)) + " }")
+        # Sub-tables as dotted keys keep them inside their section without a new header.
+        out.extend(_toml_fields(value, comments, prefix=f"{prefix}{name}."))
+    if prefix:
+        out = [line if line.startswith("#") else prefix + line for line in out]
     return out
 
 
@@ -314,7 +324,10 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        if not value:
+            return "{}"
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }"
     if value is None:
         return '""'
     return _toml_value(str(value))

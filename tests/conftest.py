@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.fixtures.redis",
+    "tests.fixtures.prometheus",
+]

@@ -43,3 +43,8 @@ class StoreConfig:
     cascade_history: int = field(
         default=100, metadata={"min": 1, "help": "how many cascades the store keeps"}
     )
+    key_prefix: str = field(
+        default="liqmon",
+        metadata={"help": "Redis key prefix and hash tag {prefix}; deployments sharing a "
+                  "Redis (or a cluster) keep apart by choosing different prefixes"},
+    )

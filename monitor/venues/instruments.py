@@ -93,6 +93,9 @@ def normalise_coin(raw: str) -> tuple[str, float]:
             prefix = match.group(0)
             multiplier = 1_000_000.0 if prefix == "1M" else float(prefix)
             name = name[len(prefix) :]
+        elif name.endswith("1000") and name[:-4].isalpha():
+            # Bybit puts the multiplier last: SHIB1000USDT, baseCoin SHIB1000.
+            name, multiplier = name[:-4], 1000.0
     return COIN_ALIASES.get(name, name), multiplier
 
 

@@ -1,0 +1,149 @@
+"""``liqmon run``, ``liqmon demo``, ``liqmon simulate`` and ``liqmon record``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from monitor.app import App, install_signal_handlers
+from monitor.clock import SystemClock
+from monitor.config import Config, load_config
+from monitor.feed.recorder import Recorder
+from monitor.simulator.server import Simulator
+
+log = logging.getLogger(__name__)
+
+# After the scenario's last frame the daemon gets this long to count what is in flight.
+DEMO_SETTLE_SECONDS = 3.0
+# The scenario clock waits this long at most for the daemon to subscribe everywhere.
+DEMO_SUBSCRIBE_WAIT_SECONDS = 30.0
+
+
+class MarketClock(SystemClock):
+    """Wall time that follows the simulator's market clock; monotonic time stays real.
+
+    The demo plays a three-hour night in minutes: the daemon's timestamps and the detector's
+    windows follow market time, while timeouts and backoff stay in real seconds.
+    """
+
+    def __init__(self, sim: Simulator, start: float) -> None:
+        self._sim = sim
+        self._start = start
+
+    def wall(self) -> float:
+        return (self._sim.start_wall or self._start) + self._sim.market_seconds()
+
+
+async def run_daemon(config: Config) -> int:
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    return await App(config).run(stop)
+
+
+async def run_record(config: Config, out: Path, duration: float | None) -> int:
+    """The daemon with a recorder on every frame, into one file."""
+    recorder = Recorder(path=out, gzip_files=out.suffix == ".gz")
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    if duration is not None:
+        asyncio.get_running_loop().call_later(duration, stop.set)
+    try:
+        return await App(config, tap=recorder).run(stop)
+    finally:
+        recorder.close()
+        print(f"{recorder.frames_written} frames recorded to {out}", file=sys.stderr)
+
+
+async def run_simulate(args: argparse.Namespace) -> int:
+    from monitor.simulator.faults import parse_faults
+    from monitor.simulator.scenarios import build_scenario
+
+    scenario = build_scenario(args.scenario)
+    faults = parse_faults(args.faults) if args.faults else None
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    async with Simulator(scenario, speed=args.speed, host=args.host, port=args.port,
+                         faults=faults, loop_scenario=args.loop) as sim:
+        if args.ground_truth:
+            sim.write_ground_truth(Path(args.ground_truth))
+        print(f"simulating {scenario.name} at {args.speed:g}x on port {sim.port}; "
+              "point the daemon at it with:", file=sys.stderr)
+        for key, value in sorted(sim.config_overrides().items()):
+            print(f"  export {key}={value}", file=sys.stderr)
+        finished = asyncio.create_task(sim.wait_finished())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (finished, stopped):
+            task.cancel()
+        if args.sent:
+            await asyncio.to_thread(
+                Path(args.sent).write_bytes, orjson.dumps(sim.sent().to_json()))
+    return 0
+
+
+async def run_demo(config: Config, args: argparse.Namespace) -> int:
+    """Simulator and daemon in one process; at the end, what was sent beside what counted."""
+    from monitor.simulator.faults import parse_faults
+    from monitor.simulator.scenarios import build_scenario
+
+    scenario = build_scenario(args.scenario)
+    faults = parse_faults(args.faults) if args.faults else None
+    start = time.time()
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    async with Simulator(scenario, speed=args.speed, faults=faults, start_wall=start,
+                         wait_for_subscribers=DEMO_SUBSCRIBE_WAIT_SECONDS) as sim:
+        # The daemon takes the same config and environment as `run`, with the venues pointed
+        # at the simulator: the environment wins over the file, and the simulator over both.
+        env = {**os.environ, **sim.config_overrides()}
+        daemon_config = load_config(getattr(args, "config", None), env=env)
+        app = App(daemon_config, clock=MarketClock(sim, start))
+        # Every simulated HTTP request is logged at INFO by the simulator: noise in a demo.
+        logging.getLogger("monitor.simulator").setLevel(logging.WARNING)
+        print(f"liqmon demo: scenario {scenario.name} at {args.speed:g}x "
+              f"({scenario.duration_seconds / args.speed:.0f} s), simulator on port {sim.port}, "
+              f"metrics on http://{daemon_config.metrics.host}:{daemon_config.metrics.port}"
+              "/metrics", file=sys.stderr)
+
+        async def finish() -> None:
+            if args.duration is not None:
+                await asyncio.sleep(args.duration)
+            else:
+                await sim.wait_finished()
+                await asyncio.sleep(DEMO_SETTLE_SECONDS)
+            stop.set()
+
+        ender = asyncio.create_task(finish())
+        try:
+            code = await app.run(stop)
+        finally:
+            ender.cancel()
+        sent = sim.sent()
+        table = {(venue, side): (sent.get(venue, side).count, sent.get(venue, side).usd)
+                 for venue in sent.venues() for side in ("long", "short")}
+        print(render_comparison(table, app), file=sys.stdout)
+    return code
+
+
+def render_comparison(sent: dict[tuple[str, str], tuple[int, float]], app: App) -> str:
+    counted = app.ingest.counted if app.ingest is not None else {}
+    keys = sorted(set(sent) | {k for k in counted})
+    lines = [f"{'venue':<15} {'side':<6} {'sent':>8} {'counted':>8} {'sent USD':>16} "
+             f"{'counted USD':>16}"]
+    for venue, side in keys:
+        s_count, s_usd = sent.get((venue, side), (0, 0.0))
+        c = counted.get((venue, side), [0, 0.0])
+        lines.append(f"{venue:<15} {side:<6} {s_count:>8} {int(c[0]):>8} {s_usd:>16,.2f} "
+                     f"{c[1]:>16,.2f}")
+    cascades = [a for a in app.alerts if hasattr(a, "status")]
+    lines.append("")
+    lines.append(f"{len(cascades)} cascade transitions, "
+                 f"{len(app.alerts) - len(cascades)} whale alerts")
+    return "\n".join(lines)

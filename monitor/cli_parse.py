@@ -1,0 +1,100 @@
+"""``liqmon parse`` and ``liqmon instruments fetch``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import orjson
+
+from monitor.config import Config
+from monitor.errors import FrameError, InstrumentFetchError
+from monitor.events import Liquidation, MarkPrice
+from monitor.feed.instruments import InstrumentService, default_cache_dir, load_cached
+from monitor.venues import VENUES, make_dialect
+from monitor.venues.dialect import Dialect, Invalid, Unrecognised
+from monitor.venues.instruments import InstrumentBook, InstrumentSpec
+
+log = logging.getLogger(__name__)
+
+
+def read_instrument_file(dialect: Dialect, path: Path) -> list[InstrumentSpec]:
+    """Specs from one REST document, read with the first of the venue's requests that fits."""
+    body = path.read_bytes()
+    errors = []
+    for request in dialect.instrument_requests(""):
+        try:
+            specs, _next = dialect.parse_instruments(request, body)
+        except FrameError as exc:
+            errors.append(f"{request.key}: {exc}")
+            continue
+        if specs:
+            return specs
+    raise FrameError("bad_value", f"{path} is not a {dialect.venue} instrument document "
+                     f"({'; '.join(errors) or 'no instruments in it'})")
+
+
+def run_parse(venue: str, instrument_files: list[Path], prices: bool) -> int:
+    if venue not in VENUES:
+        print(f"liqmon parse: unknown venue {venue!r}; expected one of "
+              f"{', '.join(sorted(VENUES))}", file=sys.stderr)
+        return 2
+    dialect = make_dialect(venue)
+    book = InstrumentBook(venue)
+    if instrument_files:
+        for path in instrument_files:
+            try:
+                book.update(read_instrument_file(dialect, path))
+            except (FrameError, OSError) as exc:
+                print(f"liqmon parse: {exc}", file=sys.stderr)
+                return 2
+    else:
+        book.update(load_cached(dialect, default_cache_dir()))
+    session = dialect.session(book)
+    out = sys.stdout.buffer
+    for number, line in enumerate(sys.stdin.buffer, 1):
+        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            items = session.parse(text, 0.0)
+        except FrameError as exc:
+            print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
+            continue
+        for item in items:
+            if isinstance(item, Liquidation):
+                out.write(orjson.dumps(item.to_json_dict()) + b"\n")
+            elif isinstance(item, MarkPrice) and prices:
+                out.write(orjson.dumps({"mark_price": {
+                    "venue": item.venue, "instrument": item.instrument, "coin": item.coin,
+                    "price": item.price, "exchange_ts_ms": item.exchange_ts_ms}}) + b"\n")
+            elif isinstance(item, Invalid):
+                print(f"line {number}: {item.reason}: {item.detail}", file=sys.stderr)
+            elif isinstance(item, Unrecognised):
+                print(f"line {number}: unrecognised: {item.reason}", file=sys.stderr)
+    out.flush()
+    return 0
+
+
+async def run_instruments_fetch(config: Config, venues: list[str]) -> int:
+    chosen = venues or list(config.enabled_venues())
+    cache_dir = (Path(config.feed.instrument_cache_dir) if config.feed.instrument_cache_dir
+                 else default_cache_dir())
+    failed = 0
+    for venue in chosen:
+        if venue not in config.venues:
+            print(f"liqmon: unknown venue {venue!r}", file=sys.stderr)
+            return 2
+        vc = config.venues[venue]
+        dialect = make_dialect(venue, vc.settings())
+        service = InstrumentService(dialect, vc.rest_base_url, refresh_seconds=0,
+                                    cache_dir=cache_dir)
+        try:
+            count = await service.refresh()
+        except InstrumentFetchError as exc:
+            print(f"{venue}: failed: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{venue}: {count} instruments cached in {cache_dir / venue}")
+    return 1 if failed else 0

@@ -1,0 +1,1 @@
+"""The cascade detector's parts: windows, prices, figures, per-scope machines."""

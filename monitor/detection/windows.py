@@ -1,0 +1,321 @@
+"""Rolling windows per scope from second-resolution buckets keyed by the venue's time.
+
+A liquidation lands in the bucket of its exchange second, keyed by (venue, instrument, side):
+one bucket entry is one symbol-second. A second is folded into the window aggregates of four
+scopes (global, its coin, its venue, and the coin-on-venue pair) once the step clock has
+passed it; it leaves the current window ``W`` seconds later into the previous window (for
+acceleration), and is dropped ``2W`` seconds later. So each entry is touched a fixed number
+of times, and memory is bounded by ``2W`` seconds of entries.
+
+A late liquidation (its second already folded) is added straight to the aggregates; one
+older than the current window is counted for nothing but whales. Pure: time comes in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+GLOBAL, COIN, VENUE, PAIR = 0, 1, 2, 3
+LONG, SHORT = 0, 1
+# Offsets into Agg.v, plus the side: one flat list keeps the hot path to index arithmetic.
+USD, RAW, CNT, SYM, CUM, PREV = 0, 2, 4, 6, 8, 10
+# Offsets into an entry list.
+E_USD, E_RAW, E_CNT, E_FOLDED, E_SIDE, E_PAIR = 0, 1, 2, 3, 4, 5
+
+
+class Agg:
+    """The window aggregate of one scope.
+
+    ``v`` holds, per side (add LONG or SHORT to the offset): capped USD in the current window
+    (what the signals use), uncapped USD (what is reported), count, symbol-seconds with at
+    least one liquidation, uncapped USD ever folded (cascade totals are differences of it),
+    and capped USD of the previous window (for acceleration). A coin-on-venue pair keeps
+    only the uncapped USD and the symbol-seconds.
+    """
+
+    __slots__ = ("base_sym", "base_usd", "chain", "gate", "kind", "name", "scope", "v", "vs")
+
+    def __init__(self, kind: int, name: str, scope: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.scope = scope
+        self.v = [0.0] * 12
+        self.base_usd = [0.0, 0.0]
+        self.base_sym = [0.0, 0.0]
+        # A pair's chain is (global, coin, venue, pair): every aggregate one entry counts in;
+        # vs holds their ``v`` lists, for the hot loops.
+        self.chain: tuple[Agg, ...] = ()
+        self.vs: tuple[list[float], ...] = ()
+        # The USD below which this scope cannot watch or fire; set and reset by the detector
+        # (negative: not known yet).
+        self.gate = -1.0
+
+    def usd(self, side: int) -> float:
+        return self.v[USD + side]
+
+    def raw(self, side: int) -> float:
+        return self.v[RAW + side]
+
+    def count(self, side: int) -> int:
+        return int(self.v[CNT + side])
+
+    def sym(self, side: int) -> int:
+        return int(self.v[SYM + side])
+
+    def cum_raw(self, side: int) -> float:
+        return self.v[CUM + side]
+
+    def prev(self, side: int) -> float:
+        return self.v[PREV + side]
+
+
+# One symbol-second of one side: [capped USD, USD, count, folded (0/1), side, pair agg].
+Entry = list[Any]
+Bucket = dict[tuple[str, str, int], Entry]
+
+
+class Windows:
+    """All scopes' windows, moved forward one whole second at a time by :meth:`advance`."""
+
+    def __init__(self, window_seconds: int, cap_usd: float) -> None:
+        self.window = window_seconds
+        self.cap_usd = cap_usd
+        self.global_agg = Agg(GLOBAL, "global", "global")
+        self.coins: dict[str, Agg] = {}
+        self.venues: dict[str, Agg] = {}
+        self.pairs: dict[tuple[str, str], Agg] = {}
+        self.pairs_by_coin: dict[str, dict[str, Agg]] = {}  # coin → venue → pair
+        self.pairs_by_venue: dict[str, dict[str, Agg]] = {}  # venue → coin → pair
+        self._seconds: dict[int, Bucket] = {}
+        # None until the first step: before it, every bucket is pending.
+        self.folded_upto: int | None = None
+        self._cur_from = 0  # first second of the current window
+        self._prev_from = 0  # first second of the previous window
+        self.late_dropped = 0
+        self.touched: set[Agg] = set()  # pairs folded into since the last step
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def add(self, venue: str, instrument: str, coin: str, side: int, usd: float, sec: int) -> None:
+        folded_upto = self.folded_upto
+        if folded_upto is not None:
+            if sec - folded_upto > self._future:
+                sec = folded_upto + 1  # a venue clock far ahead: count it as now
+            elif sec < self._cur_from:
+                self.late_dropped += 1  # older than the window: too late to matter
+                return
+        bucket = self._seconds.get(sec)
+        if bucket is None:
+            bucket = self._seconds[sec] = {}
+        key = (venue, instrument, side)
+        entry = bucket.get(key)
+        capped = usd if usd < self.cap_usd else self.cap_usd
+        if entry is None:
+            pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
+            entry = bucket[key] = [capped, usd, 1, 0, side, pair]
+            if folded_upto is not None and sec <= folded_upto:
+                # A late print opening a symbol-second already passed: into the window now.
+                self._fold(entry)
+            return
+        entry[0] += capped
+        entry[1] += usd
+        entry[2] += 1
+        if entry[3]:
+            # A late print in a second already folded: straight into the window.
+            pair = entry[5]
+            for v in pair.vs[:3]:
+                v[side] += capped
+                v[2 + side] += usd
+                v[4 + side] += 1
+                v[8 + side] += usd
+            pair.v[2 + side] += usd
+            self.touched.add(pair)
+
+    _future = 60
+
+    def set_max_future(self, seconds: int) -> None:
+        self._future = seconds
+
+    def _pair(self, venue: str, coin: str) -> Agg:
+        c = self.coins.get(coin)
+        if c is None:
+            c = self.coins[coin] = Agg(COIN, coin, f"coin:{coin}")
+        v = self.venues.get(venue)
+        if v is None:
+            v = self.venues[venue] = Agg(VENUE, venue, f"venue:{venue}")
+        pair = self.pairs[(coin, venue)] = Agg(PAIR, f"{coin}@{venue}", "")
+        pair.chain = (self.global_agg, c, v, pair)
+        pair.vs = tuple(agg.v for agg in pair.chain)
+        self.pairs_by_coin.setdefault(coin, {})[venue] = pair
+        self.pairs_by_venue.setdefault(venue, {})[coin] = pair
+        return pair
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def advance(self, t: int) -> None:
+        """Current window: seconds ``[t - W, t - 1]``; previous: ``[t - 2W, t - W - 1]``.
+
+        Invariant between calls: ``_cur_from == folded_upto + 1 - W`` and
+        ``_prev_from == _cur_from - W``.
+        """
+        w = self.window
+        if self.folded_upto is None:
+            first = min(self._seconds, default=t - 1)
+            self.folded_upto = min(first, t) - 1
+            self._cur_from = self.folded_upto + 1 - w
+            self._prev_from = self._cur_from - w
+        old = self.folded_upto
+        if t - 1 <= old:
+            return
+        seconds = self._seconds
+        if t - 1 == old + 1:
+            # The usual step, one second on: three lookups instead of three scans.
+            fold, leave, drop = seconds.get(t - 1), seconds.get(t - 1 - w), seconds.pop(
+                t - 1 - 2 * w, None)
+        else:
+            fold = leave = drop = None
+        if fold is not None:
+            self._fold_all(fold.values())
+        if leave is not None:
+            self._leave_current(leave.values())
+        if drop is not None:
+            self._leave_previous(drop.values())
+        if t - 1 != old + 1:
+            for sec in self._present(old + 1, t):
+                self._fold_all(seconds[sec].values())
+            for sec in self._present(self._cur_from, t - w):
+                self._leave_current(seconds[sec].values())
+            for sec in self._present(self._prev_from, t - 2 * w):
+                self._leave_previous(seconds.pop(sec).values())
+        self.folded_upto = t - 1
+        self._cur_from = t - w
+        self._prev_from = t - 2 * w
+
+    def _present(self, lo: int, hi: int) -> Iterator[int]:
+        """The seconds in ``[lo, hi)`` that have a bucket, in order."""
+        if hi <= lo:
+            return iter(())
+        if hi - lo <= 4 * len(self._seconds) + 8:
+            seconds = self._seconds
+            return (s for s in range(lo, hi) if s in seconds)
+        return iter(sorted(s for s in self._seconds if lo <= s < hi))
+
+    def _fold(self, entry: Entry) -> None:
+        self._fold_all((entry,))
+
+    def _fold_all(self, entries: Iterable[Entry]) -> None:
+        # Unrolled over (global, coin, venue) and the pair, which keeps only what its
+        # breakdowns read (reported USD) and its symbol-seconds: this is the hot loop.
+        touched_add = self.touched.add
+        for entry in entries:
+            usd, raw, cnt, _folded, side, pair = entry
+            entry[3] = 1
+            g, c, v, p = pair.vs
+            i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
+            g[side] += usd
+            g[i1] += raw
+            g[i2] += cnt
+            g[i3] += 1
+            g[i4] += raw
+            c[side] += usd
+            c[i1] += raw
+            c[i2] += cnt
+            c[i3] += 1
+            c[i4] += raw
+            v[side] += usd
+            v[i1] += raw
+            v[i2] += cnt
+            v[i3] += 1
+            v[i4] += raw
+            p[i1] += raw
+            p[i3] += 1
+            touched_add(pair)
+
+    @staticmethod
+    def _leave_current(entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            usd, raw, cnt, _folded, side, pair = entry
+            i1, i2, i3, i5 = side + 2, side + 4, side + 6, side + 10
+            for v in pair.vs[:3]:
+                if v[i3] <= 1.0:
+                    # The window's last symbol-second of this side: exact zeros, not residue.
+                    v[side] = v[i1] = v[i2] = v[i3] = 0.0
+                else:
+                    v[side] -= usd
+                    v[i1] -= raw
+                    v[i2] -= cnt
+                    v[i3] -= 1
+                v[i5] += usd
+            p = pair.vs[3]
+            if p[i3] <= 1.0:
+                p[i1] = p[i3] = 0.0
+            else:
+                p[i1] -= raw
+                p[i3] -= 1
+
+    @staticmethod
+    def _leave_previous(entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            usd, side, pair = entry[0], entry[4], entry[5]
+            i5 = side + 10
+            for v in pair.vs[:3]:
+                p = v[i5] - usd
+                v[i5] = p if p > 1e-6 else 0.0
+
+    # -- baselines and reconfiguration ----------------------------------------------------------
+
+    def all_scopes(self) -> Iterator[Agg]:
+        yield self.global_agg
+        yield from self.coins.values()
+        yield from self.venues.values()
+
+    def sample_baselines(self, alpha: float, frozen: set[tuple[str, int]]) -> None:
+        """Feed every scope's EWMA baseline with its current window, except active cascades."""
+        for agg in self.all_scopes():
+            v = agg.v
+            for side in (LONG, SHORT):
+                if (agg.scope, side) in frozen:
+                    continue
+                agg.base_usd[side] += alpha * (v[USD + side] - agg.base_usd[side])
+                agg.base_sym[side] += alpha * (v[SYM + side] - agg.base_sym[side])
+
+    def resize(self, window_seconds: int, cap_usd: float) -> None:
+        """A new window length or cap: rebuild the aggregates from the seconds still held."""
+        old = self.window
+        self.window = window_seconds
+        self.cap_usd = cap_usd
+        scale = window_seconds / old
+        aggs = [*self.all_scopes(), *self.pairs.values()]
+        cums = [(agg.v[CUM], agg.v[CUM + 1]) for agg in aggs]
+        for agg in aggs:
+            agg.v[:] = [0.0] * 12  # in place: the pairs' vs tuples hold these lists
+            for side in (LONG, SHORT):
+                agg.base_usd[side] *= scale
+                agg.base_sym[side] *= scale
+        if self.folded_upto is not None:
+            t = self.folded_upto + 1
+            self._cur_from = t - window_seconds
+            self._prev_from = t - 2 * window_seconds
+            for sec in sorted(self._seconds):
+                if sec < self._prev_from:
+                    del self._seconds[sec]
+                    continue
+                if sec >= t:
+                    continue
+                # Entries keep the cap they were made with: single sizes are not kept.
+                self._fold_all(self._seconds[sec].values())
+                if sec < self._cur_from:
+                    self._leave_current(self._seconds[sec].values())
+        for agg, (cum_long, cum_short) in zip(aggs, cums, strict=True):
+            agg.v[CUM], agg.v[CUM + 1] = cum_long, cum_short
+        self.touched.clear()
+
+    def held_seconds(self) -> int:
+        return len(self._seconds)
+
+
+def ewma_alpha(sample_seconds: float, half_life_seconds: float) -> float:
+    """The EWMA weight of one sample for a given half-life."""
+    return 1.0 - math.pow(0.5, sample_seconds / half_life_seconds)

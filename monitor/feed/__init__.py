@@ -1,0 +1,1 @@
+"""I/O to the venues: the connection supervisor, instrument fetching, recording."""

@@ -1,0 +1,129 @@
+"""Raw frames to JSON Lines (DESIGN 3.3), optionally gzip, and the reader replay uses.
+
+One line per frame: ``{"venue": "...", "received_at": 1769904000.123, "frame": "<text>"}``.
+Files ending in ``.gz`` are read and written transparently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    venue: str
+    received_at: float
+    frame: str
+
+
+def open_text(path: Path, mode: str) -> IO[str]:
+    if path.suffix == ".gz":
+        return cast(IO[str], gzip.open(path, mode + "t", encoding="utf-8"))
+    return open(path, mode, encoding="utf-8")
+
+
+def read_recording(path: str | Path) -> Iterator[RawFrame]:
+    """The frames of one recording, in file order. A bad line raises ValueError naming it."""
+    path = Path(path)
+    with open_text(path, "r") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                data = orjson.loads(line)
+                yield RawFrame(str(data["venue"]), float(data["received_at"]),
+                               str(data["frame"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{number}: not a recorded frame ({exc})") from exc
+
+
+def encode_frame(venue: str, received_at: float, text: str) -> bytes:
+    return orjson.dumps({"venue": venue, "received_at": received_at, "frame": text}) + b"\n"
+
+
+class Recorder:
+    """Writes every frame it is given; rotates files by the hour or day; prunes old files.
+
+    ``path`` given: one file, no rotation (``liqmon record --out FILE``). ``directory``
+    given: ``liqmon-YYYYmmddTHH.jsonl[.gz]`` files under it (the daemon's ``[record]``).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path | None = None,
+        directory: Path | None = None,
+        rotation: str = "hourly",
+        gzip_files: bool = True,
+        retention_days: float = 0.0,
+    ) -> None:
+        if (path is None) == (directory is None):
+            raise ValueError("give exactly one of path and directory")
+        self._path = path
+        self._directory = directory
+        self._rotation = rotation
+        self._gzip = gzip_files
+        self._retention_days = retention_days
+        self._file: IO[bytes] | None = None
+        self._current: Path | None = None
+        self.frames_written = 0
+
+    def _target(self, received_at: float) -> Path:
+        if self._path is not None:
+            return self._path
+        assert self._directory is not None
+        fmt = {"hourly": "%Y%m%dT%H", "daily": "%Y%m%d", "none": "all"}[self._rotation]
+        stamp = time.strftime(fmt, time.gmtime(received_at)) if fmt != "all" else "all"
+        return self._directory / f"liqmon-{stamp}.jsonl{'.gz' if self._gzip else ''}"
+
+    def frame(self, venue: str, received_at: float, text: str) -> None:
+        target = self._target(received_at)
+        if target != self._current:
+            self._open(target)
+        assert self._file is not None
+        self._file.write(encode_frame(venue, received_at, text))
+        self.frames_written += 1
+
+    def _open(self, target: Path) -> None:
+        self.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # The file stays open across calls until rotation or close(): no context manager.
+        self._file = (
+            cast(IO[bytes], gzip.open(target, "ab"))  # noqa: SIM115
+            if target.suffix == ".gz"
+            else open(target, "ab")  # noqa: SIM115
+        )
+        self._current = target
+        log.info("recording raw frames to %s", target)
+        self._prune()
+
+    def _prune(self) -> None:
+        if self._directory is None or self._retention_days <= 0:
+            return
+        cutoff = time.time() - self._retention_days * 86400
+        for old in self._directory.glob("liqmon-*.jsonl*"):
+            try:
+                if old != self._current and old.stat().st_mtime < cutoff:
+                    old.unlink()
+            except OSError as exc:
+                log.warning("cannot prune recording %s: %s", old, exc)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._current = None

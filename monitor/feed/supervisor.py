@@ -1,0 +1,395 @@
+"""The one connection loop for every venue (DESIGN 4).
+
+Venue differences come from the dialect as data (URLs, subscribe frames, ping text and
+interval, lifetime, sharding); nothing here asks which venue it serves. Each
+:class:`ConnectionRunner` owns one websocket: connect, subscribe and wait for every
+acknowledgement, read, heartbeat, watch for silence, rotate before the venue's lifetime
+limit, and reconnect with backoff. The reader never awaits anything slow: events go to the
+ingest sink, which never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from monitor.clock import Clock
+from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
+from monitor.events import Liquidation, MarkPrice
+from monitor.feed.backoff import Backoff
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Dialect,
+    DialectSession,
+    Invalid,
+    Rejection,
+    Reply,
+    Unrecognised,
+)
+
+log = logging.getLogger(__name__)
+
+Event = Liquidation | MarkPrice
+FRAME_LOG_CHARS = 300
+WARN_EVERY_SECONDS = 10.0
+# Protocol pings prove the socket lives; the silence watchdog proves data flows.
+PROTOCOL_PING_SECONDS = 20.0
+
+
+class EventSink(Protocol):
+    def put(self, venue: str, events: list[Event]) -> None:
+        """Hand events on without blocking; the sink counts what it cannot take."""
+        ...
+
+
+class FeedObserver(Protocol):
+    """What the supervisor reports (the Metrics class implements it)."""
+
+    def frame(self, venue: str, received_at: float) -> None: ...
+    def frame_invalid(self, venue: str, reason: str) -> None: ...
+    def reconnect(self, venue: str, reason: str) -> None: ...
+    def connections(self, venue: str, subscribed: int, total: int) -> None: ...
+
+
+class FrameTap(Protocol):
+    """Receives every raw frame as text (the recorder)."""
+
+    def frame(self, venue: str, received_at: float, text: str) -> None: ...
+
+
+class InstrumentSource(Protocol):
+    """The venue's instrument book and a way to ask for a refresh now."""
+
+    async def refresh_soon(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTiming:
+    silence_limit_seconds: float
+    open_timeout_seconds: float
+    ack_timeout_seconds: float
+    backoff_initial_seconds: float
+    backoff_max_seconds: float
+    healthy_after_seconds: float
+    unknown_instrument_hold_seconds: float
+
+
+class RateLimitedLog:
+    """Logs a warning at most once per interval per key, with the count of what it held back."""
+
+    def __init__(self, interval_seconds: float = WARN_EVERY_SECONDS) -> None:
+        self._interval = interval_seconds
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        held = self._held.pop(key, 0)
+        self._last[key] = now
+        if held:
+            log.warning(msg + " (%d similar messages suppressed)", *args, held)
+        else:
+            log.warning(msg, *args)
+
+
+class _Stale(Exception):
+    """The connection was silent past its limit."""
+
+
+class ConnectionRunner:
+    """One websocket connection of one venue, kept alive forever (until cancelled)."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        plan: ConnectionPlan,
+        session_factory: Callable[[], DialectSession],
+        sink: EventSink,
+        observer: FeedObserver,
+        clock: Clock,
+        timing: FeedTiming,
+        *,
+        on_state: Callable[[], None] = lambda: None,
+        instruments: InstrumentSource | None = None,
+        tap: FrameTap | None = None,
+        warn: RateLimitedLog | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self.venue = dialect.venue
+        self.plan = plan
+        self._new_session = session_factory
+        self._sink = sink
+        self._observer = observer
+        self._clock = clock
+        self._timing = timing
+        self._on_state = on_state
+        self._instruments = instruments
+        self._tap = tap
+        self._warn = warn or RateLimitedLog()
+        self._backoff = Backoff(timing.backoff_initial_seconds, timing.backoff_max_seconds)
+        self.subscribed = False
+        self.connects = 0
+        self._held: list[tuple[str, float, float]] = []  # (text, received_at, deadline)
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            reason, opened_at = await self._one_connection()
+            self._set_subscribed(False)
+            self._observer.reconnect(self.venue, reason)
+            if opened_at is not None and (
+                self._clock.monotonic() - opened_at >= self._timing.healthy_after_seconds
+            ):
+                self._backoff.reset()
+            delay = self._backoff.next_delay()
+            log.info("%s %s: reconnecting in %.2fs (%s)", self.venue, self.plan.name, delay,
+                     reason)
+            await asyncio.sleep(delay)
+
+    async def _one_connection(self) -> tuple[str, float | None]:
+        """Run one connection (and its rotations) to its end; return why it ended."""
+        try:
+            ws, session = await self._open()
+        except SubscriptionRejected as exc:
+            log.error("%s %s: %s", self.venue, self.plan.name, exc)
+            return "rejected", None
+        except TimeoutError:
+            self._warn.warning(f"{self.venue}-open", "%s %s: timed out connecting or subscribing",
+                               self.venue, self.plan.name)
+            return "timeout", None
+        except (OSError, websockets.exceptions.WebSocketException, FeedError) as exc:
+            self._warn.warning(f"{self.venue}-open", "%s %s: cannot connect: %s",
+                               self.venue, self.plan.name, _short(exc))
+            return "error", None
+        opened_at = self._clock.monotonic()
+        while True:
+            try:
+                reason, replacement = await self._read(ws, session, opened_at)
+            finally:
+                await ws.close()
+            if replacement is None:
+                return reason, opened_at
+            self._observer.reconnect(self.venue, "rotation")
+            log.info("%s %s: rotated to a fresh connection", self.venue, self.plan.name)
+            ws, session = replacement
+            opened_at = self._clock.monotonic()
+            self._set_subscribed(True)
+
+    async def _open(self) -> tuple[ClientConnection, DialectSession]:
+        async with asyncio.timeout(self._timing.open_timeout_seconds):
+            ws = await connect(
+                self.plan.url,
+                open_timeout=None,
+                ping_interval=PROTOCOL_PING_SECONDS,
+                ping_timeout=PROTOCOL_PING_SECONDS,
+                close_timeout=1.0,
+                max_size=16 * 1024 * 1024,
+                compression=None,
+                proxy=None,
+            )
+        self.connects += 1
+        session = self._new_session()
+        try:
+            await self._subscribe(ws, session)
+        except BaseException:
+            await ws.close()
+            raise
+        self._set_subscribed(True)
+        log.info("%s %s: subscribed (%d acknowledgements) at %s", self.venue, self.plan.name,
+                 self.plan.expected_acks, self.plan.url)
+        return ws, session
+
+    async def _subscribe(self, ws: ClientConnection, session: DialectSession) -> None:
+        acks = 0
+        for i, frame in enumerate(self.plan.subscribe_frames):
+            if i and self.plan.subscribe_interval_seconds:
+                # Read while spacing the requests: acks and data keep arriving meanwhile.
+                acks += await self._read_acks(
+                    ws, session, self.plan.subscribe_interval_seconds, need=None)
+            await ws.send(frame)
+        remaining = self.plan.expected_acks - acks
+        if remaining > 0:
+            async with asyncio.timeout(self._timing.ack_timeout_seconds):
+                await self._read_acks(ws, session, None, need=remaining)
+
+    async def _read_acks(
+        self, ws: ClientConnection, session: DialectSession, seconds: float | None,
+        need: int | None,
+    ) -> int:
+        """Handle frames until ``need`` acks arrived, or for ``seconds`` when need is None."""
+        acks = 0
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the inner recv completes, leaving a cancelled runner reading forever.
+        try:
+            async with asyncio.timeout(seconds):
+                while need is None or acks < need:
+                    acks += await self._handle(ws, session, await ws.recv())
+        except TimeoutError:
+            if need is not None:
+                raise
+        return acks
+
+    async def _read(
+        self, ws: ClientConnection, session: DialectSession, opened_at: float
+    ) -> tuple[str, tuple[ClientConnection, DialectSession] | None]:
+        """Read until the connection ends, goes stale, or has been replaced by a rotation."""
+        last_frame = [self._clock.monotonic()]
+        stale = [False]
+        rotation: asyncio.Task[tuple[ClientConnection, DialectSession]] | None = None
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(self._watchdog(ws, last_frame, stale),
+                                name=f"{self.plan.name}-watchdog")
+        ]
+        if self.dialect.ping_interval_seconds:
+            tasks.append(asyncio.create_task(self._pinger(ws), name=f"{self.plan.name}-ping"))
+        try:
+            lifetime = self.dialect.max_lifetime_seconds
+            rotate_at = opened_at + lifetime if lifetime else None
+            async for message in ws:
+                last_frame[0] = self._clock.monotonic()
+                await self._handle(ws, session, message)
+                if self._held:
+                    await self._retry_held(session)
+                if rotate_at is not None and rotation is None and last_frame[0] >= rotate_at:
+                    rotation = asyncio.create_task(self._open(), name=f"{self.plan.name}-rotate")
+                if rotation is not None and rotation.done():
+                    if rotation.exception() is None:
+                        return "rotation", rotation.result()
+                    log.warning("%s %s: rotation failed (%s); keeping the old connection",
+                                self.venue, self.plan.name, _short(rotation.exception()))
+                    rotation = None
+                    rotate_at = self._clock.monotonic() + min(300.0, lifetime or 300.0)
+            return ("stale" if stale[0] else "closed"), None
+        except websockets.exceptions.ConnectionClosed:
+            return ("stale" if stale[0] else "closed"), None
+        except SubscriptionRejected as exc:
+            log.error("%s %s: %s", self.venue, self.plan.name, exc)
+            return "rejected", None
+        finally:
+            for task in tasks:
+                task.cancel()
+            if rotation is not None and not rotation.done():
+                rotation.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watchdog(
+        self, ws: ClientConnection, last_frame: list[float], stale: list[bool]
+    ) -> None:
+        limit = self._timing.silence_limit_seconds
+        while True:
+            silent_for = self._clock.monotonic() - last_frame[0]
+            if silent_for >= limit:
+                self._warn.warning(
+                    f"{self.venue}-stale",
+                    "%s %s: no frame for %.1fs (limit %.1fs); reconnecting",
+                    self.venue, self.plan.name, silent_for, limit)
+                stale[0] = True
+                await ws.close(code=1000, reason="stale")
+                return
+            await asyncio.sleep(min(limit - silent_for, 1.0) + 0.01)
+
+    async def _pinger(self, ws: ClientConnection) -> None:
+        interval = self.dialect.ping_interval_seconds or 0.0
+        while True:
+            await asyncio.sleep(interval)
+            frame = self.dialect.ping_frame(self._clock.wall())
+            if frame is not None:
+                await ws.send(frame)
+
+    # -- frames ---------------------------------------------------------------------------
+    async def _handle(
+        self, ws: ClientConnection, session: DialectSession, message: str | bytes
+    ) -> int:
+        """Parse one frame and dispatch its items; return how many acks it carried."""
+        received_at = self._clock.wall()
+        self._observer.frame(self.venue, received_at)
+        try:
+            text = message if isinstance(message, str) else self.dialect.decode_binary(message)
+        except FrameError as exc:
+            self._invalid(exc, repr(message[:FRAME_LOG_CHARS]))
+            return 0
+        if self._tap is not None:
+            self._tap.frame(self.venue, received_at, text)
+        try:
+            items = session.parse(text, received_at)
+        except UnknownInstrument as exc:
+            await self._hold(text, received_at, exc)
+            return 0
+        except FrameError as exc:
+            self._invalid(exc, text)
+            return 0
+        return await self._dispatch(ws, items, text)
+
+    async def _dispatch(self, ws: ClientConnection, items: Sequence[object], text: str) -> int:
+        acks = 0
+        events: list[Event] = []
+        for item in items:
+            if isinstance(item, Liquidation | MarkPrice):
+                events.append(item)
+            elif isinstance(item, Ack):
+                acks += 1
+            elif isinstance(item, Reply):
+                await ws.send(item.text)
+            elif isinstance(item, Rejection):
+                raise SubscriptionRejected(self.venue, item.message)
+            elif isinstance(item, Invalid):
+                self._invalid(FrameError(item.reason, item.detail), text)
+            elif isinstance(item, Unrecognised):
+                self._invalid(FrameError("unrecognised", item.reason), text)
+        if events:
+            self._sink.put(self.venue, events)
+        return acks
+
+    def _invalid(self, exc: FrameError, text: str) -> None:
+        self._observer.frame_invalid(self.venue, exc.reason)
+        self._warn.warning(f"{self.venue}-invalid-{exc.reason}", "%s: invalid frame (%s): %.300s",
+                           self.venue, exc, text)
+
+    async def _hold(self, text: str, received_at: float, exc: UnknownInstrument) -> None:
+        """A frame that cannot be valued yet waits for an instrument refresh, briefly."""
+        hold = self._timing.unknown_instrument_hold_seconds
+        if self._instruments is None or hold <= 0:
+            self._invalid(exc, text)
+            return
+        self._held.append((text, received_at, self._clock.monotonic() + hold))
+        await self._instruments.refresh_soon()
+
+    async def _retry_held(self, session: DialectSession) -> None:
+        held, self._held = self._held, []
+        now = self._clock.monotonic()
+        for text, received_at, deadline in held:
+            try:
+                items = session.parse(text, received_at)
+            except UnknownInstrument as exc:
+                if now >= deadline:
+                    self._invalid(exc, text)
+                else:
+                    self._held.append((text, received_at, deadline))
+                continue
+            except FrameError as exc:
+                self._invalid(exc, text)
+                continue
+            events = [i for i in items if isinstance(i, Liquidation | MarkPrice)]
+            if events:
+                self._sink.put(self.venue, events)
+
+    def _set_subscribed(self, value: bool) -> None:
+        if self.subscribed != value:
+            self.subscribed = value
+            self._on_state()
+
+
+def _short(exc: BaseException | None) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]

@@ -1,0 +1,94 @@
+"""One venue's feed: its instrument service and one connection runner per plan (shard)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from monitor.clock import Clock
+from monitor.feed.instruments import InstrumentService
+from monitor.feed.supervisor import (
+    ConnectionRunner,
+    EventSink,
+    FeedObserver,
+    FeedTiming,
+    FrameTap,
+    RateLimitedLog,
+)
+from monitor.venues.dialect import ConnectionPlan, Dialect
+from monitor.venues.instruments import InstrumentSpec
+
+log = logging.getLogger(__name__)
+
+
+class VenueFeed:
+    def __init__(
+        self,
+        dialect: Dialect,
+        ws_base_url: str,
+        rest_base_url: str,
+        timing: FeedTiming,
+        sink: EventSink,
+        observer: FeedObserver,
+        clock: Clock,
+        *,
+        instruments_refresh_seconds: float,
+        cache_dir: Path | None,
+        tap: FrameTap | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self.venue = dialect.venue
+        self._ws_base_url = ws_base_url
+        self._timing = timing
+        self._sink = sink
+        self._observer = observer
+        self._clock = clock
+        self._tap = tap
+        self._warn = RateLimitedLog()
+        self._replan = asyncio.Event()
+        self.instruments = InstrumentService(
+            dialect, rest_base_url, refresh_seconds=instruments_refresh_seconds,
+            cache_dir=cache_dir, on_new_listings=self._new_listings)
+        self.runners: dict[str, tuple[ConnectionPlan, ConnectionRunner, asyncio.Task[None]]] = {}
+
+    @property
+    def subscribed(self) -> int:
+        return sum(1 for _p, r, _t in self.runners.values() if r.subscribed)
+
+    def _report(self) -> None:
+        self._observer.connections(self.venue, self.subscribed, len(self.runners))
+
+    def _new_listings(self, added: list[InstrumentSpec]) -> None:
+        self._replan.set()
+
+    async def run(self) -> None:
+        self._report()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.instruments.run(), name=f"{self.venue}-instruments")
+            if self.dialect.instrument_requests(""):
+                await self.instruments.loaded.wait()
+            while True:
+                self._apply_plans(tg)
+                await self._replan.wait()
+                self._replan.clear()
+
+    def _apply_plans(self, tg: asyncio.TaskGroup) -> None:
+        plans = {p.name: p for p in self.dialect.plans(self._ws_base_url, self.instruments.book)}
+        for name in list(self.runners):
+            old_plan, _runner, task = self.runners[name]
+            if plans.get(name) != old_plan:
+                task.cancel()
+                del self.runners[name]
+        for name, plan in plans.items():
+            if name in self.runners:
+                continue
+            runner = ConnectionRunner(
+                self.dialect, plan, lambda: self.dialect.session(self.instruments.book),
+                self._sink, self._observer, self._clock, self._timing,
+                on_state=self._report, instruments=self.instruments, tap=self._tap,
+                warn=self._warn)
+            task = tg.create_task(runner.run(), name=f"{self.venue}-{name}")
+            self.runners[name] = (plan, runner, task)
+        log.info("%s: %d connection(s) planned", self.venue, len(self.runners))
+        self._report()

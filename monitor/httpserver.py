@@ -1,0 +1,92 @@
+"""The metrics endpoint: /metrics, /healthz, /readyz and a landing page at /.
+
+A small asyncio HTTP/1.1 server of our own (GET and HEAD only, one response per
+connection) so that scrapes run on the daemon's event loop without a thread and without
+another web framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+LANDING = b"""<!doctype html><html><head><title>liqmon</title></head><body>
+<h1>liqmon</h1><p>Real-time liquidation monitor.</p>
+<ul><li><a href="/metrics">/metrics</a></li><li><a href="/healthz">/healthz</a></li>
+<li><a href="/readyz">/readyz</a></li></ul></body></html>
+"""
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+class MetricsServer:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        ready: Callable[[], tuple[bool, str]],
+    ) -> None:
+        self._registry = registry
+        self._host = host
+        self._port = port
+        self._ready = ready
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        log.info("metrics endpoint listening on http://%s:%d/metrics", self._host, self.port)
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                request_line = await reader.readline()
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass
+            parts = request_line.decode("latin-1").split()
+            if len(parts) < 2:
+                return
+            method, target = parts[0], parts[1].split("?", 1)[0]
+            status, content_type, body = self._route(method, target)
+            head = (
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            writer.write(head if method == "HEAD" else head + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+            pass
+        finally:
+            writer.close()
+
+    def _route(self, method: str, target: str) -> tuple[str, str, bytes]:
+        if method not in ("GET", "HEAD"):
+            return "405 Method Not Allowed", "text/plain", b"only GET and HEAD\n"
+        if target == "/metrics":
+            return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry)
+        if target == "/healthz":
+            return "200 OK", "text/plain", b"ok\n"
+        if target == "/readyz":
+            ok, detail = self._ready()
+            return ("200 OK" if ok else "503 Service Unavailable"), "text/plain", (
+                detail + "\n"
+            ).encode()
+        if target == "/":
+            return "200 OK", "text/html; charset=utf-8", LANDING
+        return "404 Not Found", "text/plain", b"not found\n"

@@ -1,0 +1,187 @@
+"""The single path by which an event becomes counted.
+
+Readers hand events to :meth:`Ingest.put`, which never blocks (a full queue drops and counts).
+One consumer task dedupes, updates metrics, feeds the detector, and writes to the store.
+Detection runs here, on the ingest path, not from store reads, so its latency is that of
+the event loop, not of Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from monitor.alerts import WhaleAlert
+from monitor.clock import Clock
+from monitor.detector import Detector
+from monitor.errors import StoreError
+from monitor.events import Liquidation, MarkPrice
+from monitor.metrics import Metrics
+from monitor.store.base import Store
+
+log = logging.getLogger(__name__)
+
+Event = Liquidation | MarkPrice
+# Local dedupe protects metrics and the detector from the overlaps a live feed produces
+# (rotation, reconnect replays, OKX's first push): minutes, not days. The store dedupes
+# exactly over its own, much longer TTL.
+RECENT_IDS_SECONDS = 900.0
+RECENT_IDS_MAX = 500_000
+
+
+@dataclass
+class IngestStats:
+    """What the periodic summary line reports; reset by :meth:`Ingest.take_stats`."""
+
+    events: int = 0
+    usd_long: float = 0.0
+    usd_short: float = 0.0
+    duplicates: int = 0
+    dropped: int = 0
+    per_venue: dict[str, int] = field(default_factory=dict)
+
+
+class RecentIds:
+    """Event ids seen in the last few minutes, bounded in count."""
+
+    def __init__(self, ttl_seconds: float, max_ids: int) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_ids
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, event_id: str, now: float) -> bool:
+        """True when the id is new."""
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = now
+        seen = self._seen
+        while seen and (len(seen) > self._max or next(iter(seen.values())) < now - self._ttl):
+            seen.popitem(last=False)
+        return True
+
+
+class Ingest:
+    def __init__(
+        self,
+        store: Store,
+        detector: Detector | None,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        capacity: int,
+        on_whale: Callable[[WhaleAlert], None] = lambda alert: None,
+    ) -> None:
+        self.store = store
+        self.detector = detector
+        self._metrics = metrics
+        self._clock = clock
+        self._capacity = capacity
+        self._on_whale = on_whale
+        self._queue: deque[tuple[str, list[Event]]] = deque()
+        self._queued = 0
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._recent = RecentIds(RECENT_IDS_SECONDS, RECENT_IDS_MAX)
+        self.stats = IngestStats()
+        self.counted_total = 0
+        # (venue, position_side) → [count, usd] since start: what `liqmon demo` compares
+        # with what the simulator sent.
+        self.counted: dict[tuple[str, str], list[float]] = {}
+        self.accepting = True
+
+    # -- producer side (readers) ----------------------------------------------------------
+    def put(self, venue: str, events: list[Event]) -> None:
+        if not self.accepting:
+            return
+        room = self._capacity - self._queued
+        if len(events) > room:
+            lost = len(events) - max(room, 0)
+            events = events[: max(room, 0)]
+            self.stats.dropped += lost
+            for _ in range(lost):
+                self._metrics.ingest_drop(venue)
+            log.warning("%s: ingest queue full, %d events dropped", venue, lost)
+            if not events:
+                return
+        self._queue.append((venue, events))
+        self._queued += len(events)
+        self._idle.clear()
+        self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    # -- consumer -------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._drain_queue()
+
+    async def _drain_queue(self) -> None:
+        while self._queue:
+            batch: list[Liquidation] = []
+            # Take everything queued now: one store call per wake-up, not per frame.
+            while self._queue:
+                _venue, events = self._queue.popleft()
+                self._queued -= len(events)
+                self._process(events, batch)
+            if batch:
+                try:
+                    await self.store.add(batch)
+                except StoreError as exc:
+                    log.error("store rejected %d events: %s", len(batch), exc)
+        self._idle.set()
+
+    def _process(self, events: list[Event], batch: list[Liquidation]) -> None:
+        now = self._clock.monotonic()
+        detector = self.detector
+        metrics = self._metrics
+        stats = self.stats
+        for event in events:
+            if isinstance(event, MarkPrice):
+                metrics.mark(event)
+                if detector is not None:
+                    detector.on_mark_price(event)
+                continue
+            if not self._recent.add(event.event_id, now):
+                stats.duplicates += 1
+                metrics.duplicate(event.venue)
+                continue
+            batch.append(event)
+            metrics.liquidation(event)
+            stats.events += 1
+            self.counted_total += 1
+            stats.per_venue[event.venue] = stats.per_venue.get(event.venue, 0) + 1
+            tally = self.counted.setdefault((event.venue, event.position_side.value), [0, 0.0])
+            tally[0] += 1
+            tally[1] += event.notional_usd
+            if event.position_side.value == "long":
+                stats.usd_long += event.notional_usd
+            else:
+                stats.usd_short += event.notional_usd
+            if detector is not None:
+                for whale in detector.on_liquidation(event):
+                    metrics.whale(event)
+                    self._on_whale(whale)
+
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109
+        """Stop taking events and process what is queued; return what is left after timeout."""
+        self.accepting = False
+        try:
+            async with asyncio.timeout(timeout):
+                # Works whether or not the consumer task still runs: both take from one deque.
+                await self._drain_queue()
+                await self._idle.wait()
+        except TimeoutError:
+            pass
+        return self._queued
+
+    def take_stats(self) -> IngestStats:
+        stats, self.stats = self.stats, IngestStats()
+        return stats

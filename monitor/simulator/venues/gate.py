@@ -1,0 +1,219 @@
+"""Gate futures websockets (USDT- and BTC-settled) and contract lists, as simulated.
+
+* Websocket paths ``/v4/ws/usdt`` and ``/v4/ws/btc``; each serves only its own contracts.
+  ``{"time":..,"channel":..,"event":"subscribe","payload":[...]}`` is acked with
+  ``{"time":..,"time_ms":..,"channel":..,"event":"subscribe","payload":[...],
+  "result":{"status":"success"}}``; an unknown contract or channel (or the
+  ``reject_subscription`` fault) gets ``"error":{"code":2,"message":...}`` and
+  ``"result":{"status":"failed"}``.
+* ``futures.public_liquidates`` with ``["!all"]`` or a contract list: THROTTLED as the
+  channel was documented until 2026-08: at most one liquidation per contract per second (the
+  latest; the others are dropped and never count as sent), pushed at the end of its second.
+  ``size`` is a signed whole number of contracts (negative: a forced sell, so a long was
+  liquidated), ``price`` a decimal string, ``time`` in ms.
+* ``futures.tickers`` with a contract list: ``mark_price`` at once, then on the price
+  cadence.
+* ``{"time":..,"channel":"futures.ping"}`` is answered with ``futures.pong``.
+* REST ``/api/v4/futures/{usdt,btc}/contracts`` with ``limit`` (at most 1000) and
+  ``offset``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from monitor.events import PositionSide
+from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.venue_sim import (
+    Frame,
+    Liq,
+    Out,
+    Publication,
+    RestReply,
+    RestRequest,
+    SimContext,
+    SimNow,
+    release_topics,
+    subscribe_topics,
+)
+from monitor.simulator.venues.common import PriceBoard, json_reply
+
+VENUE = "gate"
+SETTLES = ("usdt", "btc")
+LIQUIDATES = "futures.public_liquidates"
+TICKERS = "futures.tickers"
+THROTTLE_MS = 1000
+TICKER_MS = 1000
+MAX_LIMIT = 1000
+
+
+class GateSim:
+    venue = VENUE
+
+    def __init__(self, ctx: SimContext) -> None:
+        self.ctx = ctx
+        self.listings = {item.symbol: item for item in listings(VENUE)}
+        self.prices = PriceBoard(ctx.mark_interval_ms, TICKER_MS)
+        self._latest: dict[tuple[int, str], Liq] = {}  # (second, contract) -> latest
+
+    # --- REST ------------------------------------------------------------------------------
+
+    def rest(self, request: RestRequest) -> RestReply | None:
+        parts = request.path.split("/")
+        if len(parts) != 6 or parts[:4] != ["", "api", "v4", "futures"] or parts[5] != "contracts":
+            return None
+        settle = parts[4]
+        if settle not in SETTLES:
+            return json_reply({"label": "INVALID_PARAM_VALUE", "message": "invalid settle"}, 400)
+        try:
+            limit = min(int(request.query.get("limit", str(MAX_LIMIT))), MAX_LIMIT)
+            offset = int(request.query.get("offset", "0"))
+        except ValueError:
+            return json_reply({"label": "INVALID_PARAM_VALUE", "message": "limit"}, 400)
+        items = [i for i in self.listings.values() if i.spec.category == settle]
+        page = items[max(offset, 0) : max(offset, 0) + max(limit, 1)]
+        return json_reply([self.contract(item) for item in page])
+
+    def contract(self, item: Listing) -> dict[str, Any]:
+        mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
+        return {
+            "name": item.symbol, "type": "inverse" if item.inverse else "direct",
+            "quanto_multiplier": "0" if item.inverse else fmt(item.spec.contract_size, 8)
+            .rstrip("0").rstrip("."), "mark_price": mark, "index_price": mark,
+            "last_price": mark, "order_price_round": fmt(10.0**-item.price_decimals,
+            item.price_decimals), "order_size_min": 1, "order_size_max": 1_000_000,
+            "leverage_min": "1", "leverage_max": "100", "in_delisting": False,
+            "status": "trading", "funding_rate": "0.0001", "funding_interval": 28800,
+        }  # fmt: skip
+
+    # --- websocket -------------------------------------------------------------------------
+
+    def open(self, path: str, query: str, *, reject: bool) -> GateSession | None:
+        for settle in SETTLES:
+            if path == f"/v4/ws/{settle}":
+                return GateSession(self, settle, reject)
+        return None
+
+    def on_liquidation(self, liq: Liq) -> None:
+        self._latest[(liq.ts_ms // THROTTLE_MS, liq.event.instrument)] = liq
+
+    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
+        self.prices.set(coin, price)
+
+    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+        out = []
+        for key in sorted(k for k in self._latest
+                          if final or (k[0] + 1) * THROTTLE_MS <= now.exchange_ms):
+            liq = self._latest.pop(key)
+            out.append(self._push(liq, (key[0] + 1) * THROTTLE_MS))
+        if self.prices.due(now.exchange_ms):
+            for item in self.listings.values():
+                topic = f"{TICKERS}:{item.symbol}"
+                if topic in self.ctx.subscribed:
+                    out.append(Publication((topic,), self.ticker(item, now.exchange_ms)))
+        return out
+
+    def _push(self, liq: Liq, pushed_ms: int) -> Publication:
+        event = liq.event
+        item = self.listings[event.instrument]
+        contracts = int(venue_quantity(item, event.qty_base, event.notional_usd))
+        row = {"price": fmt(venue_price(item, event.price), item.price_decimals),
+               "size": -contracts if event.position_side is PositionSide.LONG else contracts,
+               "time": liq.ts_ms, "contract": item.symbol}  # fmt: skip
+        body = {"channel": LIQUIDATES, "event": "update", "time": pushed_ms // 1000,
+                "time_ms": pushed_ms, "result": [row]}
+        topics = (f"{LIQUIDATES}:{item.symbol}", f"{LIQUIDATES}:!all:{item.spec.category}")
+        return Publication(topics, orjson.dumps(body).decode(), (liq,))
+
+    def ticker(self, item: Listing, ts_ms: int) -> str:
+        mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
+        row = {"contract": item.symbol, "last": mark, "mark_price": mark, "index_price": mark,
+               "funding_rate": "0.0001", "total_size": "1000000", "volume_24h": "1000"}
+        return orjson.dumps({"time": ts_ms // 1000, "time_ms": ts_ms, "channel": TICKERS,
+                             "event": "update", "result": [row]}).decode()  # fmt: skip
+
+
+class GateSession:
+    def __init__(self, sim: GateSim, settle: str, reject: bool) -> None:
+        self.sim = sim
+        self.settle = settle
+        self.reject = reject
+        self.held: set[str] = set()
+
+    def _reply(self, now: SimNow, channel: object, event: str, payload: object,
+               error: str | None) -> Frame:  # fmt: skip
+        body: dict[str, Any] = {"time": now.exchange_ms // 1000, "time_ms": now.exchange_ms,
+                                "channel": channel, "event": event, "payload": payload}
+        if error is None:
+            body["result"] = {"status": "success"}
+        else:
+            body["error"] = {"code": 2, "message": error}
+            body["result"] = {"status": "failed"}
+        return Frame(orjson.dumps(body).decode())
+
+    def _topics(self, channel: object, payload: object) -> list[str] | str:
+        """The topics of a request, or the error message for it."""
+        if channel not in (LIQUIDATES, TICKERS):
+            return f"unknown channel {channel}"
+        if not isinstance(payload, list) or not payload:
+            return "invalid payload"
+        topics = []
+        for contract in payload:
+            if contract == "!all" and channel == LIQUIDATES:
+                topics.append(f"{LIQUIDATES}:!all:{self.settle}")
+                continue
+            item = self.sim.listings.get(contract) if isinstance(contract, str) else None
+            if item is None or item.spec.category != self.settle:
+                return f"unknown contract {contract}"
+            topics.append(f"{channel}:{contract}")
+        return topics
+
+    def on_open(self, now: SimNow) -> Sequence[Out]:
+        return ()
+
+    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+        try:
+            request = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            request = None
+        if not isinstance(request, dict):
+            return [self._reply(now, "", "", None, "invalid request")]
+        channel, event = request.get("channel"), request.get("event")
+        if channel == "futures.ping":
+            body = {"time": now.exchange_ms // 1000, "time_ms": now.exchange_ms,
+                    "channel": "futures.pong", "event": "", "result": None}
+            return [Frame(orjson.dumps(body).decode())]
+        payload = request.get("payload")
+        if event not in ("subscribe", "unsubscribe"):
+            return [self._reply(now, channel, str(event), payload, "invalid event")]
+        topics = self._topics(channel, payload)
+        if self.reject and isinstance(topics, list):
+            topics = f"unknown contract {payload[0] if isinstance(payload, list) else ''}"
+        if isinstance(topics, str):
+            return [self._reply(now, channel, event, payload, topics)]
+        if event == "unsubscribe":
+            release_topics(self.sim.ctx, self.held, topics)
+            return [self._reply(now, channel, event, payload, None)]
+        subscribe_topics(self.sim.ctx, self.held, topics)
+        out: list[Out] = [self._reply(now, channel, event, payload, None)]
+        if channel == TICKERS:
+            for topic in topics:
+                item = self.sim.listings[topic.removeprefix(f"{TICKERS}:")]
+                out.append(Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
+        return out
+
+    def tick(self, now: SimNow) -> Sequence[Out]:
+        return ()
+
+    def render(self, pub: Publication) -> str | None:
+        return pub.payload if any(topic in self.held for topic in pub.topics) else None
+
+    def on_close(self) -> None:
+        release_topics(self.sim.ctx, self.held)
+
+
+def make(ctx: SimContext) -> GateSim:
+    return GateSim(ctx)

@@ -1,0 +1,244 @@
+"""Hyperliquid's public websocket and info endpoint, as the simulator serves them.
+
+Hyperliquid publishes no liquidation feed. What the public ``trades`` channel shows is the
+backstop: a trade in which a liquidator vault is a counterparty (``users`` = [buyer,
+seller]). The vault buys from a liquidated long and sells to a liquidated short, so each
+scenario liquidation goes out as a trade with a vault on that side; ordinary trades between
+other users are mixed in as noise and never count as sent.
+
+* Websocket path ``/ws``. ``{"method":"subscribe","subscription":{"type":"trades","coin":C}}``
+  and ``{"type":"allMids"}`` are acked with ``{"channel":"subscriptionResponse","data":{...}}``;
+  a subscription the server cannot read gets ``{"channel":"error","data":"Error parsing JSON
+  into valid websocket request: ..."}`` and a repeated one ``"Already subscribed: ..."``.
+* A ``trades`` subscription is followed by the coin's recent trades (only liquidations some
+  connection already received), then by new trades; ``allMids`` by the mids, then on the
+  price cadence.
+* ``{"method":"ping"}`` is answered with ``{"channel":"pong"}``.
+* REST ``POST /info`` with ``{"type":"meta"}`` (also ``allMids`` and ``metaAndAssetCtxs``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from monitor.events import PositionSide
+from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.venue_sim import (
+    Frame,
+    Liq,
+    Out,
+    Publication,
+    RestReply,
+    RestRequest,
+    SimContext,
+    SimNow,
+    release_topics,
+    subscribe_topics,
+)
+from monitor.simulator.venues.common import PriceBoard, json_reply
+
+# The HLP liquidator vaults of reference/exchanges.md §5.3 (the dialect's defaults).
+LIQUIDATOR_VAULTS = (
+    "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14",
+    "0xb0a55f13d22f66e6d495ac98113841b2326e9540",
+    "0x5e177e5e39c0f4e421f5865a6d8beed8d921cb70",
+)
+MIDS_MS = 500
+RECENT_TRADES = 10
+
+
+def _address(n: int) -> str:
+    """A stable, made-up user address."""
+    return "0x" + hashlib.blake2b(n.to_bytes(8, "big"), digest_size=20).hexdigest()
+
+
+class HyperliquidSim:
+    venue = "hyperliquid"
+
+    def __init__(self, ctx: SimContext) -> None:
+        self.ctx = ctx
+        self.listings = {item.symbol: item for item in listings(self.venue)}
+        self.prices = PriceBoard(ctx.mark_interval_ms, MIDS_MS)
+        self._pending: dict[str, list[Liq]] = {}
+        # coin -> recent trades, with the liquidation each one carries (None for noise)
+        self.recent: dict[str, deque[tuple[dict[str, Any], Liq | None]]] = {}
+        self._tid = 900_000_000_000_000
+
+    # --- REST ------------------------------------------------------------------------------
+
+    def rest(self, request: RestRequest) -> RestReply | None:
+        if request.path != "/info":
+            return None
+        if request.method != "POST":
+            return RestReply(405, b"Method Not Allowed", "text/plain")
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            body = None
+        kind = body.get("type") if isinstance(body, dict) else None
+        if kind == "meta":
+            return json_reply(self._meta())
+        if kind == "allMids":
+            return json_reply(self._mids())
+        if kind == "metaAndAssetCtxs":
+            ctxs = [{"markPx": mid, "midPx": mid, "oraclePx": mid, "funding": "0.0000125"}
+                    for mid in self._mids().values()]  # fmt: skip
+            return json_reply([self._meta(), ctxs])
+        return RestReply(422, b"Failed to deserialize the JSON body into the target type",
+                         "text/plain")  # fmt: skip
+
+    def _meta(self) -> dict[str, Any]:
+        universe = [
+            {"szDecimals": item.qty_decimals, "name": item.symbol, "maxLeverage": 40,
+             "marginTableId": 50 + i}
+            for i, item in enumerate(self.listings.values())
+        ]  # fmt: skip
+        tables = [
+            [50 + i, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": 40}]}]
+            for i in range(len(universe))
+        ]
+        return {"universe": universe, "marginTables": tables, "collateralToken": 0}
+
+    def _mids(self) -> dict[str, str]:
+        return {
+            name: fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
+            for name, item in self.listings.items()
+        }
+
+    # --- websocket -------------------------------------------------------------------------
+
+    def open(self, path: str, query: str, *, reject: bool) -> HyperliquidSession | None:
+        return HyperliquidSession(self, reject) if path == "/ws" else None
+
+    def on_liquidation(self, liq: Liq) -> None:
+        self._pending.setdefault(liq.event.instrument, []).append(liq)
+
+    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
+        self.prices.set(coin, price)
+
+    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+        trades: dict[str, list[tuple[dict[str, Any], Liq | None]]] = {}
+        for name, batch in self._pending.items():
+            trades[name] = [(self._trade(self.listings[name], liq), liq) for liq in batch]
+        self._pending = {}
+        out = []
+        if self.prices.due(now.exchange_ms):
+            for name, item in self.listings.items():
+                if f"trades:{name}" in self.ctx.subscribed:
+                    trades.setdefault(name, []).append((self._noise(item, now.exchange_ms), None))
+            if "allMids" in self.ctx.subscribed:
+                out.append(Publication(("allMids",), self.mids_push()))
+        for name, rows in trades.items():
+            self.recent.setdefault(name, deque(maxlen=RECENT_TRADES)).extend(rows)
+            liqs = tuple(liq for _row, liq in rows if liq is not None)
+            payload = orjson.dumps({"channel": "trades", "data": [row for row, _ in rows]})
+            out.append(Publication((f"trades:{name}",), payload.decode(), liqs))
+        return out
+
+    def mids_push(self) -> str:
+        return orjson.dumps({"channel": "allMids", "data": {"mids": self._mids()}}).decode()
+
+    def _next_tid(self) -> int:
+        self._tid += 1
+        return self._tid
+
+    def _trade(self, item: Listing, liq: Liq) -> dict[str, Any]:
+        event = liq.event
+        long = event.position_side is PositionSide.LONG
+        vault = LIQUIDATOR_VAULTS[(0, 0, 0, 1, 2)[liq.seq % 5]]
+        user = _address(liq.seq + 1)
+        size = venue_quantity(item, event.qty_base, event.notional_usd)
+        return {
+            "coin": item.symbol, "side": "A" if long else "B",
+            "px": fmt(venue_price(item, event.price), item.price_decimals),
+            "sz": fmt(size, item.qty_decimals), "hash": f"0x{liq.seq:064x}", "time": liq.ts_ms,
+            "tid": self._next_tid(), "users": [vault, user] if long else [user, vault],
+        }  # fmt: skip
+
+    def _noise(self, item: Listing, ts_ms: int) -> dict[str, Any]:
+        tid = self._next_tid()
+        price = venue_price(item, self.prices.get(item.coin))
+        size = max(10.0**-item.qty_decimals, round(500.0 / price, item.qty_decimals))
+        return {
+            "coin": item.symbol, "side": "B" if tid % 2 else "A",
+            "px": fmt(price, item.price_decimals), "sz": fmt(size, item.qty_decimals),
+            "hash": f"0x{tid:064x}", "time": ts_ms, "tid": tid,
+            "users": [_address(tid * 7), _address(tid * 7 + 3)],
+        }  # fmt: skip
+
+
+class HyperliquidSession:
+    def __init__(self, sim: HyperliquidSim, reject: bool) -> None:
+        self.sim = sim
+        self.reject = reject
+        self.held: set[str] = set()
+
+    @staticmethod
+    def _error(message: str) -> Frame:
+        return Frame(orjson.dumps({"channel": "error", "data": message}).decode())
+
+    def on_open(self, now: SimNow) -> Sequence[Out]:
+        return ()
+
+    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+        parse_error = f"Error parsing JSON into valid websocket request: {text[:200]}"
+        try:
+            request = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return [self._error(parse_error)]
+        if not isinstance(request, dict):
+            return [self._error(parse_error)]
+        method = request.get("method")
+        if method == "ping":
+            return [Frame('{"channel":"pong"}')]
+        subscription = request.get("subscription")
+        if method not in ("subscribe", "unsubscribe") or not isinstance(subscription, dict):
+            return [self._error(parse_error)]
+        kind = subscription.get("type")
+        if kind == "allMids":
+            topic = "allMids"
+        elif kind == "trades" and isinstance(subscription.get("coin"), str):
+            topic = f"trades:{subscription['coin']}"
+        else:
+            return [self._error(parse_error)]
+        if self.reject:
+            return [self._error(parse_error)]
+        ack = Frame(orjson.dumps({"channel": "subscriptionResponse",
+                                  "data": {"method": method, "subscription": subscription}}
+                                 ).decode())  # fmt: skip
+        if method == "unsubscribe":
+            release_topics(self.sim.ctx, self.held, [topic])
+            return [ack]
+        if topic in self.held:
+            return [self._error(f"Already subscribed: {orjson.dumps(subscription).decode()}")]
+        subscribe_topics(self.sim.ctx, self.held, [topic])
+        if topic == "allMids":
+            return [ack, Frame(self.sim.mids_push(), is_data=True)]
+        recent = [
+            (row, liq)
+            for row, liq in self.sim.recent.get(subscription["coin"], ())
+            if liq is None or self.sim.ctx.was_sent(liq.seq)
+        ]
+        if not recent:
+            return [ack]
+        snapshot = orjson.dumps({"channel": "trades", "data": [row for row, _ in recent]})
+        liqs = tuple(liq for _, liq in recent if liq is not None)
+        return [ack, Frame(snapshot.decode(), is_data=True, liquidations=liqs)]
+
+    def tick(self, now: SimNow) -> Sequence[Out]:
+        return ()
+
+    def render(self, pub: Publication) -> str | None:
+        return pub.payload if pub.topics[0] in self.held else None
+
+    def on_close(self) -> None:
+        release_topics(self.sim.ctx, self.held)
+
+
+def make(ctx: SimContext) -> HyperliquidSim:
+    return HyperliquidSim(ctx)

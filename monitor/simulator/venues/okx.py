@@ -1,0 +1,244 @@
+"""OKX v5 public websocket and instruments, as the simulator serves them.
+
+* Websocket path ``/ws/v5/public``. ``{"op":"subscribe","args":[...]}`` is acked once per arg
+  (``{"event":"subscribe","arg":{...},"connId":"..."}``); an unknown channel, instType or
+  instId gets ``{"event":"error","code":"60018","msg":"Wrong URL or channel:...",...}``.
+* ``liquidation-orders`` per ``instType`` (SWAP, FUTURES): every push lists instruments in
+  ``data``, each with a ``details`` array (several liquidations may share one). ``sz`` is in
+  contracts of ``ctVal``; ``posSide`` is ``long``/``short`` (hedge mode) or ``net``, in which
+  case ``side`` sell means a long was liquidated. The FIRST push after subscribing replays
+  recent orders that were already sent on some connection (``data`` is empty when there are
+  none), so skipping it and deduplicating it give the same counts.
+* ``mark-price`` per ``instId``: the current mark right after the subscription, then on the
+  price cadence.
+* Text ``ping`` is answered with text ``pong``.
+* REST ``/api/v5/public/instruments?instType=SWAP|FUTURES`` with ``ctVal``, ``ctMult``,
+  ``ctValCcy``, ``ctType``, ``settleCcy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from monitor.events import PositionSide
+from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.venue_sim import (
+    Frame,
+    Liq,
+    Out,
+    Publication,
+    RestReply,
+    RestRequest,
+    SimContext,
+    SimNow,
+    release_topics,
+    subscribe_topics,
+)
+from monitor.simulator.venues.common import PriceBoard, RecentLiquidations, conn_id, json_reply
+
+INST_TYPES = ("SWAP", "FUTURES", "MARGIN", "OPTION")
+MARK_MS = 200
+
+
+def _family(item: Listing) -> str:
+    return "-".join(item.symbol.split("-")[:2])
+
+
+class OkxSim:
+    venue = "okx"
+
+    def __init__(self, ctx: SimContext) -> None:
+        self.ctx = ctx
+        self.listings = {item.symbol: item for item in listings(self.venue)}
+        self.prices = PriceBoard(ctx.mark_interval_ms, MARK_MS)
+        self.recent = RecentLiquidations()
+        self._pending: dict[str, list[Liq]] = {}  # instType -> liquidations not yet pushed
+
+    # --- REST ------------------------------------------------------------------------------
+
+    def rest(self, request: RestRequest) -> RestReply | None:
+        if request.path != "/api/v5/public/instruments":
+            return None
+        inst_type = request.query.get("instType", "")
+        if not inst_type:
+            return _rest_error(400, "50014", "Parameter instType can not be empty.")
+        if inst_type not in (*INST_TYPES, "SPOT"):
+            return _rest_error(400, "51000", "Parameter instType error")
+        items = [i for i in self.listings.values() if i.spec.category == inst_type]
+        family = request.query.get("instFamily") or request.query.get("uly")
+        if family:
+            items = [i for i in items if _family(i) == family]
+        if request.query.get("instId"):
+            items = [i for i in items if i.symbol == request.query["instId"]]
+        return json_reply({"code": "0", "msg": "", "data": [_instrument(i) for i in items]})
+
+    # --- websocket -------------------------------------------------------------------------
+
+    def open(self, path: str, query: str, *, reject: bool) -> OkxSession | None:
+        return OkxSession(self, reject) if path == "/ws/v5/public" else None
+
+    def on_liquidation(self, liq: Liq) -> None:
+        item = self.listings[liq.event.instrument]
+        self._pending.setdefault(item.spec.category, []).append(liq)
+
+    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
+        self.prices.set(coin, price)
+
+    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+        out = []
+        for inst_type, batch in self._pending.items():
+            topic = f"liquidation-orders:{inst_type}"
+            out.append(Publication((topic,), self.liquidation_push(inst_type, batch), tuple(batch)))
+            self.recent.add(topic, batch)
+        self._pending = {}
+        if self.prices.due(now.exchange_ms):
+            for item in self.listings.values():
+                topic = f"mark-price:{item.symbol}"
+                if topic in self.ctx.subscribed:
+                    out.append(Publication((topic,), self.mark_push(item, now.exchange_ms)))
+        return out
+
+    def liquidation_push(self, inst_type: str, batch: Sequence[Liq]) -> str:
+        by_instrument: dict[str, list[dict[str, str]]] = {}
+        for liq in batch:
+            event = liq.event
+            item = self.listings[event.instrument]
+            long = event.position_side is PositionSide.LONG
+            contracts = venue_quantity(item, event.qty_base, event.notional_usd)
+            # Some accounts are in net mode: posSide "net", and the order side tells.
+            pos_side = "net" if liq.seq % 3 == 0 else ("long" if long else "short")
+            by_instrument.setdefault(item.symbol, []).append({
+                "bkLoss": "0", "bkPx": fmt(venue_price(item, event.price), item.price_decimals),
+                "ccy": "", "posSide": pos_side, "side": "sell" if long else "buy",
+                "sz": fmt(contracts, item.qty_decimals), "ts": str(liq.ts_ms),
+            })  # fmt: skip
+        data = [
+            {"details": details, "instFamily": _family(self.listings[inst]), "instId": inst,
+             "instType": inst_type, "uly": _family(self.listings[inst])}
+            for inst, details in by_instrument.items()
+        ]  # fmt: skip
+        arg = {"channel": "liquidation-orders", "instType": inst_type}
+        return orjson.dumps({"arg": arg, "data": data}).decode()
+
+    def mark_push(self, item: Listing, ts_ms: int) -> str:
+        mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
+        data = [{"instId": item.symbol, "instType": item.spec.category, "markPx": mark,
+                 "ts": str(ts_ms)}]  # fmt: skip
+        arg = {"channel": "mark-price", "instId": item.symbol}
+        return orjson.dumps({"arg": arg, "data": data}).decode()
+
+
+def _instrument(item: Listing) -> dict[str, Any]:
+    spec = item.spec
+    inverse = item.inverse
+    parts = spec.instrument.split("-")
+    return {
+        "alias": "" if item.contract_type == "perpetual" else "quarter", "baseCcy": "",
+        "category": "1", "ctMult": "1", "ctType": "inverse" if inverse else "linear",
+        "ctVal": fmt(spec.contract_size, 8).rstrip("0").rstrip("."),
+        "ctValCcy": "USD" if inverse else spec.coin,
+        "expTime": "" if item.contract_type == "perpetual" else "1774598400000",
+        "instFamily": "-".join(parts[:2]), "instId": spec.instrument,
+        "instType": spec.category, "lever": "100", "listTime": "1573557408000",
+        "lotSz": fmt(10.0**-item.qty_decimals, item.qty_decimals),
+        "maxLmtSz": "100000000", "maxMktSz": "12000", "minSz":
+        fmt(10.0**-item.qty_decimals, item.qty_decimals), "optType": "", "quoteCcy": "",
+        "settleCcy": spec.coin if inverse else spec.quote, "state": "live", "stk": "",
+        "tickSz": fmt(10.0**-item.price_decimals, item.price_decimals),
+        "uly": "-".join(parts[:2]),
+    }  # fmt: skip
+
+
+def _rest_error(status: int, code: str, message: str) -> RestReply:
+    return json_reply({"code": code, "msg": message, "data": []}, status)
+
+
+class OkxSession:
+    def __init__(self, sim: OkxSim, reject: bool) -> None:
+        self.sim = sim
+        self.reject = reject
+        self.conn_id = conn_id()
+        self.held: set[str] = set()
+
+    def _event(self, body: dict[str, Any], request_id: object) -> Frame:
+        if request_id is not None:
+            body = {"id": request_id, **body}
+        return Frame(orjson.dumps({**body, "connId": self.conn_id}).decode())
+
+    def _error(self, code: str, message: str, request_id: object) -> Frame:
+        return self._event({"event": "error", "code": code, "msg": message}, request_id)
+
+    def _topic(self, arg: object) -> str | None:
+        if not isinstance(arg, dict):
+            return None
+        channel = arg.get("channel")
+        if channel == "liquidation-orders" and arg.get("instType") in INST_TYPES:
+            return f"liquidation-orders:{arg['instType']}"
+        if channel == "mark-price" and arg.get("instId") in self.sim.listings:
+            return f"mark-price:{arg['instId']}"
+        return None
+
+    @staticmethod
+    def _wrong(arg: object) -> str:
+        if not isinstance(arg, dict):
+            return "Wrong URL or channel:, doesn't exist."
+        detail = ",".join(f"{k}:{v}" for k, v in arg.items() if k != "channel")
+        return f"Wrong URL or channel:{arg.get('channel')},{detail} doesn't exist."
+
+    def on_open(self, now: SimNow) -> Sequence[Out]:
+        return ()
+
+    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+        if text == "ping":
+            return [Frame("pong")]
+        try:
+            request = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return [self._error("60012", f"Invalid request: {text[:100]}", None)]
+        if not isinstance(request, dict):
+            return [self._error("60012", f"Invalid request: {text[:100]}", None)]
+        request_id = request.get("id")
+        op = request.get("op")
+        args = request.get("args")
+        if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
+            return [self._error("60012", f"Invalid request: {text[:100]}", request_id)]
+        topics = [self._topic(arg) for arg in args]
+        if self.reject or None in topics:
+            bad = args[0] if self.reject else args[topics.index(None)]
+            return [self._error("60018", self._wrong(bad), request_id)]
+        valid = [t for t in topics if t is not None]
+        if op == "unsubscribe":
+            release_topics(self.sim.ctx, self.held, valid)
+            return [self._event({"event": "unsubscribe", "arg": a}, request_id) for a in args]
+        out: list[Out] = [self._event({"event": "subscribe", "arg": a}, request_id) for a in args]
+        subscribe_topics(self.sim.ctx, self.held, valid)
+        for topic in valid:
+            kind, _, key = topic.partition(":")
+            if kind == "liquidation-orders":
+                out.append(self._replay(topic, key))
+            else:
+                push = self.sim.mark_push(self.sim.listings[key], now.exchange_ms)
+                out.append(Frame(push, is_data=True))
+        return out
+
+    def _replay(self, topic: str, inst_type: str) -> Frame:
+        # Only orders some connection already received: a client that skips this push and
+        # one that deduplicates it end with the same counts.
+        replayed = [liq for liq in self.sim.recent.get(topic) if self.sim.ctx.was_sent(liq.seq)]
+        return Frame(self.sim.liquidation_push(inst_type, replayed), True, tuple(replayed))
+
+    def tick(self, now: SimNow) -> Sequence[Out]:
+        return ()
+
+    def render(self, pub: Publication) -> str | None:
+        return pub.payload if pub.topics[0] in self.held else None
+
+    def on_close(self) -> None:
+        release_topics(self.sim.ctx, self.held)
+
+
+def make(ctx: SimContext) -> OkxSim:
+    return OkxSim(ctx)

@@ -1,0 +1,360 @@
+"""The daemon's Redis store: writes go through a bounded in-process buffer.
+
+``add`` never waits for Redis. Events join a FIFO buffer of ``buffer_size`` and one
+background task (``store-flusher``) writes them in queue order, ``batch_size`` at a time,
+one Lua script call per batch, with up to two batches in flight so that Redis always has
+the next one waiting; a partial batch waits at most ``flush_interval_seconds``.
+
+Outage: when a write fails because Redis is unreachable (connection refused, timeout,
+loading, failover, out of memory), the batch goes back to the front of the buffer and is
+retried after a jittered backoff (50 ms doubling to 2 s). Retrying is safe even when the
+failed call did reach Redis: the script counts each event id once. A write that Redis
+rejects for another reason is a bug, not an outage: it is logged as an ERROR and its events
+are counted as dropped rather than retried forever (a script stopped by an error keeps what
+it did before, so some of those ids may already be marked seen).
+
+Overflow: when the buffer is full, the OLDEST waiting events are dropped, so that when
+Redis returns the recent windows (the ones people look at) are complete and the gap sits
+at the far end of the outage. A batch already being written is never dropped. Every drop
+is counted exactly through ``observer.dropped`` and ``dropped_total``, and logged as a
+WARNING at most every 10 s.
+
+Reads go straight to Redis and raise StoreUnavailable while it is down; callers fall back
+to their in-process view. ``healthy()`` is true while Redis answers or the buffer still has
+room. Lifecycle: ``await store.start()`` (``open_store`` does it) or ``async with``; then
+``await store.flush(timeout)`` to drain and ``await store.aclose()`` (safe twice), which
+logs how many events it had to abandon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Mapping, Sequence
+from itertools import repeat
+from types import TracebackType
+from typing import Any, Self
+
+from monitor.clock import Clock, SystemClock
+from monitor.errors import StoreError, StoreUnavailable
+from monitor.events import Liquidation
+from monitor.store.base import StoreObserver, TotalsRow
+from monitor.store.config import StoreConfig
+from monitor.store.redis import RedisStore
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_INITIAL_SECONDS = 0.05
+_BACKOFF_MAX_SECONDS = 2.0
+_IN_FLIGHT = 2  # batches written at once
+_HURRY_DELAY_SECONDS = 0.02  # between retries while flush() waits for Redis
+_IDLE_PING_SECONDS = 5.0  # keeps store_up current when nothing is written
+_DROP_LOG_EVERY_SECONDS = 10.0
+
+
+class BufferedStore:
+    """Buffered writes and direct reads over one :class:`RedisStore`."""
+
+    def __init__(
+        self,
+        redis: RedisStore,
+        config: StoreConfig,
+        observer: StoreObserver,
+        clock: Clock | None = None,
+    ) -> None:
+        self.redis = redis
+        self._observer = observer
+        self._clock = clock or SystemClock()
+        self._capacity = config.buffer_size
+        self._batch_size = max(1, min(config.batch_size, config.buffer_size))
+        self._interval = config.flush_interval_seconds
+        # (event, monotonic time it was buffered), oldest first
+        self._queue: deque[tuple[Liquidation, float]] = deque()
+        # Batches taken from the queue and not yet written, oldest first.
+        self._in_flight: list[list[tuple[Liquidation, float]]] = []
+        self._in_flight_count = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._up: bool | None = None
+        self._hurry = False
+        self._closed = False
+        self.dropped_total = 0
+        self.written_total = 0  # events Redis counted as new
+        self._drops_unlogged = 0
+        self._next_drop_log = 0.0
+
+    async def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name="store-flusher")
+            self._task.add_done_callback(_report_crash)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def pending(self) -> int:
+        """Events buffered or being written."""
+        return len(self._queue) + self._in_flight_count
+
+    async def add(self, events: Sequence[Liquidation]) -> int:
+        """Buffer events for writing. Returns how many of them are in the buffer now:
+        fewer than given only when they alone overflow it. Not a dedupe count."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        if not events:
+            return 0
+        now = self._clock.monotonic()
+        queue = self._queue
+        was_empty = not queue
+        queue.extend(zip(events, repeat(now)))
+        excess = self.pending - self._capacity
+        accepted = len(events)
+        if excess > 0:
+            # In-flight events never exceed the capacity, so the excess is all queued.
+            accepted -= max(0, excess - (len(queue) - len(events)))
+            for _ in range(excess):
+                queue.popleft()
+            self._count_drops(excess, now)
+        if was_empty or len(queue) >= self._batch_size:
+            self._wake.set()
+        self._observer.buffered(self.pending)
+        return accepted
+
+    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 (the Store contract)
+        """Write out what is buffered, for at most ``timeout`` seconds. Returns how many
+        events are still unwritten."""
+        deadline = self._clock.monotonic() + timeout
+        self._hurry = True
+        try:
+            while self.pending and self._task is not None and not self._task.done():
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    break
+                self._wake.set()
+                await asyncio.sleep(min(0.01, left))
+        finally:
+            self._hurry = False
+        return self.pending
+
+    def healthy(self) -> bool:
+        return self._up is not False or self.pending < self._capacity
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.pending:
+            log.warning("redis store closed with %d events not written", self.pending)
+        if self._drops_unlogged:
+            self._log_drops()
+        await self.redis.aclose()
+
+    # Reads and the small writes go straight to Redis.
+
+    async def totals(
+        self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None
+    ) -> list[TotalsRow]:
+        return await self.redis.totals(window_minutes, by, now_ms)
+
+    async def minute_series(
+        self, start_minute: int, end_minute: int, by: Sequence[str] = ()
+    ) -> list[tuple[int, TotalsRow]]:
+        return await self.redis.minute_series(start_minute, end_minute, by)
+
+    async def largest(
+        self, window_minutes: int, limit: int = 10, now_ms: int | None = None
+    ) -> list[Liquidation]:
+        return await self.redis.largest(window_minutes, limit, now_ms)
+
+    async def record_cascade(self, record: Mapping[str, Any]) -> None:
+        await self.redis.record_cascade(record)
+
+    async def cascades(self, limit: int = 20) -> list[dict[str, Any]]:
+        return await self.redis.cascades(limit)
+
+    async def claim(self, key: str, ttl_seconds: float) -> bool:
+        return await self.redis.claim(key, ttl_seconds)
+
+    # The flusher.
+
+    async def _run(self) -> None:
+        delay = _BACKOFF_INITIAL_SECONDS
+        await self._probe()
+        try:
+            while True:
+                self._wake.clear()
+                if not self._queue:
+                    if not await self._wait(_IDLE_PING_SECONDS):
+                        await self._probe()
+                    continue
+                oldest_age = self._clock.monotonic() - self._queue[0][1]
+                self._observer.oldest_buffered_age(oldest_age)
+                partial = len(self._queue) < self._batch_size and not self._hurry
+                if partial and oldest_age < self._interval:
+                    await self._wait(self._interval - oldest_age)
+                    continue
+                if await self._write_batches():
+                    delay = _BACKOFF_INITIAL_SECONDS
+                else:
+                    await self._backoff(delay * (1.0 - 0.5 * random.random()))
+                    delay = min(delay * 2, _BACKOFF_MAX_SECONDS)
+        finally:
+            self._requeue()
+
+    async def _write_batches(self) -> bool:
+        """Write batches while full ones are waiting (or flush() hurries). False when
+        Redis is unreachable (retry later); everything unwritten is back in the queue.
+
+        Up to two batches are in flight: the next is built and sent while Redis runs the
+        current one, so Redis is not left idle for a round trip and the client's share of
+        the work between batches. They are sent in queue order; the totals do not depend
+        on the order in which batches land anyway.
+        """
+        flying: deque[tuple[list[tuple[Liquidation, float]], asyncio.Task[int], float]] = deque()
+        unreachable: StoreUnavailable | None = None
+        try:
+            while True:
+                while len(flying) < _IN_FLIGHT and unreachable is None:
+                    ready = len(self._queue) >= self._batch_size or (self._hurry and self._queue)
+                    batch = self._take() if ready or not flying else None
+                    if batch is None:
+                        break
+                    items, prepared = batch
+                    write = self.redis.write_prepared(prepared)
+                    task = asyncio.create_task(write, name="store-write")
+                    flying.append((items, task, self._clock.monotonic()))
+                    await asyncio.sleep(0)  # let it send before building the next one
+                if not flying:
+                    break
+                items, task, started = flying.popleft()
+                try:
+                    new = await task
+                except StoreUnavailable as exc:
+                    unreachable = exc  # the others finish (or fail) before we requeue
+                    continue
+                except StoreError as exc:
+                    log.error("redis rejected a batch of %d events; dropped: %s",
+                              len(items), exc)
+                    self._count_drops(len(items), self._clock.monotonic(), full=False)
+                else:
+                    self.written_total += new
+                    self._observer.write_seconds(self._clock.monotonic() - started)
+                    self._set_up(True)
+                self._landed(items)
+                self._observer.buffered(self.pending)
+        finally:
+            for _, task, _ in flying:
+                task.cancel()  # only on cancellation: never leave a write running behind
+        if unreachable is not None:
+            self._requeue()
+            self._set_up(False, unreachable)
+            return False
+        if not self._queue:
+            self._observer.oldest_buffered_age(0.0)
+        return True
+
+    def _take(self) -> tuple[list[tuple[Liquidation, float]], tuple[list[str], list[Any]]] | None:
+        """Move the next batch from the queue to in-flight and build its script call."""
+        queue = self._queue
+        count = min(self._batch_size, len(queue), self._capacity - self._in_flight_count)
+        if count <= 0:
+            return None
+        taken = [queue.popleft() for _ in range(count)]
+        self._in_flight.append(taken)
+        self._in_flight_count += count
+        return taken, self.redis.prepare([item[0] for item in taken])
+
+    def _landed(self, items: list[tuple[Liquidation, float]]) -> None:
+        """A batch is written (or rejected for good): it is no longer in flight."""
+        for i, batch in enumerate(self._in_flight):
+            if batch is items:
+                del self._in_flight[i]
+                self._in_flight_count -= len(items)
+                return
+
+    def _requeue(self) -> None:
+        """Put every batch still in flight back at the front of the queue, in order."""
+        for batch in reversed(self._in_flight):
+            self._queue.extendleft(reversed(batch))
+        self._in_flight = []
+        self._in_flight_count = 0
+
+    async def _probe(self) -> None:
+        try:
+            await self.redis.ping()
+        except StoreUnavailable as exc:
+            self._set_up(False, exc)
+        else:
+            self._set_up(True)
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` or until woken. True when woken."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _backoff(self, seconds: float) -> None:
+        """Sleep between retries. New events do not cut it short (they would turn an
+        outage into a busy loop); flush() does, down to a short pause."""
+        deadline = self._clock.monotonic() + seconds
+        while not self._hurry:
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                return
+            self._wake.clear()
+            await self._wait(left)
+        await asyncio.sleep(_HURRY_DELAY_SECONDS)
+
+    def _set_up(self, up: bool, exc: BaseException | None = None) -> None:
+        if up == self._up:
+            return
+        if up:
+            log.info("redis store reachable; %d events buffered", self.pending)
+            if self._drops_unlogged:
+                self._log_drops()
+        else:
+            log.error("redis store unreachable, buffering up to %d events: %s",
+                      self._capacity, exc)
+        self._up = up
+        self._observer.store_up(up)
+
+    def _count_drops(self, count: int, now: float, full: bool = True) -> None:
+        self.dropped_total += count
+        self._observer.dropped(count)
+        if not full:
+            return  # a rejected batch: logged as an error where it happened
+        self._drops_unlogged += count
+        if now >= self._next_drop_log:
+            self._next_drop_log = now + _DROP_LOG_EVERY_SECONDS
+            self._log_drops()
+
+    def _log_drops(self) -> None:
+        log.warning(
+            "redis store buffer full: dropped %d oldest events (%d since start)",
+            self._drops_unlogged, self.dropped_total,
+        )
+        self._drops_unlogged = 0
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the store flusher stopped", exc_info=task.exception())

@@ -1,0 +1,39 @@
+"""``open_store``: the one place the app turns ``[store]`` config into a running store."""
+
+from __future__ import annotations
+
+from monitor.clock import Clock
+from monitor.errors import ConfigError
+from monitor.store.base import NullObserver, Store, StoreObserver
+from monitor.store.buffered import BufferedStore
+from monitor.store.config import StoreConfig
+from monitor.store.connect import connect
+from monitor.store.keys import Keys
+from monitor.store.memory import MemoryStore
+from monitor.store.redis import RedisStore
+
+
+async def open_store(
+    config: StoreConfig,
+    observer: StoreObserver | None = None,
+    clock: Clock | None = None,
+) -> Store:
+    """A started store for ``config.backend``; the caller ends it with ``await store.aclose()``.
+
+    The Redis backend returns a :class:`BufferedStore` whose flusher is already running.
+    An unreachable Redis is not an error here (the store buffers and reports
+    ``store_up(False)``); a malformed URL, prefix or password file is a ConfigError.
+    """
+    obs = observer or NullObserver()
+    if config.backend == "memory":
+        return MemoryStore(config, obs, clock)
+    if config.backend != "redis":
+        raise ConfigError("store.backend", config.backend, "'memory' or 'redis'")
+    try:
+        Keys(config.key_prefix)
+    except ValueError as exc:
+        raise ConfigError("store.key_prefix", config.key_prefix, str(exc)) from exc
+    client, sentinel = connect(config)
+    store = BufferedStore(RedisStore(client, config, clock, sentinel), config, obs, clock)
+    await store.start()
+    return store

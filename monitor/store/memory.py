@@ -1,0 +1,241 @@
+"""The embedded store: every aggregate in this process's memory (the default backend).
+
+Same semantics as the Redis store (one contract suite runs over both), without sharing or
+surviving a restart. Buckets and hour roll-ups expire ``retention`` after their last write,
+as Redis keys do; event ids are forgotten after the dedupe TTL, so memory stays bounded.
+Expiry is checked on every read and swept at most once a second.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Mapping, Sequence
+from math import isfinite
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+
+from monitor.clock import Clock, SystemClock
+from monitor.events import Liquidation
+from monitor.store.aggregate import Group, RowBuilder, cover, top_events, window_range
+from monitor.store.base import (
+    COMPLETENESS_BITS,
+    LARGEST_KEEP,
+    StoreObserver,
+    TotalsRow,
+    check_by,
+)
+from monitor.store.config import StoreConfig
+
+log = logging.getLogger(__name__)
+
+_SWEEP_EVERY_SECONDS = 1.0
+
+
+class _Cell:
+    __slots__ = ("count", "largest", "largest_usd", "mask", "qty", "usd")
+
+    def __init__(self, event: Liquidation, mask: int) -> None:
+        self.usd = event.notional_usd
+        self.count = 1
+        self.qty = event.qty_base
+        self.largest_usd = event.notional_usd
+        self.largest = event
+        self.mask = mask
+
+    def add(self, event: Liquidation, mask: int) -> None:
+        self.usd += event.notional_usd
+        self.count += 1
+        self.qty += event.qty_base
+        self.mask |= mask
+        if event.notional_usd > self.largest_usd:
+            self.largest_usd = event.notional_usd
+            self.largest = event
+
+
+class _Bucket:
+    """One minute or one hour: its cells and its largest liquidations."""
+
+    __slots__ = ("cells", "expires_at", "top")
+
+    def __init__(self) -> None:
+        self.cells: dict[Group, _Cell] = {}
+        # A min-heap of the LARGEST_KEEP largest: (usd, event id, event); ids are unique, so
+        # the event itself is never compared.
+        self.top: list[tuple[float, str, Liquidation]] = []
+        self.expires_at = 0.0
+
+    def add(self, group: Group, event: Liquidation, mask: int) -> None:
+        cell = self.cells.get(group)
+        if cell is None:
+            self.cells[group] = _Cell(event, mask)
+        else:
+            cell.add(event, mask)
+        item = (event.notional_usd, event.event_id, event)
+        if len(self.top) < LARGEST_KEEP:
+            heapq.heappush(self.top, item)
+        elif item[:2] > self.top[0][:2]:
+            heapq.heapreplace(self.top, item)
+
+
+class MemoryStore:
+    """The embedded store. An async context manager; ``aclose()`` is safe twice."""
+
+    def __init__(
+        self,
+        config: StoreConfig | None = None,
+        observer: StoreObserver | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        cfg = config or StoreConfig()
+        self._clock = clock or SystemClock()
+        self._retention_seconds = cfg.retention_hours * 3600.0
+        self._dedupe_seconds = cfg.dedupe_ttl_hours * 3600.0
+        self._cascade_limit = cfg.cascade_history
+        self._minutes: dict[int, _Bucket] = {}
+        self._hours: dict[int, _Bucket] = {}
+        # event id → when it is forgotten. The TTL is constant, so insertion order is
+        # expiry order and the sweep pops from the front.
+        self._seen: dict[str, float] = {}
+        self._cascades: dict[str, bytes] = {}
+        self._next_sweep = 0.0
+        self._closed = False
+        if observer is not None:
+            observer.store_up(True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def add(self, events: Sequence[Liquidation]) -> int:
+        now = self._clock.monotonic()
+        self._sweep(now)
+        seen = self._seen
+        forget_at = now + self._dedupe_seconds
+        expires_at = now + self._retention_seconds
+        new = 0
+        for event in events:
+            if not (isfinite(event.notional_usd) and isfinite(event.qty_base)):
+                # One NaN would poison every sum it joins; the Redis store refuses them too.
+                log.warning("not storing event %s: non-finite USD value or quantity",
+                            event.event_id)
+                continue
+            known = seen.get(event.event_id)
+            if known is not None:
+                if known > now:
+                    continue
+                del seen[event.event_id]  # expired: re-insert at the end to keep the order
+            seen[event.event_id] = forget_at
+            new += 1
+            group = (event.venue, event.coin, event.position_side.value)
+            mask = COMPLETENESS_BITS[event.completeness]
+            minute = event.exchange_ts_ms // 60_000
+            for buckets, index in ((self._minutes, minute), (self._hours, minute // 60)):
+                bucket = buckets.get(index)
+                if bucket is None or bucket.expires_at <= now:
+                    bucket = buckets[index] = _Bucket()
+                bucket.add(group, event, mask)
+                bucket.expires_at = expires_at
+        return new
+
+    async def totals(
+        self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None
+    ) -> list[TotalsRow]:
+        start, end = window_range(window_minutes, self._now_ms(now_ms))
+        hours, minutes = cover(start, end)
+        builder: RowBuilder[Liquidation] = RowBuilder(by)
+        for bucket in self._live(hours, minutes):
+            self._fold(builder, bucket)
+        return builder.rows(_identity)
+
+    async def minute_series(
+        self, start_minute: int, end_minute: int, by: Sequence[str] = ()
+    ) -> list[tuple[int, TotalsRow]]:
+        by = check_by(by)
+        now = self._clock.monotonic()
+        series: list[tuple[int, TotalsRow]] = []
+        for minute in range(start_minute, end_minute + 1):
+            builder: RowBuilder[Liquidation] = RowBuilder(by)
+            bucket = self._minutes.get(minute)
+            if bucket is not None and bucket.expires_at > now:
+                self._fold(builder, bucket)
+            series.extend((minute, row) for row in builder.rows(_identity))
+        return series
+
+    async def largest(
+        self, window_minutes: int, limit: int = 10, now_ms: int | None = None
+    ) -> list[Liquidation]:
+        start, end = window_range(window_minutes, self._now_ms(now_ms))
+        hours, minutes = cover(start, end)
+        limit = min(limit, LARGEST_KEEP)
+        if limit <= 0:
+            return []
+        candidates = (
+            (usd, event) for bucket in self._live(hours, minutes) for usd, _, event in bucket.top
+        )
+        return top_events(candidates, limit)
+
+    async def record_cascade(self, record: Mapping[str, Any]) -> None:
+        cascade_id = str(record["id"])
+        # Stored as JSON so readers get what the Redis store would give them.
+        self._cascades[cascade_id] = orjson.dumps(dict(record))
+        while len(self._cascades) > self._cascade_limit:
+            del self._cascades[next(iter(self._cascades))]
+
+    async def cascades(self, limit: int = 20) -> list[dict[str, Any]]:
+        records = list(self._cascades.values())[::-1][: max(limit, 0)]
+        return [orjson.loads(r) for r in records]
+
+    async def claim(self, key: str, ttl_seconds: float) -> bool:
+        # One process holds every alert it raises; claims matter only between daemons.
+        return True
+
+    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 (the Store contract)
+        return 0
+
+    def healthy(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    def _now_ms(self, now_ms: int | None) -> int:
+        return int(self._clock.wall() * 1000) if now_ms is None else now_ms
+
+    def _live(self, hours: list[int], minutes: list[int]) -> list[_Bucket]:
+        now = self._clock.monotonic()
+        self._sweep(now)
+        found = [self._hours.get(h) for h in hours] + [self._minutes.get(m) for m in minutes]
+        return [b for b in found if b is not None and b.expires_at > now]
+
+    @staticmethod
+    def _fold(builder: RowBuilder[Liquidation], bucket: _Bucket) -> None:
+        for group, c in bucket.cells.items():
+            builder.add(group, c.usd, c.count, c.qty, c.largest_usd, c.mask, c.largest)
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + min(_SWEEP_EVERY_SECONDS, self._retention_seconds / 4)
+        for buckets in (self._minutes, self._hours):
+            for index in [i for i, b in buckets.items() if b.expires_at <= now]:
+                del buckets[index]
+        seen = self._seen
+        while seen:
+            first = next(iter(seen))
+            if seen[first] > now:
+                break
+            del seen[first]
+
+
+def _identity(event: Liquidation) -> Liquidation:
+    return event

@@ -1,0 +1,288 @@
+"""Direct Redis access: the batch write script and the window reads.
+
+``RedisStore`` talks to Redis on every call and raises :class:`StoreUnavailable` when it
+cannot; the daemon uses it through ``BufferedStore`` (``buffered.py``), which queues writes
+across outages. Key layout and the hash-tag choice: ``keys.py``.
+
+A window read fetches the hour roll-ups and edge minutes that cover it (at most 142 hashes
+for 24 h) through a read script, 50 hashes per call, the calls concurrent; then one
+pipeline of HGETs for the largest liquidation of each resulting row. Reads are not a
+snapshot: a batch written in between can make a row's ``largest`` newer than its
+``largest_usd``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from math import isfinite
+from typing import Any, TypeVar
+
+import orjson
+from redis.asyncio.sentinel import Sentinel
+from redis.commands.core import AsyncScript
+
+from monitor.clock import Clock, SystemClock
+from monitor.events import Liquidation
+from monitor.store.aggregate import RowBuilder, cover, top_events, window_range
+from monitor.store.base import COMPLETENESS_BITS, LARGEST_KEEP, TotalsRow, check_by
+from monitor.store.config import StoreConfig
+from monitor.store.connect import REDIS_ERRORS, RedisClient, close_client, translate
+from monitor.store.keys import FIELD_SEP, Keys, parse_group_field
+from monitor.store.lua import ADD_EVENTS, READ_HASHES, RECORD_CASCADE
+from monitor.store.records import decode_record, encode_record
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A cell's largest liquidation, to fetch once its row has won: (largest-hash key, field).
+Ref = tuple[str, bytes]
+
+_READ_SLICE = 50  # hashes per read-script call
+
+
+class RedisStore:
+    """One Redis (standalone, Sentinel-managed or cluster) as the store, unbuffered."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        config: StoreConfig,
+        clock: Clock | None = None,
+        sentinel: Sentinel | None = None,
+    ) -> None:
+        self.client = client
+        self.keys = Keys(config.key_prefix)
+        self._sentinel = sentinel
+        self._clock = clock or SystemClock()
+        self._dedupe_ms = max(1, int(config.dedupe_ttl_hours * 3_600_000))
+        self._retention_ms = max(1, int(config.retention_hours * 3_600_000))
+        self._cascade_limit = config.cascade_history
+        self._add_script: AsyncScript = client.register_script(ADD_EVENTS)
+        self._cascade_script: AsyncScript = client.register_script(RECORD_CASCADE)
+        self._read_script: AsyncScript = client.register_script(READ_HASHES)
+        self._closed = False
+
+    async def write(self, events: Sequence[Liquidation]) -> int:
+        """Write one batch with one script call. Returns how many events were new."""
+        return await self.write_prepared(self.prepare(events))
+
+    async def write_prepared(self, batch: tuple[list[str], list[Any]]) -> int:
+        """Run the script on a batch from :meth:`prepare`. Building a batch costs more
+        client CPU than sending it, so the buffered store builds the next one while Redis
+        runs this one."""
+        keys, args = batch
+        if not args:
+            return 0
+        new = await self._call("write", self._add_script(keys=keys, args=args))
+        return int(new)
+
+    def prepare(self, events: Sequence[Liquidation]) -> tuple[list[str], list[Any]]:
+        """The script's KEYS and ARGV for a batch (both empty when nothing to write)."""
+        # Group events per (minute, cell, completeness) so the script sums a group at once,
+        # and sort each group largest first so its first new event is the group's largest.
+        groups: dict[tuple[int, str, int, str], list[Liquidation]] = {}
+        for e in events:
+            key = (e.exchange_ts_ms // 60_000, e.venue, COMPLETENESS_BITS[e.completeness],
+                   e.coin + FIELD_SEP + e.position_side)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [e]
+            else:
+                group.append(e)
+        targets: dict[tuple[str, int], int] = {}  # ("m" | "h", index) → 1-based target
+        parts: list[bytes] = []
+        keys: list[str] = []
+        event_id_key = self.keys.event_id
+        ngroups = 0
+        for (minute, venue, mask, coin_side), group in groups.items():
+            good = [e for e in group if isfinite(e.notional_usd) and isfinite(e.qty_base)]
+            if len(good) != len(group):
+                log.warning("not storing %d events with a non-finite USD value or quantity",
+                            len(group) - len(good))
+                if not good:
+                    continue
+            if len(good) > 1:
+                good.sort(key=_by_usd_desc)
+            tm = targets.setdefault(("m", minute), len(targets) + 1)
+            th = targets.setdefault(("h", minute // 60), len(targets) + 1)
+            field = (venue + FIELD_SEP + coin_side).encode()
+            if b"\n" in field or field.count(FIELD_SEP.encode()) != 2:
+                log.warning("not storing %d events of the unusable cell %r", len(good), field)
+                continue
+            parts.append(b"%d %d %d %d %d %s" % (mask, tm, th, len(good), len(field), field))
+            for e in good:
+                keys.append(event_id_key(e.event_id))
+                record = encode_record(e)
+                parts.append(b"%d %s" % (len(record), record))
+            ngroups += 1
+        if not ngroups:
+            return [], []
+        k = self.keys
+        nevents = len(keys)
+        for kind, index in targets:
+            if kind == "m":
+                keys += (k.minute(index), k.minute_largest(index), k.minute_top(index))
+            else:
+                keys += (k.hour(index), k.hour_largest(index), k.hour_top(index))
+        args: list[Any] = [
+            nevents, self._dedupe_ms, self._retention_ms, LARGEST_KEEP,
+            len(targets), ngroups, b"".join(parts),
+        ]
+        return keys, args
+
+    async def ping(self) -> None:
+        await self._call("ping", self.client.ping())
+
+    async def totals(
+        self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None
+    ) -> list[TotalsRow]:
+        start, end = window_range(window_minutes, self._now_ms(now_ms))
+        hours, minutes = cover(start, end)
+        k = self.keys
+        sources = [(k.hour(h), k.hour_largest(h)) for h in hours]
+        sources += [(k.minute(m), k.minute_largest(m)) for m in minutes]
+        builder: RowBuilder[Ref] = RowBuilder(by)
+        cells = await self._hgetall([s[0] for s in sources])
+        fields: dict[bytes, tuple[str, str, str]] = {}
+        for (_, largest_key), found in zip(sources, cells, strict=True):
+            _fold(builder, fields, found, largest_key)
+        events = await self._resolve(builder.refs())
+        return builder.rows(events.get)
+
+    async def minute_series(
+        self, start_minute: int, end_minute: int, by: Sequence[str] = ()
+    ) -> list[tuple[int, TotalsRow]]:
+        by = check_by(by)
+        minutes = range(start_minute, end_minute + 1)
+        k = self.keys
+        cells = await self._hgetall([k.minute(m) for m in minutes])
+        fields: dict[bytes, tuple[str, str, str]] = {}
+        builders: list[RowBuilder[Ref]] = []
+        refs: list[Ref] = []
+        for minute, found in zip(minutes, cells, strict=True):
+            builder: RowBuilder[Ref] = RowBuilder(by)
+            _fold(builder, fields, found, k.minute_largest(minute))
+            builders.append(builder)
+            refs += builder.refs()
+        events = await self._resolve(refs)
+        return [
+            (minute, row)
+            for minute, builder in zip(minutes, builders, strict=True)
+            for row in builder.rows(events.get)
+        ]
+
+    async def largest(
+        self, window_minutes: int, limit: int = 10, now_ms: int | None = None
+    ) -> list[Liquidation]:
+        start, end = window_range(window_minutes, self._now_ms(now_ms))
+        hours, minutes = cover(start, end)
+        limit = min(limit, LARGEST_KEEP)
+        if limit <= 0:
+            return []
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        for key in [k.hour_top(h) for h in hours] + [k.minute_top(m) for m in minutes]:
+            pipe.zrevrange(key, 0, limit - 1)
+        found: list[list[bytes]] = await self._call("read", pipe.execute())
+        candidates: list[tuple[float, Liquidation]] = []
+        for members in found:
+            for member in members:
+                event = decode_record(member)
+                candidates.append((event.notional_usd, event))
+        return top_events(candidates, limit)
+
+    async def record_cascade(self, record: Mapping[str, Any]) -> None:
+        k = self.keys
+        data = orjson.dumps(dict(record))
+        keys = [k.cascades, k.cascade_order, k.cascade_seq]
+        args: list[str | bytes | int] = [str(record["id"]), data, self._cascade_limit]
+        await self._call("record_cascade", self._cascade_script(keys=keys, args=args))
+
+    async def cascades(self, limit: int = 20) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrevrange(k.cascade_order, 0, limit - 1)
+        pipe.hgetall(k.cascades)
+        ids, records = await self._call("read", pipe.execute())
+        return [orjson.loads(records[i]) for i in ids if i in records]
+
+    async def claim(self, key: str, ttl_seconds: float) -> bool:
+        ttl_ms = max(1, round(ttl_seconds * 1000))
+        setting = self.client.set(self.keys.claim(key), b"1", nx=True, px=ttl_ms)
+        done = await self._call("claim", setting)
+        return bool(done)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await close_client(self.client, self._sentinel)
+        except REDIS_ERRORS as exc:
+            # Closing must not fail a shutdown; the connections are gone either way.
+            log.warning("closing the redis client: %s", exc)
+
+    def _now_ms(self, now_ms: int | None) -> int:
+        return int(self._clock.wall() * 1000) if now_ms is None else now_ms
+
+    async def _hgetall(self, keys: list[str]) -> list[dict[bytes, bytes]]:
+        """Every cell of these hashes, through the read script in slices, so that no single
+        call keeps Redis busy for long (a slice of full minute buckets: a few ms)."""
+        slices = [keys[i : i + _READ_SLICE] for i in range(0, len(keys), _READ_SLICE)]
+        replies = await self._call(
+            "read", asyncio.gather(*(self._read_script(keys=s) for s in slices))
+        )
+        hashes: list[dict[bytes, bytes]] = []
+        for reply in replies:
+            for blob in reply:
+                parts = blob.split(b"\n") if blob else []
+                hashes.append(dict(zip(parts[::2], parts[1::2], strict=True)))
+        return hashes
+
+    async def _resolve(self, refs: list[Ref]) -> dict[Ref, Liquidation]:
+        """Fetch the event JSON of each row's largest liquidation, in one round trip."""
+        if not refs:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for key, field in refs:
+            pipe.hget(key, field)
+        found: list[bytes | None] = await self._call("read", pipe.execute())
+        return {
+            ref: decode_record(data)
+            for ref, data in zip(refs, found, strict=True)
+            if data is not None
+        }
+
+    @staticmethod
+    async def _call(doing: str, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except REDIS_ERRORS as exc:
+            raise translate(exc, doing) from exc
+
+
+def _fold(
+    builder: RowBuilder[Ref],
+    fields: dict[bytes, tuple[str, str, str]],
+    cells: Mapping[bytes, bytes],
+    largest_key: str,
+) -> None:
+    for field, value in cells.items():
+        group = fields.get(field)
+        if group is None:
+            group = fields[field] = parse_group_field(field.decode())
+        usd, count, qty, largest, mask = value.split()
+        builder.add(
+            group, float(usd), int(count), float(qty), float(largest), int(mask),
+            (largest_key, field),
+        )
+
+
+def _by_usd_desc(e: Liquidation) -> float:
+    return -e.notional_usd
+

@@ -1,0 +1,410 @@
+"""Binance USD-M and COIN-M futures: the ``forceOrder`` liquidation and mark-price dialects.
+
+Facts (reference/exchanges.md §2–3):
+
+* USD-M connects to the routed ``{ws}/market/ws``: the legacy root paths were retired on
+  2026-04-23 and still complete the handshake, then deliver nothing. COIN-M stays on
+  ``{ws}/ws``. Both subscribe with a JSON ``SUBSCRIBE`` frame acked by ``{"result":null}``.
+* ``o.S`` is the side of the forced ORDER: SELL means a long position was liquidated.
+* Only the latest liquidation per symbol per second is pushed: completeness ``throttled``.
+* USD-M quantities are base units: notional = z × ap, falling back to q × p.
+* COIN-M quantities are contracts of a fixed USD face value (``contractSize`` from
+  exchangeInfo, 100 for BTC, 10 for others): notional = z × contractSize. An instrument
+  whose size is not known raises UnknownInstrument, never a guess.
+* Mark prices: USD-M ``!markPrice@arr@1s`` (every symbol, 1 Hz, doubles as the liveness
+  canary). For COIN-M no all-market mark stream is documented (only ``<pair>@markPrice@1s``,
+  an array per pair), so one is subscribed per pair from the instrument book.
+* No application ping: the server pings every 3 minutes and websockets answers.
+  Connections are cut at 24 h, so they are rotated at 23 h.
+
+The forceOrder path is the hot one (hundreds of thousands of frames a second in replays and
+benchmarks): it reads the common shape with plain indexing and falls back to the checked,
+slower path for anything unusual, which either values the frame or names what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+from hashlib import blake2b
+from typing import Any
+
+import orjson
+
+from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.events import (
+    LIQUIDATION_KEYS,
+    Completeness,
+    Liquidation,
+    MarkPrice,
+    PositionSide,
+    event_id_from_fields,
+)
+from monitor.venues import _json
+from monitor.venues._json import BAD_VALUE, MALFORMED_JSON
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Info,
+    Invalid,
+    Item,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import (
+    ContractKind,
+    InstrumentBook,
+    InstrumentSpec,
+    coin_of_symbol,
+    normalise_coin,
+)
+
+_SIDE = {"SELL": PositionSide.LONG, "BUY": PositionSide.SHORT}
+_THROTTLED = Completeness.THROTTLED
+_INF = math.inf
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+MAX_STREAMS_PER_CONNECTION = 200  # docs say 1024; ccxt and nautilus keep to 200
+MAX_PARAMS_PER_FRAME = 50
+SYMBOL_CACHE_LIMIT = 4096  # garbage symbols in malformed frames must not grow it unbounded
+
+
+def _fast_liquidation_constructor() -> Callable[..., Liquidation]:
+    """A constructor for Liquidation that skips the frozen dataclass ``__init__``.
+
+    The generated ``__init__`` of a frozen dataclass routes every field through
+    ``object.__setattr__``, which costs about as much as parsing the frame. Setting the
+    slots through their descriptors halves that. The result is the same frozen value; the
+    guard falls back to the real constructor if Liquidation ever gains fields or checks.
+    """
+    names = tuple(f.name for f in dataclasses.fields(Liquidation))
+    if names != LIQUIDATION_KEYS or hasattr(Liquidation, "__post_init__"):
+        return Liquidation
+    (s_venue, s_instrument, s_coin, s_side, s_price, s_qty, s_notional, s_ts, s_received,
+     s_completeness, s_event_id) = (getattr(Liquidation, name).__set__ for name in names)
+    new = object.__new__
+
+    def build(venue: str, instrument: str, coin: str, side: PositionSide, price: float,
+              qty_base: float, notional_usd: float, exchange_ts_ms: int, received_at: float,
+              completeness: Completeness, event_id: str) -> Liquidation:
+        liq: Liquidation = new(Liquidation)
+        s_venue(liq, venue)
+        s_instrument(liq, instrument)
+        s_coin(liq, coin)
+        s_side(liq, side)
+        s_price(liq, price)
+        s_qty(liq, qty_base)
+        s_notional(liq, notional_usd)
+        s_ts(liq, exchange_ts_ms)
+        s_received(liq, received_at)
+        s_completeness(liq, completeness)
+        s_event_id(liq, event_id)
+        return liq
+
+    return build
+
+
+new_liquidation = _fast_liquidation_constructor()
+
+# (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id prefix, wanted)
+_SymbolInfo = tuple[str, float, float, str, bool]
+
+
+class BinanceSession:
+    """Parse state of one Binance connection: a per-symbol cache of coin and contract terms."""
+
+    def __init__(self, venue: str, book: InstrumentBook, wanted: frozenset[str] | None,
+                 inverse: bool) -> None:
+        self._venue = venue
+        self._id_head = venue + ":"
+        self._book = book
+        self._book_version = book.version
+        self._wanted = wanted
+        self._inverse = inverse
+        self._cache: dict[str, _SymbolInfo] = {}
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        try:
+            msg = _loads(text)
+        except _JSONDecodeError as exc:
+            raise FrameError(MALFORMED_JSON, str(exc)) from None
+        if msg.__class__ is dict:
+            if msg.get("e") == "forceOrder":
+                return self._force_order(msg, received_at)
+            return self._other(msg, received_at)
+        if msg.__class__ is list:
+            return self._mark_prices(msg, received_at)
+        return [Unrecognised("not_an_object")]
+
+    # -- liquidations ---------------------------------------------------------------------
+
+    def _force_order(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        try:
+            o = msg["o"]
+            symbol = o["s"]
+            ts = o["T"]
+            order_side = o["S"]
+            z_raw = o["z"]
+            ap_raw = o["ap"]
+            side = _SIDE[order_side]
+            if self._book.version != self._book_version:
+                self._reset()
+            info = self._cache.get(symbol)
+            if (info is not None and ts.__class__ is int and z_raw.__class__ is str
+                    and ap_raw.__class__ is str):
+                coin, mult, size, prefix, wanted = info
+                z = float(z_raw)
+                ap = float(ap_raw)
+                if self._inverse:
+                    notional = z * size
+                    qty = notional / ap if ap > 0.0 else 0.0
+                else:
+                    notional = z * ap
+                    qty = z
+                # NaN fails every comparison, so this also rejects it.
+                if ap > 0.0 and 0.0 < qty < _INF and 0.0 < notional < _INF:
+                    if not wanted:
+                        return []
+                    key = f"{prefix}{ts}\x1f{order_side}\x1f{z_raw}\x1f{ap_raw}"
+                    event_id = self._id_head + blake2b(key.encode(), digest_size=12).hexdigest()
+                    return [new_liquidation(
+                        self._venue, symbol, coin, side, ap / mult, qty * mult, notional, ts,
+                        received_at, _THROTTLED, event_id)]
+        except (KeyError, TypeError, ValueError):
+            pass
+        return self._force_order_checked(msg, received_at)
+
+    def _force_order_checked(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        """Every field checked; also the fallbacks for missing or zero z and ap."""
+        o = _json.obj(_json.req(msg, "o"), "o")
+        symbol = _json.req_str(o, "s")
+        order_side = _json.req(o, "S")
+        side = _SIDE.get(order_side) if isinstance(order_side, str) else None
+        if side is None:
+            raise FrameError(BAD_VALUE, f"S: not BUY or SELL: {_json.describe(order_side)}")
+        ts = _json.req_int(o, "T")
+        z = _json.opt_float(o, "z")
+        ap = _json.opt_float(o, "ap")
+        if z < 0.0 or ap < 0.0:
+            raise FrameError(BAD_VALUE, f"negative z or ap: {z!r}, {ap!r}")
+        price = ap if ap > 0.0 else _json.positive(_json.req_float(o, "p"), "p")
+        filled = z > 0.0 and ap > 0.0
+        coin, mult, size, _prefix, wanted = self._lookup(symbol)
+        if self._inverse:
+            contracts = z if z > 0.0 else _json.positive(_json.req_float(o, "q"), "q")
+            if size <= 0.0:
+                raise UnknownInstrument(self._venue, symbol)
+            notional = contracts * size
+            qty = notional / price
+        else:
+            qty = z if filled else _json.positive(_json.req_float(o, "q"), "q")
+            notional = z * ap if filled else qty * _json.positive(_json.req_float(o, "p"), "p")
+        if not (0.0 < notional < _INF and 0.0 < qty < _INF):
+            raise FrameError(BAD_VALUE, f"{symbol}: notional {notional!r} out of range")
+        if not wanted:
+            return []
+        event_id = event_id_from_fields(
+            self._venue, symbol, ts, order_side, _raw(o.get("z")), _raw(o.get("ap")))
+        return [new_liquidation(self._venue, symbol, coin, side, price / mult, qty * mult,
+                                notional, ts, received_at, _THROTTLED, event_id)]
+
+    # -- mark prices, acks, everything else -----------------------------------------------
+
+    def _mark_prices(self, rows: list[Any], received_at: float) -> list[Item]:
+        if rows and not (isinstance(rows[0], dict) and rows[0].get("e") == "markPriceUpdate"):
+            return [Unrecognised("unknown_array")]
+        items: list[Item] = []
+        for row in rows:
+            try:
+                mark = self._mark_price(_json.obj(row, "markPriceUpdate"), received_at)
+            except FrameError as exc:
+                items.append(Invalid(exc.reason, exc.detail))
+                continue
+            if mark is not None:
+                items.append(mark)
+        return items
+
+    def _mark_price(self, row: dict[str, Any], received_at: float) -> MarkPrice | None:
+        symbol = _json.req_str(row, "s")
+        price = _json.positive(_json.req_float(row, "p"), "p")
+        ts = _json.req_int(row, "E")
+        coin, mult, _size, _prefix, wanted = self._lookup(symbol)
+        if not wanted:
+            return None
+        return MarkPrice(self._venue, symbol, coin, price / mult, ts, received_at)
+
+    def _other(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        event = msg.get("e")
+        if event == "markPriceUpdate":
+            mark = self._mark_price(msg, received_at)
+            return [] if mark is None else [mark]
+        if "stream" in msg and "data" in msg:  # combined-stream wrapping
+            data = msg["data"]
+            if isinstance(data, dict):
+                if data.get("e") == "forceOrder":
+                    return self._force_order(data, received_at)
+                if "stream" not in data:
+                    return self._other(data, received_at)
+            elif isinstance(data, list):
+                return self._mark_prices(data, received_at)
+            return [Unrecognised("unknown_stream_data")]
+        if "id" in msg and "error" in msg:
+            error = msg["error"]
+            text = error.get("msg") if isinstance(error, dict) else None
+            return [Rejection(text if isinstance(text, str) else _json.compact(error))]
+        if "id" in msg and "result" in msg:
+            # The answer to SUBSCRIBE is a null result; other requests answer with data.
+            return [Ack(_json.describe(msg["id"]))] if msg["result"] is None else [Info("reply")]
+        if "code" in msg and "msg" in msg:
+            return [Rejection(_json.compact(msg["msg"]))]
+        return [Unrecognised("unknown_event" if isinstance(event, str) else "unknown_shape")]
+
+    # -- symbol terms ---------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._cache.clear()
+        self._book_version = self._book.version
+
+    def _lookup(self, symbol: str) -> _SymbolInfo:
+        if self._book.version != self._book_version:
+            self._reset()
+        info = self._cache.get(symbol)
+        if info is not None:
+            return info
+        spec = self._book.get(symbol)
+        if spec is not None:
+            coin, mult = spec.coin, spec.base_multiplier
+            size = spec.contract_size if spec.kind is ContractKind.INVERSE else 0.0
+        else:
+            try:
+                coin, mult = coin_of_symbol(symbol)
+            except ValueError:
+                raise UnknownInstrument(self._venue, symbol) from None
+            size = 0.0
+        wanted = self._wanted is None or symbol in self._wanted
+        info = (coin, mult, size, f"{self._venue}\x1f{symbol}\x1f", wanted)
+        if size > 0.0 or not self._inverse:  # an unknown COIN-M size is looked up again
+            if len(self._cache) >= SYMBOL_CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[symbol] = info
+        return info
+
+
+def _opt_str(row: dict[str, Any], key: str, default: str) -> str:
+    value = row.get(key)
+    return value if isinstance(value, str) and value else default
+
+
+def _raw(value: object) -> object:
+    """A field as it takes part in the event id: the venue's own text, "" when absent."""
+    return "" if value is None else value
+
+
+class _BinanceBase:
+    venue = ""
+    completeness = Completeness.THROTTLED
+    ping_interval_seconds: float | None = None
+    max_lifetime_seconds: float | None = 23 * 3600.0  # Binance cuts connections at 24 h
+    needs_instruments = False
+    _inverse = False
+    _exchange_info_path = ""
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return None
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        url = rest_base_url.rstrip("/") + self._exchange_info_path
+        return [RestRequest(key="exchangeInfo", url=url)]
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        try:
+            doc = _json.obj(_json.loads(body), "exchangeInfo")
+            rows = _json.arr(_json.req(doc, "symbols"), "symbols")
+        except FrameError as exc:
+            raise InstrumentFetchError(f"{self.venue} exchangeInfo: {exc}") from None
+        specs = []
+        for row in rows:
+            try:
+                specs.append(self._spec(_json.obj(row, "symbol")))
+            except FrameError:
+                continue  # one odd listing must not hide the others
+        return specs, None
+
+    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+        raise NotImplementedError
+
+    def session(self, instruments: InstrumentBook) -> BinanceSession:
+        return BinanceSession(self.venue, instruments, self._wanted, self._inverse)
+
+
+class BinanceUsdm(_BinanceBase):
+    venue = "binance-usdm"
+    _exchange_info_path = "/fapi/v1/exchangeInfo"
+    SUBSCRIBE = orjson.dumps(
+        {"method": "SUBSCRIBE", "params": ["!forceOrder@arr", "!markPrice@arr@1s"], "id": 1}
+    ).decode()
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        # Configured symbols filter the all-market streams in the session: the all-market
+        # stream has the same per-symbol throttle and keeps the price canary on this socket.
+        url = ws_base_url.rstrip("/") + "/market/ws"
+        return [ConnectionPlan(self.venue, url, (self.SUBSCRIBE,), expected_acks=1)]
+
+    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+        symbol = _json.req_str(row, "symbol")
+        coin, mult = normalise_coin(_json.req_str(row, "baseAsset"))
+        return InstrumentSpec(
+            self.venue, symbol, coin, ContractKind.LINEAR, 1.0, _json.req_str(row, "quoteAsset"),
+            base_multiplier=mult, category=_opt_str(row, "contractType", ""))
+
+
+class BinanceCoinm(_BinanceBase):
+    venue = "binance-coinm"
+    needs_instruments = True
+    _inverse = True
+    _exchange_info_path = "/dapi/v1/exchangeInfo"
+    # Until the instrument list arrives, BTC alone keeps a price stream on the socket.
+    FALLBACK_PAIRS = ("btcusd",)
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        url = ws_base_url.rstrip("/") + "/ws"
+        names: Iterable[str] = (
+            self._wanted if self._wanted is not None else (s.instrument for s in instruments))
+        pairs = sorted({name.split("_", 1)[0].lower() for name in names}) or list(
+            self.FALLBACK_PAIRS)
+        streams = ["!forceOrder@arr"] + [f"{pair}@markPrice@1s" for pair in pairs]
+        plans = []
+        for n, start in enumerate(range(0, len(streams), MAX_STREAMS_PER_CONNECTION)):
+            shard = streams[start : start + MAX_STREAMS_PER_CONNECTION]
+            frames = tuple(
+                orjson.dumps({"method": "SUBSCRIBE", "params": shard[i : i + MAX_PARAMS_PER_FRAME],
+                              "id": i // MAX_PARAMS_PER_FRAME + 1}).decode()
+                for i in range(0, len(shard), MAX_PARAMS_PER_FRAME))
+            name = self.venue if n == 0 else f"{self.venue}-{n}"
+            # Binance drops clients sending more than 10 messages a second.
+            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames),
+                                        subscribe_interval_seconds=0.2))
+        return plans
+
+    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+        symbol = _json.req_str(row, "symbol")
+        coin, mult = normalise_coin(_json.req_str(row, "baseAsset"))
+        size = _json.positive(_json.req_float(row, "contractSize"), "contractSize")
+        pair = row.get("pair")
+        return InstrumentSpec(
+            self.venue, symbol, coin, ContractKind.INVERSE, size,
+            _opt_str(row, "quoteAsset", "USD"), base_multiplier=mult,
+            category=pair if isinstance(pair, str) else symbol.split("_", 1)[0])

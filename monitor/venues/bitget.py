@@ -1,0 +1,267 @@
+"""Bitget (UTA, v3 WebSocket): the public ``liquidation`` topic per product type.
+
+Facts (reference/exchanges.md §9, Bitget's UTA docs, and the real frame in
+``shared/realdata/bitget_liquidation.tardis.jsonl``):
+
+* ``{ws}/v3/ws/public``; ``{"op":"subscribe","args":[{"instType":...,"topic":"liquidation"}, ...]}``
+  for ``usdt-futures``, ``coin-futures`` and ``usdc-futures`` (no symbol: every pair).
+  Each arg is acknowledged by ``{"event":"subscribe","arg":{...}}``; refusals come as
+  ``{"event":"error","code":...,"msg":...}``.
+* Pushes come once a second and hold, per pair, only the LARGEST long and the largest short
+  liquidation of the previous second: completeness ``aggregated``, totals are lower bounds.
+* ``side`` is the POSITION side: ``buy`` means a long position was liquidated.
+* ``amount`` is the liquidation's QUOTE value (USDT for usdt-futures), not its size:
+  notional_usd = amount, qty_base = amount / price. Settled on the real frame: APEUSDT
+  ``price 0.1649, amount 13.70319`` gives amount / price = 83.1 APE, and IPUSDT
+  ``price 0.500280739469, amount 143.330431857868`` gives 286.5 IP (to 1e-12): whole
+  multiples of the pairs' 0.1 size step, while the amounts themselves (13.70319 APE,
+  143.330431857868 IP) fit no size step. The 12-decimal price is an average fill price, and
+  the 12-decimal amount its product with a round size. aggr and two other monitors read it
+  the same way; tardis passes ``amount`` through as a size, which this contradicts. For
+  coin-futures the same field is read as a USD value (UNCONFIRMED: no coin-futures frame was
+  seen).
+* ``ts`` (ms, a string) is the liquidation's time; the event id hashes instType, symbol,
+  ts, side, amount and price (Bitget publishes no id).
+* Text ``ping`` every 30 s, answered by ``pong``; Bitget cuts connections at 24 h, so they
+  are rotated at 23 h (v2 rules, assumed for v3).
+* Price stream and canary: the v3 ``ticker`` topic per symbol (``markPrice``). With no
+  symbols configured, BTCUSDT and ETHUSDT (usdt-futures) are subscribed; configured symbols
+  get a ticker each, their product type read from the quote (``USDT``, ``USDC``/``PERP``,
+  else coin-futures). Instrument metadata is not needed: the amount is already USD.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from monitor.errors import FrameError
+from monitor.events import (
+    Completeness,
+    Liquidation,
+    MarkPrice,
+    PositionSide,
+    event_id_from_fields,
+)
+from monitor.venues import _json
+from monitor.venues._json import BAD_VALUE
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import (
+    InstrumentBook,
+    InstrumentSpec,
+    coin_of_symbol,
+    normalise_coin,
+)
+
+VENUE = "bitget"
+INST_TYPES = ("usdt-futures", "coin-futures", "usdc-futures")
+LIQUIDATION_TOPIC = "liquidation"
+TICKER_TOPIC = "ticker"
+DEFAULT_PRICE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+PING_TEXT = "ping"
+PONG_TEXT = "pong"
+PING_INTERVAL_SECONDS = 30.0
+MAX_LIFETIME_SECONDS = 23 * 3600.0  # Bitget cuts connections at 24 h
+_SIDE = {"buy": PositionSide.LONG, "sell": PositionSide.SHORT}
+
+
+def _check_range(symbol: str, *values: float) -> None:
+    """Products of valid numbers can still overflow or underflow: refuse those."""
+    for value in values:
+        if not 0.0 < value < math.inf:
+            raise FrameError(BAD_VALUE, f"{symbol}: value {value!r} out of range")
+
+
+def symbol_coin(symbol: str) -> tuple[str, float]:
+    """Coin and unit multiplier of a Bitget symbol: ``BTCUSDT``, ``BTCUSD``, ``BTCPERP``,
+    ``BTCUSD_CM``. Raises FrameError for a symbol with no known quote."""
+    core = symbol.upper().split("_", 1)[0]
+    if core.endswith("PERP") and len(core) > 4:
+        return normalise_coin(core[:-4])  # USDC futures in the classic naming
+    try:
+        return coin_of_symbol(core)
+    except ValueError:
+        raise FrameError(BAD_VALUE, f"symbol: no known quote in {symbol!r:.40}") from None
+
+
+def inst_type_of(symbol: str) -> str:
+    """The product type of a configured symbol, read from its quote."""
+    core = symbol.upper().split("_", 1)[0]
+    if core.endswith("USDT"):
+        return "usdt-futures"
+    if core.endswith(("USDC", "PERP")):
+        return "usdc-futures"
+    return "coin-futures"
+
+
+class BitgetSession:
+    """Parse state of one Bitget connection (none beyond the configured symbols)."""
+
+    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+        self._book = book
+        self._wanted = wanted
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        if text == PONG_TEXT:
+            return [Pong()]
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            return [Unrecognised("not_an_object")]
+        if "event" in msg:
+            return self._event(msg)
+        arg = msg.get("arg")
+        if isinstance(arg, dict) and "data" in msg:
+            topic = arg.get("topic")
+            if topic == LIQUIDATION_TOPIC:
+                return self._liquidations(msg, arg, received_at)
+            if topic == TICKER_TOPIC:
+                return self._tickers(msg, arg, received_at)
+            return [Unrecognised("unknown_topic")]
+        return [Unrecognised("unknown_shape")]
+
+    def _event(self, msg: dict[str, Any]) -> list[Item]:
+        event = msg.get("event")
+        if event == "subscribe":
+            return [Ack(_json.compact(msg.get("arg")))]
+        if event == "error":
+            text = msg.get("msg")
+            return [Rejection(text if isinstance(text, str) else _json.compact(msg))]
+        if event in ("unsubscribe", "login"):
+            return [Info(str(event))]
+        return [Unrecognised("unknown_event")]
+
+    def _liquidations(
+        self, msg: dict[str, Any], arg: dict[str, Any], received_at: float
+    ) -> list[Item]:
+        rows = _json.arr(msg["data"], "data")
+        action = msg.get("action")
+        if action == "snapshot":
+            return [Info("liquidation snapshot")]  # history on subscribe, if it ever comes
+        if action != "update":
+            return [Unrecognised("unknown_action")]
+        inst_type = arg.get("instType")
+        if not isinstance(inst_type, str):
+            inst_type = ""
+        items: list[Item] = []
+        errors: list[FrameError] = []
+        for element in rows:
+            try:
+                liq = self._liquidation(_json.obj(element, "data[]"), inst_type, received_at)
+            except FrameError as exc:
+                errors.append(exc)
+                continue
+            if liq is not None:
+                items.append(liq)
+        if errors and len(errors) == len(rows):
+            raise errors[0]  # nothing in the frame was readable
+        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        return items
+
+    def _liquidation(
+        self, row: dict[str, Any], inst_type: str, received_at: float
+    ) -> Liquidation | None:
+        symbol = _json.req_str(row, "symbol")
+        raw_side = _json.req(row, "side")
+        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
+        if side is None:
+            raise FrameError(
+                BAD_VALUE, f"side: expected buy or sell, got {_json.describe(raw_side)}")
+        raw_price = _json.req(row, "price")
+        raw_amount = _json.req(row, "amount")
+        price = _json.positive(_json.to_float(raw_price, "price"), "price")
+        notional = _json.positive(_json.to_float(raw_amount, "amount"), "amount")
+        ts = _json.req_int(row, "ts")
+        coin, mult = self._coin(symbol)
+        if self._wanted is not None and symbol not in self._wanted:
+            return None
+        _check_range(symbol, price / mult, notional / price * mult)
+        return Liquidation(
+            venue=VENUE, instrument=symbol, coin=coin, position_side=side,
+            price=price / mult, qty_base=notional / price * mult, notional_usd=notional,
+            exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.AGGREGATED,
+            event_id=event_id_from_fields(VENUE, inst_type, symbol, ts, raw_side, raw_amount,
+                                          raw_price))
+
+    def _tickers(self, msg: dict[str, Any], arg: dict[str, Any], received_at: float) -> list[Item]:
+        rows = _json.arr(msg["data"], "data")
+        symbol = arg.get("symbol")
+        frame_ts = msg.get("ts")
+        items: list[Item] = []
+        for element in rows:
+            try:
+                row = _json.obj(element, "data[]")
+                name = row.get("symbol", symbol)
+                if not isinstance(name, str) or not name:
+                    raise FrameError(BAD_VALUE, "ticker without a symbol")
+                coin, mult = self._coin(name)
+                price = _json.positive(_json.req_float(row, "markPrice"), "markPrice")
+                ts = _json.to_int(row.get("ts", frame_ts), "ts")
+                _check_range(name, price / mult)
+            except FrameError as exc:
+                if len(rows) == 1:
+                    raise
+                items.append(Invalid(exc.reason, exc.detail))
+                continue
+            items.append(MarkPrice(VENUE, name, coin, price / mult, ts, received_at))
+        return items
+
+    def _coin(self, symbol: str) -> tuple[str, float]:
+        spec = self._book.get(symbol)
+        if spec is not None:
+            return spec.coin, spec.base_multiplier
+        return symbol_coin(symbol)
+
+
+class Bitget:
+    venue = VENUE
+    completeness = Completeness.AGGREGATED
+    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
+    max_lifetime_seconds: float | None = MAX_LIFETIME_SECONDS
+    needs_instruments = False  # amount is the quote value
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return PING_TEXT
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        return []
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        return [], None
+
+    def subscribe_args(self) -> list[dict[str, str]]:
+        args = [{"instType": t, "topic": LIQUIDATION_TOPIC} for t in INST_TYPES]
+        symbols = DEFAULT_PRICE_SYMBOLS if self._wanted is None else sorted(self._wanted)
+        args += [{"instType": inst_type_of(s), "topic": TICKER_TOPIC, "symbol": s}
+                 for s in symbols]
+        return args
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        args = self.subscribe_args()
+        frame = orjson.dumps({"op": "subscribe", "args": args}).decode()
+        url = ws_base_url.rstrip("/") + "/v3/ws/public"
+        return [ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
+
+    def session(self, instruments: InstrumentBook) -> BitgetSession:
+        return BitgetSession(instruments, self._wanted)

@@ -1,0 +1,379 @@
+"""Bybit v5 linear and inverse: the ``allLiquidation`` and ``tickers`` dialect.
+
+Facts (reference/exchanges.md §4):
+
+* Two endpoints, ``{ws}/v5/public/linear`` and ``{ws}/v5/public/inverse``; a symbol
+  subscribed on the wrong one is refused, so the lists stay apart.
+* ``allLiquidation.{symbol}`` publishes every liquidation (completeness ``full``) in 500 ms
+  batches; there is no all-symbols topic, so the instrument list comes from REST
+  (``/v5/market/instruments-info``, paged by ``nextPageCursor``).
+* ``S`` is the POSITION side: Buy means a long was liquidated. This is the opposite of
+  Binance, whose ``S`` is the order side.
+* Linear ``v`` is base units (notional = v × p); inverse ``v`` is 1-USD contracts
+  (notional = v, qty_base = v / p). ``p`` is the bankruptcy price.
+* The args of one connection may total at most 21,000 characters: topics are sharded.
+* ``{"op":"ping"}`` every 20 s; the answer is ``{"ret_msg":"pong","op":"ping",...}``.
+* ``tickers.{symbol}`` carries the mark price: a snapshot, then deltas that omit
+  unchanged fields, merged here per symbol.
+* The retired ``liquidation.{symbol}`` topic (one per symbol per second, so ``throttled``)
+  is still read, because recordings hold it.
+
+Linear or inverse is decided, in this order, by the instrument book's spec, by the
+endpoint the connection serves, and only when neither is known (``liqmon parse`` without
+instruments) by the symbol: see :func:`kind_of_symbol`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import orjson
+
+from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.venues import _json
+from monitor.venues._json import BAD_VALUE
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import (
+    ContractKind,
+    InstrumentBook,
+    InstrumentSpec,
+    normalise_coin,
+    split_concatenated_symbol,
+)
+
+VENUE = "bybit"
+CATEGORIES = ("linear", "inverse")
+ARGS_CHAR_LIMIT = 21_000
+# Below the limit, so that new listings can be added to a live connection.
+SHARD_ARGS_BUDGET = 18_000
+ARGS_PER_FRAME = 10
+PING_FRAME = '{"op":"ping"}'
+SYMBOL_STATE_LIMIT = 4096
+_POSITION_SIDE = {"Buy": PositionSide.LONG, "Sell": PositionSide.SHORT}
+_MONTH_CODES = frozenset("FGHJKMNQUVXZ")
+
+# (linear or inverse, coin, unit multiplier)
+_Terms = tuple[ContractKind, str, float]
+
+
+def kind_of_symbol(symbol: str) -> ContractKind | None:
+    """Linear or inverse from the symbol alone, the last resort when nothing else says.
+
+    A USDT, USDC or PERP suffix, or a dash (``BTC-26DEC25``), is linear. A USD suffix
+    (``BTCUSD``), or USD followed by a futures month code and year (``BTCUSDZ25``), is
+    inverse. Options (``BTC-29DEC23-40000-C``) and anything else are unknown (None).
+    """
+    s = symbol.upper()
+    if is_option_symbol(s):
+        return None
+    if "-" in s or s.endswith(("USDT", "USDC", "PERP")):
+        return ContractKind.LINEAR
+    if len(s) > 3 and s.endswith("USD"):
+        return ContractKind.INVERSE
+    if len(s) > 6 and s[-3] in _MONTH_CODES and s[-2:].isdigit() and s[:-3].endswith("USD"):
+        return ContractKind.INVERSE
+    return None
+
+
+def is_option_symbol(symbol: str) -> bool:
+    """``BTC-29DEC23-40000-C`` or ``BTC-27DEC24-100000-P-USDT``: served only on /option."""
+    parts = symbol.split("-")
+    return len(parts) >= 4 and parts[3] in ("C", "P")
+
+
+def coin_of_bybit_symbol(symbol: str, kind: ContractKind) -> tuple[str, float]:
+    """Coin and unit multiplier of a symbol. Raises ValueError when the symbol has no base."""
+    s = symbol.upper()
+    if kind is ContractKind.INVERSE:
+        core = s[:-3] if not s.endswith("USD") else s  # BTCUSDZ25 → BTCUSD
+        if not core.endswith("USD") or len(core) <= 3:
+            raise ValueError(f"no USD quote in {symbol!r}")
+        return normalise_coin(core[:-3])
+    head = s.split("-", 1)[0]
+    if head.endswith("PERP") and len(head) > 4:
+        return normalise_coin(head[:-4])
+    try:
+        base, _quote = split_concatenated_symbol(head)
+    except ValueError:
+        if "-" not in s:
+            raise
+        base = head  # BTC-26DEC25: the part before the dash is the coin
+    return normalise_coin(base)
+
+
+def _category_of_url(url: str) -> str | None:
+    tail = url.rstrip("/").rsplit("/", 1)[-1]
+    return tail if tail in CATEGORIES else None
+
+
+class BybitSession:
+    """Parse state of one Bybit connection: merged tickers and per-symbol terms."""
+
+    def __init__(self, book: InstrumentBook, category: str | None = None) -> None:
+        self._book = book
+        self._book_version = book.version
+        self._category = category
+        self._terms_cache: dict[str, _Terms] = {}
+        self._marks: dict[str, float] = {}
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            return [Unrecognised("not_an_object")]
+        topic = msg.get("topic")
+        if isinstance(topic, str):
+            kind = topic.partition(".")[0]
+            if kind == "allLiquidation":
+                return self._all_liquidation(msg, received_at)
+            if kind == "tickers":
+                return self._ticker(msg, received_at)
+            if kind == "liquidation":
+                return self._legacy_liquidation(msg, received_at)
+            return [Unrecognised("unknown_topic")]
+        if "op" in msg or "success" in msg:
+            return [_reply(msg)]
+        return [Unrecognised("unknown_shape")]
+
+    def _all_liquidation(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        data = _json.req(msg, "data")
+        rows = [data] if isinstance(data, dict) else _json.arr(data, "data")
+        if len(rows) == 1:
+            return [self._row(_json.obj(rows[0], "data[]"), received_at)]
+        items: list[Item] = []
+        for row in rows:
+            try:
+                items.append(self._row(_json.obj(row, "data[]"), received_at))
+            except UnknownInstrument:
+                raise  # one topic is one symbol: the whole frame waits for the instruments
+            except FrameError as exc:
+                items.append(Invalid(exc.reason, exc.detail))
+        return items
+
+    def _row(self, row: dict[str, Any], received_at: float) -> Liquidation:
+        return self._liquidation(
+            row, received_at, symbol_key="s", side_key="S", size_key="v", price_key="p",
+            ts=_json.req_int(row, "T"), completeness=Completeness.FULL)
+
+    def _legacy_liquidation(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        # v5 legacy: size/updatedTime; v2 (2021): qty/time. One order per frame.
+        row = _json.obj(_json.req(msg, "data"), "data")
+        size_key = "size" if "size" in row else "qty"
+        ts = _json.req_int(row, "updatedTime" if "updatedTime" in row else "time")
+        return [self._liquidation(
+            row, received_at, symbol_key="symbol", side_key="side", size_key=size_key,
+            price_key="price", ts=ts, completeness=Completeness.THROTTLED)]
+
+    def _liquidation(self, row: dict[str, Any], received_at: float, *, symbol_key: str,
+                     side_key: str, size_key: str, price_key: str, ts: int,
+                     completeness: Completeness) -> Liquidation:
+        symbol = _json.req_str(row, symbol_key)
+        raw_side = _json.req(row, side_key)
+        side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
+        if side is None:
+            raise FrameError(BAD_VALUE, f"{side_key}: not Buy or Sell: {_json.describe(raw_side)}")
+        size_raw = _json.req(row, size_key)
+        price_raw = _json.req(row, price_key)
+        size = _json.positive(_json.to_float(size_raw, size_key), size_key)
+        price = _json.positive(_json.to_float(price_raw, price_key), price_key)
+        kind, coin, mult = self._terms(symbol)
+        if kind is ContractKind.INVERSE:
+            notional, qty = size, size / price
+        else:
+            notional, qty = size * price, size
+        if not notional < math.inf:
+            raise FrameError(BAD_VALUE, f"{symbol}: notional out of range")
+        event_id = event_id_from_fields(VENUE, symbol, ts, raw_side, size_raw, price_raw)
+        return Liquidation(VENUE, symbol, coin, side, price / mult, qty * mult, notional, ts,
+                           received_at, completeness, event_id)
+
+    def _ticker(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        kind = msg.get("type")
+        if kind not in ("snapshot", "delta"):
+            return [Unrecognised("unknown_ticker_type")]
+        data = _json.obj(_json.req(msg, "data"), "data")
+        symbol = _json.req_str(data, "symbol")
+        if is_option_symbol(symbol):
+            return [Unrecognised("option_ticker")]
+        ts = _json.req_int(msg, "ts")
+        raw = data.get("markPrice")
+        if raw is None or raw == "":
+            return []  # an unchanged mark (delta) or none yet (pre-listing snapshot)
+        price = _json.positive(_json.to_float(raw, "markPrice"), "markPrice")
+        if kind == "delta" and self._marks.get(symbol) == price:
+            return []
+        _kind, coin, mult = self._terms(symbol)
+        if len(self._marks) >= SYMBOL_STATE_LIMIT and symbol not in self._marks:
+            self._marks.clear()  # only garbage symbols get here: a connection has < 1000
+        self._marks[symbol] = price
+        return [MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)]
+
+    def mark_price(self, symbol: str) -> float | None:
+        """The merged mark price of ``symbol`` as the venue quotes it, if one was seen."""
+        return self._marks.get(symbol)
+
+    def _terms(self, symbol: str) -> _Terms:
+        if self._book.version != self._book_version:
+            self._terms_cache.clear()
+            self._book_version = self._book.version
+        terms = self._terms_cache.get(symbol)
+        if terms is not None:
+            return terms
+        spec = self._book.get(symbol)
+        if spec is not None:
+            terms = (spec.kind, spec.coin, spec.base_multiplier)
+        else:
+            kind = (ContractKind(self._category) if self._category is not None
+                    else kind_of_symbol(symbol))
+            if kind is None:
+                raise UnknownInstrument(VENUE, symbol)
+            try:
+                coin, mult = coin_of_bybit_symbol(symbol, kind)
+            except ValueError:
+                raise UnknownInstrument(VENUE, symbol) from None
+            terms = (kind, coin, mult)
+        if len(self._terms_cache) >= SYMBOL_STATE_LIMIT:  # garbage symbols must not grow it
+            self._terms_cache.clear()
+        self._terms_cache[symbol] = terms
+        return terms
+
+
+def _reply(msg: dict[str, Any]) -> Item:
+    op = msg.get("op")
+    ret_msg = msg.get("ret_msg")
+    if op == "pong" or ret_msg == "pong":
+        return Pong()
+    if msg.get("success") is False:
+        return Rejection(ret_msg if isinstance(ret_msg, str) and ret_msg else _json.compact(msg))
+    if op == "subscribe" and msg.get("success") is True:
+        return Ack(_json.describe(msg.get("req_id", "")))
+    if op == "unsubscribe":
+        return Info("unsubscribed")
+    return Unrecognised("unknown_op")
+
+
+class Bybit:
+    venue = VENUE
+    completeness = Completeness.FULL
+    ping_interval_seconds: float | None = 20.0
+    max_lifetime_seconds: float | None = None
+    # Valuing needs only linear/inverse, which the endpoint or the symbol tells. The topic
+    # list does need the instruments: plans() is empty until the book has them.
+    needs_instruments = False
+    subscribe_interval_seconds = 0.1
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return PING_FRAME
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        base = rest_base_url.rstrip("/") + "/v5/market/instruments-info"
+        return [RestRequest(key=c, url=f"{base}?category={c}&limit=1000") for c in CATEGORIES]
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        try:
+            doc = _json.obj(_json.loads(body), "instruments-info")
+            if doc.get("retCode", 0) != 0:
+                message = _json.describe(doc.get("retMsg"))
+                raise InstrumentFetchError(f"bybit instruments-info: {message}")
+            result = _json.obj(_json.req(doc, "result"), "result")
+            rows = _json.arr(_json.req(result, "list"), "list")
+        except FrameError as exc:
+            raise InstrumentFetchError(f"bybit instruments-info: {exc}") from None
+        category = result.get("category")
+        if category not in CATEGORIES:
+            category = parse_qs(urlsplit(request.url).query).get("category", ["linear"])[0]
+        specs = []
+        for row in rows:
+            try:
+                specs.append(_spec(_json.obj(row, "list[]"), str(category)))
+            except FrameError:
+                continue  # one odd listing must not hide the others
+        cursor = result.get("nextPageCursor")
+        if not (isinstance(cursor, str) and cursor) or not rows:
+            return specs, None
+        first_url = request.url.split("&cursor=", 1)[0]
+        stem, _, page = request.key.partition("#")
+        next_request = RestRequest(
+            key=f"{stem}#{int(page or 1) + 1}",
+            url=f"{first_url}&cursor={quote(cursor, safe='%')}")
+        return specs, next_request
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        base = ws_base_url.rstrip("/")
+        plans = []
+        for category in CATEGORIES:
+            shards: list[list[str]] = []
+            used = ARGS_CHAR_LIMIT  # forces a first shard
+            for symbol in self._symbols(category, instruments):
+                topics = (f"allLiquidation.{symbol}", f"tickers.{symbol}")
+                cost = len(topics[0]) + len(topics[1])
+                # Both topics of a symbol share a connection, so its price is its canary.
+                if used + cost > SHARD_ARGS_BUDGET:
+                    shards.append([])
+                    used = 0
+                shards[-1].extend(topics)
+                used += cost
+            for n, args in enumerate(shards):
+                frames = tuple(
+                    orjson.dumps({"req_id": f"{category}-{n}-{i // ARGS_PER_FRAME}",
+                                  "op": "subscribe",
+                                  "args": args[i : i + ARGS_PER_FRAME]}).decode()
+                    for i in range(0, len(args), ARGS_PER_FRAME))
+                plans.append(ConnectionPlan(
+                    f"{VENUE}-{category}-{n}", f"{base}/v5/public/{category}", frames,
+                    expected_acks=len(frames),
+                    subscribe_interval_seconds=self.subscribe_interval_seconds))
+        return plans
+
+    def _symbols(self, category: str, book: InstrumentBook) -> list[str]:
+        if self.settings.symbols is None:
+            return sorted(s.instrument for s in book.in_category(category))
+        chosen = []
+        for symbol in self.settings.symbols:
+            spec = book.get(symbol)
+            kind = spec.kind if spec is not None else kind_of_symbol(symbol)
+            # An unknown symbol goes to linear, where a rejection will name it.
+            if (kind or ContractKind.LINEAR).value == category:
+                chosen.append(symbol)
+        return sorted(chosen)
+
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> BybitSession:
+        """Parse state for one connection; ``plan`` tells it which endpoint it serves."""
+        return BybitSession(instruments, None if plan is None else _category_of_url(plan.url))
+
+
+def _spec(row: dict[str, Any], category: str) -> InstrumentSpec:
+    symbol = _json.req_str(row, "symbol")
+    contract_type = row.get("contractType")
+    if isinstance(contract_type, str) and contract_type:
+        kind = ContractKind.INVERSE if "Inverse" in contract_type else ContractKind.LINEAR
+    else:
+        kind = ContractKind(category)
+    coin, mult = normalise_coin(_json.req_str(row, "baseCoin"))
+    quote_coin = row.get("quoteCoin")
+    return InstrumentSpec(
+        VENUE, symbol, coin, kind, 1.0, quote_coin if isinstance(quote_coin, str) else "USD",
+        base_multiplier=mult, category=kind.value)

@@ -1,0 +1,323 @@
+"""Deribit: liquidations flagged on public futures trades, mark prices from perpetual tickers.
+
+Facts (reference/exchanges.md §7):
+
+* JSON-RPC 2.0 on ``{ws}/ws/api/v2``. Two requests are sent after connecting, each
+  answered by a result that counts as an :class:`Ack`: ``public/set_heartbeat`` (interval
+  10 s, result ``"ok"``) with id 1, then ``public/subscribe`` with id 2 (result: the list
+  of channels subscribed; a requested channel missing from it is a :class:`Rejection`).
+  An ``error`` answer to either is a Rejection with Deribit's message.
+* Channels: ``trades.future.{BTC,ETH,USDC}.100ms`` (every future of each currency;
+  unauthenticated clients may not use ``raw``), and ``ticker.{BTC,ETH}-PERPETUAL.100ms`` as
+  the price stream and canary (the perpetual's ``mark_price``; ``deribit_price_index`` would
+  give an index, not a mark). With configured symbols, ``trades.<instrument>.100ms`` and
+  the tickers of those instruments are subscribed instead.
+* Heartbeat: the server sends ``{"method":"heartbeat","params":{"type":...}}``. A
+  ``test_request`` must be answered with ``public/test`` or the server closes the
+  connection: the session returns that answer as a :class:`Reply` (ids from 100 up, whose
+  results read as :class:`Pong`). A plain ``heartbeat`` is :class:`Info`.
+* Only trades with a ``liquidation`` field count. ``direction`` is the TAKER's direction:
+
+  - ``"T"``: the taker was liquidated; ``sell`` means a long was;
+  - ``"M"``: the maker was liquidated: the opposite of ``direction`` (``buy`` = long);
+  - ``"MT"``: both were: two events, one long and one short, each for the full amount,
+    with ids ``deribit:<instrument>:<trade_id>:T`` and ``...:M``.
+
+  ``trade_id`` is unique per currency, so the event id also names the instrument.
+* Amounts: inverse futures (``BTC-PERPETUAL``, ``ETH-27DEC25``) count USD:
+  notional = amount, qty_base = amount / price. Linear ones (``BTC_USDC-PERPETUAL``: a
+  ``_USDC``/``_USDT`` quote in the name) count base units: notional = amount x price. The
+  instrument book from ``public/get_instruments`` (``instrument_type`` ``reversed`` or
+  ``linear``) decides where it holds the instrument; otherwise the name does, so no REST is
+  needed to value a liquidation (``needs_instruments`` is False). Options, spot and combos
+  are not valued (their prices are not USD per coin): such a row is a ``bad_value``.
+* ``exchange_ts_ms`` is the trade's ``timestamp``. Every liquidation is published:
+  completeness ``full``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import count
+from typing import Any
+
+import orjson
+
+from monitor.errors import FrameError, InstrumentFetchError
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.venues import _json
+from monitor.venues._json import BAD_VALUE
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    Reply,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
+
+VENUE = "deribit"
+CURRENCIES = ("BTC", "ETH", "USDC")
+PRICE_INSTRUMENTS = ("BTC-PERPETUAL", "ETH-PERPETUAL")
+HEARTBEAT_INTERVAL_SECONDS = 10  # Deribit's minimum
+HEARTBEAT_ID = 1
+SUBSCRIBE_ID = 2
+FIRST_TEST_ID = 100  # ids of our public/test answers; their results are pongs
+INSTRUMENTS_PATH = "/api/v2/public/get_instruments"
+# BTC-PERPETUAL, BTC-27DEC25, BTC_USDC-PERPETUAL, ETH_USDC-27JUN25, 1000PEPE_USDC-PERPETUAL.
+_FUTURE = re.compile(r"^([A-Za-z0-9]+?)(?:_(USDC|USDT))?-(PERPETUAL|\d{1,2}[A-Z]{3}\d{2})$")
+_TAKER_SIDE = {"sell": PositionSide.LONG, "buy": PositionSide.SHORT}
+_OTHER = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
+
+
+def _check_range(symbol: str, *values: float) -> None:
+    """Products of valid numbers can still overflow or underflow: refuse those."""
+    for value in values:
+        if not 0.0 < value < math.inf:
+            raise FrameError(BAD_VALUE, f"{symbol}: value {value!r} out of range")
+
+
+def future_terms(instrument: str) -> tuple[str, float, bool]:
+    """Coin, unit multiplier and inverse-ness of a Deribit future's name.
+
+    Raises FrameError for a name that is not a future (an option, a spot pair, a combo).
+    """
+    match = _FUTURE.match(instrument)
+    if match is None:
+        raise FrameError(BAD_VALUE, f"instrument_name: not a future: {instrument!r:.60}")
+    coin, mult = normalise_coin(match.group(1))
+    return coin, mult, match.group(2) is None
+
+
+class DeribitSession:
+    """Parse state of one Deribit connection: the ids of our heartbeat answers."""
+
+    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None,
+                 channels: tuple[str, ...]) -> None:
+        self._book = book
+        self._wanted = wanted
+        self._channels = channels
+        self._test_ids = count(FIRST_TEST_ID)
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            return [Unrecognised("not_an_object")]
+        method = msg.get("method")
+        if method == "subscription":
+            return self._subscription(_json.obj(_json.req(msg, "params"), "params"), received_at)
+        if method == "heartbeat":
+            return self._heartbeat(_json.obj(_json.req(msg, "params"), "params"))
+        if "id" in msg:
+            return self._response(msg)
+        return [Unrecognised("unknown_method" if isinstance(method, str) else "unknown_shape")]
+
+    def _heartbeat(self, params: dict[str, Any]) -> list[Item]:
+        kind = params.get("type")
+        if kind == "test_request":
+            answer = {"jsonrpc": "2.0", "id": next(self._test_ids), "method": "public/test",
+                      "params": {}}
+            return [Reply(orjson.dumps(answer).decode())]
+        if kind == "heartbeat":
+            return [Info("heartbeat")]
+        return [Unrecognised("unknown_heartbeat")]
+
+    def _response(self, msg: dict[str, Any]) -> list[Item]:
+        request_id = msg.get("id")
+        ours = request_id in (HEARTBEAT_ID, SUBSCRIBE_ID)
+        if "error" in msg:
+            error = msg["error"]
+            text = error.get("message") if isinstance(error, dict) else None
+            message = text if isinstance(text, str) else _json.compact(error)
+            return [Rejection(message)] if ours else [Unrecognised("error_reply")]
+        if "result" not in msg:
+            return [Unrecognised("unknown_shape")]
+        if request_id == HEARTBEAT_ID:
+            return [Ack("public/set_heartbeat")]
+        if request_id == SUBSCRIBE_ID:
+            result = msg["result"]
+            listed = result if isinstance(result, list) else []
+            granted = {c for c in listed if isinstance(c, str)}
+            missing = [c for c in self._channels if c not in granted]
+            if missing:
+                return [Rejection(f"channels not subscribed: {', '.join(missing)}")]
+            return [Ack("public/subscribe")]
+        return [Pong()]  # the result of one of our public/test answers
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    def _subscription(self, params: dict[str, Any], received_at: float) -> list[Item]:
+        channel = _json.req_str(params, "channel")
+        data = _json.req(params, "data")
+        if channel.startswith("trades."):
+            return self._trades(_json.arr(data, "data"), received_at)
+        if channel.startswith("ticker."):
+            mark = self._ticker(_json.obj(data, "data"), received_at)
+            return [] if mark is None else [mark]
+        return [Unrecognised("unknown_channel")]
+
+    def _trades(self, rows: list[Any], received_at: float) -> list[Item]:
+        items: list[Item] = []
+        errors: list[FrameError] = []
+        for element in rows:
+            try:
+                row = _json.obj(element, "data[]")
+                if row.get("liquidation") is None:
+                    continue
+                items.extend(self._liquidations(row, received_at))
+            except FrameError as exc:
+                errors.append(exc)
+        if errors and len(errors) == len(rows):
+            raise errors[0]  # nothing in the frame was readable
+        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        return items
+
+    def _liquidations(self, row: dict[str, Any], received_at: float) -> list[Liquidation]:
+        flag = row["liquidation"]
+        if flag not in ("T", "M", "MT"):
+            raise FrameError(
+                BAD_VALUE, f"liquidation: expected T, M or MT, got {_json.describe(flag)}")
+        instrument = _json.req_str(row, "instrument_name")
+        trade_id = _json.req(row, "trade_id")
+        if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
+            raise FrameError(
+                BAD_VALUE, f"trade_id: expected an id, got {_json.describe(trade_id)}")
+        direction = _json.req(row, "direction")
+        taker = _TAKER_SIDE.get(direction) if isinstance(direction, str) else None
+        if taker is None:
+            raise FrameError(
+                BAD_VALUE, f"direction: expected buy or sell, got {_json.describe(direction)}")
+        price = _json.positive(_json.req_float(row, "price"), "price")
+        amount = _json.positive(_json.req_float(row, "amount"), "amount")
+        ts = _json.req_int(row, "timestamp")
+        coin, mult, inverse = future_terms(instrument)
+        if self._wanted is not None and instrument not in self._wanted:
+            return []
+        spec = self._book.get(instrument)
+        if spec is not None:
+            coin, mult = spec.coin, spec.base_multiplier
+            inverse = spec.kind is ContractKind.INVERSE
+        if inverse:
+            notional, qty_base = amount, amount / price
+        else:
+            notional, qty_base = amount * price, amount
+        _check_range(instrument, price / mult, qty_base * mult, notional)
+        head = f"{VENUE}:{instrument}:{trade_id}"
+        if flag == "T":
+            parties = [(taker, head)]
+        elif flag == "M":
+            parties = [(_OTHER[taker], head)]
+        else:
+            parties = [(taker, head + ":T"), (_OTHER[taker], head + ":M")]
+        return [
+            Liquidation(
+                venue=VENUE, instrument=instrument, coin=coin, position_side=side,
+                price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
+                exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.FULL,
+                event_id=event_id)
+            for side, event_id in parties
+        ]
+
+    def _ticker(self, data: dict[str, Any], received_at: float) -> MarkPrice | None:
+        instrument = _json.req_str(data, "instrument_name")
+        try:
+            coin, mult, _inverse = future_terms(instrument)
+        except FrameError:
+            return None  # option tickers: premiums in the coin, not a USD price
+        if self._wanted is not None and instrument not in self._wanted:
+            return None
+        spec = self._book.get(instrument)
+        if spec is not None:
+            coin, mult = spec.coin, spec.base_multiplier
+        price = _json.positive(_json.req_float(data, "mark_price"), "mark_price")
+        _check_range(instrument, price / mult)
+        ts = _json.req_int(data, "timestamp")
+        return MarkPrice(VENUE, instrument, coin, price / mult, ts, received_at)
+
+
+class Deribit:
+    venue = VENUE
+    completeness = Completeness.FULL
+    ping_interval_seconds: float | None = None  # the server's heartbeats, answered in parse
+    max_lifetime_seconds: float | None = None  # none documented
+    needs_instruments = False  # the instrument name tells inverse from linear
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return None
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        base = rest_base_url.rstrip("/") + INSTRUMENTS_PATH
+        return [RestRequest(key=currency, url=f"{base}?currency={currency}&kind=future")
+                for currency in CURRENCIES]
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        try:
+            doc = _json.obj(_json.loads(body), "get_instruments")
+            rows = _json.arr(_json.req(doc, "result"), "result")
+        except FrameError as exc:
+            raise InstrumentFetchError(f"{VENUE} get_instruments: {exc}") from None
+        specs = []
+        for row in rows:
+            try:
+                spec = instrument_spec(_json.obj(row, "instrument"))
+            except FrameError:
+                continue  # one odd listing must not hide the others
+            if spec is not None:
+                specs.append(spec)
+        return specs, None
+
+    def channels(self) -> tuple[str, ...]:
+        if self._wanted is None:
+            trades = [f"trades.future.{currency}.100ms" for currency in CURRENCIES]
+            prices = list(PRICE_INSTRUMENTS)
+        else:
+            trades = [f"trades.{name}.100ms" for name in sorted(self._wanted)]
+            prices = [name for name in sorted(self._wanted) if _FUTURE.match(name)]
+        return (*trades, *(f"ticker.{name}.100ms" for name in prices))
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        heartbeat = {"jsonrpc": "2.0", "id": HEARTBEAT_ID, "method": "public/set_heartbeat",
+                     "params": {"interval": HEARTBEAT_INTERVAL_SECONDS}}
+        subscribe = {"jsonrpc": "2.0", "id": SUBSCRIBE_ID, "method": "public/subscribe",
+                     "params": {"channels": list(self.channels())}}
+        frames = (orjson.dumps(heartbeat).decode(), orjson.dumps(subscribe).decode())
+        url = ws_base_url.rstrip("/") + "/ws/api/v2"
+        return [ConnectionPlan(VENUE, url, frames, expected_acks=len(frames))]
+
+    def session(self, instruments: InstrumentBook) -> DeribitSession:
+        return DeribitSession(instruments, self._wanted, self.channels())
+
+
+def instrument_spec(row: dict[str, Any]) -> InstrumentSpec | None:
+    """The spec of one ``get_instruments`` row; None for anything but a future."""
+    name = _json.req_str(row, "instrument_name")
+    if row.get("kind") != "future" or _FUTURE.match(name) is None:
+        return None
+    base = row.get("base_currency")
+    coin, mult = normalise_coin(base) if isinstance(base, str) and base else future_terms(
+        name)[:2]
+    # ``future_type`` is the older name of ``instrument_type``.
+    inverse = (row.get("instrument_type") or row.get("future_type")) == "reversed"
+    quote = row.get("quote_currency")
+    settle = row.get("settlement_currency")
+    return InstrumentSpec(
+        VENUE, name, coin, ContractKind.INVERSE if inverse else ContractKind.LINEAR,
+        _json.opt_float(row, "contract_size", 1.0) or 1.0,
+        quote if isinstance(quote, str) and quote else "USD",
+        base_multiplier=mult, category=settle if isinstance(settle, str) else "")

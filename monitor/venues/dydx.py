@@ -1,0 +1,294 @@
+"""dYdX v4 (indexer): liquidations from ``v4_trades``, oracle prices from ``v4_markets``.
+
+Facts (reference/exchanges.md §12; dydxprotocol/v4-chain ``indexer/services/socks``):
+
+* ``{ws}/v4/ws``; the server greets with ``{"type":"connected",...}``. One subscription per
+  market: ``{"type":"subscribe","channel":"v4_trades","id":"BTC-USD","batched":true}``.
+  Each is answered by ``{"type":"subscribed",...}`` whose ``contents`` is a snapshot of
+  recent trades (one probe saw 78 old liquidations in it): skipped, it is history.
+* Updates are ``channel_data`` (``contents`` an object) or, batched,
+  ``channel_batch_data`` (``contents`` an array of such objects).
+* The socks server allows 32 subscriptions per channel per connection
+  (``V4_TRADES_CHANNEL_LIMIT``) and 2 subscribe messages a second
+  (``RATE_LIMIT_SUBSCRIBE_POINTS``; its limiter is keyed by connection and channel+id, and
+  a breach closes the connection): markets are sharded 32 to a connection and subscribe
+  frames spaced 0.5 s apart, which keeps within the limit however it is keyed. Refusals
+  come as ``{"type":"error","message":...}``.
+* Trade ``type`` ``LIQUIDATED`` is a liquidation. ``side`` is the taker's, and the
+  protocol's liquidation order is the taker, so ``SELL`` means a long was liquidated.
+  Every trade is published: completeness ``full``.
+* ``DELEVERAGED`` is auto-deleveraging, not a liquidation: it never becomes a Liquidation.
+  Each one is reported as ``Info("deleveraged")`` (:data:`DELEVERAGED_INFO`) so that it can
+  be counted separately.
+* ``size`` is base units, ``price`` USD: notional = size × price. No REST is needed to value
+  it; ``/v4/perpetualMarkets`` lists the markets to subscribe.
+* The server pings every 30 s at the protocol level (websockets answers): no application
+  ping. Every connection also subscribes ``v4_markets``, whose ``oraclePrices`` updates are
+  the price stream and the liveness canary.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from monitor.errors import FrameError, InstrumentFetchError
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.venues import _json
+from monitor.venues._json import BAD_VALUE
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
+
+VENUE = "dydx"
+MARKETS_PATH = "/v4/perpetualMarkets"
+MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION = 32
+SUBSCRIBE_INTERVAL_SECONDS = 0.5
+DELEVERAGED_INFO = "deleveraged"
+FALLBACK_MARKETS = ("BTC-USD",)
+_SIDE = {"SELL": PositionSide.LONG, "BUY": PositionSide.SHORT}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+# Markets that can no longer trade; everything else may still see liquidations.
+_CLOSED_STATUSES = ("FINAL",)
+
+
+def check_range(instrument: str, notional: float, qty_base: float) -> None:
+    """Reject products of huge numbers that overflow to infinity."""
+    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
+        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
+
+
+def iso_to_ms(value: object, what: str) -> int:
+    """Epoch milliseconds of an ISO-8601 time (``2024-08-23T00:00:57.627Z``)."""
+    if not isinstance(value, str):
+        raise FrameError(BAD_VALUE, f"{what}: expected an ISO-8601 string, got {value!r:.40}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise FrameError(BAD_VALUE, f"{what}: not an ISO-8601 time: {value!r:.40}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MS
+
+
+def market_coin(ticker: str) -> tuple[str, float]:
+    """Coin and unit multiplier of a market ticker (``BTC-USD``, ``1000PEPE-USD``)."""
+    base, sep, _quote = ticker.rpartition("-")
+    if not sep or not base:
+        raise FrameError(BAD_VALUE, f"id: not a market ticker: {ticker!r:.40}")
+    return normalise_coin(base)
+
+
+class DydxSession:
+    """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
+
+    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+        self._book = book
+        self._wanted = wanted
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            return [Unrecognised("not_an_object")]
+        kind = msg.get("type")
+        channel = msg.get("channel")
+        if kind in ("channel_data", "channel_batch_data"):
+            contents = _json.req(msg, "contents")
+            batches = _json.arr(contents, "contents") if kind == "channel_batch_data" else [
+                contents]
+            if channel == "v4_trades":
+                return self._trades(_json.req_str(msg, "id"), batches, received_at)
+            if channel == "v4_markets":
+                return self._oracle_prices(batches, received_at)
+            return [Unrecognised("unknown_channel")]
+        if kind == "subscribed":
+            if channel == "v4_markets":
+                return [Ack("v4_markets"), *self._market_snapshot(msg, received_at)]
+            return [Ack(f"{channel}:{msg.get('id')}")]
+        if kind == "error":
+            message = msg.get("message")
+            return [Rejection(message if isinstance(message, str) else orjson.dumps(msg).decode())]
+        if kind in ("connected", "unsubscribed"):
+            return [Info(str(kind))]
+        if kind == "pong":
+            return [Pong()]
+        return [Unrecognised("unknown_type" if isinstance(kind, str) else "unknown_shape")]
+
+    # -- trades ---------------------------------------------------------------------------
+
+    def _trades(self, market: str, batches: list[Any], received_at: float) -> list[Item]:
+        if self._wanted is not None and market not in self._wanted:
+            return []
+        rows: list[Any] = []
+        for batch in batches:
+            rows.extend(_json.arr(_json.req(_json.obj(batch, "contents"), "trades"), "trades"))
+        items: list[Item] = []
+        for row in rows:
+            try:
+                item = self._trade(market, _json.obj(row, "trade"), received_at)
+            except FrameError as exc:
+                if len(rows) == 1:
+                    raise
+                items.append(Invalid(exc.reason, exc.detail))
+                continue
+            if item is not None:
+                items.append(item)
+        return items
+
+    def _trade(self, market: str, row: dict[str, Any], received_at: float) -> Item | None:
+        kind = row.get("type")
+        if kind == "DELEVERAGED":
+            return Info(DELEVERAGED_INFO)
+        if kind != "LIQUIDATED":
+            return None
+        raw_side = _json.req(row, "side")
+        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
+        if side is None:
+            raise FrameError(BAD_VALUE, f"side: expected BUY or SELL, got {raw_side!r:.40}")
+        size = _json.positive(_json.req_float(row, "size"), "size")
+        price = _json.positive(_json.req_float(row, "price"), "price")
+        ts = iso_to_ms(_json.req(row, "createdAt"), "createdAt")
+        trade_id = _json.req_str(row, "id")
+        coin, mult = self._coin(market)
+        check_range(market, size * price, size)
+        return Liquidation(
+            venue=VENUE, instrument=market, coin=coin, position_side=side, price=price / mult,
+            qty_base=size * mult, notional_usd=size * price, exchange_ts_ms=ts,
+            received_at=received_at, completeness=Completeness.FULL,
+            event_id=f"{VENUE}:{trade_id}")
+
+    def _coin(self, market: str) -> tuple[str, float]:
+        spec = self._book.get(market)
+        if spec is not None:
+            return spec.coin, spec.base_multiplier
+        return market_coin(market)
+
+    # -- prices ---------------------------------------------------------------------------
+
+    def _oracle_prices(self, batches: list[Any], received_at: float) -> list[Item]:
+        items: list[Item] = []
+        for batch in batches:
+            prices = _json.obj(batch, "contents").get("oraclePrices")
+            if prices is None:
+                continue  # "trading" updates: funding, volume, status
+            for market, row in _json.obj(prices, "oraclePrices").items():
+                try:
+                    mark = self._oracle_price(market, _json.obj(row, "oraclePrice"), received_at)
+                except FrameError as exc:
+                    items.append(Invalid(exc.reason, exc.detail))
+                    continue
+                if mark is not None:
+                    items.append(mark)
+        return items
+
+    def _oracle_price(self, market: str, row: dict[str, Any], received_at: float
+                      ) -> MarkPrice | None:
+        if self._wanted is not None and market not in self._wanted:
+            return None
+        price = _json.positive(_json.req_float(row, "price"), "price")
+        effective = row.get("effectiveAt")
+        ts = (iso_to_ms(effective, "effectiveAt") if effective is not None
+              else int(received_at * 1000))
+        coin, mult = self._coin(market)
+        return MarkPrice(VENUE, market, coin, price / mult, ts, received_at)
+
+    def _market_snapshot(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        """The current oracle prices in the ``v4_markets`` subscription answer.
+
+        They carry no time of their own, so they are stamped with the arrival time.
+        """
+        contents = msg.get("contents")
+        markets = contents.get("markets") if isinstance(contents, dict) else None
+        if not isinstance(markets, dict):
+            return []
+        items: list[Item] = []
+        for market, row in markets.items():
+            if not isinstance(row, dict) or row.get("oraclePrice") in (None, ""):
+                continue
+            try:
+                mark = self._oracle_price(market, {"price": row["oraclePrice"]}, received_at)
+            except FrameError as exc:
+                items.append(Invalid(exc.reason, exc.detail))
+                continue
+            if mark is not None:
+                items.append(mark)
+        return items
+
+
+class Dydx:
+    venue = VENUE
+    completeness = Completeness.FULL
+    ping_interval_seconds: float | None = None  # the server's protocol pings suffice
+    max_lifetime_seconds: float | None = None
+    needs_instruments = False  # size × price needs no contract terms
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return None
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        return [RestRequest(key="perpetualMarkets", url=rest_base_url.rstrip("/") + MARKETS_PATH)]
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        try:
+            doc = _json.obj(_json.loads(body), "perpetualMarkets")
+            markets = _json.obj(_json.req(doc, "markets"), "markets")
+        except FrameError as exc:
+            raise InstrumentFetchError(f"{VENUE} perpetualMarkets: {exc}") from None
+        specs = []
+        for ticker, row in markets.items():
+            if not isinstance(row, dict) or row.get("status") in _CLOSED_STATUSES:
+                continue
+            try:
+                coin, mult = market_coin(ticker)
+            except FrameError:
+                continue
+            specs.append(InstrumentSpec(VENUE, ticker, coin, ContractKind.LINEAR, 1.0, "USD",
+                                        base_multiplier=mult, category="perpetual"))
+        return specs, None
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        url = ws_base_url.rstrip("/") + "/v4/ws"
+        if self._wanted is not None:
+            markets = sorted(self._wanted)
+        else:
+            markets = sorted(s.instrument for s in instruments) or list(FALLBACK_MARKETS)
+        markets_frame = orjson.dumps(
+            {"type": "subscribe", "channel": "v4_markets", "batched": True}).decode()
+        plans = []
+        for n, start in enumerate(
+                range(0, len(markets), MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
+            shard = markets[start : start + MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION]
+            frames = (markets_frame, *(
+                orjson.dumps({"type": "subscribe", "channel": "v4_trades", "id": market,
+                              "batched": True}).decode()
+                for market in shard))
+            name = VENUE if n == 0 else f"{VENUE}-{n}"
+            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames),
+                                        subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
+        return plans
+
+    def session(self, instruments: InstrumentBook) -> DydxSession:
+        return DydxSession(instruments, self._wanted)

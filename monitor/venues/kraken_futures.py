@@ -1,0 +1,258 @@
+"""Kraken Futures: liquidations from the ``trade`` feed, mark prices from ``ticker``.
+
+Facts (reference/exchanges.md §11):
+
+* ``{ws}/ws/v1``; ``{"event":"subscribe","feed":"trade","product_ids":[...]}``, acknowledged
+  by ``{"event":"subscribed",...}``; refusals come as ``{"event":"error","message":...}`` or
+  ``{"event":"subscribed_failed",...}``. The first push per product is a ``trade_snapshot``
+  of recent trades: skipped, it is history, not news.
+* Every trade carries ``type``: ``fill``, ``liquidation``, ``termination``, ``block``. Only
+  ``liquidation`` counts, and Kraken publishes every one: completeness ``full``.
+* ``side`` is the TAKER's side; a liquidation order is taken to be the taker, so ``sell``
+  means a long was liquidated. That the liquidated account is always the taker is
+  UNCONFIRMED (tardis maps it the same way).
+* ``PF_`` (multi-collateral, linear) quantities are base units: notional = qty × price.
+  ``PI_``/``FI_`` (inverse) quantities are USD contracts: notional = qty (× contractSize,
+  which is 1). ``FF_`` is read as linear (UNCONFIRMED). The product prefix decides, so a
+  liquidation is valued without REST; the instrument list is needed only to know what to
+  subscribe.
+* Keepalive: Kraken asks for "a ping at least every 60 s"; its own sample client sends
+  WebSocket protocol pings (``run_forever(ping_interval=30)``), as do python-kraken-sdk and
+  nautilus. The supervisor sends protocol pings every 20 s, so no application ping is
+  sent: an unknown ``{"event":"ping"}`` could come back as an ``error`` event, which would
+  read as a refused subscription. The ticker feed keeps data flowing for the watchdog.
+* ``uid`` is the trade's id and the dedupe key.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from monitor.errors import FrameError, InstrumentFetchError
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.venues import _json
+from monitor.venues._json import BAD_VALUE
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    Info,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import (
+    ContractKind,
+    InstrumentBook,
+    InstrumentSpec,
+    normalise_coin,
+    split_concatenated_symbol,
+)
+
+VENUE = "kraken-futures"
+INSTRUMENTS_PATH = "/derivatives/api/v3/instruments"
+LINEAR_PREFIXES = ("PF_", "FF_")
+INVERSE_PREFIXES = ("PI_", "FI_")
+# Kraken documents no per-connection limit; 100 products (200 subscriptions with the
+# ticker) keeps each socket's snapshot burst modest.
+MAX_PRODUCTS_PER_CONNECTION = 100
+# Until the instrument list arrives, the biggest perpetual keeps the socket useful.
+FALLBACK_PRODUCTS = ("PF_XBTUSD",)
+_SIDE = {"sell": PositionSide.LONG, "buy": PositionSide.SHORT}
+_REFUSALS = ("error", "subscribed_failed")
+
+
+def product_terms(product: str) -> tuple[str, float, bool]:
+    """Coin, unit multiplier and inverse-ness of a Kraken product id (``PF_XBTUSD``).
+
+    Raises FrameError for a product id of no known family.
+    """
+    upper = product.upper()
+    if upper.startswith(LINEAR_PREFIXES):
+        inverse = False
+    elif upper.startswith(INVERSE_PREFIXES):
+        inverse = True
+    else:
+        raise FrameError(BAD_VALUE, f"product_id: not a PF_/PI_/FI_/FF_ product: {product!r:.40}")
+    parts = upper.split("_")
+    try:
+        base, _quote = split_concatenated_symbol(parts[1])
+    except (IndexError, ValueError):
+        raise FrameError(BAD_VALUE, f"product_id: no pair in {product!r:.40}") from None
+    coin, mult = normalise_coin(base)
+    return coin, mult, inverse
+
+
+def check_range(instrument: str, notional: float, qty_base: float) -> None:
+    """Reject products of huge numbers that overflow to infinity."""
+    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
+        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
+
+
+class KrakenFuturesSession:
+    """Parse state of one Kraken Futures connection (none beyond the instrument book)."""
+
+    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+        self._book = book
+        self._wanted = wanted
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            return [Unrecognised("not_an_object")]
+        feed = msg.get("feed")
+        if "event" in msg:
+            return self._event(msg)
+        if feed == "trade":
+            return self._trade(msg, received_at)
+        if feed == "ticker":
+            return self._ticker(msg, received_at)
+        if feed == "trade_snapshot":
+            return [Info("trade_snapshot")]
+        if feed in ("heartbeat", "ticker_lite"):
+            return [Info(str(feed))]
+        return [Unrecognised("unknown_feed" if isinstance(feed, str) else "unknown_shape")]
+
+    def _event(self, msg: dict[str, Any]) -> list[Item]:
+        event = msg.get("event")
+        if event == "subscribed":
+            return [Ack(f"{msg.get('feed')}")]
+        if event in _REFUSALS:
+            message = msg.get("message")
+            return [Rejection(message if isinstance(message, str) else orjson.dumps(msg).decode())]
+        if event == "pong":
+            return [Pong()]
+        if event in ("info", "unsubscribed", "alert"):
+            return [Info(str(event))]
+        return [Unrecognised("unknown_event")]
+
+    def _trade(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        kind = _json.req(msg, "type")
+        if kind != "liquidation":
+            if isinstance(kind, str):
+                return []
+            raise FrameError(BAD_VALUE, f"type: expected a string, got {kind!r:.40}")
+        return [self._liquidation(msg, received_at)] if self._is_wanted(msg) else []
+
+    def _is_wanted(self, msg: dict[str, Any]) -> bool:
+        product = msg.get("product_id")
+        return self._wanted is None or (isinstance(product, str) and product in self._wanted)
+
+    def _liquidation(self, msg: dict[str, Any], received_at: float) -> Liquidation:
+        product = _json.req_str(msg, "product_id")
+        raw_side = _json.req(msg, "side")
+        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
+        if side is None:
+            raise FrameError(BAD_VALUE, f"side: expected buy or sell, got {raw_side!r:.40}")
+        qty = _json.positive(_json.req_float(msg, "qty"), "qty")
+        price = _json.positive(_json.req_float(msg, "price"), "price")
+        ts = _json.req_int(msg, "time")
+        uid = _json.req_str(msg, "uid")
+        coin, mult, inverse = product_terms(product)
+        spec = self._book.get(product)
+        if spec is not None:
+            coin, mult = spec.coin, spec.base_multiplier
+        if inverse:
+            size = spec.contract_size if spec is not None else 1.0
+            notional = qty * size
+            qty_base = notional / price
+        else:
+            notional = qty * price
+            qty_base = qty
+        check_range(product, notional, qty_base)
+        return Liquidation(
+            venue=VENUE, instrument=product, coin=coin, position_side=side,
+            price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
+            exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.FULL,
+            event_id=f"{VENUE}:{uid}")
+
+    def _ticker(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        if not self._is_wanted(msg):
+            return []
+        product = _json.req_str(msg, "product_id")
+        price = _json.positive(_json.req_float(msg, "markPrice"), "markPrice")
+        ts = _json.req_int(msg, "time")
+        coin, mult, _inverse = product_terms(product)
+        spec = self._book.get(product)
+        if spec is not None:
+            coin, mult = spec.coin, spec.base_multiplier
+        return [MarkPrice(VENUE, product, coin, price / mult, ts, received_at)]
+
+
+class KrakenFutures:
+    venue = VENUE
+    completeness = Completeness.FULL
+    ping_interval_seconds: float | None = None  # protocol pings (see the module docstring)
+    max_lifetime_seconds: float | None = None
+    needs_instruments = False  # the product prefix values a liquidation
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return None
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        return [RestRequest(key="instruments", url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        try:
+            doc = _json.obj(_json.loads(body), "instruments document")
+            rows = _json.arr(_json.req(doc, "instruments"), "instruments")
+        except FrameError as exc:
+            raise InstrumentFetchError(f"{VENUE} instruments: {exc}") from None
+        specs = []
+        for row in rows:
+            try:
+                spec = self._spec(_json.obj(row, "instrument"))
+            except FrameError:
+                continue  # indices (in_, rr_), spot-like rows and odd listings
+            if spec is not None:
+                specs.append(spec)
+        return specs, None
+
+    def _spec(self, row: dict[str, Any]) -> InstrumentSpec | None:
+        if row.get("tradeable") is False:
+            return None
+        symbol = _json.req_str(row, "symbol").upper()
+        coin, mult, inverse = product_terms(symbol)
+        base = row.get("base")
+        if isinstance(base, str) and base:
+            coin, mult = normalise_coin(base)
+        size = _json.opt_float(row, "contractSize", 1.0) or 1.0
+        kind = ContractKind.INVERSE if inverse else ContractKind.LINEAR
+        quote = row.get("quote")
+        return InstrumentSpec(
+            VENUE, symbol, coin, kind, size, quote if isinstance(quote, str) and quote else "USD",
+            base_multiplier=mult, category=str(row.get("type") or kind.value))
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        url = ws_base_url.rstrip("/") + "/ws/v1"
+        if self._wanted is not None:
+            products = sorted(self._wanted)
+        else:
+            products = sorted(s.instrument for s in instruments) or list(FALLBACK_PRODUCTS)
+        plans = []
+        for n, start in enumerate(range(0, len(products), MAX_PRODUCTS_PER_CONNECTION)):
+            shard = products[start : start + MAX_PRODUCTS_PER_CONNECTION]
+            frames = tuple(
+                orjson.dumps({"event": "subscribe", "feed": feed, "product_ids": shard}).decode()
+                for feed in ("trade", "ticker"))
+            name = VENUE if n == 0 else f"{VENUE}-{n}"
+            # One "subscribed" per request is the minimum; per-product acks only finish early.
+            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames)))
+        return plans
+
+    def session(self, instruments: InstrumentBook) -> KrakenFuturesSession:
+        return KrakenFuturesSession(instruments, self._wanted)

@@ -1,0 +1,420 @@
+"""OKX v5: the public ``liquidation-orders`` channel, valued with contract terms from REST.
+
+One subscription per instrument type (``SWAP`` and ``FUTURES``) covers every instrument;
+``mark-price`` is per instrument. Sizes are contracts: a linear contract is ``ctVal x ctMult``
+base units, an inverse one ``ctVal x ctMult`` USD, so no liquidation is valued without its
+instrument's terms (an unknown one raises :class:`UnknownInstrument`; never a guessed size).
+``posSide`` long/short names the liquidated position; in net mode (``net`` or empty) the
+order side decides: a forced sell closed a long.
+
+The first push after subscribing replays recent orders. This dialect neither skips that push
+whole nor leaves it all to dedupe: in the first ``liquidation-orders`` push of each
+instrument type on a connection, a row older than ``replay_max_age_seconds`` (default 30)
+before the frame's arrival is dropped as a replay; younger rows count. Why: skipping the
+whole push would lose a liquidation that lands in it (nothing shows that the push is purely
+a replay: tardis-node drops it whole, ccxt and cryptofeed keep it), while counting it all
+would add, on every fresh start, old orders the 48 h dedupe has never seen, under their old
+minutes. Rows inside the age limit are either new to us or, after a reconnect, already
+counted and removed by dedupe (``event_id`` hashes instId, ts, side, sz and bkPx), which also
+recovers what the reconnect gap would otherwise have lost. Later pushes are kept whatever
+their age: OKX says they are not in time order. This needs the host clock within the age
+limit of OKX's; a skewed clock only moves rows between "replayed" and "counted".
+
+The channel shows "recent" orders, at most about one per contract per second: completeness
+is ``throttled``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.venues import _json
+from monitor.venues.dialect import (
+    Ack,
+    ConnectionPlan,
+    DialectSession,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import (
+    USD_LIKE,
+    ContractKind,
+    InstrumentBook,
+    InstrumentSpec,
+    normalise_coin,
+)
+
+VENUE = "okx"
+LIQUIDATION_CHANNEL = "liquidation-orders"
+MARK_CHANNEL = "mark-price"
+INST_TYPES = ("SWAP", "FUTURES")
+PING_TEXT = "ping"
+# OKX drops a connection after 30 s without traffic; ping before that.
+PING_INTERVAL_SECONDS = 25.0
+# OKX caps the args of one request at 64 KB; stay well below.
+MAX_ARGS_CHARS = 32_000
+DEFAULT_MARK_TOPICS_PER_CONNECTION = 200
+DEFAULT_REPLAY_MAX_AGE_SECONDS = 30.0
+# Which SWAP gives a coin's price when no symbols are configured: one per coin is enough.
+_QUOTE_PREFERENCE = ("USDT", "USDC", "USD")
+
+
+def _option_float(options: Mapping[str, object], name: str, default: float) -> float:
+    value = options.get(name, default)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "a number >= 0")
+
+
+def _option_int(options: Mapping[str, object], name: str, default: int) -> int:
+    value = options.get(name, default)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "an integer >= 1")
+
+
+def _ts_ms(value: object, what: str) -> int:
+    # Bound the digits first: int() refuses strings past 4300 digits with a ValueError.
+    if isinstance(value, str) and len(value) > 16:
+        raise FrameError(_json.BAD_VALUE, f"{what}: not a millisecond timestamp: {value:.40}")
+    return _json.to_int(value, what)
+
+
+def _family(row: dict[str, Any], inst_id: str) -> tuple[str, str]:
+    """Base and quote of an instrument: instFamily (or the older uly), else the instId."""
+    family = row.get("instFamily") or row.get("uly") or inst_id
+    parts = str(family).split("-")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise FrameError(_json.BAD_VALUE, f"instrument family of {inst_id!r}: {family!r:.40}")
+    return parts[0], parts[1]
+
+
+def spec_from_instrument(row: dict[str, Any]) -> InstrumentSpec | None:
+    """One row of ``/api/v5/public/instruments`` as a spec; None when it cannot be valued.
+
+    Raises FrameError for a row that is not a readable SWAP/FUTURES instrument.
+    """
+    inst_id = _json.req_str(row, "instId")
+    inst_type = _json.req_str(row, "instType")
+    if inst_type not in INST_TYPES:
+        return None
+    ct_val = _json.positive(_json.req_float(row, "ctVal"), "ctVal")
+    ct_mult = _json.positive(_json.opt_float(row, "ctMult", 1.0), "ctMult")
+    ct_val_ccy = _json.req_str(row, "ctValCcy").upper()
+    base, quote = _family(row, inst_id)
+    coin, multiplier = normalise_coin(base)
+    ct_type = row.get("ctType")
+    if ct_type == "linear" and ct_val_ccy == base.upper():
+        kind = ContractKind.LINEAR
+    elif ct_type == "inverse" and ct_val_ccy in USD_LIKE:
+        kind, quote = ContractKind.INVERSE, "USD"
+    else:
+        # A contract valued in something else (quanto-like); its USD value is not derivable.
+        return None
+    return InstrumentSpec(
+        venue=VENUE,
+        instrument=inst_id,
+        coin=coin,
+        kind=kind,
+        contract_size=ct_val * ct_mult,
+        quote=quote.upper(),
+        base_multiplier=multiplier,
+        category=inst_type,
+    )
+
+
+def _subscribe_frames(args: list[dict[str, str]]) -> tuple[str, ...]:
+    """Subscribe requests carrying ``args``, each under OKX's per-request size limit."""
+    frames: list[str] = []
+    batch: list[dict[str, str]] = []
+    size = 0
+    for arg in args:
+        arg_size = len(orjson.dumps(arg)) + 1
+        if batch and size + arg_size > MAX_ARGS_CHARS:
+            frames.append(_request(len(frames) + 1, batch))
+            batch, size = [], 0
+        batch.append(arg)
+        size += arg_size
+    if batch:
+        frames.append(_request(len(frames) + 1, batch))
+    return tuple(frames)
+
+
+def _request(request_id: int, args: list[dict[str, str]]) -> str:
+    return orjson.dumps({"id": str(request_id), "op": "subscribe", "args": args}).decode()
+
+
+class Okx:
+    venue = VENUE
+    completeness = Completeness.THROTTLED
+    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
+    max_lifetime_seconds: float | None = None
+    needs_instruments = True
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        options = settings.options
+        self.replay_max_age_seconds = _option_float(
+            options, "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS
+        )
+        self.mark_topics_per_connection = _option_int(
+            options, "mark_price_topics_per_connection", DEFAULT_MARK_TOPICS_PER_CONNECTION
+        )
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return PING_TEXT
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        base = rest_base_url.rstrip("/")
+        return [
+            RestRequest(key=f"okx-{t}", url=f"{base}/api/v5/public/instruments?instType={t}")
+            for t in INST_TYPES
+        ]
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        try:
+            doc = _json.obj(_json.loads(body), "instruments document")
+            if str(doc.get("code", "0")) != "0":
+                raise FrameError("venue_error", f"code {doc.get('code')!r}: {doc.get('msg')!r}")
+            rows = _json.arr(_json.req(doc, "data"), "data")
+        except FrameError as exc:
+            raise InstrumentFetchError(f"{request.key}: {exc}") from exc
+        specs = []
+        for row in rows:
+            try:
+                spec = spec_from_instrument(_json.obj(row, "instrument"))
+            except FrameError:
+                continue  # one unreadable row must not hide the others; it stays unknown
+            if spec is not None:
+                specs.append(spec)
+        return specs, None  # the endpoint returns every instrument of the type at once
+
+    def mark_price_instruments(self, instruments: InstrumentBook) -> list[str]:
+        """The configured symbols, else one SWAP per coin (USDT, then USDC, then inverse)."""
+        if self.settings.symbols is not None:
+            return list(dict.fromkeys(self.settings.symbols))
+        best: dict[str, InstrumentSpec] = {}
+        for spec in instruments.in_category("SWAP"):
+            if spec.quote not in _QUOTE_PREFERENCE:
+                continue
+            current = best.get(spec.coin)
+            rank = _QUOTE_PREFERENCE.index(spec.quote)
+            if current is None or rank < _QUOTE_PREFERENCE.index(current.quote):
+                best[spec.coin] = spec
+        return sorted(spec.instrument for spec in best.values())
+
+    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+        url = ws_base_url.rstrip("/") + "/ws/v5/public"
+        liquidation_args = [{"channel": LIQUIDATION_CHANNEL, "instType": t} for t in INST_TYPES]
+        marks = self.mark_price_instruments(instruments)
+        per = self.mark_topics_per_connection
+        shards = [marks[i : i + per] for i in range(0, len(marks), per)] or [[]]
+        plans = []
+        for index, shard in enumerate(shards):
+            # The liquidation channel rides on the first connection only; every connection
+            # carries mark prices, which keep its stream from looking stale.
+            args = liquidation_args if index == 0 else []
+            args = args + [{"channel": MARK_CHANNEL, "instId": inst} for inst in shard]
+            plans.append(
+                ConnectionPlan(
+                    name=f"okx-{index}",
+                    url=url,
+                    subscribe_frames=_subscribe_frames(args),
+                    expected_acks=len(args),  # OKX acknowledges each arg separately
+                )
+            )
+        return plans
+
+    def session(self, instruments: InstrumentBook) -> DialectSession:
+        return OkxSession(
+            instruments,
+            watched=frozenset(self.settings.symbols) if self.settings.symbols else None,
+            replay_max_age_seconds=self.replay_max_age_seconds,
+        )
+
+
+class OkxSession:
+    """Parse state of one OKX connection: which instrument types have had their first push."""
+
+    def __init__(
+        self,
+        instruments: InstrumentBook,
+        watched: frozenset[str] | None = None,
+        replay_max_age_seconds: float = DEFAULT_REPLAY_MAX_AGE_SECONDS,
+    ) -> None:
+        self.instruments = instruments
+        self.watched = watched
+        self.replay_max_age_ms = replay_max_age_seconds * 1000.0
+        self._pushed: set[str] = set()
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        if text == "pong":
+            return [Pong()]
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            raise FrameError(_json.BAD_VALUE, f"expected an object, got {type(msg).__name__}")
+        event = msg.get("event")
+        if event is not None:
+            return [_event_notice(msg, event)]
+        arg = msg.get("arg")
+        if arg is None or "data" not in msg:
+            return [Unrecognised("unknown_shape")]
+        channel = _json.obj(arg, "arg").get("channel")
+        if channel == LIQUIDATION_CHANNEL:
+            return self._liquidations(arg, _json.arr(msg["data"], "data"), received_at)
+        if channel == MARK_CHANNEL:
+            return self._marks(_json.arr(msg["data"], "data"), received_at)
+        return [Unrecognised("unknown_channel")]
+
+    def _liquidations(
+        self, arg: dict[str, Any], data: list[Any], received_at: float
+    ) -> list[Item]:
+        inst_type = arg.get("instType")
+        first_push = isinstance(inst_type, str) and inst_type not in self._pushed
+        oldest_ms = received_at * 1000.0 - self.replay_max_age_ms if first_push else None
+        items: list[Item] = []
+        errors: list[FrameError] = []
+        replayed = rows = 0
+        for element in data:
+            rows += 1
+            try:
+                row = _json.obj(element, "data[]")
+                inst_id = _json.req_str(row, "instId")
+                details = _json.arr(_json.req(row, "details"), "details")
+            except FrameError as exc:
+                errors.append(exc)
+                continue
+            if self.watched is not None and inst_id not in self.watched:
+                continue
+            rows += len(details) - 1
+            for detail in details:
+                try:
+                    liq = self._liquidation(inst_id, detail, received_at, oldest_ms)
+                except UnknownInstrument:
+                    raise  # the whole frame waits for an instrument refresh
+                except FrameError as exc:
+                    errors.append(exc)
+                    continue
+                if liq is None:
+                    replayed += 1
+                else:
+                    items.append(liq)
+        if errors and len(errors) == rows:
+            raise errors[0]  # nothing in the frame was readable
+        if first_push and isinstance(inst_type, str):
+            self._pushed.add(inst_type)
+        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        if replayed:
+            items.append(Info(f"{replayed} replayed {inst_type} orders older than the limit"))
+        return items
+
+    def _liquidation(
+        self, inst_id: str, element: object, received_at: float, oldest_ms: float | None
+    ) -> Liquidation | None:
+        detail = _json.obj(element, "details[]")
+        ts_raw = _json.req(detail, "ts")
+        ts_ms = _ts_ms(ts_raw, "ts")
+        if oldest_ms is not None and ts_ms < oldest_ms:
+            return None
+        side = detail.get("side")
+        pos_side = detail.get("posSide")
+        if pos_side in ("long", "short"):
+            position_side = PositionSide(pos_side)
+        elif pos_side in (None, "", "net") and side in ("sell", "buy"):
+            # Net mode: the forced order's side; a forced sell closed a long.
+            position_side = PositionSide.LONG if side == "sell" else PositionSide.SHORT
+        else:
+            raise FrameError(_json.BAD_VALUE, f"side {side!r:.20} / posSide {pos_side!r:.20}")
+        sz_raw = _json.req(detail, "sz")
+        px_raw = _json.req(detail, "bkPx")
+        contracts = _json.positive(_json.to_float(sz_raw, "sz"), "sz")
+        bk_px = _json.positive(_json.to_float(px_raw, "bkPx"), "bkPx")
+        spec = self.instruments.get(inst_id)
+        if spec is None:
+            raise UnknownInstrument(VENUE, inst_id)
+        if spec.kind is ContractKind.INVERSE:
+            notional = contracts * spec.contract_size
+            qty_quoted = notional / bk_px
+        elif spec.kind is ContractKind.LINEAR and spec.quote in USD_LIKE:
+            qty_quoted = contracts * spec.contract_size
+            notional = qty_quoted * bk_px
+        else:
+            raise FrameError("unsupported_instrument", f"{inst_id}: {spec.kind} in {spec.quote}")
+        qty_base = qty_quoted * spec.base_multiplier
+        if not (math.isfinite(notional) and math.isfinite(qty_base)):
+            raise FrameError(_json.BAD_VALUE, f"{inst_id}: sz {sz_raw!r:.30} x bkPx out of range")
+        return Liquidation(
+            venue=VENUE,
+            instrument=inst_id,
+            coin=spec.coin,
+            position_side=position_side,
+            price=bk_px / spec.base_multiplier,
+            qty_base=qty_base,
+            notional_usd=notional,
+            exchange_ts_ms=ts_ms,
+            received_at=received_at,
+            completeness=Completeness.THROTTLED,
+            event_id=event_id_from_fields(VENUE, inst_id, ts_raw, side, sz_raw, px_raw),
+        )
+
+    def _marks(self, data: list[Any], received_at: float) -> list[Item]:
+        items: list[Item] = []
+        errors: list[FrameError] = []
+        for element in data:
+            try:
+                mark = self._mark(_json.obj(element, "data[]"), received_at)
+            except FrameError as exc:
+                errors.append(exc)
+                continue
+            if mark is not None:
+                items.append(mark)
+        if errors and not items:
+            raise errors[0]
+        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        return items or [Info("no futures or swap price in the frame")]
+
+    def _mark(self, row: dict[str, Any], received_at: float) -> MarkPrice | None:
+        inst_id = _json.req_str(row, "instId")
+        ts_ms = _ts_ms(_json.req(row, "ts"), "ts")
+        price = _json.positive(_json.req_float(row, "markPx"), "markPx")
+        spec = self.instruments.get(inst_id)
+        if spec is not None:
+            coin, multiplier = spec.coin, spec.base_multiplier
+        else:
+            # Options quote in coin, and a price needs a USD-like quote to be a USD price.
+            if row.get("instType") not in (*INST_TYPES, None):
+                return None
+            base, quote = _family({}, inst_id)
+            if quote.upper() not in USD_LIKE:
+                return None
+            coin, multiplier = normalise_coin(base)
+        return MarkPrice(VENUE, inst_id, coin, price / multiplier, ts_ms, received_at)
+
+
+def _event_notice(msg: dict[str, Any], event: object) -> Item:
+    if event == "subscribe":
+        arg = msg.get("arg")
+        pairs = arg.items() if isinstance(arg, dict) else ()
+        return Ack(",".join(f"{k}={v}" for k, v in pairs)[:200])
+    if event == "error":
+        return Rejection(f"{msg.get('code', '')}: {msg.get('msg', '')}".strip(": "))
+    if event in ("unsubscribe", "notice", "channel-conn-count"):
+        return Info(f"{event}: {msg.get('msg') or msg.get('arg') or ''}"[:200])
+    return Unrecognised("unknown_event")

@@ -1,0 +1,97 @@
+"""Config loading: defaults, files, environment overrides, and errors naming key and value."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.config import config_to_toml, load_config
+from monitor.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_no_file_gives_the_embedded_defaults() -> None:
+    config = load_config(None, env={})
+    assert set(config.enabled_venues()) >= {
+        "binance-usdm", "binance-coinm", "bybit", "okx", "hyperliquid"}
+    assert config.store.backend == "memory"
+    assert config.metrics.host == "127.0.0.1"
+
+
+def test_environment_overrides_a_section_key_and_a_venue_key() -> None:
+    config = load_config(None, env={
+        "LIQMON_STORE__BACKEND": "redis",
+        "LIQMON_STORE__URL": "redis://127.0.0.1:6390/0",
+        "LIQMON_VENUES__BINANCE_USDM__SILENCE_LIMIT_SECONDS": "5",
+        "LIQMON_VENUES__OKX__ENABLED": "false",
+        "LIQMON_METRICS__COINS": '["BTC", "ETH"]',
+    })
+    assert config.store.backend == "redis"
+    assert config.store.url == "redis://127.0.0.1:6390/0"
+    assert config.venues["binance-usdm"].silence_limit_seconds == 5.0
+    assert "okx" not in config.enabled_venues()
+    assert config.metrics.coins == ("BTC", "ETH")
+
+
+def test_file_values_and_environment_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "liqmon.toml"
+    path.write_text('[store]\nbackend = "redis"\nbuffer_size = 10\n[venues.bybit]\n'
+                    'symbols = ["BTCUSDT"]\n')
+    config = load_config(path, env={"LIQMON_STORE__BUFFER_SIZE": "20"})
+    assert config.store.backend == "redis"
+    assert config.store.buffer_size == 20
+    assert config.venues["bybit"].symbols == ("BTCUSDT",)
+    assert config.venues["bybit"].settings().symbols == ("BTCUSDT",)
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "value", "expected"),
+    [
+        ({"LIQMON_STORE__BACKEND": "mongo"}, "store.backend", "mongo", "one of 'memory', 'redis'"),
+        ({"LIQMON_METRICS__PORT": "99999"}, "metrics.port", 99999, "a value <= 65535"),
+        ({"LIQMON_STORE__BUFFER_SIZE": "many"}, "store.buffer_size", "many", "an integer"),
+        ({"LIQMON_VENUES__NOPE__ENABLED": "true"}, "venues.nope", "nope", "one of"),
+        ({"LIQMON_STORE__NOPE": "1"}, "store.nope", 1, "one of the keys"),
+    ],
+)
+def test_a_bad_value_names_key_value_and_expectation(
+    env: dict[str, str], key: str, value: object, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env=env)
+    assert info.value.key == key
+    assert info.value.value == value
+    assert expected in info.value.expected
+
+
+def test_shipped_example_is_valid_and_matches_the_defaults() -> None:
+    example = load_config(REPO / "config" / "liqmon.toml", env={})
+    assert example == load_config(None, env={})
+
+
+def test_effective_config_round_trips_through_toml(tmp_path: Path) -> None:
+    config = load_config(None, env={"LIQMON_STORE__BACKEND": "redis"})
+    text = config_to_toml(config)
+    tomllib.loads(text)
+    path = tmp_path / "effective.toml"
+    path.write_text(text)
+    assert load_config(path, env={}) == config
+
+
+def test_check_config_exits_2_on_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                            ) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[metrics]\nport = -1\n")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.port" in err and "-1" in err
+
+
+def test_check_config_prints_the_effective_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "[store]" in out and "[venues.bybit]" in out

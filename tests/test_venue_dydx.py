@@ -1,0 +1,382 @@
+"""The dYdX v4 dialect: golden frames, batching, deleveraging, notices, shards, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.errors import FrameError, InstrumentFetchError
+from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.venues import make_dialect
+from monitor.venues.dialect import (
+    Ack,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.dydx import (
+    DELEVERAGED_INFO,
+    MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION,
+    SUBSCRIBE_INTERVAL_SECONDS,
+    Dydx,
+    DydxSession,
+    iso_to_ms,
+)
+from monitor.venues.instruments import ContractKind, InstrumentBook
+
+GOLDEN = sorted((Path(__file__).parent / "golden" / "dydx").glob("*.json"))
+REQUEST = RestRequest(key="perpetualMarkets", url="https://indexer.dydx.trade/v4/perpetualMarkets")
+NOW = 1_769_904_000.0
+
+
+def market(ticker: str, status: str = "ACTIVE", oracle: str = "100") -> dict[str, Any]:
+    """One entry of /v4/perpetualMarkets ``markets`` (the fields the dialect reads)."""
+    return {"clobPairId": "0", "ticker": ticker, "status": status, "oraclePrice": oracle,
+            "atomicResolution": -10, "stepSize": "0.0001", "tickSize": "1"}
+
+
+def book_of(markets: dict[str, Any]) -> InstrumentBook:
+    specs, next_request = Dydx(VenueSettings()).parse_instruments(
+        REQUEST, orjson.dumps({"markets": markets}))
+    assert next_request is None
+    return InstrumentBook("dydx", specs)
+
+
+def session(symbols: tuple[str, ...] | None = None) -> DydxSession:
+    return Dydx(VenueSettings(symbols=symbols)).session(InstrumentBook("dydx"))
+
+
+def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
+    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
+
+
+def liquidations(items: list[Item]) -> list[Liquidation]:
+    return [i for i in items if isinstance(i, Liquidation)]
+
+
+def trade_row(kind: str = "LIQUIDATED", side: str = "SELL", size: Any = "0.5",
+              price: Any = "60000", trade_id: str = "01aa",
+              created: Any = "2026-02-01T00:00:00.000Z") -> dict[str, Any]:
+    return {"id": trade_id, "size": size, "price": price, "side": side, "createdAt": created,
+            "type": kind, "createdAtHeight": "100"}
+
+
+def trades_frame(*rows: dict[str, Any], market_id: str = "BTC-USD", batched: bool = False) -> str:
+    contents: Any = [{"trades": [row]} for row in rows] if batched else {"trades": list(rows)}
+    return orjson.dumps({
+        "type": "channel_batch_data" if batched else "channel_data", "connection_id": "c",
+        "message_id": 9, "id": market_id, "channel": "v4_trades", "version": "2.1.0",
+        "contents": contents}).decode()
+
+
+def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
+    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
+    if "mark_price" in expected:
+        assert isinstance(actual, MarkPrice)
+        got = {k: getattr(actual, k) for k in expected["mark_price"]}
+        want = expected["mark_price"]
+    else:
+        assert isinstance(actual, Liquidation)
+        got, want = actual.to_json_dict(), expected
+        assert set(got) == set(want)
+        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
+        else:
+            assert got[key] == value, (key, got[key], value)
+
+
+# -- golden files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden(path: Path) -> None:
+    golden = json.loads(path.read_text())
+    items = session().parse(golden["frame"], golden["received_at"])
+    got = events(items)
+    assert len(got) == len(golden["expected"])
+    for actual, expected in zip(got, golden["expected"], strict=True):
+        assert_same(actual, expected)
+    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+
+
+def test_there_are_golden_files() -> None:
+    assert len(GOLDEN) >= 4
+
+
+# -- trades ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("side", "expected"), [("SELL", "long"), ("BUY", "short")])
+def test_taker_side_is_the_liquidation_order(side: str, expected: str) -> None:
+    (liq,) = events(session().parse(trades_frame(trade_row(side=side)), NOW))
+    assert isinstance(liq, Liquidation)
+    assert liq.position_side == PositionSide(expected)
+    assert (liq.notional_usd, liq.qty_base, liq.price) == (30000.0, 0.5, 60000.0)
+    assert (liq.exchange_ts_ms, liq.event_id, liq.completeness) == (
+        1_769_904_000_000, "dydx:01aa", "full")
+
+
+def test_deleveraging_is_reported_apart_and_never_a_liquidation() -> None:
+    items = session().parse(trades_frame(trade_row("DELEVERAGED"), trade_row(trade_id="01ab"),
+                                         batched=True), NOW)
+    assert items[0] == Info(DELEVERAGED_INFO)
+    assert [e.event_id for e in liquidations(items)] == ["dydx:01ab"]
+
+
+def test_ordinary_trades_are_ignored() -> None:
+    frame = trades_frame(trade_row("LIMIT"), trade_row("MARKET"), trade_row("LIQUIDATION"))
+    assert session().parse(frame, NOW) == []
+
+
+def test_every_batch_and_every_row_is_read() -> None:
+    frame = trades_frame(trade_row(trade_id="a"), trade_row(trade_id="b", side="BUY"),
+                         trade_row(trade_id="c"), batched=True)
+    assert [(e.event_id, e.position_side) for e in liquidations(session().parse(frame, NOW))] == [
+        ("dydx:a", "long"), ("dydx:b", "short"), ("dydx:c", "long")]
+
+
+def test_one_bad_row_among_good_ones_is_invalid() -> None:
+    frame = trades_frame(trade_row(trade_id="a"), trade_row(size="x"), trade_row(trade_id="c"))
+    items = session().parse(frame, NOW)
+    assert [e.event_id for e in liquidations(items)] == ["dydx:a", "dydx:c"]
+    (invalid,) = [i for i in items if isinstance(i, Invalid)]
+    assert invalid.reason == "bad_value"
+
+
+def test_coin_from_the_market_ticker() -> None:
+    (liq,) = events(session().parse(trades_frame(trade_row(size="1000", price="0.01"),
+                                                 market_id="1000PEPE-USD"), NOW))
+    assert isinstance(liq, Liquidation)
+    assert (liq.coin, liq.qty_base, liq.price, liq.notional_usd) == (
+        "PEPE", 1_000_000.0, 0.00001, 10.0)
+
+
+def test_configured_markets_filter() -> None:
+    parser = session(symbols=("ETH-USD",))
+    assert parser.parse(trades_frame(trade_row()), NOW) == []
+    assert len(events(parser.parse(trades_frame(trade_row(), market_id="ETH-USD"), NOW))) == 1
+
+
+def test_iso_times() -> None:
+    assert iso_to_ms("2024-08-23T00:00:57.627Z", "t") == 1_724_371_257_627
+    assert iso_to_ms("2024-08-23T00:00:57Z", "t") == 1_724_371_257_000
+    assert iso_to_ms("2024-08-23T02:00:57.627+02:00", "t") == 1_724_371_257_627
+    assert iso_to_ms("2024-08-23T00:00:57.627", "t") == 1_724_371_257_627  # naive = UTC
+    for bad in ("yesterday", 1724371257627, None, "2024-13-01T00:00:00Z"):
+        with pytest.raises(FrameError):
+            iso_to_ms(bad, "t")
+
+
+# -- prices and notices ---------------------------------------------------------------------
+
+
+def test_markets_subscription_acks_and_carries_current_oracle_prices() -> None:
+    frame = orjson.dumps({
+        "type": "subscribed", "connection_id": "c", "message_id": 1, "channel": "v4_markets",
+        "contents": {"markets": {"BTC-USD": market("BTC-USD", oracle="83000.5"),
+                                 "ETH-USD": {**market("ETH-USD"), "oraclePrice": None}}}}).decode()
+    items = session().parse(frame, NOW)
+    assert items[0] == Ack("v4_markets")
+    (mark,) = events(items)
+    assert isinstance(mark, MarkPrice)
+    assert (mark.instrument, mark.price, mark.exchange_ts_ms) == ("BTC-USD", 83000.5, NOW * 1000)
+
+
+def test_oracle_price_without_effective_time_uses_arrival() -> None:
+    frame = ('{"type":"channel_data","channel":"v4_markets","contents":{"oraclePrices":'
+             '{"SOL-USD":{"price":"118.25"}}}}')
+    (mark,) = events(session().parse(frame, NOW))
+    assert isinstance(mark, MarkPrice) and (mark.coin, mark.exchange_ts_ms) == ("SOL", NOW * 1000)
+
+
+def test_one_bad_oracle_price_is_invalid() -> None:
+    frame = ('{"type":"channel_data","channel":"v4_markets","contents":{"oraclePrices":'
+             '{"SOL-USD":{"price":"x"},"BTC-USD":{"price":"1"}}}}')
+    items = session().parse(frame, NOW)
+    assert [m.instrument for m in events(items)] == ["BTC-USD"]
+    assert any(isinstance(i, Invalid) for i in items)
+
+
+def test_notices() -> None:
+    parser = session()
+    assert parser.parse('{"type":"connected","connection_id":"c","message_id":0}', NOW) == [
+        Info("connected")]
+    subscribed = ('{"type":"subscribed","connection_id":"c","message_id":1,"channel":"v4_trades",'
+                  '"id":"BTC-USD","contents":{"trades":[]}}')
+    assert parser.parse(subscribed, NOW) == [Ack("v4_trades:BTC-USD")]
+    error = ('{"type":"error","message":"Invalid subscribe message: invalid id NOPE-USD",'
+             '"connection_id":"c","message_id":2}')
+    assert parser.parse(error, NOW) == [
+        Rejection("Invalid subscribe message: invalid id NOPE-USD")]
+    assert parser.parse('{"type":"pong","connection_id":"c","message_id":3}', NOW) == [Pong()]
+    assert parser.parse('{"type":"unsubscribed","channel":"v4_trades","id":"BTC-USD"}', NOW) == [
+        Info("unsubscribed")]
+    assert parser.parse('{"type":"channel_data","channel":"v4_orderbook","contents":{}}',
+                        NOW) == [Unrecognised("unknown_channel")]
+    assert parser.parse('{"type":"party"}', NOW) == [Unrecognised("unknown_type")]
+    assert parser.parse('"hello"', NOW) == [Unrecognised("not_an_object")]
+
+
+def test_no_application_ping() -> None:
+    dialect = Dydx(VenueSettings())
+    assert dialect.ping_interval_seconds is None and dialect.ping_frame(NOW) is None
+    assert dialect.decode_binary(b"{}") == "{}"
+
+
+# -- malformed input ------------------------------------------------------------------------
+
+BAD_FRAMES = {
+    "not json": "{nope",
+    "empty": "",
+    "contents missing": '{"type":"channel_data","channel":"v4_trades","id":"BTC-USD"}',
+    "batch contents not a list": ('{"type":"channel_batch_data","channel":"v4_trades",'
+                                  '"id":"BTC-USD","contents":{}}'),
+    "trades not a list": ('{"type":"channel_data","channel":"v4_trades","id":"BTC-USD",'
+                          '"contents":{"trades":{}}}'),
+    "no market id": '{"type":"channel_data","channel":"v4_trades","contents":{"trades":[]}}',
+    "market not a ticker": trades_frame(trade_row(), market_id="BTCUSD"),
+    "side unknown": trades_frame(trade_row(side="HOLD")),
+    "size text": trades_frame(trade_row(size="lots")),
+    "size zero": trades_frame(trade_row(size="0")),
+    "price NaN": trades_frame(trade_row(price="NaN")),
+    "price negative": trades_frame(trade_row(price="-1")),
+    "created not a time": trades_frame(trade_row(created="noon")),
+    "created a number": trades_frame(trade_row(created=1769904000000)),
+    "no id": trades_frame({k: v for k, v in trade_row().items() if k != "id"}),
+    "overflow": trades_frame(trade_row(size="1e300", price="1e300")),
+    "row not an object": trades_frame("x"),  # type: ignore[arg-type]
+    "oracle prices not an object": ('{"type":"channel_data","channel":"v4_markets",'
+                                    '"contents":{"oraclePrices":[]}}'),
+}
+
+
+@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_malformed_frames_raise_frame_error(text: str) -> None:
+    with pytest.raises(FrameError) as excinfo:
+        session().parse(text, NOW)
+    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
+
+
+FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
+    '{"type":"subscribed","channel":"v4_markets","contents":{"markets":{"BTC-USD":{"oraclePrice":"1"}}}}',
+    '{"type":"error","message":"x","connection_id":"c","message_id":2}',
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _mutate(value: Any, path: list[int], replacement: Any, drop: bool) -> Any:
+    """Replace (or remove) the node that ``path`` picks, indices modulo container sizes."""
+    if not isinstance(value, dict | list) or not value:
+        return value if drop else replacement
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[(path[0] if path else 0) % len(keys)]
+    if len(path) <= 1:
+        if drop:
+            return ({k: v for k, v in value.items() if k != key} if isinstance(value, dict)
+                    else [v for i, v in enumerate(value) if i != key])
+        if not path:
+            return replacement
+    inner = _mutate(value[key], path[1:], replacement, drop) if len(path) > 1 else replacement
+    if isinstance(value, dict):
+        return {**value, key: inner}
+    return [*value[:key], inner, *value[key + 1:]]
+
+
+def _parse_only_frame_errors(text: str) -> None:
+    try:
+        items = session().parse(text, NOW)
+    except FrameError:
+        return
+    for item in events(items):
+        assert 0 < item.price < math.inf
+        if isinstance(item, Liquidation):
+            assert 0 < item.notional_usd < math.inf and 0 < item.qty_base < math.inf
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=st.sampled_from(FRAMES_TO_MUTATE),
+       path=st.lists(st.integers(min_value=0, max_value=50), max_size=7),
+       replacement=JSON_VALUES, drop=st.booleans())
+def test_mutated_frames_raise_only_frame_error(frame: str, path: list[int], replacement: Any,
+                                               drop: bool) -> None:
+    _parse_only_frame_errors(json.dumps(_mutate(json.loads(frame), path, replacement, drop)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
+    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
+def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
+    _parse_only_frame_errors(text)
+
+
+# -- instruments and plans ------------------------------------------------------------------
+
+
+def test_instrument_specs() -> None:
+    (request,) = Dydx(VenueSettings()).instrument_requests("https://indexer.dydx.trade/")
+    assert request.url == "https://indexer.dydx.trade/v4/perpetualMarkets"
+    book = book_of({"BTC-USD": market("BTC-USD"), "ETH-USD": market("ETH-USD", "CANCEL_ONLY"),
+                    "OLD-USD": market("OLD-USD", "FINAL"), "BROKEN": market("BROKEN"),
+                    "1000PEPE-USD": market("1000PEPE-USD"), "X-USD": "not an object"})
+    assert sorted(s.instrument for s in book) == ["1000PEPE-USD", "BTC-USD", "ETH-USD"]
+    pepe = book.get("1000PEPE-USD")
+    assert pepe is not None and (pepe.coin, pepe.base_multiplier, pepe.kind) == (
+        "PEPE", 1000.0, ContractKind.LINEAR)
+
+
+@pytest.mark.parametrize("body", [b"<html>", b"[]", b'{"errors":[{"msg":"x"}]}',
+                                  b'{"markets":[]}'])
+def test_bad_instrument_documents(body: bytes) -> None:
+    with pytest.raises(InstrumentFetchError):
+        Dydx(VenueSettings()).parse_instruments(REQUEST, body)
+
+
+def test_plans_shard_at_the_per_connection_limit() -> None:
+    n = 2 * MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION + 3
+    book = book_of({f"C{i:03d}-USD": market(f"C{i:03d}-USD") for i in range(n)})
+    plans = Dydx(VenueSettings()).plans("ws://127.0.0.1:9/dydx", book)
+    assert [p.url for p in plans] == ["ws://127.0.0.1:9/dydx/v4/ws"] * 3
+    assert len({p.name for p in plans}) == 3
+    seen: list[str] = []
+    for plan in plans:
+        frames = [json.loads(f) for f in plan.subscribe_frames]
+        assert frames[0] == {"type": "subscribe", "channel": "v4_markets", "batched": True}
+        trades = frames[1:]
+        assert len(trades) <= MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION
+        assert all(f["channel"] == "v4_trades" and f["batched"] is True for f in trades)
+        seen += [f["id"] for f in trades]
+        assert plan.expected_acks == len(frames)
+        assert plan.subscribe_interval_seconds == SUBSCRIBE_INTERVAL_SECONDS == 0.5
+    assert sorted(seen) == sorted(s.instrument for s in book)
+
+
+def test_plans_from_configured_symbols_and_fallback() -> None:
+    (plan,) = Dydx(VenueSettings(symbols=("ETH-USD",))).plans(
+        "wss://indexer.dydx.trade", InstrumentBook("dydx"))
+    assert plan.url == "wss://indexer.dydx.trade/v4/ws"
+    assert json.loads(plan.subscribe_frames[1])["id"] == "ETH-USD"
+    (plan,) = Dydx(VenueSettings()).plans("wss://x", InstrumentBook("dydx"))
+    assert json.loads(plan.subscribe_frames[1])["id"] == "BTC-USD"
+
+
+def test_registry_builds_the_dialect() -> None:
+    dialect = make_dialect("dydx")
+    assert isinstance(dialect, Dydx) and dialect.completeness == "full"

@@ -1,0 +1,401 @@
+"""The Gate dialect: golden frames, signed sizes, contract terms, pings, plans, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.events import Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.venues import make_dialect
+from monitor.venues.dialect import (
+    Ack,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.gate import MIN_FULL_PAGE, Gate, GateSession, settle_of
+from monitor.venues.instruments import ContractKind, InstrumentBook
+
+GOLDEN = sorted((Path(__file__).parent / "golden" / "gate").glob("*.json"))
+NOW = 1_769_904_000.0
+
+
+def contract(name: str, multiplier: str = "0.0001", kind: str = "direct") -> dict[str, Any]:
+    """One row of /api/v4/futures/{settle}/contracts (the fields the dialect reads)."""
+    return {"name": name, "type": kind, "quanto_multiplier": multiplier, "mark_price": "1",
+            "in_delisting": False}
+
+
+BOOK_ROWS = [contract("BTC_USDT"), contract("ETH_USDT", "0.01"),
+             contract("PEPE_USDT", "10000000"), contract("BTC_USD", "0", "inverse")]
+
+
+def book_of(rows: list[Any]) -> InstrumentBook:
+    dialect = Gate(VenueSettings())
+    specs = []
+    for settle in ("usdt", "btc"):
+        mine = [r for r in rows
+                if not isinstance(r, dict) or settle_of(str(r.get("name"))) == settle]
+        request = RestRequest(key=settle, url="https://api.gateio.ws/x?limit=1000&offset=0")
+        got, following = dialect.parse_instruments(request, orjson.dumps(mine))
+        assert following is None
+        specs += got
+    return InstrumentBook("gate", specs)
+
+
+def session(rows: list[Any] = BOOK_ROWS, symbols: tuple[str, ...] | None = None) -> GateSession:
+    return Gate(VenueSettings(symbols=symbols)).session(book_of(rows))
+
+
+def liq(contract_name: str = "BTC_USDT", size: object = -1000, price: object = "100000",
+        **extra: object) -> dict[str, Any]:
+    return {"contract": contract_name, "size": size, "price": price,
+            "time_ms": 1769904000000, **extra}
+
+
+def push(*rows: dict[str, Any], single: bool = False) -> str:
+    result: Any = rows[0] if single else list(rows)
+    return orjson.dumps({"time": 1769904001, "time_ms": 1769904001123,
+                         "channel": "futures.public_liquidates", "event": "update",
+                         "result": result}).decode()
+
+
+def tickers(*rows: dict[str, Any]) -> str:
+    return orjson.dumps({"time": 1769904002, "time_ms": 1769904002000,
+                         "channel": "futures.tickers", "event": "update",
+                         "result": list(rows)}).decode()
+
+
+def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
+    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
+
+
+def liquidations(items: list[Item]) -> list[Liquidation]:
+    return [i for i in items if isinstance(i, Liquidation)]
+
+
+def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
+    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
+    if "mark_price" in expected:
+        assert isinstance(actual, MarkPrice)
+        got = {k: getattr(actual, k) for k in expected["mark_price"]}
+        want = expected["mark_price"]
+    else:
+        assert isinstance(actual, Liquidation)
+        got, want = actual.to_json_dict(), expected
+        assert set(got) == set(want)
+        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
+        else:
+            assert got[key] == value, (key, got[key], value)
+
+
+# -- golden files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden(path: Path) -> None:
+    golden = json.loads(path.read_text())
+    items = session(golden.get("instruments", [])).parse(golden["frame"], golden["received_at"])
+    got = events(items)
+    assert len(got) == len(golden["expected"])
+    for actual, expected in zip(got, golden["expected"], strict=True):
+        assert_same(actual, expected)
+    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+
+
+def test_there_are_golden_files() -> None:
+    assert len(GOLDEN) >= 4
+
+
+# -- sides and valuation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "expected"), [(-5, "long"), (5, "short"), ("-2.5", "long"),
+                                                ("7.5", "short")])
+def test_negative_size_is_a_long(size: object, expected: str) -> None:
+    (got,) = liquidations(session().parse(push(liq(size=size)), NOW))
+    assert got.position_side == PositionSide(expected)
+    assert math.isclose(got.qty_base, abs(float(str(size))) * 0.0001)
+
+
+def test_linear_inverse_and_unit_multiplier() -> None:
+    parser = session()
+    btc, inverse, pepe = liquidations(parser.parse(push(
+        liq("BTC_USDT", -20000, "90000"), liq("BTC_USD", 4500, "90000"),
+        liq("PEPE_USDT", -3, "0.00001")), NOW))
+    assert math.isclose(btc.qty_base, 2.0) and math.isclose(btc.notional_usd, 180000.0)
+    assert (inverse.notional_usd, inverse.qty_base, inverse.coin) == (4500.0, 0.05, "BTC")
+    assert math.isclose(pepe.qty_base, 3e7) and math.isclose(pepe.notional_usd, 300.0)
+
+
+def test_contract_terms_are_required_for_usdt_contracts() -> None:
+    with pytest.raises(UnknownInstrument):
+        session().parse(push(liq("SOL_USDT")), NOW)
+    # BTC_USD is valued by name even before the contract list arrives.
+    (got,) = liquidations(session([]).parse(push(liq("BTC_USD", 100, "100000")), NOW))
+    assert got.notional_usd == 100.0
+
+
+def test_btc_settled_quanto_is_not_valued() -> None:
+    rows = [*BOOK_ROWS, contract("ETH_USD", "0.000001")]
+    with pytest.raises(FrameError) as excinfo:
+        session(rows).parse(push(liq("ETH_USD")), NOW)
+    assert excinfo.value.reason == "unsupported_contract"
+
+
+@pytest.mark.parametrize(("row_time", "expected"), [
+    ({"time_ms": 1769904000555}, 1769904000555),
+    ({"time": 1769904000555}, 1769904000555),  # milliseconds since Gate's 2026-08 change
+    ({"time": 1769904000}, 1769904000000),  # seconds before it
+    ({}, 1769904001123),  # the frame's time_ms
+])
+def test_row_time(row_time: dict[str, int], expected: int) -> None:
+    row = {"contract": "BTC_USDT", "size": -1, "price": "1", **row_time}
+    (got,) = liquidations(session().parse(push(row), NOW))
+    assert got.exchange_ts_ms == expected
+    assert got.event_id == event_id_from_fields("gate", "BTC_USDT", expected, -1, "1")
+
+
+def test_one_bad_row_among_several_and_configured_symbols() -> None:
+    items = session().parse(push(liq(), liq("SOL_USDT"), liq(size=0)), NOW)
+    assert len(liquidations(items)) == 1
+    assert sorted(i.reason for i in items if isinstance(i, Invalid)) == [
+        "bad_value", "unknown_instrument"]
+    assert session(symbols=("ETH_USDT",)).parse(push(liq()), NOW) == []
+
+
+def test_tickers() -> None:
+    (mark,) = session().parse(tickers({"contract": "ETH_USDT", "mark_price": "3000.5"}), NOW)
+    assert mark == MarkPrice("gate", "ETH_USDT", "ETH", 3000.5, 1769904002000, NOW)
+    (mark,) = session().parse(tickers({"contract": "PEPE_USDT", "mark_price": "0.00001"}), NOW)
+    assert isinstance(mark, MarkPrice) and math.isclose(mark.price, 0.00001)
+    items = session().parse(tickers({"contract": "SOL_USDT", "mark_price": "150"},
+                                    {"contract": "SOL_USDT"}), NOW)
+    assert [type(i) for i in items] == [MarkPrice, Invalid]
+    assert session(symbols=("BTC_USDT",)).parse(
+        tickers({"contract": "ETH_USDT", "mark_price": "1"}), NOW) == []
+
+
+# -- notices and pings ----------------------------------------------------------------------
+
+
+def test_notices() -> None:
+    parser = session()
+    ack = ('{"time":1,"time_ms":1000,"channel":"futures.public_liquidates","event":"subscribe",'
+           '"result":{"status":"success"}}')
+    assert parser.parse(ack, NOW) == [Ack("futures.public_liquidates")]
+    error = ('{"time":1,"channel":"futures.tickers","event":"subscribe",'
+             '"error":{"code":2,"message":"unknown contract BTC_USDTX"},"result":null}')
+    assert parser.parse(error, NOW) == [Rejection("unknown contract BTC_USDTX")]
+    failed = '{"channel":"futures.tickers","event":"subscribe","result":{"status":"fail"}}'
+    (rejection,) = parser.parse(failed, NOW)
+    assert isinstance(rejection, Rejection) and "fail" in rejection.message
+    assert parser.parse('{"time":1,"channel":"futures.pong","event":"","result":null}', NOW) == [
+        Pong()]
+    assert parser.parse('{"channel":"futures.tickers","event":"unsubscribe"}', NOW) == [
+        Info("unsubscribed")]
+    assert parser.parse('{"channel":"futures.trades","event":"update","result":[]}', NOW) == [
+        Unrecognised("unknown_channel")]
+    assert parser.parse('{"channel":"x","event":"weird"}', NOW) == [Unrecognised("unknown_event")]
+    assert parser.parse('{"channel":"x"}', NOW) == [Unrecognised("unknown_shape")]
+    assert parser.parse("[]", NOW) == [Unrecognised("not_an_object")]
+
+
+def test_ping_embeds_the_time() -> None:
+    dialect = Gate(VenueSettings())
+    assert json.loads(dialect.ping_frame(1769904000.9) or "") == {
+        "time": 1769904000, "channel": "futures.ping"}
+    assert dialect.ping_interval_seconds == 10.0
+    assert dialect.decode_binary(b"{}") == "{}"
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+BAD_FRAMES = {
+    "not json": "futures.pong",
+    "no result": '{"channel":"futures.public_liquidates","event":"update"}',
+    "result a number": '{"channel":"futures.public_liquidates","event":"update","result":3}',
+    "row not an object": '{"channel":"futures.public_liquidates","event":"update","result":[3]}',
+    "no contract": push({k: v for k, v in liq().items() if k != "contract"}),
+    "contract empty": push(liq("")),
+    "size zero": push(liq(size=0)),
+    "size text": push(liq(size="many")),
+    "size bool": push(liq(size=True)),
+    "price zero": push(liq(price="0")),
+    "price missing": push({k: v for k, v in liq().items() if k != "price"}),
+    "time text": push(liq(time_ms="now")),
+    "no time anywhere": push({"contract": "BTC_USDT", "size": 1, "price": "1"}).replace(
+        '"time":1769904001,"time_ms":1769904001123,', ""),
+    "unknown contract": push(liq("NEW_USDT")),
+    "overflow": push(liq("PEPE_USDT", size=1e300, price="1e300")),
+    "single object bad": push(liq(size="x"), single=True),
+    "ticker no mark": tickers({"contract": "BTC_USDT"}),
+    "ticker no contract": tickers({"mark_price": "1"}),
+    "ticker mark negative": tickers({"contract": "BTC_USDT", "mark_price": "-1"}),
+}
+
+
+@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_malformed_frames_raise_frame_error(text: str) -> None:
+    with pytest.raises(FrameError) as excinfo:
+        session().parse(text, NOW)
+    assert excinfo.value.reason in {
+        "malformed_json", "missing_field", "bad_value", "unknown_instrument"}
+
+
+DEEP = "[" * 1000 + "]" * 1000  # deeper than repr and orjson.dumps can go
+
+
+@pytest.mark.parametrize("template", [
+        '{"channel":%s,"event":"subscribe","result":{"status":"success"}}',
+        '{"channel":"futures.tickers","event":"subscribe","error":%s}',
+        '{"channel":"futures.tickers","event":"subscribe","result":%s}',
+        '{"channel":"futures.public_liquidates","event":"update","result":[{"size":%s}]}',
+])
+def test_deeply_nested_values_raise_only_frame_error(template: str) -> None:
+    try:
+        items = session().parse(template % DEEP, NOW)
+    except FrameError:
+        return
+    assert all(len(getattr(i, "message", "")) <= 200 for i in items)
+
+
+FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
+    push(liq(), liq("BTC_USD", 10), liq("PEPE_USDT", "-1.5")),
+    push(liq("ETH_USDT", 3), single=True),
+    '{"time":1,"channel":"futures.tickers","event":"subscribe","result":{"status":"success"}}',
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _mutate(value: Any, path: list[int], replacement: Any, drop: bool) -> Any:
+    """Replace (or remove) the node that ``path`` picks, indices modulo container sizes."""
+    if not isinstance(value, dict | list) or not value:
+        return value if drop else replacement
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[(path[0] if path else 0) % len(keys)]
+    if len(path) <= 1:
+        if drop:
+            return ({k: v for k, v in value.items() if k != key} if isinstance(value, dict)
+                    else [v for i, v in enumerate(value) if i != key])
+        if not path:
+            return replacement
+    inner = _mutate(value[key], path[1:], replacement, drop) if len(path) > 1 else replacement
+    if isinstance(value, dict):
+        return {**value, key: inner}
+    return [*value[:key], inner, *value[key + 1:]]
+
+
+def _parse_only_frame_errors(text: str) -> None:
+    try:
+        items = session().parse(text, NOW)
+    except FrameError:
+        return
+    for item in events(items):
+        assert 0 < item.price < math.inf
+        if isinstance(item, Liquidation):
+            assert 0 < item.notional_usd < math.inf and 0 < item.qty_base < math.inf
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=st.sampled_from(FRAMES_TO_MUTATE),
+       path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
+       replacement=JSON_VALUES, drop=st.booleans())
+def test_mutated_frames_raise_only_frame_error(frame: str, path: list[int], replacement: Any,
+                                               drop: bool) -> None:
+    _parse_only_frame_errors(json.dumps(_mutate(json.loads(frame), path, replacement, drop)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
+    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
+def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
+    _parse_only_frame_errors(text)
+
+
+# -- instruments ----------------------------------------------------------------------------
+
+
+def test_instrument_requests_and_paging() -> None:
+    dialect = Gate(VenueSettings())
+    usdt, btc = dialect.instrument_requests("https://api.gateio.ws/")
+    assert usdt.url == "https://api.gateio.ws/api/v4/futures/usdt/contracts?limit=1000&offset=0"
+    assert btc.url == "https://api.gateio.ws/api/v4/futures/btc/contracts?limit=1000&offset=0"
+    full = [contract(f"C{n}_USDT") for n in range(MIN_FULL_PAGE)]
+    specs, following = dialect.parse_instruments(usdt, orjson.dumps(full))
+    assert len(specs) == MIN_FULL_PAGE and following is not None
+    assert following.url.endswith(f"/usdt/contracts?limit=1000&offset={MIN_FULL_PAGE}")
+    assert following.key == "usdt"
+    specs, last = dialect.parse_instruments(following, orjson.dumps(full[:3]))
+    assert len(specs) == 3 and last is None
+
+
+def test_instrument_specs() -> None:
+    book = book_of([*BOOK_ROWS, contract("ETH_USD", "0.000001"),
+                    {"name": "BAD_USDT", "type": "direct", "quanto_multiplier": "0"},
+                    {"type": "direct"}, "x"])
+    specs = {s.instrument: s for s in book}
+    assert sorted(specs) == ["BTC_USD", "BTC_USDT", "ETH_USD", "ETH_USDT", "PEPE_USDT"]
+    assert (specs["BTC_USDT"].kind, specs["BTC_USDT"].contract_size) == (
+        ContractKind.LINEAR, 0.0001)
+    assert (specs["BTC_USD"].kind, specs["BTC_USD"].contract_size) == (ContractKind.INVERSE, 1.0)
+    assert specs["ETH_USD"].kind is ContractKind.QUANTO
+    assert (specs["PEPE_USDT"].coin, specs["PEPE_USDT"].category) == ("PEPE", "usdt")
+
+
+@pytest.mark.parametrize("body", [b"<html>", b"{}", b'{"label":"X","message":"y"}'])
+def test_bad_instrument_documents(body: bytes) -> None:
+    with pytest.raises(InstrumentFetchError):
+        Gate(VenueSettings()).parse_instruments(RestRequest(key="usdt", url="x"), body)
+
+
+# -- connection plans -----------------------------------------------------------------------
+
+
+def test_plans_one_connection_per_settle_host() -> None:
+    usdt, btc = Gate(VenueSettings()).plans("wss://fx-ws.gateio.ws", book_of(BOOK_ROWS))
+    assert (usdt.url, btc.url) == ("wss://fx-ws.gateio.ws/v4/ws/usdt",
+                                   "wss://fx-ws.gateio.ws/v4/ws/btc")
+    assert usdt.name != btc.name
+    frames = [json.loads(f) for f in usdt.subscribe_frames]
+    assert [(f["channel"], f["event"], f["payload"]) for f in frames] == [
+        ("futures.public_liquidates", "subscribe", ["!all"]),
+        ("futures.tickers", "subscribe", ["BTC_USDT", "ETH_USDT"])]
+    assert all(isinstance(f["time"], int) and f["time"] > 0 for f in frames)
+    assert json.loads(btc.subscribe_frames[1])["payload"] == ["BTC_USD"]
+    assert usdt.expected_acks == btc.expected_acks == 2
+
+
+def test_plans_with_symbols_and_the_simulator_prefix() -> None:
+    dialect = Gate(VenueSettings(symbols=("SOL_USDT", "BTC_USDT")))
+    (plan,) = dialect.plans("ws://127.0.0.1:9/gate", InstrumentBook("gate"))
+    assert plan.url == "ws://127.0.0.1:9/gate/v4/ws/usdt"
+    assert [json.loads(f)["payload"] for f in plan.subscribe_frames] == [
+        ["BTC_USDT", "SOL_USDT"], ["BTC_USDT", "SOL_USDT"]]
+
+
+def test_registry_builds_the_dialect() -> None:
+    dialect = make_dialect("gate")
+    assert isinstance(dialect, Gate)
+    assert dialect.venue == "gate" and dialect.completeness == "throttled"
+    assert dialect.needs_instruments

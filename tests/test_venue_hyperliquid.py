@@ -1,0 +1,386 @@
+"""The Hyperliquid dialect: backstop liquidations from vault trades, mids, plans, bad input.
+
+No public recording of a backstop liquidation exists, so the frames here are built from the
+trade schema of reference/exchanges.md §5.3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.errors import ConfigError, FrameError, InstrumentFetchError
+from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.venues import make_dialect
+from monitor.venues.dialect import (
+    Ack,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.hyperliquid import DEFAULT_VAULT_ADDRESSES, Hyperliquid, HyperliquidSession
+from monitor.venues.instruments import ContractKind, InstrumentBook
+
+GOLDEN = sorted((Path(__file__).parent / "golden" / "hyperliquid").glob("*.json"))
+VAULT, VAULT_2, VAULT_3 = DEFAULT_VAULT_ADDRESSES
+USER = "0x1111111111111111111111111111111111111111"
+OTHER = "0x2222222222222222222222222222222222222222"
+NOW = 1_769_904_000.0
+NOW_MS = int(NOW * 1000)
+META_REQUEST = RestRequest(key="hyperliquid-meta", url="https://api.hyperliquid.xyz/info")
+
+
+def trade(coin: str = "BTC", px: str = "95000", sz: str = "1.5", buyer: str = USER,
+          seller: str = OTHER, tid: int = 1, time: int = NOW_MS) -> dict[str, Any]:
+    return {"coin": coin, "side": "A", "px": px, "sz": sz, "hash": "0x00", "time": time,
+            "tid": tid, "users": [buyer, seller]}
+
+
+def trades_frame(*trades: dict[str, Any]) -> str:
+    return orjson.dumps({"channel": "trades", "data": list(trades)}).decode()
+
+
+def liquidations(items: list[Item]) -> list[Liquidation]:
+    return [i for i in items if isinstance(i, Liquidation)]
+
+
+def marks(items: list[Item]) -> list[MarkPrice]:
+    return [i for i in items if isinstance(i, MarkPrice)]
+
+
+def session(**options: object) -> HyperliquidSession:
+    dialect = Hyperliquid(VenueSettings(options=options))
+    parser = dialect.session(InstrumentBook("hyperliquid"))
+    assert isinstance(parser, HyperliquidSession)
+    return parser
+
+
+def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
+    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
+    if "mark_price" in expected:
+        assert isinstance(actual, MarkPrice)
+        want = expected["mark_price"]
+        got = {k: getattr(actual, k) for k in want}
+    else:
+        assert isinstance(actual, Liquidation)
+        got, want = actual.to_json_dict(), expected
+        assert set(got) == set(want)
+        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
+        else:
+            assert got[key] == value, (key, got[key], value)
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden(path: Path) -> None:
+    golden = json.loads(path.read_text())
+    items = session().parse(golden["frame"], golden["received_at"])
+    got = [i for i in items if isinstance(i, Liquidation | MarkPrice)]
+    assert len(got) == len(golden["expected"])
+    for actual, expected in zip(got, golden["expected"], strict=True):
+        assert_same(actual, expected)
+    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+
+
+def test_there_are_golden_files() -> None:
+    assert len(GOLDEN) >= 4
+
+
+# -- who was liquidated ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("buyer", "seller", "expected"),
+    [
+        (VAULT, USER, "long"),  # the vault bought the position: a long was liquidated
+        (USER, VAULT, "short"),
+        (VAULT_2.upper().replace("0X", "0x"), USER, "long"),
+        (USER, VAULT_3.upper().replace("0X", "0x"), "short"),
+        (USER, OTHER, None),  # an ordinary trade
+        (VAULT, VAULT_2, None),  # vault against vault: no user position
+    ],
+)
+def test_side_from_the_vault_counterparty(buyer: str, seller: str, expected: str | None) -> None:
+    items = session().parse(trades_frame(trade(buyer=buyer, seller=seller)), NOW)
+    got = liquidations(items)
+    if expected is None:
+        assert items == []
+    else:
+        (liq,) = got
+        assert liq.position_side == PositionSide(expected)
+        assert liq.completeness == "inferred"
+        assert abs(liq.notional_usd - 142500.0) < 0.005  # 95000 x 1.5
+        assert (liq.coin, liq.price, liq.qty_base) == ("BTC", 95000.0, 1.5)
+
+
+def test_configured_vault_addresses_replace_the_defaults() -> None:
+    custom = "0xAbCdEf0000000000000000000000000000000001"
+    parser = session(vault_addresses=[custom])
+    frame = trades_frame(trade(buyer=VAULT, tid=1), trade(seller=custom.lower(), tid=2))
+    (liq,) = liquidations(parser.parse(frame, NOW))
+    assert (liq.event_id, liq.position_side) == ("hyperliquid:2", PositionSide.SHORT)
+    with pytest.raises(ConfigError):
+        Hyperliquid(VenueSettings(options={"vault_addresses": "0xabc"}))
+    with pytest.raises(ConfigError):
+        Hyperliquid(VenueSettings(options={"vault_addresses": []}))
+
+
+def test_kpepe_is_scaled_to_pepe() -> None:
+    frame = trades_frame(trade("kPEPE", px="0.02", sz="5000", buyer=VAULT))
+    (liq,) = liquidations(session().parse(frame, NOW))
+    assert (liq.instrument, liq.coin) == ("kPEPE", "PEPE")
+    assert liq.qty_base == 5_000_000.0
+    assert math.isclose(liq.price, 0.00002)
+    assert abs(liq.notional_usd - 100.0) < 0.005
+    assert math.isclose(liq.price * liq.qty_base, liq.notional_usd)
+
+
+def test_event_id_is_the_trade_id_and_several_trades_count() -> None:
+    frame = trades_frame(trade(buyer=VAULT, tid=10), trade(tid=11),
+                         trade(seller=VAULT, tid=12, px="94000"))
+    got = liquidations(session().parse(frame, NOW))
+    assert [(liq.event_id, liq.exchange_ts_ms) for liq in got] == [
+        ("hyperliquid:10", NOW_MS), ("hyperliquid:12", NOW_MS)]
+
+
+# -- the first trades push of a coin is a snapshot ------------------------------------------
+
+
+def test_first_push_per_coin_drops_old_rows() -> None:
+    parser = session()
+    old, fresh = NOW_MS - 300_000, NOW_MS - 1_000
+    first = trades_frame(trade(buyer=VAULT, tid=1, time=old), trade(buyer=VAULT, tid=2, time=fresh))
+    items = parser.parse(first, NOW)
+    assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:2"]
+    assert any(isinstance(i, Info) and "snapshot" in i.detail for i in items)
+    later = trades_frame(trade(buyer=VAULT, tid=3, time=old))
+    assert len(liquidations(parser.parse(later, NOW))) == 1
+    other_coin = trades_frame(trade("ETH", buyer=VAULT, tid=4, time=old))
+    assert liquidations(parser.parse(other_coin, NOW)) == []  # ETH's own first push
+
+
+# -- prices ---------------------------------------------------------------------------------
+
+
+def all_mids(mids: dict[str, str]) -> str:
+    return orjson.dumps({"channel": "allMids", "data": {"mids": mids}}).decode()
+
+
+def test_mids_only_when_changed_and_only_for_acknowledged_coins() -> None:
+    parser = session()
+    first = marks(parser.parse(all_mids({"BTC": "95000", "ETH": "3100"}), NOW))
+    assert [(m.coin, m.price, m.exchange_ts_ms) for m in first] == [
+        ("BTC", 95000.0, NOW_MS), ("ETH", 3100.0, NOW_MS)]
+    assert marks(parser.parse(all_mids({"BTC": "95000", "ETH": "3101"}), NOW + 1)) == [
+        MarkPrice("hyperliquid", "ETH", "ETH", 3101.0, NOW_MS + 1000, NOW + 1)]
+    ack = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
+           '"subscription":{"type":"trades","coin":"SOL"}}}')
+    (notice,) = parser.parse(ack, NOW)
+    assert isinstance(notice, Ack) and "SOL" in notice.detail
+    # From now on this connection prices only the coins whose trades it carries.
+    got = marks(parser.parse(all_mids({"BTC": "1", "ETH": "2", "SOL": "150.5"}), NOW + 2))
+    assert [m.coin for m in got] == ["SOL"]
+
+
+def test_a_bad_mid_is_invalid_and_the_others_count() -> None:
+    items = session().parse(all_mids({"BTC": "x", "ETH": "3100"}), NOW)
+    assert [m.coin for m in marks(items)] == ["ETH"]
+    assert [i.reason for i in items if isinstance(i, Invalid)] == ["bad_value"]
+    with pytest.raises(FrameError):
+        session().parse(all_mids({"BTC": "x"}), NOW)
+
+
+# -- notices --------------------------------------------------------------------------------
+
+
+def test_notices() -> None:
+    parser = session()
+    assert parser.parse("Websocket connection established.", NOW) == [Info("welcome")]
+    assert parser.parse('{"channel":"pong"}', NOW) == [Pong()]
+    error = '{"channel":"error","data":"Invalid subscription {\\"type\\":\\"trades\\"}"}'
+    (rejection,) = parser.parse(error, NOW)
+    assert isinstance(rejection, Rejection) and "Invalid subscription" in rejection.message
+    ack = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
+           '"subscription":{"type":"allMids"}}}')
+    assert parser.parse(ack, NOW) == [Ack("type=allMids")]
+    assert parser.parse('{"channel":"l2Book","data":{}}', NOW) == [Unrecognised("unknown_channel")]
+
+
+# -- malformed input ------------------------------------------------------------------------
+
+BAD_FRAMES = {
+    "not json": "{nope",
+    "empty": "",
+    "array": "[]",
+    "no data": '{"channel":"trades"}',
+    "data not a list": '{"channel":"trades","data":{}}',
+    "trade not an object": '{"channel":"trades","data":[1]}',
+    "no users": trades_frame({k: v for k, v in trade().items() if k != "users"}),
+    "one user": trades_frame({**trade(), "users": [VAULT]}),
+    "users not strings": trades_frame({**trade(), "users": [1, 2]}),
+    "px not numeric": trades_frame(trade(px="abc", buyer=VAULT)),
+    "sz zero": trades_frame(trade(sz="0", buyer=VAULT)),
+    "time a float": trades_frame({**trade(buyer=VAULT), "time": 1.5}),
+    "huge tid": trades_frame({**trade(buyer=VAULT), "tid": "9" * 5000}),
+    "no coin": trades_frame({k: v for k, v in trade(buyer=VAULT).items() if k != "coin"}),
+    "blank coin": trades_frame(trade("   ", buyer=VAULT)),
+    "overflow": trades_frame(trade(px="1e300", sz="1e300", buyer=VAULT)),
+    "mids not an object": '{"channel":"allMids","data":{"mids":[]}}',
+    "allMids without data": '{"channel":"allMids"}',
+}
+
+
+@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_malformed_frames_raise_frame_error(text: str) -> None:
+    with pytest.raises(FrameError) as excinfo:
+        session().parse(text, NOW)
+    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
+
+
+def test_one_bad_trade_among_good_ones_is_invalid() -> None:
+    frame = trades_frame(trade(buyer=VAULT, tid=1), {**trade(), "users": None},
+                         trade(seller=VAULT, tid=3))
+    items = session().parse(frame, NOW)
+    assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:1", "hyperliquid:3"]
+    assert len([i for i in items if isinstance(i, Invalid)]) == 1
+
+
+FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
+    '{"channel":"subscriptionResponse","data":{"method":"subscribe",'
+    '"subscription":{"type":"trades","coin":"BTC"}}}',
+    '{"channel":"error","data":"Already subscribed"}',
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _mutate(value: Any, path: list[int], replacement: Any) -> Any:
+    """Replace the node that ``path`` picks (indices taken modulo each container's size)."""
+    if not path or not isinstance(value, dict | list) or not value:
+        return replacement
+    if isinstance(value, dict):
+        key = list(value)[path[0] % len(value)]
+        return {**value, key: _mutate(value[key], path[1:], replacement)}
+    index = path[0] % len(value)
+    return [*value[:index], _mutate(value[index], path[1:], replacement), *value[index + 1:]]
+
+
+def _parse_only_frame_errors(parser: HyperliquidSession, text: str) -> None:
+    with contextlib.suppress(FrameError):
+        parser.parse(text, NOW)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frames=st.lists(
+        st.tuples(
+            st.sampled_from(FRAMES_TO_MUTATE),
+            st.lists(st.integers(min_value=0, max_value=50), max_size=6),
+            JSON_VALUES,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_frames_raise_only_frame_error(frames: list[tuple[str, list[int], Any]]) -> None:
+    # Several frames through one session, so that its state (acks, mids) is exercised too.
+    parser = session()
+    for frame, path, replacement in frames:
+        _parse_only_frame_errors(parser, json.dumps(_mutate(json.loads(frame), path, replacement)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
+    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
+def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
+    _parse_only_frame_errors(session(), text)
+
+
+# -- instruments and plans ------------------------------------------------------------------
+
+META = {
+    "universe": [
+        {"name": "BTC", "szDecimals": 5, "maxLeverage": 40},
+        {"name": "ETH", "szDecimals": 4, "maxLeverage": 25},
+        {"name": "kPEPE", "szDecimals": 0, "maxLeverage": 10},
+        {"name": "MATIC", "szDecimals": 1, "maxLeverage": 20, "isDelisted": True},
+        {"szDecimals": 1},
+    ],
+    "marginTables": [],
+}
+
+
+def test_instrument_request_and_meta() -> None:
+    dialect = Hyperliquid(VenueSettings())
+    (request,) = dialect.instrument_requests("https://api.hyperliquid.xyz")
+    assert (request.url, request.method) == ("https://api.hyperliquid.xyz/info", "POST")
+    assert request.body is not None and json.loads(request.body) == {"type": "meta"}
+    specs, next_request = dialect.parse_instruments(request, orjson.dumps(META))
+    assert next_request is None
+    assert [(s.instrument, s.coin, s.base_multiplier) for s in specs] == [
+        ("BTC", "BTC", 1.0), ("ETH", "ETH", 1.0), ("kPEPE", "PEPE", 1000.0)]
+    assert all(s.kind is ContractKind.LINEAR and s.quote == "USDC" for s in specs)
+    for body in (b"nope", b"[]", b'{"universe":{}}'):
+        with pytest.raises(InstrumentFetchError):
+            dialect.parse_instruments(META_REQUEST, body)
+
+
+def test_plans_shard_coins_with_all_mids_on_every_connection() -> None:
+    universe = [{"name": f"C{i}"} for i in range(120)]
+    dialect = Hyperliquid(VenueSettings(options={"coins_per_connection": 50}))
+    specs, _ = dialect.parse_instruments(META_REQUEST, orjson.dumps({"universe": universe}))
+    plans = dialect.plans("ws://127.0.0.1:9100/hyperliquid/", InstrumentBook("hyperliquid", specs))
+    assert [p.url for p in plans] == ["ws://127.0.0.1:9100/hyperliquid/ws"] * 3
+    assert [p.expected_acks for p in plans] == [51, 51, 21]
+    assert all(p.subscribe_interval_seconds == 0.25 for p in plans)
+    subscriptions = [[json.loads(f) for f in p.subscribe_frames] for p in plans]
+    for shard in subscriptions:
+        assert all(s["method"] == "subscribe" for s in shard)
+        assert shard[0]["subscription"] == {"type": "allMids"}
+    coins = [s["subscription"]["coin"] for shard in subscriptions for s in shard[1:]]
+    assert coins == [u["name"] for u in universe]
+
+
+def test_plans_with_configured_symbols() -> None:
+    dialect = Hyperliquid(VenueSettings(symbols=("BTC", "kPEPE"),
+                                        options={"subscribe_interval_seconds": 1}))
+    (plan,) = dialect.plans("wss://api.hyperliquid.xyz", InstrumentBook("hyperliquid"))
+    assert plan.url == "wss://api.hyperliquid.xyz/ws"
+    assert plan.subscribe_interval_seconds == 1.0
+    assert [json.loads(f)["subscription"] for f in plan.subscribe_frames] == [
+        {"type": "allMids"}, {"type": "trades", "coin": "BTC"}, {"type": "trades", "coin": "kPEPE"}]
+    (empty,) = Hyperliquid(VenueSettings()).plans("wss://api.hyperliquid.xyz",
+                                                   InstrumentBook("hyperliquid"))
+    assert empty.expected_acks == 1
+
+
+def test_dialect_contract() -> None:
+    dialect = make_dialect("hyperliquid")
+    assert isinstance(dialect, Hyperliquid)
+    assert dialect.venue == "hyperliquid"
+    assert dialect.completeness == "inferred"
+    assert dialect.needs_instruments is False
+    assert dialect.ping_interval_seconds is not None and dialect.ping_interval_seconds < 60
+    assert json.loads(dialect.ping_frame(0.0) or "") == {"method": "ping"}
+    assert dialect.max_lifetime_seconds is None
+    assert dialect.decode_binary(b'{"channel":"pong"}') == '{"channel":"pong"}'
+    with pytest.raises(ConfigError):
+        Hyperliquid(VenueSettings(options={"coins_per_connection": 0}))
