@@ -1,12 +1,41 @@
-"""Logging to stderr for the journal: one line per event, text or JSON."""
+"""Logging to stderr for the journal: one line per event, text or JSON.
+
+The level contract (what an operator can filter on):
+
+- ERROR: an outage or a bug: Redis unreachable, a venue rejecting a subscription, a batch
+  the store refused, events that could not be flushed at shutdown, a wedged pipeline.
+- WARNING: degraded but working: a feed reconnecting after silence or an error, an invalid
+  frame, an instrument refresh failing, a dropped event, a rejected-in-part reload, a
+  cascade or whale alert.
+- INFO: lifecycle: start, subscriptions, reloads, shutdown, a periodic summary line.
+- DEBUG: per frame and per event; never on in production.
+
+Every event is one line: newlines inside a message or a traceback are written as ``\\n``,
+so that the journal keeps an event as one entry. Under systemd (``JOURNAL_STREAM`` names
+our stderr) each line starts with a ``<N>`` syslog priority prefix, which journald turns
+into the entry's priority (``journalctl -p warning``) and strips; the text format then
+leaves out its own timestamp, which the journal adds.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
 import orjson
+
+# logging level -> syslog priority (sd-daemon(3) prefixes)
+PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+            logging.CRITICAL: 2}
+
+
+def _priority(levelno: int) -> int:
+    for level in sorted(PRIORITY, reverse=True):
+        if levelno >= level:
+            return PRIORITY[level]
+    return 7
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,13 +52,50 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(data).decode()
 
 
+class OneLineFormatter(logging.Formatter):
+    """The text format, with a message's or traceback's newlines escaped as ``\\n``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "").replace("\n", "\\n")
+
+
+class JournalPrefix(logging.Formatter):
+    """Wraps a formatter: ``<N>`` + its line, for journald's priority."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_priority(record.levelno)}>{self._inner.format(record)}"
+
+
+def stderr_is_journal() -> bool:
+    """True when systemd connected our stderr to the journal (``JOURNAL_STREAM=dev:ino``)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    journal = stderr_is_journal()
+    formatter: logging.Formatter
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        formatter = JsonFormatter()
+    elif journal:
+        # The journal adds its own timestamps.
+        formatter = OneLineFormatter("%(levelname)s %(name)s: %(message)s")
     else:
-        # The journal adds its own timestamps; a terminal user still wants them.
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # A terminal or a plain log file wants them.
+        formatter = OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JournalPrefix(formatter) if journal else formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
