@@ -1,0 +1,260 @@
+"""Notification latency: from the frame that triggers an alert arriving on the daemon's
+websocket to the MQTT message arriving at a subscriber, under background load.
+
+    .venv/bin/python benchmarks/notify.py [--rate 10000] [--seconds 20] [--triggers 5]
+                                          [--venues bybit,okx,hyperliquid]
+
+Four processes, as in a deployment on one host:
+
+- mosquitto on a free loopback port (a temporary config, no persistence);
+- the exchange simulator (``monitor.simulator``) in a child process, playing a scenario made
+  here at real speed: ``--rate`` small liquidations a second ($1k-$50k, both sides, so no
+  cascade) spread over ``--venues``, plus ``--triggers`` whale liquidations a second ($50M
+  BTC, above the detector's whale threshold), each of which raises a whale alert at once;
+- the daemon (``monitor.app.App``, the real feeds → parse → ingest → detector → notifier →
+  outbox → MQTT path) in this process, with the memory store;
+- a subscriber (paho, its own thread loop) in a child process, stamping each whale alert with
+  ``time.time()`` on arrival.
+
+Latency = arrival at the subscriber − ``liquidation.received_at``, the wall time at which the
+daemon's websocket reader took the trigger frame (the payload carries it). The figures after
+"sim" add the simulator's side: from the liquidation's exchange timestamp, which the
+simulator stamps when it queues the event (up to a 20 ms tick, and the venue's own batching,
+before the frame is sent). Printed: p50, p90, p99, max, and how many events ingest counted
+per second, to show the load was really there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing as mp
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import orjson
+
+WHALE_USD = 50e6
+TRIGGER_COIN = "BTC"
+
+
+def scenario_events(rate: float, seconds: float, triggers: float, venues: list[str],
+                    trigger_venue: str) -> Iterator[Any]:
+    from monitor.events import PositionSide
+    from monitor.simulator.catalogue import COIN_PRICES_USD, listings
+    from monitor.simulator.scenarios import liquidation_event
+
+    rng = random.Random(7)
+    perps = {v: [item for item in listings(v) if item.contract_type == "perpetual"
+                 and not item.inverse and item.coin in COIN_PRICES_USD] for v in venues}
+    trigger_item = next(item for item in perps[trigger_venue] if item.coin == TRIGGER_COIN)
+    n_background = int(rate * seconds)
+    next_trigger = 1.0 / triggers
+    # Start after a second, so the daemon's first frames are not the measured ones.
+    for i in range(n_background + 1):
+        at = 1.0 + i / rate if rate > 0 else 1.0 + seconds
+        while next_trigger <= min(at - 1.0, seconds):
+            yield liquidation_event(1.0 + next_trigger, trigger_venue, trigger_item,
+                                    PositionSide.LONG, COIN_PRICES_USD[TRIGGER_COIN],
+                                    WHALE_USD, 0.001)
+            next_trigger += 1.0 / triggers
+        if i == n_background:
+            return
+        venue = venues[i % len(venues)]
+        item = rng.choice(perps[venue])
+        side = PositionSide.LONG if rng.random() < 0.5 else PositionSide.SHORT
+        yield liquidation_event(at, venue, item, side, COIN_PRICES_USD[item.coin],
+                                rng.uniform(1e3, 5e4), 0.001)
+
+
+def run_simulator(conn: Connection, args: dict[str, Any]) -> None:
+    from monitor.simulator import Scenario, Simulator
+
+    venues = args["venues"]
+
+    def events() -> Iterator[Any]:
+        return scenario_events(args["rate"], args["seconds"], args["triggers"], venues,
+                               venues[0])
+
+    scenario = Scenario("notify-bench", args["seconds"] + 2.0, events, {})
+
+    async def main() -> None:
+        async with Simulator(scenario, speed=1.0, venues=venues, start_wall=time.time(),
+                             wait_for_subscribers=60.0) as sim:
+            conn.send(sim.config_overrides())
+            await sim.wait_finished()
+            sent = sim.sent().to_json()
+            conn.send(sent)
+
+    asyncio.run(main())
+
+
+def run_subscriber(conn: Connection, port: int, topic: str) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    arrivals: list[tuple[float, bytes]] = []
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        arrivals.append((time.time(), bytes(message.payload)))
+
+    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        client.subscribe(topic, qos=1)
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    conn.send("ready")
+    conn.recv()  # stop
+    client.loop_stop()
+    client.disconnect()
+    conn.send([(at, payload.decode()) for at, payload in arrivals])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def run_daemon(overrides: dict[str, str], port: int, cache: Path,
+                     sim_conn: Connection) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.app import App
+    from monitor.config import load_config
+
+    env = {
+        **overrides,
+        "LIQMON_METRICS__ENABLED": "false",
+        "LIQMON_FEED__INSTRUMENT_CACHE_DIR": str(cache),
+        "LIQMON_LOGGING__LEVEL": "WARNING",
+        "LIQMON_NOTIFY__MQTT__ENABLED": "true",
+        "LIQMON_NOTIFY__MQTT__PORT": str(port),
+        "LIQMON_NOTIFY__MQTT__CLIENT_ID": "liqmon-bench",
+        "LIQMON_VENUES__HYPERLIQUID__OPTIONS": "{subscribe_interval_seconds = 0.01}",
+    }
+    app = App(load_config(None, env=env), registry=CollectorRegistry())
+    raised: dict[str, float] = {}
+
+    def on_alert(alert: Any) -> None:
+        raised[alert.id] = time.time()
+
+    # Before the notifier's own callback (added in run()), so the stamp is taken first.
+    app.on_alert.append(on_alert)
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop))
+    loop = asyncio.get_running_loop()
+    counted: list[tuple[float, int]] = []
+    lags: list[float] = []
+    while not sim_conn.poll():
+        tick = loop.time()
+        await asyncio.sleep(0.05)
+        lags.append(loop.time() - tick - 0.05)
+        if app.ingest is not None:
+            counted.append((time.monotonic(), app.ingest.counted_total))
+    sent = sim_conn.recv()
+    await asyncio.sleep(2.0)
+    stop.set()
+    await task
+    busy = [(t, n) for t, n in counted if n > 0]
+    rate = ((busy[-1][1] - busy[0][1]) / (busy[-1][0] - busy[0][0])
+            if len(busy) > 1 and busy[-1][0] > busy[0][0] else 0.0)
+    assert app.ingest is not None
+    return {"counted": app.ingest.counted_total, "sent": sent["total_count"],
+            "rate": rate, "lag_p99_ms": percentile(lags, 0.99) * 1000 if lags else 0.0,
+            "whales": sum(1 for a in app.alerts if type(a).__name__ == "WhaleAlert"),
+            "raised": raised}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=10_000.0,
+                        help="background liquidations per second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--triggers", type=float, default=5.0, help="whale alerts per second")
+    parser.add_argument("--venues", default="bybit,okx,hyperliquid")
+    parser.add_argument("--nodelay", action="store_true",
+                        help="mosquitto's set_tcp_nodelay (no Nagle delay towards subscribers)")
+    args = parser.parse_args()
+    venues = [v.strip() for v in args.venues.split(",") if v.strip()]
+
+    from tests.fixtures.mosquitto import Mosquitto
+
+    # The daemon logs every alert at WARNING: five a second is noise here.
+    logging.disable(logging.WARNING)
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="liqmon-notify-bench-") as tmp:
+        broker = Mosquitto(Path(tmp) / "mosquitto", persistence=False,
+                           extra=("set_tcp_nodelay true",) if args.nodelay else ())
+        broker.start()
+        sub_conn, sub_child = ctx.Pipe()
+        sim_conn, sim_child = ctx.Pipe()
+        subscriber = ctx.Process(target=run_subscriber,
+                                 args=(sub_child, broker.port, "liqmon/v1/alerts/whale/#"))
+        simulator = ctx.Process(target=run_simulator, args=(sim_child, {
+            "rate": args.rate, "seconds": args.seconds, "triggers": args.triggers,
+            "venues": venues}))
+        try:
+            subscriber.start()
+            assert sub_conn.recv() == "ready"
+            simulator.start()
+            overrides = sim_conn.recv()
+            started = time.process_time()
+            daemon = asyncio.run(run_daemon(overrides, broker.port, Path(tmp) / "cache",
+                                            sim_conn))
+            cpu = time.process_time() - started
+            sub_conn.send("stop")
+            arrivals = sub_conn.recv()
+        finally:
+            for process in (simulator, subscriber):
+                process.join(10)
+                if process.is_alive():
+                    process.kill()
+            broker.kill()
+
+    latencies, from_exchange, detect, deliver = [], [], [], []
+    for at, text in arrivals:
+        payload = orjson.loads(text)
+        liq = payload["liquidation"]
+        latencies.append((at - liq["received_at"]) * 1000)
+        from_exchange.append((at - liq["exchange_ts_ms"] / 1000) * 1000)
+        stamp = daemon["raised"].get(payload["id"])
+        if stamp is not None:
+            detect.append((stamp - liq["received_at"]) * 1000)
+            deliver.append((at - stamp) * 1000)
+    print(f"notify latency benchmark: {args.rate:,.0f} events/s background on "
+          f"{', '.join(venues)} for {args.seconds:g}s, {args.triggers:g} whale alerts/s; "
+          f"{os.cpu_count()} CPUs")
+    print(f"  load: simulator sent {daemon['sent']:,} liquidations, ingest counted "
+          f"{daemon['counted']:,} ({daemon['rate']:,.0f}/s while busy); daemon CPU "
+          f"{cpu:.1f}s; event-loop lag p99 {daemon['lag_p99_ms']:.1f} ms")
+    print(f"  alerts: {daemon['whales']} whale alerts raised, {len(latencies)} received by "
+          "the subscriber")
+    if not latencies:
+        print("  no alerts received")
+        return 1
+    for name, values in (("frame received -> MQTT subscriber", latencies),
+                         ("  of which frame received -> alert raised", detect),
+                         ("  of which alert raised -> MQTT subscriber", deliver),
+                         ("sim exchange ts -> MQTT subscriber", from_exchange)):
+        print(f"  {name}: p50 {statistics.median(values):.2f} ms, "
+              f"p90 {percentile(values, 0.9):.2f} ms, p99 {percentile(values, 0.99):.2f} ms, "
+              f"max {max(values):.2f} ms (n={len(values)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""The MQTT channel, on aiomqtt (the only module that imports it).
+
+Topics, under a configurable root (default ``liqmon``), lower case, one ``/`` level each::
+
+    <root>/v1/status                                    online | offline, retained; the last will
+    <root>/v1/alerts/cascade/<scope>/<position_side>    every cascade transition, QoS 1
+    <root>/v1/state/cascade/<scope>/<position_side>     the cascade's current state, retained,
+                                                        cleared (empty retained) when it resolves
+    <root>/v1/alerts/whale/<coin>                       whale alerts, QoS 1
+    <root>/v1/liquidations/<venue>/<coin>               optional, liquidations above a size, QoS 0
+
+``<scope>`` is ``global``, ``coin/<coin>`` or ``venue/<venue>`` (the detector's ``coin:ETH``
+with the colon as a topic level), so ``.../cascade/coin/#`` follows every coin. The position
+side is a level of its own because a scope can have a long and a short cascade at once, each
+with its own state. A cascade that goes market-wide keeps its id and continues under
+``global`` (its payload's ``promoted_from`` names the scope it started in); the state of that
+first scope is cleared then. Alert payloads are ``alerts.alert_payload`` as JSON;
+liquidations are the normalised event's JSON. With MQTT 5 every message has a content type,
+the alerts and liquidations a message expiry, and the alerts ``schema`` and ``id`` user
+properties.
+
+The connection: a stable client id, clean start, a retained ``offline`` last will and a
+retained ``online`` birth message, then every current cascade state again (a broker that lost
+its retained messages gets them back). While the cascade lasts its state is re-published
+before its expiry, so the state of a daemon that died mid-cascade goes away by itself. The
+loop reconnects with capped backoff; ``send`` fails at once while disconnected and the
+outbox retries. The password (inline or from a credentials file) is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+import ssl
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiomqtt
+import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from monitor.alerts import SCHEMA, AlertState, CascadeAlert, WhaleAlert, alert_payload
+from monitor.errors import ConfigError, NotifyError
+from monitor.events import Liquidation
+from monitor.feed.backoff import Backoff
+from monitor.notify.config import MqttConfig, read_secret
+
+log = logging.getLogger(__name__)
+
+CHANNEL_NAME = "mqtt"
+# notify-test's sample alerts use this scope: they get an event but never a retained state.
+TEST_SCOPE = "test"
+JSON = "application/json"
+TEXT = "text/plain"
+LIQUIDATION_QUEUE = 10_000
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def segment(text: str) -> str:
+    """One topic level: lower case, nothing but ``[a-z0-9._-]`` (no ``+``, ``#``, ``/``)."""
+    return _UNSAFE.sub("_", text.lower()) or "_"
+
+
+def scope_path(scope: str) -> str:
+    """``global`` → ``global``; ``coin:ETH`` → ``coin/eth``; ``venue:bybit`` → ``venue/bybit``."""
+    kind, _, name = scope.partition(":")
+    return f"{segment(kind)}/{segment(name)}" if name else segment(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    root: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.root.strip('/')}/v1"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    def cascade(self, scope: str, side: str) -> str:
+        return f"{self.base}/alerts/cascade/{scope_path(scope)}/{segment(side)}"
+
+    def state(self, scope: str, side: str) -> str:
+        return f"{self.base}/state/cascade/{scope_path(scope)}/{segment(side)}"
+
+    def whale(self, coin: str) -> str:
+        return f"{self.base}/alerts/whale/{segment(coin)}"
+
+    def liquidation(self, venue: str, coin: str) -> str:
+        return f"{self.base}/liquidations/{segment(venue)}/{segment(coin)}"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttMessage:
+    """One PUBLISH. ``state`` messages take their payload from the channel's current state
+    when they are sent, so a late retry never puts back a state that has moved on."""
+
+    topic: str
+    payload: bytes = b""
+    alert_id: str = ""
+    retain: bool = False
+    state: bool = False
+
+
+class _Connection:
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.lost = asyncio.Event()
+
+
+class MqttChannel:
+    def __init__(self, config: MqttConfig) -> None:
+        self.name = CHANNEL_NAME
+        self.config = config
+        self.topics = Topics(config.root)
+        self.client_id = config.effective_client_id()
+        self._v5 = config.protocol == "5"
+        self._password = read_secret(config.password, config.password_file,
+                                     "notify.mqtt.password_file") or None
+        self._tls = self._tls_context() if config.tls else None
+        self._state: dict[str, bytes] = {}
+        self._conn: _Connection | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._liqs: deque[Liquidation] = deque(maxlen=LIQUIDATION_QUEUE)
+        self._liq_wake = asyncio.Event()
+        self.liquidations_published = 0
+        self.liquidations_skipped = 0
+        self.connections = 0
+
+    def _tls_context(self) -> ssl.SSLContext:
+        c = self.config
+        try:
+            ctx = ssl.create_default_context(cafile=c.ca_file or None)
+            if c.cert_file:
+                ctx.load_cert_chain(c.cert_file, c.key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError("notify.mqtt.ca_file", c.ca_file or c.cert_file,
+                              f"readable PEM files ({exc})") from exc
+        if c.tls_insecure:
+            ctx.check_hostname = False
+        return ctx
+
+    # -- what the hub calls -------------------------------------------------------------------
+    def note(self, alert: CascadeAlert) -> None:
+        """Keep the current state of ``alert``'s scope and side; synchronous, at detection."""
+        if alert.scope == TEST_SCOPE:
+            return
+        side = alert.position_side.value
+        topic = self.topics.state(alert.scope, side)
+        if alert.promoted_from is not None:
+            # It went market-wide: it lives on under the global scope only.
+            self._state.pop(self.topics.state(alert.promoted_from, side), None)
+        if alert.status is AlertState.RESOLVED:
+            self._state.pop(topic, None)
+        else:
+            self._state[topic] = orjson.dumps(alert_payload(alert))
+
+    def put_liquidation(self, event: Liquidation) -> None:
+        # QoS 0 telemetry: when the queue is full the oldest goes (deque maxlen).
+        self._liqs.append(event)
+        self._liq_wake.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # -- Channel protocol ---------------------------------------------------------------------
+    def render(self, alert: CascadeAlert | WhaleAlert) -> Sequence[MqttMessage]:
+        payload = orjson.dumps(alert_payload(alert))
+        if isinstance(alert, WhaleAlert):
+            return [MqttMessage(self.topics.whale(alert.liquidation.coin), payload, alert.id)]
+        side = alert.position_side.value
+        event = MqttMessage(self.topics.cascade(alert.scope, side), payload, alert.id)
+        if alert.scope == TEST_SCOPE:
+            return [event]
+        state = MqttMessage(self.topics.state(alert.scope, side), alert_id=alert.id,
+                            retain=True, state=True)
+        if alert.promoted_from is None:
+            return [event, state]
+        # The scope it started in no longer has a cascade of its own: clear its state.
+        old = MqttMessage(self.topics.state(alert.promoted_from, side), alert_id=alert.id,
+                          retain=True, state=True)
+        return [event, state, old]
+
+    async def send(self, message: MqttMessage) -> None:
+        conn = self._conn
+        if conn is None or conn.lost.is_set():
+            raise NotifyError("not connected to the MQTT broker")
+        if message.state:
+            payload = self._state.get(message.topic, b"")
+            expiry = self.config.state_expiry_seconds if payload else 0
+        else:
+            payload, expiry = message.payload, self.config.message_expiry_seconds
+        properties = self._properties(JSON, expiry, message.alert_id)
+        await self._publish(conn, message.topic, payload, 1, message.retain, properties)
+
+    async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109
+        if self._connected.is_set():
+            await asyncio.sleep(timeout)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+
+    # -- publishing ---------------------------------------------------------------------------
+    def _properties(self, content_type: str, expiry: int, alert_id: str = "") -> Properties | None:
+        if not self._v5:
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ContentType = content_type
+        if expiry > 0:
+            props.MessageExpiryInterval = expiry
+        if alert_id:
+            props.UserProperty = [("schema", SCHEMA), ("id", alert_id)]
+        return props
+
+    async def _publish(self, conn: _Connection, topic: str, payload: bytes, qos: int,
+                       retain: bool, properties: Properties | None) -> None:
+        """Publish and wait for the PUBACK, the publish timeout, or the connection's loss."""
+        publishing = asyncio.ensure_future(conn.client.publish(
+            topic, payload, qos=qos, retain=retain, properties=properties,
+            timeout=self.config.publish_timeout_seconds))
+        lost = asyncio.ensure_future(conn.lost.wait())
+        try:
+            done, _ = await asyncio.wait({publishing, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not publishing.done():
+                publishing.cancel()
+        if publishing not in done:
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await publishing
+            raise NotifyError("the connection to the MQTT broker was lost while publishing")
+        exc = publishing.exception()
+        if isinstance(exc, aiomqtt.MqttError):
+            raise NotifyError(f"MQTT publish failed: {exc}") from None
+        if exc is not None:
+            raise exc
+
+    # -- connection lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._connection_loop(), name="notify-mqtt-connection"),
+            asyncio.create_task(self._liquidation_loop(), name="notify-mqtt-liquidations"),
+        ]
+
+    def _make_client(self) -> aiomqtt.Client:
+        c = self.config
+        will_props = None
+        if self._v5:
+            will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+            will_props.ContentType = TEXT
+        return aiomqtt.Client(
+            c.host, c.port, identifier=self.client_id,
+            username=c.username or None, password=self._password,
+            protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
+            will=aiomqtt.Will(self.topics.status, b"offline", qos=1, retain=True,
+                              properties=will_props),
+            keepalive=c.keepalive_seconds, timeout=c.connect_timeout_seconds,
+            tls_context=self._tls,
+            logger=logging.getLogger(__name__ + ".paho"),
+            # Alerts are small and latency matters: no Nagle delay.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+
+    async def _connection_loop(self) -> None:
+        backoff = Backoff(0.2, 15.0)
+        where = f"{self.config.host}:{self.config.port}"
+        failing = False
+        while not self._closing:
+            client = self._make_client()
+            conn = _Connection(client)
+            try:
+                async with client:
+                    self._conn = conn
+                    await self._announce(conn)
+                    self.connections += 1
+                    self._connected.set()
+                    backoff.reset()
+                    log.info("mqtt: connected to %s as %s", where, self.client_id)
+                    failing = False
+                    await self._hold(conn)
+            except aiomqtt.MqttError as exc:
+                if not failing:
+                    log.warning("mqtt: connection to %s failed or was lost: %s; reconnecting",
+                                where, exc)
+                    failing = True
+            except NotifyError as exc:
+                if not failing:
+                    log.warning("mqtt: %s; reconnecting", exc)
+                    failing = True
+            finally:
+                conn.lost.set()
+                self._connected.clear()
+                if self._conn is conn:
+                    self._conn = None
+            if not self._closing:
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _announce(self, conn: _Connection) -> None:
+        """Birth message, then every current state (a restarted broker may have lost them)."""
+        await self._publish(conn, self.topics.status, b"online", 1, True,
+                            self._properties(TEXT, 0))
+        await self._republish_states(conn)
+
+    async def _republish_states(self, conn: _Connection) -> None:
+        expiry = self.config.state_expiry_seconds
+        for topic, payload in list(self._state.items()):
+            await self._publish(conn, topic, payload, 1, True, self._properties(JSON, expiry))
+
+    async def _hold(self, conn: _Connection) -> None:
+        """Until the connection drops (the message iterator raises MqttError); re-publish the
+        states before they expire."""
+        expiry = self.config.state_expiry_seconds
+        refresh = expiry / 3 if expiry > 0 else None
+        messages = conn.client.messages.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(refresh):
+                    await messages.__anext__()
+            except TimeoutError:
+                await self._republish_states(conn)
+
+    async def _liquidation_loop(self) -> None:
+        expiry = min(self.config.message_expiry_seconds, 300)
+        while True:
+            await self._liq_wake.wait()
+            self._liq_wake.clear()
+            while self._liqs:
+                event = self._liqs.popleft()
+                conn = self._conn
+                if conn is None or conn.lost.is_set():
+                    self.liquidations_skipped += 1 + len(self._liqs)
+                    self._liqs.clear()
+                    break
+                try:
+                    await conn.client.publish(
+                        self.topics.liquidation(event.venue, event.coin), event.to_json(),
+                        qos=0, properties=self._properties(JSON, expiry),
+                        timeout=self.config.publish_timeout_seconds)
+                    self.liquidations_published += 1
+                except aiomqtt.MqttError:
+                    self.liquidations_skipped += 1
+
+    async def aclose(self) -> None:
+        """Say ``offline`` (retained) and disconnect cleanly, so the will is not needed.
+        Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        conn = self._conn
+        if conn is not None and not conn.lost.is_set():
+            try:
+                await self._publish(conn, self.topics.status, b"offline", 1, True,
+                                    self._properties(TEXT, 0))
+            except NotifyError as exc:
+                log.warning("mqtt: could not publish offline status: %s", exc)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
+        self._tasks = []
