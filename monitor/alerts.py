@@ -1,7 +1,9 @@
 """Alert value types and their renderings: the JSON payload (MQTT, webhooks) and the log line.
 
 A cascade is one alert with a stable id through its life: one ``firing``, zero or more
-``escalated`` (its severity went up), one ``resolved``. A whale alert is one-shot.
+``escalated`` (its severity went up, or a coin or venue cascade went market-wide: then the
+transition's ``scope`` is ``global`` and ``promoted_from`` names the scope it started in),
+one ``resolved``. A whale alert is one-shot.
 Pure: no I/O, no clock reads.
 """
 
@@ -103,9 +105,12 @@ class CascadeAlert:
     peak_at: float
     total_usd: float
     reason: str
-    # The highest severity reached, announced or not: a coin or venue cascade under a global
-    # one escalates silently. None means the same as ``severity``.
+    # The highest severity reached, announced or not (a coin or venue cascade kept beside a
+    # global one by a reload escalates silently). None means the same as ``severity``.
     peak_severity: Severity | None = None
+    # On the ``escalated`` transition that made a coin or venue cascade the global one: the
+    # scope it had until then (a consumer keeping state per scope clears that one).
+    promoted_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,9 @@ def alert_payload(alert: CascadeAlert | WhaleAlert) -> dict[str, Any]:
             "severity": alert.severity.value,
             "scope": alert.scope,
             "position_side": liq.position_side.value,
+            # venue and coin: the labels of the Prometheus LiqmonWhaleLiquidation alert.
+            "venue": liq.venue,
+            "coin": liq.coin,
             "venues": [{"venue": liq.venue, "usd": round(liq.notional_usd, 2), "share": 1.0}],
             "coins": [{"coin": liq.coin, "usd": round(liq.notional_usd, 2), "share": 1.0}],
             "usd": round(liq.notional_usd, 2),
@@ -204,6 +212,7 @@ def alert_payload(alert: CascadeAlert | WhaleAlert) -> dict[str, Any]:
         "peak_at": rfc3339(alert.peak_at),
         "total_usd": round(alert.total_usd, 2),
         "peak_severity": (alert.peak_severity or alert.severity).value,
+        "promoted_from": alert.promoted_from,
         "reason": alert.reason,
         "time": rfc3339(alert.at),
         "time_ms": round(alert.at * 1000),

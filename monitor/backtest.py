@@ -52,6 +52,10 @@ class CascadeSummary:
     venues: tuple[Share, ...]
     coins: tuple[Share, ...]
     reasons: tuple[str, ...]
+    # A cascade that started on a coin or venue and went market-wide: the scope it started
+    # on, and when it became global. ``scope`` is the scope it ended with.
+    promoted_from: str | None = None
+    promoted_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +78,8 @@ class CascadeSummary:
             "peak_usd": round(self.peak_usd, 2),
             "severity_path": [{"at": rfc3339(at), "severity": sev.value}
                               for at, sev in self.severity_path],
+            "promoted_from": self.promoted_from,
+            "promoted_at": rfc3339(self.promoted_at) if self.promoted_at is not None else None,
         }
 
 
@@ -270,14 +276,21 @@ def _summary(alerts: list[CascadeAlert]) -> CascadeSummary:
     # The last snapshot with a full window says where the cascade was; at resolution the
     # window is nearly empty.
     shape = next((a for a in reversed(alerts) if a.status is not AlertState.RESOLVED), first)
-    path = tuple((a.at, a.severity) for a in alerts if a.status is not AlertState.RESOLVED)
+    path: list[tuple[float, Severity]] = []
+    for a in alerts:
+        # A promotion to global scope is an escalation that may keep the severity.
+        if a.status is not AlertState.RESOLVED and (not path or a.severity != path[-1][1]):
+            path.append((a.at, a.severity))
+    promotion = next((a for a in alerts if a.promoted_from is not None), None)
     return CascadeSummary(
-        id=first.id, scope=first.scope, position_side=first.position_side,
+        id=first.id, scope=last.scope, position_side=first.position_side,
         start=first.started_at, peak=last.peak_at, peak_usd=last.peak_usd,
         end=last.at if resolved else None,
         max_severity=max(a.peak_severity or a.severity for a in alerts),
-        severity_path=path, usd=last.total_usd, venues=shape.venues, coins=shape.coins,
+        severity_path=tuple(path), usd=last.total_usd, venues=shape.venues, coins=shape.coins,
         reasons=tuple(a.reason for a in alerts),
+        promoted_from=promotion.promoted_from if promotion is not None else None,
+        promoted_at=promotion.at if promotion is not None else None,
     )
 
 
@@ -311,6 +324,9 @@ def _render(report: BacktestReport) -> str:
             f"  #{n} {c.scope} {c.position_side.value}s: {_clock(c.start)} -> {end}, "
             f"max {c.max_severity.value.upper()}, {format_usd(c.usd)} liquidated")
         lines.append(f"     peak {format_usd(c.peak_usd)} in the window at {_clock(c.peak)}")
+        if c.promoted_from is not None and c.promoted_at is not None:
+            lines.append(f"     scope: {c.promoted_from} {_clock(c.start)} -> {c.scope} "
+                         f"{_clock(c.promoted_at)} (went market-wide)")
         lines.append("     severity: " + " -> ".join(
             f"{sev.value} {_clock(at)}" for at, sev in c.severity_path))
         if c.venues:
@@ -322,7 +338,8 @@ def _render(report: BacktestReport) -> str:
     if report.cascades:
         lines.append("")
         first = min(report.cascades, key=lambda c: c.start)
-        text = f"First alert at {_clock(first.start)} ({first.scope} {first.position_side.value}s)"
+        text = (f"First alert at {_clock(first.start)} ({first.promoted_from or first.scope} "
+                f"{first.position_side.value}s)")
         if report.lead_seconds is not None:
             text += f", {format_duration(abs(report.lead_seconds))} " + (
                 "after" if report.lead_seconds >= 0 else "before") + " the onset"

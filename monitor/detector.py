@@ -9,6 +9,16 @@ while a lower sustain level holds (hysteresis) and for at least a minimum hold; 
 it cools, and resolves when cooling lasts. So one cascade is one ``firing``, zero or more
 ``escalated`` and one ``resolved``, each carrying its figures and reason.
 
+One story per side: a flush often shows on one venue or coin minutes before it is
+market-wide. When the global scope fires on a side where a coin or venue cascade is already
+running, it does not start a second alert: it continues that cascade (the earliest, if
+several) with its id, start and severity, in an ``escalated`` transition whose scope is
+``global``, whose ``promoted_from`` is the old scope and whose reason says it "went
+market-wide"; any other coin or venue cascade running on that side resolves as "merged
+into" it. While a global cascade runs on a side, no coin or venue cascade starts on that
+side. A coin or venue cascade in an otherwise calm market stays what it is and alerts on its
+own. (``suppress_children = false`` turns all of this off: every scope alerts for itself.)
+
 Time is the caller's: windows are keyed by the venue's timestamp, and :meth:`Detector.evaluate`
 steps one whole second at a time up to the ``now`` it is given, so a replay on a virtual
 clock makes the same transitions as the live run. See ``monitor/detection/`` for the parts.
@@ -20,12 +30,8 @@ from monitor.alerts import (
     GLOBAL_SCOPE,
     AlertState,
     CascadeAlert,
-    Severity,
     WhaleAlert,
     cascade_id,
-    format_duration,
-    format_usd,
-    whale_id,
 )
 from monitor.detection.figures import (
     SIDE_WORDS,
@@ -35,6 +41,8 @@ from monitor.detection.figures import (
     breadth,
     breakdown,
     cheap_figures,
+    merged_reason,
+    resolved_reason,
     scope_label,
     top_child,
     window_reason,
@@ -50,6 +58,7 @@ from monitor.detection.machine import (
     severity_for,
 )
 from monitor.detection.prices import PriceTracker
+from monitor.detection.whales import whale_alert
 from monitor.detection.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows, ewma_alpha
 from monitor.detector_config import CoinThresholds, DetectorConfig, ScopeThresholds
 from monitor.events import Liquidation, MarkPrice, PositionSide
@@ -107,24 +116,11 @@ class Detector:
         threshold = self._whale_by_coin.get(event.coin, self._config.whale_usd)
         if usd < threshold:
             return []
-        return [self._whale(event, threshold)]
+        return [whale_alert(event, threshold)]
 
     def on_mark_price(self, price: MarkPrice) -> None:
         self._prices.update(price.coin, price.venue, price.instrument, price.price,
                             price.exchange_ts_ms // 1000)
-
-    def _whale(self, event: Liquidation, threshold: float) -> WhaleAlert:
-        usd = event.notional_usd
-        severity = (
-            Severity.EXTREME if usd >= 100 * threshold
-            else Severity.CRITICAL if usd >= 10 * threshold
-            else Severity.WARNING
-        )
-        reason = (
-            f"Whale: {event.coin} {event.position_side.value} {format_usd(usd)} liquidated on "
-            f"{event.venue} ({event.instrument}) at {event.price:,.6g}"
-        )
-        return WhaleAlert(whale_id(event), event, severity, event.exchange_ts_ms / 1000, reason)
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -230,8 +226,10 @@ class Detector:
         fig = cheap_figures(agg, side, th)
         if not m.active:
             bd = self._entry(m, th, fig, t)
-            if bd is None and m.held_since is not None and not ready(fig, th):
+            if bd is None:
                 m.held_since = None
+            elif self._held_for_global(m, t):
+                bd = None
             if bd is not None:
                 self._fire(m, fig, bd, t, alerts)
                 return
@@ -274,17 +272,8 @@ class Detector:
         if not ready(fig, th):
             return None
         agg, side = m.agg, m.side
-        if agg.kind != GLOBAL and c.suppress_children:
-            parent = self._machines.get((GLOBAL_SCOPE, side))
-            if parent is not None and parent.active:
-                return None
-            if parent is not None and parent.state is DetectorState.WATCH:
-                # Something broad is building: give the global scope a moment to take it,
-                # so that one market-wide flush is one alert, not one per coin.
-                if m.held_since is None:
-                    m.held_since = float(t)
-                if t - m.held_since < c.child_wait_seconds:
-                    return None
+        if agg.kind != GLOBAL and self._is_active(GLOBAL_SCOPE, side) and c.suppress_children:
+            return None
         if breadth(agg, side, self._windows, c) < th.min_venues:
             return None
         # One coin on one venue is the coin's event; a venue's flush over many coins is the
@@ -308,8 +297,27 @@ class Detector:
             return None
         return bd
 
+    def _held_for_global(self, m: Machine, t: int) -> bool:
+        """Whether a coin or venue cascade that could fire waits for the global scope.
+
+        While the global scope is watching its side, something broad is building: a child
+        gives it ``child_wait_seconds``, counted from when the child could first fire, to
+        take the event, so that one market-wide flush is one alert, not one per coin.
+        """
+        if m.agg.kind == GLOBAL or not self._config.suppress_children:
+            return False
+        parent = self._machines.get((GLOBAL_SCOPE, m.side))
+        if parent is None or parent.state is not DetectorState.WATCH:
+            return False
+        if m.held_since is None:
+            m.held_since = float(t)
+        return t - m.held_since < self._config.child_wait_seconds
+
     def _under_global(self, m: Machine) -> bool:
-        """A child cascade goes quiet while a global one on its side reports for it."""
+        """A child cascade goes quiet while a global one on its side reports for it.
+
+        Normally none is left running then (the global one took it over when it fired);
+        this covers a reload that turned ``suppress_children`` on with both running."""
         return (
             m.agg.kind != GLOBAL
             and self._config.suppress_children
@@ -332,27 +340,68 @@ class Detector:
         m.alert_id = cascade_id(agg.scope, SIDES[side], m.started_at)
         m.severity = m.peak_severity = severity_for(fig.usd, self._thresholds(agg))
         m.peak_usd, m.peak_at = fig.raw_usd, float(t)
+        m.promoted_from = None
         # The window that fired it is the cascade's first part.
         m.cum_start = agg.cum_raw(side) - agg.raw(side)
+        glob = self._windows.global_agg
+        m.market_cum_start = glob.cum_raw(side) - glob.raw(side)
         reason = window_reason(agg, side, fig, bd, self._config.window_seconds)
+        running = self._running_children(side) if agg.kind == GLOBAL else []
+        if running:
+            self._take_over(m, running, fig, bd, t, reason, alerts)
+            return
         alerts.append(self._alert(m, AlertState.FIRING, fig, bd, t, reason))
+
+    def _running_children(self, side: int) -> list[Machine]:
+        """The coin and venue cascades active on ``side``, the earliest first."""
+        if not self._config.suppress_children:
+            return []
+        running = [
+            machine for (scope, s), machine in self._machines.items()
+            if s == side and scope != GLOBAL_SCOPE and machine.active
+        ]
+        running.sort(key=lambda machine: (machine.started_at, scope_order(
+            (machine.agg.scope, side))))
+        return running
+
+    def _take_over(self, m: Machine, running: list[Machine], fig: Figures, bd: Breakdown,
+                   t: int, reason: str, alerts: list[CascadeAlert]) -> None:
+        """One story per side: the global cascade that fires while coin or venue cascades
+        run on its side continues the earliest of them (its id, start and severity) with an
+        ``escalated`` transition saying it went market-wide; any other ends, merged into it."""
+        first, *others = running
+        side = m.side
+        m.alert_id, m.started_at = first.alert_id, first.started_at
+        m.severity = max(m.severity, first.severity)
+        m.peak_severity = max(m.peak_severity, first.peak_severity)
+        m.cum_start = min(m.cum_start, first.market_cum_start)
+        m.promoted_from = first.agg.scope
+        reason = f"{scope_label(first.agg)} {SIDE_WORDS[side]}s went market-wide: {reason}"
+        alerts.append(self._alert(m, AlertState.ESCALATED, fig, bd, t, reason,
+                                  promoted_from=first.agg.scope))
+        del self._machines[(first.agg.scope, side)]
+        for child in others:
+            c_fig = cheap_figures(child.agg, side, self._thresholds(child.agg))
+            c_bd = self._breakdown(child.agg, side, t)
+            total = child.agg.cum_raw(side) - child.cum_start
+            merged = merged_reason(child.agg, side, t - child.started_at, total,
+                                   child.peak_severity, m.alert_id)
+            alerts.append(self._alert(child, AlertState.RESOLVED, c_fig, c_bd, t, merged))
+            del self._machines[(child.agg.scope, side)]
 
     def _resolve(self, m: Machine, fig: Figures, t: int, alerts: list[CascadeAlert]) -> None:
         agg, side = m.agg, m.side
         bd = self._breakdown(agg, side, t)
         total = agg.cum_raw(side) - m.cum_start
-        reason = (
-            f"{scope_label(agg)} {SIDE_WORDS[side]}s resolved after "
-            f"{format_duration(t - m.started_at)}: {format_usd(total)} liquidated, peak "
-            f"{format_usd(m.peak_usd)} in {format_duration(self._config.window_seconds)}, "
-            f"max {m.peak_severity.value}"
-        )
+        reason = resolved_reason(agg, side, t - m.started_at, total, m.peak_usd,
+                                 self._config.window_seconds, m.peak_severity, m.promoted_from)
         alerts.append(self._alert(m, AlertState.RESOLVED, fig, bd, t, reason))
         m.state, m.since = DetectorState.QUIET, float(t)
 
     def _alert(self, m: Machine, status: AlertState, fig: Figures, bd: Breakdown, t: int,
-               reason: str) -> CascadeAlert:
-        return build_alert(m, status, fig, bd, t, reason, self._config.window_seconds)
+               reason: str, promoted_from: str | None = None) -> CascadeAlert:
+        return build_alert(m, status, fig, bd, t, reason, self._config.window_seconds,
+                           promoted_from)
 
     # -- state for metrics -------------------------------------------------------------------
 

@@ -24,11 +24,18 @@ How the thresholds combine, per scope and position side:
   watching, and does not start while a global cascade on its side runs
   (``suppress_children``), nor while the coin (or venue) that makes up
   ``venue_max_top_coin_share`` of it reports the same liquidations.
+- went market-wide (``suppress_children``): when the global scope fires on a side where a
+  coin or venue cascade is already running, that cascade becomes the global one: same id and
+  start, an ``escalated`` transition with scope ``global`` and ``promoted_from`` set. So a
+  night that starts on one venue and spreads is one cascade, and its first alert is the
+  early one.
 - escalated: the window reaches ``critical_usd``, then ``extreme_usd``; severity never goes
-  down within one cascade.
+  down within one cascade (nor when it goes market-wide).
 - cooling, resolved: below ``sustain_fraction`` of ``cascade_usd`` (or of
   ``cascade_symbol_seconds``) or ``sustain_share``, after ``min_hold_seconds``, it cools;
   back above, it is the same cascade; ``cooling_seconds`` of cooling resolve it.
+- whales: one liquidation of at least ``whale_usd`` (or the coin's ``whale_usd``) is a whale
+  alert of its own: warning, critical from 5 times the threshold, extreme from 20 times.
 - baselines: an EWMA (``baseline_half_life_hours``) of each scope's window, fed every
   ``baseline_sample_seconds`` and frozen while that scope cascades, never below
   ``baseline_floor_usd`` (``symbol_seconds_floor`` for symbol-seconds).
@@ -199,8 +206,13 @@ class DetectorConfig:
         },
     )
     whale_usd: float = field(
-        default=1_000_000.0,
-        metadata={"min": 0, "help": "a single liquidation at least this large is a whale alert"},
+        default=10_000_000.0,
+        metadata={
+            "min": 0,
+            "help": "a single liquidation at least this large is a whale alert (warning; "
+            "critical from 5x, extreme from 20x); above the largest ordinary prints of a "
+            "crash night (a few $M), so a night gives a handful, not one per print",
+        },
     )
     sustain_fraction: float = field(
         default=0.5,
@@ -256,8 +268,10 @@ class DetectorConfig:
     suppress_children: bool = field(
         default=True,
         metadata={
-            "help": "while a global cascade is active on a side, no new coin or venue "
-            "cascade starts on that side (the global alert lists them)",
+            "help": "one story per side: while a global cascade is active on a side, no new "
+            "coin or venue cascade starts on that side (the global alert lists them), and "
+            "one already running when the global one fires becomes it (same id and start; "
+            "an escalated transition says it went market-wide)",
         },
     )
     child_wait_seconds: int = field(

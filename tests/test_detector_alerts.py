@@ -145,7 +145,7 @@ def test_detector_section_loads_with_nested_tables_and_coin_overrides() -> None:
     assert config.global_scope.min_venues == 2  # the global defaults are kept
     btc = config.coin_thresholds("BTC")
     assert btc.cascade_usd == 30e6 and btc.watch_usd == config.coin_scope.watch_usd
-    assert config.coin_whale_usd("BTC") == 5e6 and config.coin_whale_usd("ETH") == 1e6
+    assert config.coin_whale_usd("BTC") == 5e6 and config.coin_whale_usd("ETH") == 10e6
 
 
 @pytest.mark.parametrize("raw", [

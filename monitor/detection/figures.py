@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.alerts import Share, format_duration, format_usd
+from monitor.alerts import Severity, Share, format_duration, format_usd
 from monitor.detection.prices import PriceTracker
 from monitor.detection.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows
 from monitor.detector_config import DetectorConfig, ScopeThresholds
@@ -183,3 +183,25 @@ def window_reason(
     if bd.price_move is not None:
         parts.append(f"mark {bd.price_move * 100:+.1f}%")
     return ", ".join(parts)
+
+
+def resolved_reason(agg: Agg, side: int, seconds: float, total_usd: float, peak_usd: float,
+                    window_seconds: int, max_severity: Severity, promoted_from: str | None
+                    ) -> str:
+    """``Global longs resolved after 2h32m (started on venue:hyperliquid): $2.39B ...``."""
+    origin = f" (started on {promoted_from})" if promoted_from else ""
+    return (
+        f"{scope_label(agg)} {SIDE_WORDS[side]}s resolved after {format_duration(seconds)}"
+        f"{origin}: {format_usd(total_usd)} liquidated, peak {format_usd(peak_usd)} in "
+        f"{format_duration(window_seconds)}, max {max_severity.value}"
+    )
+
+
+def merged_reason(agg: Agg, side: int, seconds: float, total_usd: float,
+                  max_severity: Severity, into_id: str) -> str:
+    """A coin or venue cascade that ends because a market-wide one took the side over."""
+    return (
+        f"{scope_label(agg)} {SIDE_WORDS[side]}s merged into the market-wide cascade "
+        f"{into_id} after {format_duration(seconds)}: {format_usd(total_usd)} liquidated, "
+        f"max {max_severity.value}"
+    )

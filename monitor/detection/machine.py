@@ -43,8 +43,9 @@ class Machine:
     """The state of one scope and side; only non-quiet machines are kept."""
 
     __slots__ = (
-        "agg", "alert_id", "cooling_since", "cum_start", "held_since", "peak_at",
-        "peak_severity", "peak_usd", "severity", "side", "since", "started_at", "state",
+        "agg", "alert_id", "cooling_since", "cum_start", "held_since", "market_cum_start",
+        "peak_at", "peak_severity", "peak_usd", "promoted_from", "severity", "side", "since",
+        "started_at", "state",
     )
 
     def __init__(self, agg: Agg, side: int, t: int) -> None:
@@ -60,6 +61,11 @@ class Machine:
         self.peak_usd = 0.0
         self.peak_at = 0.0
         self.cum_start = 0.0
+        # The global scope's cumulative USD of the side when this cascade's first window
+        # began: where a global cascade that takes this one over counts its total from.
+        self.market_cum_start = 0.0
+        # For a global cascade that took over a coin or venue one: that cascade's scope.
+        self.promoted_from: str | None = None
         self.held_since: float | None = None  # a child ready to fire, waiting for global
 
     @property
@@ -109,7 +115,8 @@ def scope_order(key: tuple[str, int]) -> tuple[int, str, int]:
 
 
 def build_alert(m: Machine, status: AlertState, fig: Figures, bd: Breakdown, t: int,
-                reason: str, window_seconds: int) -> CascadeAlert:
+                reason: str, window_seconds: int, promoted_from: str | None = None
+                ) -> CascadeAlert:
     agg, side = m.agg, m.side
     return CascadeAlert(
         id=m.alert_id,
@@ -135,4 +142,5 @@ def build_alert(m: Machine, status: AlertState, fig: Figures, bd: Breakdown, t: 
         total_usd=agg.cum_raw(side) - m.cum_start,
         reason=reason,
         peak_severity=m.peak_severity,
+        promoted_from=promoted_from,
     )
