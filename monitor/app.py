@@ -16,19 +16,21 @@ from prometheus_client import CollectorRegistry
 
 from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line, alert_payload
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config
+from monitor.config import Config, VenueConfig
 from monitor.detector import Detector
 from monitor.errors import StoreError
+from monitor.feed.factory import Feed, build_feed
 from monitor.feed.instruments import default_cache_dir
 from monitor.feed.recorder import Recorder
-from monitor.feed.supervisor import FeedTiming, FrameTap
-from monitor.feed.venue import VenueFeed
+from monitor.feed.supervisor import FrameTap
 from monitor.httpserver import MetricsServer
 from monitor.ingest import Ingest
+from monitor.lifecycle import ServiceLoop
 from monitor.metrics import Metrics
+from monitor.notify.hub import Notifier
+from monitor.sdnotify import SdNotify
 from monitor.store.base import Store
 from monitor.store.factory import open_store
-from monitor.venues import make_dialect
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class App:
         registry: CollectorRegistry | None = None,
         tap: FrameTap | None = None,
         metrics_port: int | None = None,
+        sd: SdNotify | None = None,
+        watchdog_seconds: float | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -57,15 +61,27 @@ class App:
         self.detector: Detector | None = (
             Detector(config.detector) if config.detector.enabled else None
         )
-        self.feeds: dict[str, VenueFeed] = {}
+        self.feeds: dict[str, Feed] = {}
         self.server: MetricsServer | None = None
         self.recorder: Recorder | None = None
         self.alerts: list[CascadeAlert | WhaleAlert] = []
         self.on_alert: list[Callable[[CascadeAlert | WhaleAlert], None]] = []
+        self.notifier: Notifier | None = None  # MQTT and webhooks (issue 6), built in run()
         self.ready = asyncio.Event()
+        # systemd: READY/STATUS/WATCHDOG/STOPPING (no-ops without NOTIFY_SOCKET).
+        self.service = ServiceLoop(self, sd or SdNotify(None), watchdog_seconds)
+        self.stopping = False
+        self.feed_tasks: dict[str, asyncio.Task[None]] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._cache_dir: Path | None = None
+        self._shutdown_deadline: float | None = None
+        # Kept below the unit's TimeoutStopSec (30 s) so the drain ends before SIGKILL.
+        self.shutdown_deadline_seconds = SHUTDOWN_DEADLINE_SECONDS
 
     # -- health -----------------------------------------------------------------------------
     def readiness(self) -> tuple[bool, str]:
+        if self.stopping:
+            return False, "stopping"
         subscribed = sum(f.subscribed for f in self.feeds.values())
         store_ok = self.store is not None and self.store.healthy()
         ok = subscribed > 0 and store_ok
@@ -111,7 +127,7 @@ class App:
                 continue
             stats = self.ingest.take_stats()
             connected = sum(1 for f in self.feeds.values()
-                            if f.runners and f.subscribed == len(f.runners))
+                            if f.connections and f.subscribed == f.connections)
             log.info(
                 "last %.0fs: %d liquidations, longs $%.0f, shorts $%.0f, %d duplicates, "
                 "%d dropped; venues connected %d/%d; store %s",
@@ -123,29 +139,28 @@ class App:
     async def run(self, stop: asyncio.Event) -> int:
         config = self.config
         self.store = await open_store(config.store, self.metrics, self.clock)
+        # Notifications (issue 6): every alert goes to the notifier's outboxes (publish never
+        # waits); large liquidations reach it from ingest. It claims alerts in the store.
+        try:
+            self.notifier = Notifier(config.notify, self.store, self.metrics, self.clock)
+        except BaseException:
+            await self.store.aclose()
+            raise
+        await self.notifier.start()
+        self.on_alert.append(self.notifier.publish)
         if config.record.enabled and self._tap is None:
             self.recorder = Recorder(
                 directory=Path(config.record.directory), rotation=config.record.rotation,
                 gzip_files=config.record.gzip, retention_days=config.record.retention_days)
             self._tap = self.recorder
         self.ingest = Ingest(self.store, self.detector, self.metrics, self.clock,
-                             capacity=config.feed.queue_size, on_whale=self._alert)
-        cache_dir = (Path(config.feed.instrument_cache_dir) if config.feed.instrument_cache_dir
-                     else default_cache_dir())
+                             capacity=config.feed.queue_size, on_whale=self._alert,
+                             on_liquidation=(self.notifier.publish_liquidation
+                                             if self.notifier.wants_liquidations else None))
+        self._cache_dir = (Path(config.feed.instrument_cache_dir)
+                           if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():
-            timing = FeedTiming(
-                silence_limit_seconds=vc.silence_limit_seconds,
-                open_timeout_seconds=config.feed.open_timeout_seconds,
-                ack_timeout_seconds=config.feed.ack_timeout_seconds,
-                backoff_initial_seconds=config.feed.backoff_initial_seconds,
-                backoff_max_seconds=config.feed.backoff_max_seconds,
-                healthy_after_seconds=config.feed.healthy_after_seconds,
-                unknown_instrument_hold_seconds=config.feed.unknown_instrument_hold_seconds)
-            self.feeds[venue] = VenueFeed(
-                make_dialect(venue, vc.settings()), vc.ws_base_url, vc.rest_base_url, timing,
-                self.ingest, self.metrics, self.clock,
-                instruments_refresh_seconds=vc.instruments_refresh_seconds,
-                cache_dir=cache_dir, tap=self._tap)
+            self.add_feed(venue, vc)
         if config.metrics.enabled:
             self.server = MetricsServer(self.registry, config.metrics.host, self._metrics_port,
                                         self.readiness)
@@ -154,30 +169,45 @@ class App:
                  config.store.backend)
         try:
             async with asyncio.TaskGroup() as tg:
-                feed_tasks = [tg.create_task(feed.run(), name=f"feed-{venue}")
-                              for venue, feed in self.feeds.items()]
+                self._tg = tg
+                for venue in self.feeds:
+                    self._start_feed(venue)
                 ingest_task = tg.create_task(self.ingest.run(), name="ingest")
                 loops = [tg.create_task(self._evaluate_loop(), name="evaluate"),
                          tg.create_task(self._summary_loop(), name="summary")]
                 self.ready.set()
+                loops.append(tg.create_task(self.service.run(), name="service"))
                 await stop.wait()
-                log.info("shutting down")
+                # Stop taking frames first; everything after drains what was taken.
+                self.stopping = True
+                self._tg = None
+                self.service.stopping()
+                log.info("shutting down: draining within %.0fs", self.shutdown_deadline_seconds)
+                feed_tasks = list(self.feed_tasks.values())
                 for task in feed_tasks:
                     task.cancel()
                 await asyncio.gather(*feed_tasks, return_exceptions=True)
-                left = await self.ingest.drain(SHUTDOWN_DEADLINE_SECONDS / 2)
+                left = await self.ingest.drain(self.shutdown_left() / 2)
                 if left:
                     log.error("shutdown: %d events were still queued for ingest", left)
                 for task in [ingest_task, *loops]:
                     task.cancel()
         finally:
+            self._tg = None
             await self._close()
         return 0
 
     async def _close(self) -> None:
+        if self.notifier is not None:
+            # Notifications (issue 6): after ingest drained, before the store closes (claims
+            # use it); half of what is left of the deadline, so the store keeps the rest.
+            left = await self.notifier.drain(self.shutdown_left() / 2)
+            if left:
+                log.error("shutdown: %d notifications were not delivered", left)
+            await self.notifier.aclose()
         if self.store is not None:
             try:
-                left = await self.store.flush(SHUTDOWN_DEADLINE_SECONDS / 2)
+                left = await self.store.flush(self.shutdown_left())
                 if left:
                     log.error("shutdown: %d events could not be written to the store", left)
             finally:
@@ -186,9 +216,44 @@ class App:
             self.recorder.close()
         if self.server is not None:
             await self.server.aclose()
+        if self.ingest is not None:
+            log.info("stopped: %d liquidations counted since start", self.ingest.counted_total)
+
+    def shutdown_left(self) -> float:
+        """Seconds left of the shutdown deadline, which starts at the first call."""
+        if self._shutdown_deadline is None:
+            self._shutdown_deadline = self.clock.monotonic() + self.shutdown_deadline_seconds
+        return max(0.0, self._shutdown_deadline - self.clock.monotonic())
+
+    # -- feeds (also changed at run time by monitor.reload on SIGHUP) -----------------------
+    def add_feed(self, venue: str, vc: VenueConfig) -> None:
+        """Build a venue's feed from ``self.config``; start it if the app is running."""
+        assert self.ingest is not None, "feeds are added once ingest exists"
+        self.feeds[venue] = build_feed(venue, vc, self.config, self.ingest, self.metrics,
+                                       self.clock, cache_dir=self._cache_dir, tap=self._tap)
+        if self._tg is not None:
+            self._start_feed(venue)
+
+    def _start_feed(self, venue: str) -> None:
+        assert self._tg is not None
+        self.feed_tasks[venue] = self._tg.create_task(self.feeds[venue].run(),
+                                                      name=f"feed-{venue}")
+
+    async def remove_feed(self, venue: str) -> None:
+        """Stop a venue's feed and forget it; what it counted stays counted."""
+        self.feeds.pop(venue, None)
+        task = self.feed_tasks.pop(venue, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
-def install_signal_handlers(stop: asyncio.Event) -> None:
+def install_signal_handlers(
+    stop: asyncio.Event, reload: Callable[[], None] | None = None
+) -> None:
+    """SIGTERM and SIGINT set ``stop``; SIGHUP calls ``reload`` when given."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instruments", metavar="FILE", action="append", default=[],
                    help="the venue's instrument document as its REST endpoint returns it")
     p.add_argument("--prices", action="store_true", help="also print mark prices")
+    p.add_argument("--received-at", type=float, default=None, metavar="SECONDS",
+                   help="receipt time to stamp events with (default: now); venues whose rows "
+                        "carry no time of their own (BitMEX) use it as the event time")
 
     p = sub.add_parser("instruments", help="instrument metadata")
     isub = p.add_subparsers(dest="instruments_command", required=True, metavar="ACTION")
@@ -90,11 +94,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cascades", action="store_true", help="the last cascades instead")
     p.add_argument("--limit", type=int, default=20)
 
+    p = sub.add_parser("top", help="a live terminal view of the running daemon")
+    _add_config(p)
+    p.add_argument("--metrics-url", metavar="URL",
+                   help="the daemon's /metrics (default: from [metrics] host and port)")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                   help="refresh every this many seconds (default 2)")
+    p.add_argument("--once", action="store_true", help="print one view and exit")
+
+    # Notifications (issue 6): a sample alert through the configured channels.
+    p = sub.add_parser("notify-test", help="send a sample alert through the notification channels")
+    _add_config(p)
+    p.add_argument("--channel", action="append", default=[], metavar="NAME",
+                   help="only this channel: mqtt or a [notify.webhooks.NAME] (repeatable)")
+    p.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="how long to wait for delivery (default 15)")
+
     p = sub.add_parser("check-config", help="validate a config file and print it in full")
     p.add_argument("file", nargs="?", help="TOML config file (default: embedded defaults)")
     p.add_argument("--example", action="store_true",
                    help="print the defaults with every key's help, as in config/liqmon.toml")
+    p.add_argument("--reference", action="store_true",
+                   help="print the configuration reference (Markdown), as in README.md")
 
+    from monitor.cli_analysis import add_analysis_commands
+
+    add_analysis_commands(sub, _add_config)
     return parser
 
 
@@ -116,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`liqmon backtest | head`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except LiqmonError as exc:
         print(f"liqmon: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -125,6 +155,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "check-config":
         config = load_config(args.file)
+        if args.reference:
+            from monitor.config_reference import reference_markdown
+
+            print(reference_markdown(config), end="")
+            return EXIT_OK
         if args.example:
             print(EXAMPLE_HEADER + config_to_toml(config, comments=True), end="")
             return EXIT_OK
@@ -135,7 +170,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.cli_parse import run_parse
 
         configure_logging("WARNING", "text")
-        return run_parse(args.venue, [Path(p) for p in args.instruments], args.prices)
+        return run_parse(args.venue, [Path(p) for p in args.instruments], args.prices,
+                         args.received_at)
+    if command in ("replay", "backtest"):
+        from monitor.cli_analysis import run_analysis
+
+        return run_analysis(args)
     if command == "simulate":
         from monitor.cli_demo import run_simulate
 
@@ -143,9 +183,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(run_simulate(args))
     config = _load(args)
     if command == "run":
-        from monitor.cli_demo import run_daemon
+        from monitor.reload import run_service
 
-        return asyncio.run(run_daemon(config))
+        return asyncio.run(run_service(config, args.config, log_level_override=args.log_level))
+    if command == "top":
+        from monitor.top import run_top
+
+        return asyncio.run(run_top(config, args))
     if command == "demo":
         from monitor.cli_demo import run_demo
 
@@ -162,4 +206,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.cli_stats import run_stats
 
         return asyncio.run(run_stats(config, args))
+    if command == "notify-test":
+        from monitor.cli_notify import run_notify_test
+
+        return asyncio.run(run_notify_test(config, args.channel, args.timeout))
     raise AssertionError(f"unhandled command {command}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -26,7 +27,7 @@ def read_instrument_file(dialect: Dialect, path: Path) -> list[InstrumentSpec]:
     for request in dialect.instrument_requests(""):
         try:
             specs, _next = dialect.parse_instruments(request, body)
-        except FrameError as exc:
+        except (FrameError, InstrumentFetchError) as exc:
             errors.append(f"{request.key}: {exc}")
             continue
         if specs:
@@ -35,18 +36,23 @@ def read_instrument_file(dialect: Dialect, path: Path) -> list[InstrumentSpec]:
                      f"({'; '.join(errors) or 'no instruments in it'})")
 
 
-def run_parse(venue: str, instrument_files: list[Path], prices: bool) -> int:
+def run_parse(
+    venue: str, instrument_files: list[Path], prices: bool, received_at: float | None = None
+) -> int:
+    now = time.time() if received_at is None else received_at
     if venue not in VENUES:
         print(f"liqmon parse: unknown venue {venue!r}; expected one of "
               f"{', '.join(sorted(VENUES))}", file=sys.stderr)
         return 2
+    if VENUES[venue].transport == "node-fills":
+        return _parse_node_lines(now)
     dialect = make_dialect(venue)
     book = InstrumentBook(venue)
     if instrument_files:
         for path in instrument_files:
             try:
                 book.update(read_instrument_file(dialect, path))
-            except (FrameError, OSError) as exc:
+            except (FrameError, InstrumentFetchError, OSError) as exc:
                 print(f"liqmon parse: {exc}", file=sys.stderr)
                 return 2
     else:
@@ -58,7 +64,7 @@ def run_parse(venue: str, instrument_files: list[Path], prices: bool) -> int:
         if not text.strip():
             continue
         try:
-            items = session.parse(text, 0.0)
+            items = session.parse(text, now)
         except FrameError as exc:
             print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
             continue
@@ -77,8 +83,28 @@ def run_parse(venue: str, instrument_files: list[Path], prices: bool) -> int:
     return 0
 
 
+def _parse_node_lines(now: float) -> int:
+    """``hyperliquid-node``: one block object of a node fills file per line."""
+    from monitor.venues.hyperliquid_node import parse_block_line
+
+    out = sys.stdout.buffer
+    for number, line in enumerate(sys.stdin.buffer, 1):
+        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            events = parse_block_line(text, now)
+        except FrameError as exc:
+            print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
+            continue
+        for event in events:
+            out.write(orjson.dumps(event.to_json_dict()) + b"\n")
+    out.flush()
+    return 0
+
+
 async def run_instruments_fetch(config: Config, venues: list[str]) -> int:
-    chosen = venues or list(config.enabled_venues())
+    chosen = venues or [v for v in config.enabled_venues() if VENUES[v].transport == "websocket"]
     cache_dir = (Path(config.feed.instrument_cache_dir) if config.feed.instrument_cache_dir
                  else default_cache_dir())
     failed = 0

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 from monitor.detector_config import DetectorConfig
 from monitor.errors import ConfigError
+from monitor.notify.config import NotifyConfig
 from monitor.store.config import StoreConfig
 from monitor.venues import VENUES
 from monitor.venues.dialect import VenueSettings
@@ -29,17 +30,26 @@ ENV_PREFIX = "LIQMON_"
 
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
-    enabled: bool = False
-    ws_base_url: str = ""
-    rest_base_url: str = ""
+    enabled: bool = field(default=False, metadata={"help": "watch this venue"})
+    ws_base_url: str = field(
+        default="", metadata={"help": "websocket base URL without path (the venue's own default)"}
+    )
+    rest_base_url: str = field(
+        default="", metadata={"help": "REST base URL for instrument metadata (the venue's own)"}
+    )
     symbols: tuple[str, ...] = field(
         default=(), metadata={"help": "instruments to watch; empty means every listed one"}
     )
     silence_limit_seconds: float = field(
         default=60.0, metadata={"min": 1, "help": "reconnect after this long without a frame"}
     )
-    instruments_refresh_seconds: float = field(default=3600.0, metadata={"min": 10})
-    options: Mapping[str, Any] = field(default_factory=dict)
+    instruments_refresh_seconds: float = field(
+        default=3600.0, metadata={"min": 10, "help": "how often instrument lists are refetched"}
+    )
+    options: Mapping[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "venue-specific options (see the venue table in README.md)"},
+    )
 
     def settings(self) -> VenueSettings:
         return VenueSettings(symbols=self.symbols or None, options=dict(self.options))
@@ -50,13 +60,22 @@ class FeedConfig:
     queue_size: int = field(
         default=100_000, metadata={"min": 1, "help": "events between the readers and ingest"}
     )
-    backoff_initial_seconds: float = field(default=1.0, metadata={"min": 0.001})
-    backoff_max_seconds: float = field(default=60.0, metadata={"min": 0.001})
+    backoff_initial_seconds: float = field(
+        default=1.0, metadata={"min": 0.001, "help": "first reconnect delay (jittered)"}
+    )
+    backoff_max_seconds: float = field(
+        default=60.0, metadata={"min": 0.001, "help": "reconnect delays double up to this"}
+    )
     healthy_after_seconds: float = field(
         default=60.0, metadata={"min": 0.001, "help": "a connection this old resets backoff"}
     )
-    open_timeout_seconds: float = field(default=10.0, metadata={"min": 0.001})
-    ack_timeout_seconds: float = field(default=10.0, metadata={"min": 0.001})
+    open_timeout_seconds: float = field(
+        default=10.0, metadata={"min": 0.001, "help": "TCP, TLS and websocket handshake limit"}
+    )
+    ack_timeout_seconds: float = field(
+        default=10.0,
+        metadata={"min": 0.001, "help": "wait for every subscription ack after the last request"},
+    )
     unknown_instrument_hold_seconds: float = field(
         default=5.0, metadata={"min": 0, "help": "hold an unvalued frame while refreshing"}
     )
@@ -67,8 +86,8 @@ class FeedConfig:
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
-    enabled: bool = True
-    host: str = "127.0.0.1"
+    enabled: bool = field(default=True, metadata={"help": "serve /metrics, /healthz, /readyz"})
+    host: str = field(default="127.0.0.1", metadata={"help": "listen address"})
     port: int = field(
         default=10841,
         metadata={"min": 0, "max": 65535, "help": "0 picks a free port (tests)"},
@@ -84,20 +103,32 @@ class MetricsConfig:
 
 @dataclass(frozen=True, slots=True)
 class RecordConfig:
-    enabled: bool = False
+    enabled: bool = field(
+        default=False, metadata={"help": "record every raw frame while running (`liqmon run`)"}
+    )
     directory: str = field(default="recordings", metadata={"help": "where recordings go"})
-    rotation: str = field(default="hourly", metadata={"choices": ("hourly", "daily", "none")})
-    gzip: bool = True
-    retention_days: float = field(default=30.0, metadata={"min": 0})
+    rotation: str = field(
+        default="hourly",
+        metadata={"choices": ("hourly", "daily", "none"), "help": "a new file every"},
+    )
+    gzip: bool = field(default=True, metadata={"help": "write .jsonl.gz"})
+    retention_days: float = field(
+        default=30.0, metadata={"min": 0, "help": "delete older recordings; 0 keeps them all"}
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = field(
-        default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")}
+        default="INFO",
+        metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR"), "help": "least level logged"},
     )
-    format: str = field(default="text", metadata={"choices": ("text", "json")})
-    summary_interval_seconds: float = field(default=60.0, metadata={"min": 1})
+    format: str = field(
+        default="text", metadata={"choices": ("text", "json"), "help": "one line per event"}
+    )
+    summary_interval_seconds: float = field(
+        default=60.0, metadata={"min": 1, "help": "how often the INFO summary line is logged"}
+    )
 
 
 def _default_venues() -> dict[str, VenueConfig]:
@@ -120,6 +151,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # MQTT, webhooks (issue 6)
 
     def enabled_venues(self) -> dict[str, VenueConfig]:
         return {venue: vc for venue, vc in self.venues.items() if vc.enabled}

@@ -12,6 +12,7 @@
     ├── StoreError             the store backend failed (redis errors are translated here)
     │   └── StoreUnavailable   the backend cannot be reached right now; writes are buffered
     └── NotifyError            a notification channel failed (MQTT, webhook)
+        └── NotifyRejected     the receiving end refused the message; retrying is pointless
 
 Adapters translate third-party errors (websockets, redis, aiomqtt, httpx) into these with
 ``raise ... from``, so callers never import another library to catch an error.
@@ -83,3 +84,10 @@ class StoreUnavailable(StoreError):
 
 class NotifyError(LiqmonError):
     """A notification channel failed to deliver."""
+
+
+class NotifyRejected(NotifyError):
+    """The receiving end refused the message (an HTTP 4xx other than 408/429, a bad topic).
+
+    A configuration or payload problem: the outbox drops the message instead of retrying.
+    """

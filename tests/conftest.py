@@ -5,4 +5,5 @@ from __future__ import annotations
 pytest_plugins: list[str] = [
     "tests.fixtures.redis",
     "tests.fixtures.prometheus",
+    "tests.fixtures.mosquitto",
 ]

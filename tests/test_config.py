@@ -95,3 +95,17 @@ def test_check_config_prints_the_effective_config(capsys: pytest.CaptureFixture[
     assert main(["check-config"]) == 0
     out = capsys.readouterr().out
     assert "[store]" in out and "[venues.bybit]" in out
+
+
+def test_every_config_key_has_help_and_the_readme_reference_is_current() -> None:
+    from monitor.config_reference import reference_markdown
+
+    reference = reference_markdown()
+    assert "|  |" not in reference  # a key without its meaning
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- config-reference:start -->\n") + len(
+        "<!-- config-reference:start -->\n")
+    end = readme.index("<!-- config-reference:end -->")
+    assert readme[start:end] == reference, (
+        "README.md's configuration reference is stale: "
+        "run `liqmon check-config --reference` and paste it between the markers")

@@ -99,3 +99,16 @@ async def test_ingest_counts_once_and_drops_beyond_capacity_with_a_count() -> No
         {"venue": "bybit", "coin": "BTC", "position_side": "long"}) == 2000.0
     rows = await store.totals(60, by=("position_side",), now_ms=1_769_904_000_000)
     assert [(r.position_side, r.count) for r in rows] == [("long", 2)]
+
+
+def test_a_gzip_recording_cut_short_replays_what_is_complete(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl.gz"
+    recorder = Recorder(path=path, gzip_files=True)
+    for i in range(2000):
+        recorder.frame("bybit", 1769904000.0 + i, f'{{"n":{i}}}')
+    recorder.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])  # the trailer and some data are missing
+    frames = list(read_recording(path))
+    assert 0 < len(frames) < 2000
+    assert [f.frame for f in frames] == [f'{{"n":{i}}}' for i in range(len(frames))]

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MAX_PAGES = 100
 REFRESH_SOON_MIN_INTERVAL_SECONDS = 5.0
+# During a REST outage the failures repeat every backoff step: one WARNING per this long.
+REFRESH_WARN_EVERY_SECONDS = 60.0
 
 
 def default_cache_dir() -> Path:
@@ -126,6 +128,7 @@ class InstrumentService:
         self._wake = asyncio.Event()
         self.loaded = asyncio.Event()
         self._last_refresh = -1e18
+        self._last_attempt = -1e18
 
     async def refresh(self) -> int:
         """Fetch now; return how many instruments the book holds. Raises InstrumentFetchError."""
@@ -155,7 +158,9 @@ class InstrumentService:
 
     async def refresh_soon(self) -> None:
         """Ask the run loop for a refresh now (an unknown instrument was seen)."""
-        if asyncio.get_running_loop().time() - self._last_refresh >= (
+        # Measured from the last attempt, not the last success: while the venue's REST API
+        # is down, every unknown-instrument frame would otherwise start a request at once.
+        if asyncio.get_running_loop().time() - self._last_attempt >= (
             REFRESH_SOON_MIN_INTERVAL_SECONDS
         ):
             self._wake.set()
@@ -166,16 +171,29 @@ class InstrumentService:
         if cached:
             log.info("%s: %d instruments from the cache", self.dialect.venue, cached)
         backoff = Backoff(1.0, 60.0)
+        loop = asyncio.get_running_loop()
+        failures, next_warning = 0, 0.0
         while True:
+            self._last_attempt = loop.time()
             try:
                 count = await self.refresh()
                 backoff.reset()
-                log.info("%s: %d instruments fetched", self.dialect.venue, count)
+                if failures:
+                    log.info("%s: %d instruments fetched after %d failed attempts",
+                             self.dialect.venue, count, failures)
+                else:
+                    log.info("%s: %d instruments fetched", self.dialect.venue, count)
+                failures, next_warning = 0, 0.0
                 delay = self._refresh_seconds
             except InstrumentFetchError as exc:
                 delay = backoff.next_delay()
-                log.warning("%s: instrument refresh failed (%s); retrying in %.1fs",
-                            self.dialect.venue, exc, delay)
+                failures += 1
+                if loop.time() >= next_warning:
+                    next_warning = loop.time() + REFRESH_WARN_EVERY_SECONDS
+                    log.warning("%s: instrument refresh failed (%s); retrying in %.1fs "
+                                "(%d failed in a row; next warning in %.0fs at the earliest)",
+                                self.dialect.venue, exc, delay, failures,
+                                REFRESH_WARN_EVERY_SECONDS)
             self._wake.clear()
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):

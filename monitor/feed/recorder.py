@@ -35,16 +35,23 @@ def open_text(path: Path, mode: str) -> IO[str]:
 def read_recording(path: str | Path) -> Iterator[RawFrame]:
     """The frames of one recording, in file order. A bad line raises ValueError naming it."""
     path = Path(path)
+    number = 0
     with open_text(path, "r") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                data = orjson.loads(line)
-                yield RawFrame(str(data["venue"]), float(data["received_at"]),
-                               str(data["frame"]))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{number}: not a recorded frame ({exc})") from exc
+        try:
+            for number, line in enumerate(f, 1):  # number is read after the loop too
+                if not line.strip():
+                    continue
+                try:
+                    data = orjson.loads(line)
+                    yield RawFrame(str(data["venue"]), float(data["received_at"]),
+                                   str(data["frame"]))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{path}:{number}: not a recorded frame ({exc})") from exc
+        except EOFError:
+            # A gzip file cut short (the daemon was killed before closing it): everything up
+            # to the cut is good, the half-written tail is not.
+            log.warning("%s: ends after line %d without its gzip trailer (the writer was "
+                        "killed?); the frames before are replayed", path, number)
 
 
 def encode_frame(venue: str, received_at: float, text: str) -> bytes:

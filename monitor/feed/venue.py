@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -56,6 +57,10 @@ class VenueFeed:
     def subscribed(self) -> int:
         return sum(1 for _p, r, _t in self.runners.values() if r.subscribed)
 
+    @property
+    def connections(self) -> int:
+        return len(self.runners)
+
     def _report(self) -> None:
         self._observer.connections(self.venue, self.subscribed, len(self.runners))
 
@@ -84,7 +89,8 @@ class VenueFeed:
             if name in self.runners:
                 continue
             runner = ConnectionRunner(
-                self.dialect, plan, lambda: self.dialect.session(self.instruments.book),
+                self.dialect, plan,
+                functools.partial(self.dialect.session, self.instruments.book, plan),
                 self._sink, self._observer, self._clock, self._timing,
                 on_state=self._report, instruments=self.instruments, tap=self._tap,
                 warn=self._warn)

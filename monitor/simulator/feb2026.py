@@ -9,8 +9,9 @@ Venue totals follow the "by platform" table: Hyperliquid $1.09B (with the record
 ETH long, followed by a burst of ETH longs it set off), Bybit $574.8M (over 95% longs, mostly
 altcoins), Binance $258M (split here between USD-M and COIN-M, with the $60M single
 liquidation on BTCUSDT). The table leaves $643M to "other venues (OKX and others)": OKX gets
-$150M here, and the rest stays unassigned until the long-tail venues of issue 8 each add one
-line to ``VENUE_SHARES``. Long share is 94% of USD overall.
+$150M here and the long tail (Bitget, Gate, HTX, BitMEX, Deribit, dYdX, Kraken Futures) the
+remaining $493M, split by us since the report gives no per-venue figures for them. Long share
+is 94% of USD overall.
 
 The real night liquidated about 423,500 accounts; the scenario keeps the USD totals and
 scales the number of events down to ``FEB_EVENTS`` (about 30,000), so it plays on a laptop.
@@ -83,6 +84,22 @@ VENUE_SHARES: tuple[VenueShare, ...] = (
     VenueShare("okx", 150e6, 0.935, 0.10,
                {"BTC": 0.35, "ETH": 0.35, "SOL": 0.1, "DOGE": 0.07, "XRP": 0.07, "PEPE": 0.03,
                 "HYPE": 0.03}),
+    # The long tail carries the rest of the night's $2.566B (about a fifth of it); the
+    # report names no per-venue figures for these, so the split is ours.
+    VenueShare("bitget", 150e6, 0.94, 0.05,
+               {"BTC": 0.3, "ETH": 0.3, "SOL": 0.15, "DOGE": 0.1, "XRP": 0.1, "PEPE": 0.05}),
+    VenueShare("gate", 110e6, 0.94, 0.04,
+               {"BTC": 0.3, "ETH": 0.3, "SOL": 0.15, "DOGE": 0.1, "XRP": 0.1, "PEPE": 0.05}),
+    VenueShare("htx", 60e6, 0.94, 0.02,
+               {"BTC": 0.4, "ETH": 0.35, "SOL": 0.1, "DOGE": 0.08, "XRP": 0.07}),
+    VenueShare("bitmex", 50e6, 0.94, 0.015,
+               {"BTC": 0.6, "ETH": 0.3, "SOL": 0.04, "XRP": 0.03, "DOGE": 0.03}),
+    VenueShare("deribit", 50e6, 0.94, 0.015, {"BTC": 0.6, "ETH": 0.35, "SOL": 0.03, "XRP": 0.02}),
+    VenueShare("dydx", 40e6, 0.94, 0.015,
+               {"BTC": 0.35, "ETH": 0.3, "SOL": 0.12, "DOGE": 0.06, "XRP": 0.05, "SUI": 0.04,
+                "AVAX": 0.03, "LINK": 0.03, "WIF": 0.02}),
+    VenueShare("kraken-futures", 33e6, 0.94, 0.01,
+               {"BTC": 0.45, "ETH": 0.35, "SOL": 0.1, "XRP": 0.05, "DOGE": 0.05}),
 )  # fmt: skip
 UNASSIGNED_USD = NIGHT_TOTAL_USD - sum(share.usd for share in VENUE_SHARES)
 
@@ -269,7 +286,9 @@ def _truth(
             "assumptions": [
                 "Binance's $258M is split $235M USD-M and $23M COIN-M",
                 "OKX gets $150M of the $643M the table leaves to other venues",
-                f"${UNASSIGNED_USD / 1e6:.1f}M stays unassigned for the long-tail venues (issue 8)",
+                "the long tail's $493M is split among bitget, gate, htx, bitmex, deribit, dydx "
+                "and kraken-futures by us (no per-venue figures reported)",
+                f"${UNASSIGNED_USD / 1e6:.1f}M stays unassigned",
                 "the $60M Binance liquidation is a BTCUSDT long",
                 "the night's reported total is $2.566B; the scenario's total_usd is the sum of "
                 "the simulated venues only",

@@ -34,8 +34,12 @@ class StoreConfig:
     dedupe_ttl_hours: float = field(
         default=48.0, metadata={"min": 0.1, "help": "how long an event id is remembered"}
     )
-    connect_timeout_seconds: float = field(default=2.0, metadata={"min": 0.01})
-    socket_timeout_seconds: float = field(default=2.0, metadata={"min": 0.01})
+    connect_timeout_seconds: float = field(
+        default=2.0, metadata={"min": 0.01, "help": "Redis connect timeout"}
+    )
+    socket_timeout_seconds: float = field(
+        default=2.0, metadata={"min": 0.01, "help": "Redis command timeout"}
+    )
     batch_size: int = field(default=500, metadata={"min": 1, "help": "events per write"})
     flush_interval_seconds: float = field(
         default=0.1, metadata={"min": 0.001, "help": "longest wait before a partial batch"}

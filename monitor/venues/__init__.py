@@ -20,6 +20,9 @@ class VenueEntry:
     ws_base_url: str
     rest_base_url: str
     enabled_by_default: bool
+    # "websocket": a dialect behind the connection supervisor; "node-fills": the files of a
+    # Hyperliquid node (options.path), followed by monitor/feed/node_source.py.
+    transport: str = "websocket"
 
 
 VENUES: dict[str, VenueEntry] = {
@@ -36,25 +39,29 @@ VENUES: dict[str, VenueEntry] = {
         VenueEntry("hyperliquid", "monitor.venues.hyperliquid:Hyperliquid",
                    "wss://api.hyperliquid.xyz", "https://api.hyperliquid.xyz", True),
         VenueEntry("bitmex", "monitor.venues.bitmex:Bitmex",
-                   "wss://ws.bitmex.com", "https://www.bitmex.com", False),
+                   "wss://ws.bitmex.com", "https://www.bitmex.com", True),
         VenueEntry("deribit", "monitor.venues.deribit:Deribit",
-                   "wss://www.deribit.com", "https://www.deribit.com", False),
+                   "wss://www.deribit.com", "https://www.deribit.com", True),
         VenueEntry("bitget", "monitor.venues.bitget:Bitget",
-                   "wss://ws.bitget.com", "https://api.bitget.com", False),
+                   "wss://ws.bitget.com", "https://api.bitget.com", True),
         VenueEntry("gate", "monitor.venues.gate:Gate",
-                   "wss://fx-ws.gateio.ws", "https://api.gateio.ws", False),
+                   "wss://fx-ws.gateio.ws", "https://api.gateio.ws", True),
         VenueEntry("kraken-futures", "monitor.venues.kraken_futures:KrakenFutures",
-                   "wss://futures.kraken.com", "https://futures.kraken.com", False),
+                   "wss://futures.kraken.com", "https://futures.kraken.com", True),
         VenueEntry("dydx", "monitor.venues.dydx:Dydx",
-                   "wss://indexer.dydx.trade", "https://indexer.dydx.trade", False),
+                   "wss://indexer.dydx.trade", "https://indexer.dydx.trade", True),
         VenueEntry("htx", "monitor.venues.htx:Htx",
-                   "wss://api.hbdm.com", "https://api.hbdm.com", False),
+                   "wss://api.hbdm.com", "https://api.hbdm.com", True),
+        VenueEntry("hyperliquid-node", "", "", "", False, transport="node-fills"),
     )
 }
+WEBSOCKET_VENUES = tuple(v for v, e in VENUES.items() if e.transport == "websocket")
 
 
 def dialect_class(venue: str) -> type:
     entry = VENUES[venue]
+    if entry.transport != "websocket":
+        raise KeyError(f"{venue} is not a websocket venue (its transport is {entry.transport})")
     module_name, _, class_name = entry.dialect_path.partition(":")
     return cast(type, getattr(importlib.import_module(module_name), class_name))
 

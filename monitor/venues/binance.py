@@ -24,9 +24,8 @@ slower path for anything unusual, which either values the frame or names what is
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from hashlib import blake2b
 from typing import Any
 
@@ -34,12 +33,11 @@ import orjson
 
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import (
-    LIQUIDATION_KEYS,
     Completeness,
-    Liquidation,
     MarkPrice,
     PositionSide,
     event_id_from_fields,
+    new_liquidation,
 )
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE, MALFORMED_JSON
@@ -73,45 +71,10 @@ MAX_PARAMS_PER_FRAME = 50
 SYMBOL_CACHE_LIMIT = 4096  # garbage symbols in malformed frames must not grow it unbounded
 
 
-def _fast_liquidation_constructor() -> Callable[..., Liquidation]:
-    """A constructor for Liquidation that skips the frozen dataclass ``__init__``.
-
-    The generated ``__init__`` of a frozen dataclass routes every field through
-    ``object.__setattr__``, which costs about as much as parsing the frame. Setting the
-    slots through their descriptors halves that. The result is the same frozen value; the
-    guard falls back to the real constructor if Liquidation ever gains fields or checks.
-    """
-    names = tuple(f.name for f in dataclasses.fields(Liquidation))
-    if names != LIQUIDATION_KEYS or hasattr(Liquidation, "__post_init__"):
-        return Liquidation
-    (s_venue, s_instrument, s_coin, s_side, s_price, s_qty, s_notional, s_ts, s_received,
-     s_completeness, s_event_id) = (getattr(Liquidation, name).__set__ for name in names)
-    new = object.__new__
-
-    def build(venue: str, instrument: str, coin: str, side: PositionSide, price: float,
-              qty_base: float, notional_usd: float, exchange_ts_ms: int, received_at: float,
-              completeness: Completeness, event_id: str) -> Liquidation:
-        liq: Liquidation = new(Liquidation)
-        s_venue(liq, venue)
-        s_instrument(liq, instrument)
-        s_coin(liq, coin)
-        s_side(liq, side)
-        s_price(liq, price)
-        s_qty(liq, qty_base)
-        s_notional(liq, notional_usd)
-        s_ts(liq, exchange_ts_ms)
-        s_received(liq, received_at)
-        s_completeness(liq, completeness)
-        s_event_id(liq, event_id)
-        return liq
-
-    return build
-
-
-new_liquidation = _fast_liquidation_constructor()
-
-# (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id prefix, wanted)
-_SymbolInfo = tuple[str, float, float, str, bool]
+# (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id hash state, wanted).
+# The hash state has already read "venue␟symbol␟": each frame copies it and feeds only its
+# own fields, which gives the digest event_id_from_fields gives for the whole text.
+_SymbolInfo = tuple[str, float, float, blake2b, bool]
 
 
 class BinanceSession:
@@ -132,13 +95,13 @@ class BinanceSession:
             msg = _loads(text)
         except _JSONDecodeError as exc:
             raise FrameError(MALFORMED_JSON, str(exc)) from None
-        if msg.__class__ is dict:
-            if msg.get("e") == "forceOrder":
-                return self._force_order(msg, received_at)
+        if msg.__class__ is not dict:
+            if msg.__class__ is list:
+                return self._mark_prices(msg, received_at)
+            return [Unrecognised("not_an_object")]
+        if msg.get("e") != "forceOrder":
             return self._other(msg, received_at)
-        if msg.__class__ is list:
-            return self._mark_prices(msg, received_at)
-        return [Unrecognised("not_an_object")]
+        return self._force_order(msg, received_at)
 
     # -- liquidations ---------------------------------------------------------------------
 
@@ -156,7 +119,7 @@ class BinanceSession:
             info = self._cache.get(symbol)
             if (info is not None and ts.__class__ is int and z_raw.__class__ is str
                     and ap_raw.__class__ is str):
-                coin, mult, size, prefix, wanted = info
+                coin, mult, size, id_state, wanted = info
                 z = float(z_raw)
                 ap = float(ap_raw)
                 if self._inverse:
@@ -169,11 +132,11 @@ class BinanceSession:
                 if ap > 0.0 and 0.0 < qty < _INF and 0.0 < notional < _INF:
                     if not wanted:
                         return []
-                    key = f"{prefix}{ts}\x1f{order_side}\x1f{z_raw}\x1f{ap_raw}"
-                    event_id = self._id_head + blake2b(key.encode(), digest_size=12).hexdigest()
+                    digest = id_state.copy()
+                    digest.update(f"{ts}\x1f{order_side}\x1f{z_raw}\x1f{ap_raw}".encode())
                     return [new_liquidation(
                         self._venue, symbol, coin, side, ap / mult, qty * mult, notional, ts,
-                        received_at, _THROTTLED, event_id)]
+                        received_at, _THROTTLED, self._id_head + digest.hexdigest())]
         except (KeyError, TypeError, ValueError):
             pass
         return self._force_order_checked(msg, received_at)
@@ -193,7 +156,7 @@ class BinanceSession:
             raise FrameError(BAD_VALUE, f"negative z or ap: {z!r}, {ap!r}")
         price = ap if ap > 0.0 else _json.positive(_json.req_float(o, "p"), "p")
         filled = z > 0.0 and ap > 0.0
-        coin, mult, size, _prefix, wanted = self._lookup(symbol)
+        coin, mult, size, _id_state, wanted = self._lookup(symbol)
         if self._inverse:
             contracts = z if z > 0.0 else _json.positive(_json.req_float(o, "q"), "q")
             if size <= 0.0:
@@ -232,7 +195,7 @@ class BinanceSession:
         symbol = _json.req_str(row, "s")
         price = _json.positive(_json.req_float(row, "p"), "p")
         ts = _json.req_int(row, "E")
-        coin, mult, _size, _prefix, wanted = self._lookup(symbol)
+        coin, mult, _size, _id_state, wanted = self._lookup(symbol)
         if not wanted:
             return None
         return MarkPrice(self._venue, symbol, coin, price / mult, ts, received_at)
@@ -286,7 +249,8 @@ class BinanceSession:
                 raise UnknownInstrument(self._venue, symbol) from None
             size = 0.0
         wanted = self._wanted is None or symbol in self._wanted
-        info = (coin, mult, size, f"{self._venue}\x1f{symbol}\x1f", wanted)
+        id_state = blake2b(f"{self._venue}\x1f{symbol}\x1f".encode(), digest_size=12)
+        info = (coin, mult, size, id_state, wanted)
         if size > 0.0 or not self._inverse:  # an unknown COIN-M size is looked up again
             if len(self._cache) >= SYMBOL_CACHE_LIMIT:
                 self._cache.clear()
@@ -346,7 +310,9 @@ class _BinanceBase:
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
         raise NotImplementedError
 
-    def session(self, instruments: InstrumentBook) -> BinanceSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> BinanceSession:
         return BinanceSession(self.venue, instruments, self._wanted, self._inverse)
 
 

@@ -263,5 +263,7 @@ class Bitget:
         url = ws_base_url.rstrip("/") + "/v3/ws/public"
         return [ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
 
-    def session(self, instruments: InstrumentBook) -> BitgetSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> BitgetSession:
         return BitgetSession(instruments, self._wanted)

@@ -375,5 +375,7 @@ class Bitmex:
         url = ws_base_url.rstrip("/") + "/realtime"
         return [ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
 
-    def session(self, instruments: InstrumentBook) -> BitmexSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> BitmexSession:
         return BitmexSession(instruments, self._wanted)

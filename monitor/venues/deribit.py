@@ -300,7 +300,9 @@ class Deribit:
         url = ws_base_url.rstrip("/") + "/ws/api/v2"
         return [ConnectionPlan(VENUE, url, frames, expected_acks=len(frames))]
 
-    def session(self, instruments: InstrumentBook) -> DeribitSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> DeribitSession:
         return DeribitSession(instruments, self._wanted, self.channels())
 
 

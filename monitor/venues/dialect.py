@@ -149,6 +149,9 @@ class Dialect(Protocol):
         """The connections to open, sharded where the venue limits topics per connection."""
         ...
 
-    def session(self, instruments: InstrumentBook) -> DialectSession:
-        """Fresh parse state for one connection."""
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> DialectSession:
+        """Fresh parse state for one connection; ``plan`` says which connection it serves
+        (Bybit reads linear or inverse from its URL). None outside a live connection."""
         ...

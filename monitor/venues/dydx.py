@@ -290,5 +290,7 @@ class Dydx:
                                         subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
         return plans
 
-    def session(self, instruments: InstrumentBook) -> DydxSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> DydxSession:
         return DydxSession(instruments, self._wanted)

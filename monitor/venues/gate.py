@@ -331,5 +331,7 @@ class Gate:
                                         expected_acks=len(frames)))
         return plans
 
-    def session(self, instruments: InstrumentBook) -> GateSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> GateSession:
         return GateSession(instruments, self._wanted)

@@ -272,5 +272,7 @@ class Htx:
             for category, ws_path, _rest in CATEGORIES
         ]
 
-    def session(self, instruments: InstrumentBook) -> HtxSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> HtxSession:
         return HtxSession(instruments, self._wanted)

@@ -204,7 +204,9 @@ class Hyperliquid:
             )
         return plans
 
-    def session(self, instruments: InstrumentBook) -> DialectSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> DialectSession:
         return HyperliquidSession(
             instruments,
             vault_addresses=self.vault_addresses,

@@ -254,5 +254,7 @@ class KrakenFutures:
             plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames)))
         return plans
 
-    def session(self, instruments: InstrumentBook) -> KrakenFuturesSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> KrakenFuturesSession:
         return KrakenFuturesSession(instruments, self._wanted)

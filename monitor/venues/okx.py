@@ -242,7 +242,9 @@ class Okx:
             )
         return plans
 
-    def session(self, instruments: InstrumentBook) -> DialectSession:
+    def session(
+        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> DialectSession:
         return OkxSession(
             instruments,
             watched=frozenset(self.settings.symbols) if self.settings.symbols else None,
