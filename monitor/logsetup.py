@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 import orjson
 
@@ -83,8 +84,24 @@ def stderr_is_journal() -> bool:
     return (st.st_dev, st.st_ino) == (int(dev), int(ino))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record.
+
+    Tests (and embedding programs) swap ``sys.stderr``; a handler holding the stream it was
+    made with would write to a closed one afterwards.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     journal = stderr_is_journal()
     formatter: logging.Formatter
     if fmt == "json":

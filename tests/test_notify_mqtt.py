@@ -198,3 +198,15 @@ async def test_notify_test_command(mosquitto: Mosquitto,
     down = NotifyConfig(mqtt=MqttConfig(enabled=True, port=9), **FAST)  # type: ignore[arg-type]
     assert await run_notify_test(Config(notify=down), ["mqtt"], 0.5) == 1
     assert "mqtt: NOT delivered: not connected" in capsys.readouterr().out
+
+
+def test_notify_test_exit_codes(mosquitto: Mosquitto, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+
+    config = tmp_path / "liqmon.toml"
+    config.write_text(f"[notify.mqtt]\nenabled = true\nport = {mosquitto.port}\n")
+    assert main(["notify-test", "--config", str(config), "--timeout", str(5 * T)]) == 0
+    assert "mqtt: delivered test-" in capsys.readouterr().out
+    assert main(["notify-test", "--config", str(config), "--channel", "nope"]) == 2
+    assert "an enabled channel: mqtt" in capsys.readouterr().err

@@ -92,7 +92,7 @@ class MqttConfig:
 
 @dataclass(frozen=True, slots=True)
 class WebhookConfig:
-    enabled: bool = True
+    enabled: bool = field(default=True, metadata={"help": "send to this webhook"})
     format: str = field(
         default="generic", metadata={"choices": FORMATS, "help": "body format of the POST"}
     )
@@ -117,7 +117,9 @@ class WebhookConfig:
         metadata={"min": 0, "help": "messages per minute after the burst; 0 = unlimited"},
     )
     burst: int = field(default=5, metadata={"min": 1, "help": "messages sent back to back"})
-    timeout_seconds: float = field(default=5.0, metadata={"min": 0.01})
+    timeout_seconds: float = field(
+        default=5.0, metadata={"min": 0.01, "help": "give up one POST after this long"}
+    )
 
 
 @dataclass(frozen=True, slots=True)

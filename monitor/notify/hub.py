@@ -32,7 +32,11 @@ from monitor.store.base import Store
 log = logging.getLogger(__name__)
 
 # A claim is one SET NX; a store slower than this is treated as unreachable for the claim.
-CLAIM_TIMEOUT_SECONDS = 1.0
+# Generous, because a claim that times out is sent anyway and a redundant daemon may then
+# send it too (a new pool connection under load can take over a second); once claims are
+# failing, the short timeout keeps a Redis outage from delaying every alert.
+CLAIM_TIMEOUT_SECONDS = 5.0
+CLAIM_TIMEOUT_WHILE_FAILING_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,9 @@ class Notifier:
         async def claim(alert: Alert) -> bool:
             keys = claim_keys(alert, channel, config.claim_window_seconds)
             try:
-                async with asyncio.timeout(CLAIM_TIMEOUT_SECONDS):
+                timeout = (CLAIM_TIMEOUT_WHILE_FAILING_SECONDS if self._claim_failing
+                           else CLAIM_TIMEOUT_SECONDS)
+                async with asyncio.timeout(timeout):
                     for key in keys:
                         if not await store.claim(key, config.claim_ttl_seconds):
                             return False
