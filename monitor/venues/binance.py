@@ -24,6 +24,7 @@ slower path for anything unusual, which either values the frame or names what is
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Iterable
 from hashlib import blake2b
@@ -268,7 +269,7 @@ def _raw(value: object) -> object:
     return "" if value is None else value
 
 
-class _BinanceBase:
+class _BinanceBase(abc.ABC):
     venue = ""
     completeness = Completeness.THROTTLED
     ping_interval_seconds: float | None = None
@@ -307,8 +308,9 @@ class _BinanceBase:
                 continue  # one odd listing must not hide the others
         return specs, None
 
+    @abc.abstractmethod
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
-        raise NotImplementedError
+        """One exchangeInfo row as a spec (USD-M counts base units, COIN-M USD contracts)."""
 
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
