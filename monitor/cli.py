@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the simulator and the daemon in one process")
     _add_config(p)
     p.add_argument("--scenario", default="feb-2026", help="calm or feb-2026 (default)")
-    p.add_argument("--speed", type=float, default=60.0, help="market seconds per real second")
+    p.add_argument("--speed", type=float, default=120.0,
+                   help="market seconds per real second (default 120: the 3-hour night in 90 s)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this many real seconds (default: when the scenario ends)")
     p.add_argument("--faults", default="", help="simulator faults, e.g. drop=5,malformed=0.01")

@@ -29,16 +29,27 @@ DEMO_SUBSCRIBE_WAIT_SECONDS = 30.0
 class MarketClock(SystemClock):
     """Wall time that follows the simulator's market clock; monotonic time stays real.
 
-    The demo plays a three-hour night in minutes: the daemon's timestamps and the detector's
-    windows follow market time, while timeouts and backoff stay in real seconds.
+    The demo plays a three-hour night in a minute or two: the daemon's timestamps and the
+    detector's windows follow market time, while timeouts and backoff stay in real seconds.
+    Once the scenario has played, market time keeps running at the same speed, so a cascade
+    still open at the end cools down and resolves.
     """
 
     def __init__(self, sim: Simulator, start: float) -> None:
         self._sim = sim
         self._start = start
+        self._last_market = -1.0
+        self._last_changed = time.monotonic()
 
     def wall(self) -> float:
-        return (self._sim.start_wall or self._start) + self._sim.market_seconds()
+        market = self._sim.market_seconds()
+        now = time.monotonic()
+        if market != self._last_market:
+            self._last_market, self._last_changed = market, now
+        # After the scenario's end the player no longer moves market time: run it on at the
+        # same speed from the last value (never before play starts, when it also stands).
+        extra = (now - self._last_changed) * self._sim.speed if self._sim.finished else 0.0
+        return (self._sim.start_wall or self._start) + market + extra
 
 
 async def run_daemon(config: Config) -> int:
@@ -103,6 +114,9 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
         # The daemon takes the same config and environment as `run`, with the venues pointed
         # at the simulator: the environment wins over the file, and the simulator over both.
         env = {**os.environ, **sim.config_overrides()}
+        # Evaluate about once a market minute: at 120x that is twice a second.
+        env.setdefault("LIQMON_DETECTOR__EVAL_INTERVAL_SECONDS",
+                       str(max(0.05, min(1.0, 60.0 / args.speed))))
         daemon_config = load_config(getattr(args, "config", None), env=env)
         app = App(daemon_config, clock=MarketClock(sim, start))
         # Every simulated HTTP request is logged at INFO by the simulator: noise in a demo.

@@ -193,6 +193,11 @@ class Simulator:
         """Liquidations actually sent so far, per venue and position side."""
         return self._ledger.snapshot()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the scenario has been fully played (its first pass, when looping)."""
+        return self._finished.is_set()
+
     def market_seconds(self) -> float:
         """How far into the scenario the player is (market time)."""
         return self._market_seconds
