@@ -34,8 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.alerts import AlertState, CascadeAlert, alert_log_line
-from monitor.detector import Detector
-from monitor.detector_config import DetectorConfig
+from monitor.detector.config import DetectorConfig
+from monitor.detector.engine import Detector
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.feed.recorder import RawFrame
 

@@ -53,7 +53,7 @@ def scenario_events(rate: float, seconds: float, triggers: float, venues: list[s
                     trigger_venue: str) -> Iterator[Any]:
     from monitor.events import PositionSide
     from monitor.simulator.catalogue import COIN_PRICES_USD, listings
-    from monitor.simulator.scenarios import liquidation_event
+    from monitor.simulator.scenarios.model import liquidation_event
 
     rng = random.Random(7)
     perps = {v: [item for item in listings(v) if item.contract_type == "perpetual"

@@ -47,7 +47,7 @@ import orjson
 from monitor.errors import FrameError
 from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.simulator.catalogue import COIN_PRICES_USD, listings
-from monitor.simulator.scenarios import liquidation_event
+from monitor.simulator.scenarios.model import liquidation_event
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,

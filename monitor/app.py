@@ -17,18 +17,18 @@ from prometheus_client import CollectorRegistry
 from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line, alert_payload
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, VenueConfig
-from monitor.detector import Detector
+from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.feed.factory import Feed, build_feed
 from monitor.feed.instruments import default_cache_dir
 from monitor.feed.recorder import Recorder
 from monitor.feed.supervisor import FrameTap
-from monitor.httpserver import MetricsServer
 from monitor.ingest import Ingest
-from monitor.lifecycle import ServiceLoop
 from monitor.metrics import Metrics
-from monitor.notify.hub import Notifier
-from monitor.sdnotify import SdNotify
+from monitor.notify.notifier import Notifier
+from monitor.service.endpoint import MetricsServer
+from monitor.service.sdnotify import SdNotify
+from monitor.service.watchdog import ServiceLoop
 from monitor.store.base import Store
 from monitor.store.factory import open_store
 
@@ -225,7 +225,7 @@ class App:
             self._shutdown_deadline = self.clock.monotonic() + self.shutdown_deadline_seconds
         return max(0.0, self._shutdown_deadline - self.clock.monotonic())
 
-    # -- feeds (also changed at run time by monitor.reload on SIGHUP) -----------------------
+    # -- feeds (also changed at run time by the reloader on SIGHUP) -----------------------
     def add_feed(self, venue: str, vc: VenueConfig) -> None:
         """Build a venue's feed from ``self.config``; start it if the app is running."""
         assert self.ingest is not None, "feeds are added once ingest exists"

@@ -29,7 +29,7 @@ from monitor.alerts import (
     rfc3339,
 )
 from monitor.config import Config
-from monitor.detector import Detector
+from monitor.detector.engine import Detector
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.replay import Progress, ReplayResult, replay
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from monitor.detector_config import DetectorConfig
+from monitor.detector.config import DetectorConfig
 from monitor.errors import ConfigError
 from monitor.notify.config import NotifyConfig
 from monitor.store.config import StoreConfig

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from monitor.alerts import WhaleAlert
 from monitor.clock import Clock
-from monitor.detector import Detector
+from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.metrics import Metrics

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from monitor.alerts import CascadeAlert, WhaleAlert
 from monitor.clock import VirtualClock
 from monitor.config import Config
-from monitor.detector import Detector
+from monitor.detector.engine import Detector
 from monitor.errors import FrameError
 from monitor.events import Liquidation, MarkPrice
 from monitor.feed.instruments import default_cache_dir, load_cached

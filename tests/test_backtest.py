@@ -95,7 +95,7 @@ def test_feb_2026_whales_are_the_headline_prints(
 
 
 def test_per_coin_whale_overrides_still_apply() -> None:
-    from monitor.detector_config import CoinThresholds, DetectorConfig
+    from monitor.detector.config import CoinThresholds, DetectorConfig
 
     config = Config(detector=DetectorConfig(coins={"ETH": CoinThresholds(whale_usd=3e6)}))
     report = run_backtest(scenario="feb-2026", config=config)

@@ -98,7 +98,7 @@ def test_check_config_prints_the_effective_config(capsys: pytest.CaptureFixture[
 
 
 def test_every_config_key_has_help_and_the_readme_reference_is_current() -> None:
-    from monitor.config_reference import reference_markdown
+    from monitor.cli.reference import reference_markdown
 
     reference = reference_markdown()
     assert "|  |" not in reference  # a key without its meaning

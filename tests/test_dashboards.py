@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from monitor.metrics import Metrics
 from tests.fixtures.exposition import ExpositionServer
 from tests.fixtures.prometheus import REPO, PrometheusServer
-from tests.promql_scan import rate_ranges, selectors
+from tests.support.promql import rate_ranges, selectors
 
 DASHBOARD_DIR = REPO / "grafana" / "dashboards"
 PROVISIONING = REPO / "grafana" / "provisioning"

@@ -7,8 +7,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.httpserver import MetricsServer
 from monitor.metrics import Metrics
+from monitor.service.endpoint import MetricsServer
 
 
 def make() -> tuple[CollectorRegistry, Metrics]:

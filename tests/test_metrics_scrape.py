@@ -28,9 +28,9 @@ from monitor import __version__
 from monitor.config import MetricsConfig
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.server import Simulator
-from tests.daemon import counted, running_daemon, sent, wait_until
+from tests.support.daemon import counted, running_daemon, sent, wait_until
 from tests.fixtures.prometheus import require_binary
-from tests.timing import T
+from tests.support.timing import T
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid")
 SIDES = ("long", "short")

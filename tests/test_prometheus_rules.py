@@ -25,7 +25,7 @@ from tests.fixtures.prometheus import (
     PrometheusServer,
     require_binary,
 )
-from tests.timing import T
+from tests.support.timing import T
 
 PROM_DIR = REPO / "deploy" / "prometheus"
 RULE_FILES = (PROM_DIR / "rules.yml", PROM_DIR / "alerts.yml")

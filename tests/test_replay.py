@@ -17,12 +17,13 @@ import pytest
 from monitor.alerts import AlertState, CascadeAlert, WhaleAlert
 from monitor.backtest import SCENARIO_EPOCH, scenario_events
 from monitor.config import Config
-from monitor.detector import Detector
+from monitor.detector.engine import Detector
 from monitor.events import Liquidation
 from monitor.feed.recorder import RawFrame
 from monitor.replay import replay
 from monitor.simulator.catalogue import listings
-from monitor.simulator.scenarios import ScenarioEvent, build_scenario
+from monitor.simulator.scenarios import build_scenario
+from monitor.simulator.scenarios.model import ScenarioEvent
 from monitor.simulator.venue_sim import Liq, SimContext, SimNow
 from monitor.simulator.venues import make_venue_sim
 

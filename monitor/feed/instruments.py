@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from monitor.backoff import Backoff
 from monitor.errors import FrameError, InstrumentFetchError
-from monitor.feed.backoff import Backoff
 from monitor.venues.dialect import Dialect, RestRequest
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 

@@ -20,10 +20,10 @@ from typing import Protocol
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from monitor.backoff import Backoff
 from monitor.clock import Clock
 from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice
-from monitor.feed.backoff import Backoff
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,

@@ -45,9 +45,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from monitor.alerts import SCHEMA, AlertState, CascadeAlert, WhaleAlert, alert_payload
+from monitor.backoff import Backoff
 from monitor.errors import ConfigError, NotifyError
 from monitor.events import Liquidation
-from monitor.feed.backoff import Backoff
 from monitor.notify.config import MqttConfig, read_secret
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from monitor.alerts import CascadeAlert, WhaleAlert
+from monitor.backoff import Backoff
 from monitor.clock import Clock
 from monitor.errors import NotifyError, NotifyRejected
-from monitor.feed.backoff import Backoff
 from monitor.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ counts what it really sent. A venue is simulated by a module under ``venues/`` f
 
 from monitor.simulator.faults import Faults, parse_faults
 from monitor.simulator.ledger import SentCounts, SideTotals
-from monitor.simulator.scenarios import SCENARIOS, Scenario, ScenarioEvent, build_scenario
+from monitor.simulator.scenarios import SCENARIOS, build_scenario
+from monitor.simulator.scenarios.model import Scenario, ScenarioEvent
 from monitor.simulator.server import Simulator
 
 __all__ = [

@@ -37,7 +37,7 @@ from monitor.simulator.connection import SimConnection
 from monitor.simulator.faults import Faults, faults_for
 from monitor.simulator.http import HttpAwareConnection, QuietLog, http_response, not_found
 from monitor.simulator.ledger import Ledger, SentCounts
-from monitor.simulator.scenarios import Scenario, ScenarioEvent
+from monitor.simulator.scenarios.model import Scenario, ScenarioEvent
 from monitor.simulator.venue_sim import Liq, RestRequest, SimContext, SimNow, SimSession, VenueSim
 from monitor.simulator.venues import SIMULATORS, make_venue_sim
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from monitor.simulator.scenarios import ScenarioEvent
+    from monitor.simulator.scenarios.model import ScenarioEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,119 @@
+"""``liqmon replay`` and ``liqmon backtest``: recorded frames and scenarios through the detector."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line
+from monitor.config import Config, load_config
+from monitor.logs import configure_logging
+from monitor.replay import Progress
+
+AddConfig = Callable[[argparse.ArgumentParser], None]
+
+
+def add_analysis_commands(sub: Any, add_config: AddConfig) -> None:
+    p = sub.add_parser("replay", help="recorded raw frames through the live path, on a "
+                                      "virtual clock")
+    add_config(p)
+    p.add_argument("file", help="a recording (.jsonl or .jsonl.gz, as `liqmon record` writes)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=None,
+                      help="play at this multiple of recorded time")
+    pace.add_argument("--as-fast-as-possible", action="store_true",
+                      help="no waiting between frames (the default)")
+    p.add_argument("--simulated", action="store_true",
+                   help="take instrument terms from the simulator's catalogue (recordings of "
+                        "`liqmon simulate`)")
+
+    p = sub.add_parser("backtest", help="the detector over a recording or a scenario, as a "
+                                        "report")
+    add_config(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("file", nargs="?", help="a recording (.jsonl or .jsonl.gz)")
+    src.add_argument("--scenario", help="a simulator scenario: calm or feb-2026")
+    p.add_argument("--seed", type=int, default=0, help="scenario seed")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                   help="stretch or shorten the scenario")
+    p.add_argument("--ground-truth", metavar="FILE",
+                   help="ground truth of a recorded simulator run (`liqmon simulate "
+                        "--ground-truth`)")
+    p.add_argument("--simulated", action="store_true",
+                   help="instrument terms from the simulator's catalogue")
+    p.add_argument("--json", action="store_true", help="one JSON document for scripts")
+
+
+def _progress() -> Progress | None:
+    """A progress line on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int | None) -> None:
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        else:
+            sys.stderr.write(f"\r{done} frames")
+        sys.stderr.flush()
+
+    return show
+
+
+def run_analysis(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    configure_logging(args.log_level or "WARNING", args.log_format or config.logging.format)
+    if args.command == "replay":
+        return asyncio.run(_replay(args, config))
+    return _backtest(args, config)
+
+
+async def _replay(args: argparse.Namespace, config: Config) -> int:
+    from monitor.replay import replay
+
+    def show(alert: CascadeAlert | WhaleAlert) -> None:
+        print(alert_log_line(alert), flush=True)
+
+    try:
+        result = await replay(Path(args.file), config, speed=args.speed,
+                              simulated=args.simulated, on_alert=show, progress=_progress())
+    except (OSError, ValueError) as exc:
+        print(f"liqmon replay: {exc}", file=sys.stderr)
+        return 1
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(f"{result.frames} frames, {result.liquidations} liquidations "
+          f"(${result.total_usd:,.0f}), {result.duplicates} duplicates, "
+          f"{result.invalid_frames} invalid, {len(result.cascades)} cascade transitions, "
+          f"{len(result.whales)} whale alerts")
+    return 0
+
+
+def _backtest(args: argparse.Namespace, config: Config) -> int:
+    from monitor.backtest import run_backtest
+
+    truth = None
+    if args.ground_truth:
+        truth = orjson.loads(Path(args.ground_truth).read_bytes())
+    try:
+        report = run_backtest(
+            recording=args.file, scenario=args.scenario, config=config, seed=args.seed,
+            duration_seconds=args.duration, ground_truth=truth, simulated=args.simulated,
+            progress=_progress())
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"liqmon backtest: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError | KeyError) else 1
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(report.to_json()) + b"\n")
+    else:
+        print(report.render_text())
+    return 0

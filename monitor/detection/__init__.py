@@ -1,1 +1,0 @@
-"""The cascade detector's parts: windows, prices, figures, per-scope machines."""

@@ -1,0 +1,414 @@
+"""The cascade detector: a pure state machine from (liquidations, mark prices, now) to alerts.
+
+Per scope (global, each coin, each venue) and position side, a machine moves
+``quiet → watch → cascade → cooling → quiet``. It fires when the side's volume in the window
+is large in absolute terms and against its own baseline, accelerating, one-sided, made of
+many prints, broad (global: several venues above their own baselines) and, where a mark
+price is known, moving the price the way that liquidates that side. It stays a cascade
+while a lower sustain level holds (hysteresis) and for at least a minimum hold; below it,
+it cools, and resolves when cooling lasts. So one cascade is one ``firing``, zero or more
+``escalated`` and one ``resolved``, each carrying its figures and reason.
+
+One story per side: a flush often shows on one venue or coin minutes before it is
+market-wide. When the global scope fires on a side where a coin or venue cascade is already
+running, it does not start a second alert: it continues that cascade (the earliest, if
+several) with its id, start and severity, in an ``escalated`` transition whose scope is
+``global``, whose ``promoted_from`` is the old scope and whose reason says it "went
+market-wide"; any other coin or venue cascade running on that side resolves as "merged
+into" it. While a global cascade runs on a side, no coin or venue cascade starts on that
+side. A coin or venue cascade in an otherwise calm market stays what it is and alerts on its
+own. (``suppress_children = false`` turns all of this off: every scope alerts for itself.)
+
+Time is the caller's: windows are keyed by the venue's timestamp, and :meth:`Detector.evaluate`
+steps one whole second at a time up to the ``now`` it is given, so a replay on a virtual
+clock makes the same transitions as the live run. See ``monitor/detection/`` for the parts.
+"""
+
+from __future__ import annotations
+
+from monitor.alerts import (
+    GLOBAL_SCOPE,
+    AlertState,
+    CascadeAlert,
+    WhaleAlert,
+    cascade_id,
+)
+from monitor.detector.config import CoinThresholds, DetectorConfig, ScopeThresholds
+from monitor.detector.figures import (
+    SIDE_WORDS,
+    Breakdown,
+    Figures,
+    adverse,
+    breadth,
+    breakdown,
+    cheap_figures,
+    merged_reason,
+    resolved_reason,
+    scope_label,
+    top_child,
+    window_reason,
+)
+from monitor.detector.machine import (
+    SIDES,
+    DetectorState,
+    Machine,
+    ScopeStatus,
+    build_alert,
+    ready,
+    scope_order,
+    severity_for,
+)
+from monitor.detector.prices import PriceTracker
+from monitor.detector.whales import whale_alert
+from monitor.detector.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows, ewma_alpha
+from monitor.events import Liquidation, MarkPrice, PositionSide
+
+__all__ = ["Detector", "DetectorState", "ScopeStatus"]
+
+
+class Detector:
+    def __init__(self, config: DetectorConfig) -> None:
+        self._config = config
+        self._windows = Windows(config.window_seconds, config.signal_cap_usd)
+        self._windows.set_max_future(config.max_future_seconds)
+        self._prices = PriceTracker(config.window_seconds, config.price_stale_seconds)
+        self._machines: dict[tuple[str, int], Machine] = {}
+        self._last_t: int | None = None
+        self._apply(config)
+
+    def _apply(self, config: DetectorConfig) -> None:
+        self._config = config
+        self._alpha = ewma_alpha(config.baseline_sample_seconds,
+                                 config.baseline_half_life_hours * 3600.0)
+        overrides: dict[str, CoinThresholds] = {k.upper(): v for k, v in config.coins.items()}
+        self._coin_overrides = overrides
+        self._coin_th: dict[str, ScopeThresholds] = {}
+        self._whale_by_coin = {
+            coin: o.whale_usd for coin, o in overrides.items() if o.whale_usd is not None
+        }
+        self._min_whale = min([config.whale_usd, *self._whale_by_coin.values()])
+
+    def reconfigure(self, config: DetectorConfig) -> None:
+        """New thresholds (SIGHUP); windows, baselines and cascades in progress are kept."""
+        old = self._config
+        self._apply(config)
+        if (config.window_seconds, config.signal_cap_usd) != (old.window_seconds,
+                                                              old.signal_cap_usd):
+            self._windows.resize(config.window_seconds, config.signal_cap_usd)
+        self._windows.set_max_future(config.max_future_seconds)
+        for agg in self._windows.all_scopes():
+            agg.gate = -1.0
+        self._prices.window = config.window_seconds
+        self._prices.stale_seconds = config.price_stale_seconds
+
+    # -- input -----------------------------------------------------------------------------
+
+    def on_liquidation(self, event: Liquidation) -> list[WhaleAlert]:
+        """Count one liquidation. Returns a whale alert if it alone is above the threshold."""
+        usd = event.notional_usd
+        if not usd > 0.0:
+            return []
+        side = LONG if event.position_side is PositionSide.LONG else SHORT
+        self._windows.add(event.venue, event.instrument, event.coin, side, usd,
+                          event.exchange_ts_ms // 1000)
+        if usd < self._min_whale:
+            return []
+        threshold = self._whale_by_coin.get(event.coin, self._config.whale_usd)
+        if usd < threshold:
+            return []
+        return [whale_alert(event, threshold)]
+
+    def on_mark_price(self, price: MarkPrice) -> None:
+        self._prices.update(price.coin, price.venue, price.instrument, price.price,
+                            price.exchange_ts_ms // 1000)
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    def evaluate(self, now: float) -> list[CascadeAlert]:
+        """Step every whole second up to ``now``; return the transitions, oldest first."""
+        t = int(now // 1)
+        last = self._last_t
+        if last is not None and t <= last:
+            return []
+        c = self._config
+        # With nothing active, the seconds of a long gap change nothing but the baselines:
+        # skip to where the windows still matter (a clock jump must not mean a year of steps).
+        horizon = 2 * c.window_seconds + 2
+        step = t if last is None else last + 1
+        alerts: list[CascadeAlert] = []
+        while step <= t:
+            if not self._machines and t - step > horizon:
+                step = t - horizon
+            self._step(step, alerts)
+            step += 1
+        self._last_t = t
+        return alerts
+
+    def _step(self, t: int, alerts: list[CascadeAlert]) -> None:
+        windows = self._windows
+        windows.advance(t)
+        if t % self._config.baseline_sample_seconds == 0:
+            frozen = {(m.agg.scope, m.side) for m in self._machines.values() if m.active}
+            windows.sample_baselines(self._alpha, frozen)
+        touched = windows.touched
+        machines = self._machines
+        if not touched and not machines:
+            return
+        # The global scope first: while it is active on a side, it reports for every coin
+        # and venue on that side, and those are not evaluated (nor listed as watching).
+        glob = windows.global_agg
+        for side in (LONG, SHORT):
+            self._visit((GLOBAL_SCOPE, side), machines.get((GLOBAL_SCOPE, side)) or glob, t,
+                        alerts)
+        under = (self._is_active(GLOBAL_SCOPE, LONG), self._is_active(GLOBAL_SCOPE, SHORT))
+        if not self._config.suppress_children:
+            under = (False, False)
+        candidates: dict[tuple[str, int], Machine | Agg] = {
+            key: m for key, m in machines.items() if key[0] != GLOBAL_SCOPE
+        }
+        for agg in {agg for pair in touched for agg in pair.chain[1:3]}:
+            gate = agg.gate
+            if gate < 0.0:
+                gate = agg.gate = self._thresholds(agg).watch_usd
+            v = agg.v
+            if v[0] < gate and v[1] < gate:
+                continue  # the usual case, read without a call
+            for side in (LONG, SHORT):
+                key = (agg.scope, side)
+                if key not in candidates and not under[side] and self._worth_watching(agg, side):
+                    candidates[key] = agg
+        touched.clear()
+        for key in sorted(candidates, key=scope_order):
+            item = candidates[key]
+            if under[key[1]] and not (isinstance(item, Machine) and item.active):
+                machines.pop(key, None)
+                continue
+            self._visit(key, item, t, alerts)
+
+    def _visit(self, key: tuple[str, int], item: Machine | Agg, t: int,
+               alerts: list[CascadeAlert]) -> None:
+        if isinstance(item, Agg) and not self._worth_watching(item, key[1]):
+            return  # nothing to watch: no machine
+        machine = item if isinstance(item, Machine) else Machine(item, key[1], t)
+        self._advance_machine(machine, t, alerts)
+        if machine.state is DetectorState.QUIET:
+            self._machines.pop(key, None)
+        else:
+            self._machines[key] = machine
+
+    def _worth_watching(self, agg: Agg, side: int) -> bool:
+        """Whether a quiet scope could watch or fire: both need the side's USD at watch_usd
+        and the side dominant. Most busy scopes fail this, so it is read off the window."""
+        th = self._thresholds(agg)
+        v = agg.v
+        usd = v[side]
+        return usd >= th.watch_usd and usd >= self._min_share(th) * (v[0] + v[1])
+
+    def _min_share(self, th: ScopeThresholds) -> float:
+        return min(th.min_share, self._config.sustain_share)
+
+    def _thresholds(self, agg: Agg) -> ScopeThresholds:
+        if agg.kind == COIN:
+            th = self._coin_th.get(agg.name)
+            if th is None:
+                override = self._coin_overrides.get(agg.name)
+                base = self._config.coin_scope
+                th = self._coin_th[agg.name] = override.apply(base) if override else base
+            return th
+        return self._config.global_scope if agg.kind == GLOBAL else self._config.venue_scope
+
+    # -- the state machine ---------------------------------------------------------------------
+
+    def _advance_machine(self, m: Machine, t: int, alerts: list[CascadeAlert]) -> None:
+        agg, side = m.agg, m.side
+        th = self._thresholds(agg)
+        c = self._config
+        fig = cheap_figures(agg, side, th)
+        if not m.active:
+            bd = self._entry(m, th, fig, t)
+            if bd is None:
+                m.held_since = None
+            elif self._held_for_global(m, t):
+                bd = None
+            if bd is not None:
+                self._fire(m, fig, bd, t, alerts)
+                return
+            watching = fig.usd >= th.watch_usd and fig.share >= c.sustain_share
+            self._set_state(m, DetectorState.WATCH if watching else DetectorState.QUIET, t)
+            return
+        sustained = fig.share >= c.sustain_share and (
+            fig.usd >= c.sustain_fraction * th.cascade_usd
+            or fig.symbol_seconds >= c.sustain_fraction * th.cascade_symbol_seconds
+        )
+        if m.state is DetectorState.COOLING:
+            if sustained:
+                m.state, m.since = DetectorState.CASCADE, float(t)
+            elif t - m.cooling_since >= c.cooling_seconds:
+                self._resolve(m, fig, t, alerts)
+                return
+        if m.state is DetectorState.CASCADE:
+            if fig.raw_usd > m.peak_usd:
+                m.peak_usd, m.peak_at = fig.raw_usd, float(t)
+            severity = severity_for(fig.usd, th)
+            if severity > m.peak_severity:
+                m.peak_severity = severity
+            if severity > m.severity and not self._under_global(m):
+                m.severity = severity
+                bd = self._breakdown(agg, side, t)
+                reason = f"escalated to {severity.value}: " + window_reason(
+                    agg, side, fig, bd, c.window_seconds)
+                alerts.append(self._alert(m, AlertState.ESCALATED, fig, bd, t, reason))
+            if not sustained and t - m.started_at >= c.min_hold_seconds:
+                m.state, m.since, m.cooling_since = DetectorState.COOLING, float(t), float(t)
+
+    @staticmethod
+    def _set_state(m: Machine, state: DetectorState, t: int) -> None:
+        if state is not m.state:
+            m.state, m.since = state, float(t)
+
+    def _entry(self, m: Machine, th: ScopeThresholds, fig: Figures, t: int) -> Breakdown | None:
+        """The breakdown if every firing condition holds, else None (cheap checks first)."""
+        c = self._config
+        if not ready(fig, th):
+            return None
+        agg, side = m.agg, m.side
+        if agg.kind != GLOBAL and self._is_active(GLOBAL_SCOPE, side) and c.suppress_children:
+            return None
+        if breadth(agg, side, self._windows, c) < th.min_venues:
+            return None
+        # One coin on one venue is the coin's event; a venue's flush over many coins is the
+        # venue's: neither starts while the other reports the same liquidations.
+        if agg.kind != GLOBAL:
+            name, share = top_child(agg, side, self._windows)
+            if agg.kind == VENUE and (
+                share >= c.venue_max_top_coin_share or self._is_active(f"coin:{name}", side)
+            ):
+                return None
+            if (
+                agg.kind == COIN
+                and share >= c.venue_max_top_coin_share
+                and self._is_active(f"venue:{name}", side)
+            ):
+                return None
+        # The full breakdown (sorted shares, price moves) only for a cascade about to fire.
+        bd = self._breakdown(agg, side, t)
+        move = adverse(bd.price_move, side)
+        if move is not None and move < th.min_price_move:
+            return None
+        return bd
+
+    def _held_for_global(self, m: Machine, t: int) -> bool:
+        """Whether a coin or venue cascade that could fire waits for the global scope.
+
+        While the global scope is watching its side, something broad is building: a child
+        gives it ``child_wait_seconds``, counted from when the child could first fire, to
+        take the event, so that one market-wide flush is one alert, not one per coin.
+        """
+        if m.agg.kind == GLOBAL or not self._config.suppress_children:
+            return False
+        parent = self._machines.get((GLOBAL_SCOPE, m.side))
+        if parent is None or parent.state is not DetectorState.WATCH:
+            return False
+        if m.held_since is None:
+            m.held_since = float(t)
+        return t - m.held_since < self._config.child_wait_seconds
+
+    def _under_global(self, m: Machine) -> bool:
+        """A child cascade goes quiet while a global one on its side reports for it.
+
+        Normally none is left running then (the global one took it over when it fired);
+        this covers a reload that turned ``suppress_children`` on with both running."""
+        return (
+            m.agg.kind != GLOBAL
+            and self._config.suppress_children
+            and self._is_active(GLOBAL_SCOPE, m.side)
+        )
+
+    def _is_active(self, scope: str, side: int) -> bool:
+        machine = self._machines.get((scope, side))
+        return machine is not None and machine.active
+
+    def _breakdown(self, agg: Agg, side: int, t: int) -> Breakdown:
+        return breakdown(agg, side, self._windows, self._prices, self._config, t)
+
+    def _fire(
+        self, m: Machine, fig: Figures, bd: Breakdown, t: int, alerts: list[CascadeAlert]
+    ) -> None:
+        agg, side = m.agg, m.side
+        m.state = DetectorState.CASCADE
+        m.since = m.started_at = float(t)
+        m.alert_id = cascade_id(agg.scope, SIDES[side], m.started_at)
+        m.severity = m.peak_severity = severity_for(fig.usd, self._thresholds(agg))
+        m.peak_usd, m.peak_at = fig.raw_usd, float(t)
+        m.promoted_from = None
+        # The window that fired it is the cascade's first part.
+        m.cum_start = agg.cum_raw(side) - agg.raw(side)
+        glob = self._windows.global_agg
+        m.market_cum_start = glob.cum_raw(side) - glob.raw(side)
+        reason = window_reason(agg, side, fig, bd, self._config.window_seconds)
+        running = self._running_children(side) if agg.kind == GLOBAL else []
+        if running:
+            self._take_over(m, running, fig, bd, t, reason, alerts)
+            return
+        alerts.append(self._alert(m, AlertState.FIRING, fig, bd, t, reason))
+
+    def _running_children(self, side: int) -> list[Machine]:
+        """The coin and venue cascades active on ``side``, the earliest first."""
+        if not self._config.suppress_children:
+            return []
+        running = [
+            machine for (scope, s), machine in self._machines.items()
+            if s == side and scope != GLOBAL_SCOPE and machine.active
+        ]
+        running.sort(key=lambda machine: (machine.started_at, scope_order(
+            (machine.agg.scope, side))))
+        return running
+
+    def _take_over(self, m: Machine, running: list[Machine], fig: Figures, bd: Breakdown,
+                   t: int, reason: str, alerts: list[CascadeAlert]) -> None:
+        """One story per side: the global cascade that fires while coin or venue cascades
+        run on its side continues the earliest of them (its id, start and severity) with an
+        ``escalated`` transition saying it went market-wide; any other ends, merged into it."""
+        first, *others = running
+        side = m.side
+        m.alert_id, m.started_at = first.alert_id, first.started_at
+        m.severity = max(m.severity, first.severity)
+        m.peak_severity = max(m.peak_severity, first.peak_severity)
+        m.cum_start = min(m.cum_start, first.market_cum_start)
+        m.promoted_from = first.agg.scope
+        reason = f"{scope_label(first.agg)} {SIDE_WORDS[side]}s went market-wide: {reason}"
+        alerts.append(self._alert(m, AlertState.ESCALATED, fig, bd, t, reason,
+                                  promoted_from=first.agg.scope))
+        del self._machines[(first.agg.scope, side)]
+        for child in others:
+            c_fig = cheap_figures(child.agg, side, self._thresholds(child.agg))
+            c_bd = self._breakdown(child.agg, side, t)
+            total = child.agg.cum_raw(side) - child.cum_start
+            merged = merged_reason(child.agg, side, t - child.started_at, total,
+                                   child.peak_severity, m.alert_id)
+            alerts.append(self._alert(child, AlertState.RESOLVED, c_fig, c_bd, t, merged))
+            del self._machines[(child.agg.scope, side)]
+
+    def _resolve(self, m: Machine, fig: Figures, t: int, alerts: list[CascadeAlert]) -> None:
+        agg, side = m.agg, m.side
+        bd = self._breakdown(agg, side, t)
+        total = agg.cum_raw(side) - m.cum_start
+        reason = resolved_reason(agg, side, t - m.started_at, total, m.peak_usd,
+                                 self._config.window_seconds, m.peak_severity, m.promoted_from)
+        alerts.append(self._alert(m, AlertState.RESOLVED, fig, bd, t, reason))
+        m.state, m.since = DetectorState.QUIET, float(t)
+
+    def _alert(self, m: Machine, status: AlertState, fig: Figures, bd: Breakdown, t: int,
+               reason: str, promoted_from: str | None = None) -> CascadeAlert:
+        return build_alert(m, status, fig, bd, t, reason, self._config.window_seconds,
+                           promoted_from)
+
+    # -- state for metrics -------------------------------------------------------------------
+
+    def states(self) -> list[ScopeStatus]:
+        """Every scope and side not quiet, global first."""
+        return [self._machines[key].status() for key in sorted(self._machines, key=scope_order)]
+
+    @property
+    def config(self) -> DetectorConfig:
+        return self._config

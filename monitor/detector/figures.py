@@ -1,0 +1,207 @@
+"""The signals of one scope and side at one step, and the one-line reasons built from them.
+
+The cheap figures (volume, multiple, acceleration, share, symbol-seconds) are read every
+step a scope is hot; the breakdown (venues, coins, breadth, price move) only when a cascade
+is about to fire or an alert is written, because it walks the scope's children.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.alerts import Severity, Share, format_duration, format_usd
+from monitor.detector.config import DetectorConfig, ScopeThresholds
+from monitor.detector.prices import PriceTracker
+from monitor.detector.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows
+
+SIDE_WORDS = ("long", "short")
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    usd: float  # capped, dominant side
+    raw_usd: float  # uncapped, dominant side
+    share: float  # of the side in both sides' capped USD
+    long_share: float
+    multiple: float
+    acceleration: float
+    count: int
+    symbol_seconds: int
+    symbol_multiple: float
+
+
+def cheap_figures(agg: Agg, side: int, th: ScopeThresholds) -> Figures:
+    usd = agg.usd(side)
+    total = agg.usd(LONG) + agg.usd(SHORT)
+    share = usd / total if total > 0.0 else 0.0
+    return Figures(
+        usd=usd,
+        raw_usd=agg.raw(side),
+        share=share,
+        long_share=(agg.usd(LONG) / total) if total > 0.0 else 0.0,
+        multiple=usd / max(agg.base_usd[side], th.baseline_floor_usd),
+        acceleration=usd / max(agg.prev(side), th.baseline_floor_usd),
+        count=agg.count(side),
+        symbol_seconds=agg.sym(side),
+        symbol_multiple=agg.sym(side) / max(agg.base_sym[side], th.symbol_seconds_floor),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    venues: tuple[Share, ...]  # by uncapped USD, largest first
+    coins: tuple[Share, ...]
+    breadth: int
+    price_move: float | None  # signed fraction; for global and venue scopes, USD-weighted
+    top_coin_share: float
+
+
+def _children(parts: dict[str, Agg], side: int, total: float, top_n: int) -> list[Share]:
+    items = [(name, agg.raw(side)) for name, agg in parts.items() if agg.raw(side) > 0.0]
+    items.sort(key=lambda kv: (-kv[1], kv[0]))
+    return [Share(name, usd, usd / total if total > 0 else 0.0) for name, usd in items[:top_n]]
+
+
+def breakdown(
+    agg: Agg, side: int, windows: Windows, prices: PriceTracker, config: DetectorConfig, t: int
+) -> Breakdown:
+    total = agg.raw(side)
+    top_n = config.top_n
+    if agg.kind == GLOBAL:
+        venues = _children(windows.venues, side, total, 1000)
+        coins = _children(windows.coins, side, total, top_n)
+    elif agg.kind == COIN:
+        venues = _children(windows.pairs_by_coin.get(agg.name, {}), side, total, 1000)
+        coins = [Share(agg.name, total, 1.0)]
+    else:
+        venues = [Share(agg.name, total, 1.0)]
+        coins = _children(windows.pairs_by_venue.get(agg.name, {}), side, total, top_n)
+    if agg.kind == COIN:
+        move = _weighted([(prices.move(agg.name, s.name, t), s.usd) for s in venues])
+    elif agg.kind == VENUE:
+        move = _weighted([(prices.move(s.name, agg.name, t), s.usd) for s in coins])
+    else:
+        move = _weighted([
+            (_coin_move(s.name, side, windows, prices, t), s.usd) for s in coins
+        ])
+    listed = tuple(s for s in venues if s.share >= config.venue_involved_share)[:top_n]
+    return Breakdown(
+        venues=listed or tuple(venues[:1]),
+        coins=tuple(coins),
+        breadth=breadth(agg, side, windows, config),
+        price_move=move,
+        top_coin_share=coins[0].share if coins else 0.0,
+    )
+
+
+def breadth(agg: Agg, side: int, windows: Windows, config: DetectorConfig) -> int:
+    """Global: venues above their own baselines; a coin: venues with a listed share of it."""
+    if agg.kind == GLOBAL:
+        return sum(1 for a in windows.venues.values() if _above_baseline(a, side, config))
+    if agg.kind == COIN:
+        floor = config.venue_involved_share * agg.raw(side)
+        pairs = windows.pairs_by_coin.get(agg.name, {}).values()
+        return sum(1 for a in pairs if a.raw(side) > 0.0 and a.raw(side) >= floor)
+    return 1
+
+
+def top_child(agg: Agg, side: int, windows: Windows) -> tuple[str, float]:
+    """The largest part of a window (a coin's venue, a venue's coin) and its share."""
+    if agg.kind == COIN:
+        parts = windows.pairs_by_coin.get(agg.name, {})
+    elif agg.kind == VENUE:
+        parts = windows.pairs_by_venue.get(agg.name, {})
+    else:
+        parts = windows.coins
+    total = agg.raw(side)
+    name, usd = max(((n, a.raw(side)) for n, a in parts.items()), key=lambda kv: kv[1],
+                    default=("", 0.0))
+    return name, (usd / total if total > 0.0 else 0.0)
+
+
+def _above_baseline(venue: Agg, side: int, config: DetectorConfig) -> bool:
+    th = config.venue_scope
+    k = config.breadth_multiple
+    usd = venue.usd(side)
+    if usd >= config.breadth_floor_usd and usd >= k * max(
+        venue.base_usd[side], th.baseline_floor_usd
+    ):
+        return True
+    # A throttled venue under-reports USD; its symbol-seconds still show the intensity.
+    return venue.sym(side) >= k * max(venue.base_sym[side], th.symbol_seconds_floor)
+
+
+def _coin_move(coin: str, side: int, windows: Windows, prices: PriceTracker, t: int
+               ) -> float | None:
+    pairs = windows.pairs_by_coin.get(coin, {})
+    return _weighted([(prices.move(coin, venue, t), a.raw(side)) for venue, a in pairs.items()])
+
+
+def _weighted(moves: list[tuple[float | None, float]]) -> float | None:
+    """The USD-weighted mean of the known moves, None if none is known."""
+    weight = 0.0
+    acc = 0.0
+    for move, usd in moves:
+        if move is not None and usd > 0.0:
+            acc += move * usd
+            weight += usd
+    return acc / weight if weight > 0.0 else None
+
+
+def adverse(move: float | None, side: int) -> float | None:
+    """The move in the direction that liquidates ``side``: falling for longs, rising for shorts."""
+    if move is None:
+        return None
+    return -move if side == LONG else move
+
+
+def scope_label(agg: Agg) -> str:
+    if agg.kind == GLOBAL:
+        return "Global"
+    return agg.name if agg.kind in (COIN, VENUE) else agg.scope
+
+
+def window_reason(
+    agg: Agg, side: int, fig: Figures, bd: Breakdown, window_seconds: int
+) -> str:
+    """``ETH longs: $212M in 5m (3.1x prev), 8.4x baseline, 96% long, 4 venues, mark -6.1%``."""
+    word = SIDE_WORDS[side]
+    parts = [
+        f"{scope_label(agg)} {word}s: {format_usd(fig.raw_usd)} in "
+        f"{format_duration(window_seconds)} ({fig.acceleration:.1f}x prev)",
+        f"{fig.multiple:.1f}x baseline",
+        f"{fig.share:.0%} {word}",
+    ]
+    if agg.kind == GLOBAL:
+        parts.append(f"{bd.breadth} venues above baseline")
+        parts.append("top " + " ".join(f"{s.name} {s.share:.0%}" for s in bd.coins[:3]))
+    elif agg.kind == COIN:
+        n = len(bd.venues)
+        parts.append(f"{n} venue{'s' if n != 1 else ''}")
+    else:
+        parts.append("top " + " ".join(f"{s.name} {s.share:.0%}" for s in bd.coins[:3]))
+    if bd.price_move is not None:
+        parts.append(f"mark {bd.price_move * 100:+.1f}%")
+    return ", ".join(parts)
+
+
+def resolved_reason(agg: Agg, side: int, seconds: float, total_usd: float, peak_usd: float,
+                    window_seconds: int, max_severity: Severity, promoted_from: str | None
+                    ) -> str:
+    """``Global longs resolved after 2h32m (started on venue:hyperliquid): $2.39B ...``."""
+    origin = f" (started on {promoted_from})" if promoted_from else ""
+    return (
+        f"{scope_label(agg)} {SIDE_WORDS[side]}s resolved after {format_duration(seconds)}"
+        f"{origin}: {format_usd(total_usd)} liquidated, peak {format_usd(peak_usd)} in "
+        f"{format_duration(window_seconds)}, max {max_severity.value}"
+    )
+
+
+def merged_reason(agg: Agg, side: int, seconds: float, total_usd: float,
+                  max_severity: Severity, into_id: str) -> str:
+    """A coin or venue cascade that ends because a market-wide one took the side over."""
+    return (
+        f"{scope_label(agg)} {SIDE_WORDS[side]}s merged into the market-wide cascade "
+        f"{into_id} after {format_duration(seconds)}: {format_usd(total_usd)} liquidated, "
+        f"max {max_severity.value}"
+    )

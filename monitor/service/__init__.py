@@ -1,0 +1,2 @@
+"""Running as a service: systemd notification, the progress watchdog, SIGHUP reload and
+the HTTP endpoint (/metrics, /healthz)."""

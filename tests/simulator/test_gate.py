@@ -1,0 +1,179 @@
+"""The Gate simulator: two settle hosts, signed sizes, the per-contract throttle, futures.ping."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import pytest
+
+from monitor.errors import UnknownInstrument
+from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.simulator.catalogue import COIN_PRICES_USD, listings
+from monitor.simulator.scenarios.model import ScenarioEvent
+from monitor.simulator.venue_sim import Frame, Liq, Out, RestRequest, SimContext, SimNow
+from monitor.simulator.venues import make_venue_sim
+from monitor.simulator.venues.gate import GateSession, GateSim
+from monitor.venues import make_dialect
+from monitor.venues.dialect import Ack, DialectSession, Item, Pong, Rejection
+from monitor.venues.gate import Gate
+from monitor.venues.instruments import InstrumentBook
+from tests.simulator.test_kraken_futures import (
+    START_MS,
+    assert_received_what_was_sent,
+    book_from_sim,
+    connect_all,
+    scenario_events,
+    through_supervisor,
+)
+
+VENUE = "gate"
+DIALECT = make_dialect(VENUE)
+NOW = SimNow(START_MS, 100.0)
+
+
+def sim() -> GateSim:
+    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
+    assert isinstance(made, GateSim)
+    return made
+
+
+def opened(venue_sim: GateSim, settle: str = "usdt", reject: bool = False) -> GateSession:
+    session = venue_sim.open(f"/v4/ws/{settle}", "", reject=reject)
+    assert isinstance(session, GateSession)
+    return session
+
+
+def read(outs: Sequence[Out], reader: DialectSession | None = None) -> list[Item]:
+    reader = reader or DIALECT.session(book_from_sim(sim(), DIALECT))
+    items: list[Item] = []
+    for out in outs:
+        assert isinstance(out, Frame) and isinstance(out.data, str)
+        items += reader.parse(out.data, 1.0)
+    return items
+
+
+def spaced(events: Sequence[ScenarioEvent]) -> list[Liq]:
+    """One liquidation per second, so the per-contract throttle keeps them all."""
+    return [Liq(seq, event, START_MS + 1_000 * seq) for seq, event in enumerate(events, 1)]
+
+
+def test_every_liquidation_round_trips_on_its_settle_host() -> None:
+    venue_sim = sim()
+    book = book_from_sim(venue_sim, DIALECT)
+    conns = connect_all(venue_sim, DIALECT, book, NOW)
+    assert len(conns) == 2  # usdt and btc
+    liqs = spaced(scenario_events(VENUE))
+    for liq in liqs:
+        venue_sim.on_liquidation(liq)
+    got: list[Liquidation] = []
+    for pub in venue_sim.flush(SimNow(START_MS + 100_000, 200.0), final=True):
+        rendered = [text for conn in conns if (text := conn.session.render(pub)) is not None]
+        assert len(rendered) == 1  # exactly one host carries each contract
+        got += [i for i in conns[0].reader.parse(rendered[0], 1.0) if isinstance(i, Liquidation)]
+    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
+    for liquidation, liq in zip(got, liqs, strict=True):
+        event = liq.event
+        assert (liquidation.instrument, liquidation.coin, liquidation.position_side) == (
+            event.instrument, event.coin, event.position_side)
+        assert liquidation.exchange_ts_ms == liq.ts_ms
+        assert math.isclose(liquidation.price, event.price, rel_tol=1e-9)
+        assert math.isclose(liquidation.qty_base, event.qty_base, rel_tol=1e-9)
+        assert abs(liquidation.notional_usd - event.notional_usd) < 0.005
+        assert liquidation.completeness == "throttled"
+
+
+def test_size_sign_is_the_side() -> None:
+    venue_sim = sim()
+    for liq in spaced(scenario_events(VENUE)[:2]):
+        venue_sim.on_liquidation(liq)
+    pubs = venue_sim.flush(NOW, final=True)
+    sizes = [json.loads(p.payload)["result"][0]["size"] for p in pubs]
+    sides = [p.liquidations[0].event.position_side for p in pubs]
+    assert sides == [PositionSide.LONG, PositionSide.SHORT]
+    assert sizes[0] < 0 < sizes[1]
+
+
+def test_at_most_one_liquidation_per_contract_per_second() -> None:
+    venue_sim = sim()
+    btc = [e for e in scenario_events(VENUE) if e.instrument == "BTC_USDT"]
+    eth = [e for e in scenario_events(VENUE) if e.instrument == "ETH_USDT"]
+    for liq in [Liq(1, btc[0], START_MS + 100), Liq(2, btc[1], START_MS + 600),
+                Liq(3, eth[0], START_MS + 700), Liq(4, btc[0], START_MS + 1_200)]:
+        venue_sim.on_liquidation(liq)
+    first = venue_sim.flush(SimNow(START_MS + 1_000, 1.0))
+    assert sorted(liq.seq for p in first for liq in p.liquidations) == [2, 3]  # 1 is dropped
+    second = venue_sim.flush(SimNow(START_MS + 2_000, 1.0))
+    assert [liq.seq for p in second for liq in p.liquidations] == [4]
+
+
+def test_acks_tickers_pong_and_refusals() -> None:
+    venue_sim = sim()
+    book = book_from_sim(venue_sim, DIALECT)
+    conns = connect_all(venue_sim, DIALECT, book, NOW)
+    for conn in conns:
+        assert sum(isinstance(i, Ack) for i in conn.items) == 2
+    marks = {i.instrument: i for c in conns for i in c.items if isinstance(i, MarkPrice)}
+    assert set(marks) == {"BTC_USDT", "ETH_USDT", "BTC_USD"}
+    assert marks["BTC_USD"].price == COIN_PRICES_USD["BTC"]
+    ping = DIALECT.ping_frame(1_769_904_000.5)
+    assert ping is not None
+    assert read(opened(venue_sim).on_text(ping, NOW)) == [Pong()]
+    subscribe = '{"time":1,"channel":"futures.public_liquidates","event":"subscribe","payload":%s}'
+    for session, text in (
+        (opened(venue_sim, reject=True), subscribe % '["!all"]'),
+        (opened(venue_sim), subscribe % '["NOPE_USDT"]'),
+        (opened(venue_sim, "btc"), subscribe % '["BTC_USDT"]'),  # a USDT contract on btc
+        (opened(venue_sim), subscribe.replace("public_liquidates", "liquidates") % '["!all"]'),
+    ):
+        (notice,) = read(session.on_text(text, NOW))
+        assert isinstance(notice, Rejection)
+    assert venue_sim.open("/v4/ws/delivery/usdt", "", reject=False) is None
+
+
+def test_contract_documents_read_back_and_page() -> None:
+    venue_sim = sim()
+    book = book_from_sim(venue_sim, DIALECT)
+    assert sorted(s.instrument for s in book) == sorted(i.symbol for i in listings(VENUE))
+    for item in listings(VENUE):
+        spec = book.get(item.symbol)
+        assert spec is not None and (spec.coin, spec.kind) == (item.coin, item.spec.kind)
+        assert math.isclose(spec.contract_size, item.spec.contract_size, rel_tol=1e-12)
+    page = venue_sim.rest(RestRequest("GET", "/api/v4/futures/usdt/contracts",
+                                      {"limit": "2", "offset": "1"}))
+    assert page is not None
+    assert [row["name"] for row in json.loads(page.body)] == ["ETH_USDT", "SOL_USDT"]
+    bad = venue_sim.rest(RestRequest("GET", "/api/v4/futures/eur/contracts", {}))
+    assert bad is not None and bad.status == 400
+    assert venue_sim.rest(RestRequest("GET", "/api/v4/futures/usdt/tickers", {})) is None
+
+
+def test_unknown_contracts_wait_for_the_book() -> None:
+    venue_sim = sim()
+    venue_sim.on_liquidation(spaced(scenario_events(VENUE)[:1])[0])
+    (pub,) = venue_sim.flush(NOW, final=True)
+    empty = DIALECT.session(InstrumentBook(VENUE))
+    with pytest.raises(UnknownInstrument):
+        empty.parse(pub.payload, 1.0)
+
+
+async def test_a_scenario_through_the_supervisor_with_futures_pings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Gate, "ping_interval_seconds", 0.05)
+    pongs: list[Pong] = []
+
+    class Counting:
+        def __init__(self, inner: DialectSession) -> None:
+            self.inner = inner
+
+        def parse(self, text: str, received_at: float) -> list[Item]:
+            items = self.inner.parse(text, received_at)
+            pongs.extend(i for i in items if isinstance(i, Pong))
+            return items
+
+    played = await through_supervisor(VENUE, session_factory=Counting)
+    assert_received_what_was_sent(played, VENUE)
+    assert played.observer.reconnects == []
+    assert pongs
+    assert len(played.runners) == 2

@@ -1,0 +1,546 @@
+"""Binance USD-M and COIN-M dialects: golden frames, real frames, malformed input, plans.
+
+The golden-file runner and the JSON mutation strategy defined here are shared with
+tests/test_venue_bybit.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.errors import FrameError, UnknownInstrument
+from monitor.events import Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.venues import make_dialect
+from monitor.venues.binance import BinanceCoinm, BinanceUsdm, new_liquidation
+from monitor.venues.dialect import (
+    Ack,
+    Dialect,
+    DialectSession,
+    Invalid,
+    Item,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
+from tests.support.realdata import realdata_lines, requires_realdata
+
+GOLDEN = Path(__file__).parent / "golden"
+SAMPLE = (
+    '{"e":"forceOrder","E":1698871323061,"o":{"s":"BTCUSDT","S":"BUY","o":"LIMIT","f":"IOC",'
+    '"q":"1.437","p":"35100.81","ap":"34959.70","X":"FILLED","l":"1.437","z":"1.437",'
+    '"T":1698871323059}}'
+)
+COINM_SAMPLE = (
+    '{"e":"forceOrder","E":1591154240950,"o":{"s":"BTCUSD_200925","ps":"BTCUSD","S":"SELL",'
+    '"o":"LIMIT","f":"IOC","q":"1","p":"9425.5","ap":"9496.5","X":"FILLED","l":"1","z":"1",'
+    '"T":1591154240949}}'
+)
+
+
+# -- shared helpers --------------------------------------------------------------------
+
+
+def golden_files(venue: str) -> list[Path]:
+    return sorted((GOLDEN / venue).glob("*.json"))
+
+
+def load_book(dialect: Dialect, document: object | None) -> InstrumentBook:
+    """An instrument book from a REST document as the venue's endpoint returns it."""
+    book = InstrumentBook(dialect.venue)
+    if document is not None:
+        request = dialect.instrument_requests("https://rest.invalid")[0]
+        specs, _next = dialect.parse_instruments(request, orjson.dumps(document))
+        book.update(specs)
+    return book
+
+
+def as_expected(item: Item) -> dict[str, Any]:
+    """An item in the golden files' JSON shape."""
+    if isinstance(item, Liquidation):
+        return item.to_json_dict()
+    if isinstance(item, MarkPrice):
+        return {"mark_price": dataclasses.asdict(item)}
+    return {"notice": {"type": type(item).__name__, **dataclasses.asdict(item)}}
+
+
+def assert_items_match(items: list[Item], expected: list[dict[str, Any]]) -> None:
+    actual = [as_expected(item) for item in items]
+    assert len(actual) == len(expected), actual
+    for got, want in zip(actual, expected, strict=True):
+        if "notional_usd" in want:
+            # Side exact, notional to the cent, price and quantity to 1e-9 relative.
+            assert got["position_side"] == want["position_side"]
+            assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005, (got, want)
+            assert got["price"] == pytest.approx(want["price"], rel=1e-9)
+            assert got["qty_base"] == pytest.approx(want["qty_base"], rel=1e-9)
+            rest = {k: v for k, v in got.items() if k not in ("notional_usd", "price", "qty_base")}
+            assert rest == {k: want[k] for k in rest}
+        elif "mark_price" in want:
+            assert got["mark_price"]["price"] == pytest.approx(want["mark_price"]["price"],
+                                                               rel=1e-12)
+            assert {**got["mark_price"], "price": 0} == {**want["mark_price"], "price": 0}
+        else:
+            assert got == want
+
+
+def run_golden(path: Path) -> None:
+    case = json.loads(path.read_text())
+    dialect = make_dialect(path.parent.name)
+    session = dialect.session(load_book(dialect, case.get("instruments")))
+    # Twice: the second parse runs on the session's warm caches (Binance's fast path).
+    for _ in range(2):
+        assert_items_match(session.parse(case["frame"], case["received_at"]), case["expected"])
+
+
+def parse_only_frame_errors(session: DialectSession, text: str) -> None:
+    """The property every dialect keeps: any input yields items or a FrameError, never a crash."""
+    try:
+        items = session.parse(text, 1.0)
+    except FrameError:
+        return
+    for item in items:
+        if isinstance(item, Liquidation):
+            assert item.notional_usd > 0 and item.qty_base > 0 and item.price > 0
+            assert item.position_side in (PositionSide.LONG, PositionSide.SHORT)
+
+
+_LEAF = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats()
+    | st.text(max_size=6)
+    | st.sampled_from(["", "0", "-1", "nan", "inf", "1e400", "1_0", "BUY", "SELL", "Buy", "Sell",
+                       "2.5", "BTCUSDT", "BTCUSD", "forceOrder", "markPriceUpdate", "snapshot",
+                       "delta", "subscribe", "pong"])
+)
+JSON_VALUES = st.recursive(
+    _LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                      max_size=3),
+    max_leaves=6)
+
+
+def mutate(data: st.DataObject, value: Any) -> Any:
+    """``value`` with one node deleted, replaced or (recursively) mutated."""
+    if isinstance(value, dict) and value:
+        key = data.draw(st.sampled_from(sorted(value)))
+        action = data.draw(st.sampled_from(["delete", "replace", "descend"]))
+        copy = dict(value)
+        if action == "delete":
+            del copy[key]
+        else:
+            copy[key] = (data.draw(JSON_VALUES) if action == "replace"
+                         else mutate(data, value[key]))
+        return copy
+    if isinstance(value, list) and value:
+        index = data.draw(st.integers(0, len(value) - 1))
+        action = data.draw(st.sampled_from(["delete", "replace", "descend"]))
+        items = list(value)
+        if action == "delete":
+            del items[index]
+        else:
+            items[index] = (data.draw(JSON_VALUES) if action == "replace"
+                            else mutate(data, value[index]))
+        return items
+    return data.draw(JSON_VALUES)
+
+
+def mutated_text(data: st.DataObject, frames: list[str]) -> str:
+    frame = data.draw(st.sampled_from(frames))
+    how = data.draw(st.sampled_from(["json", "json", "json", "truncate", "splice"]))
+    if how == "truncate":
+        return frame[: data.draw(st.integers(0, len(frame)))]
+    if how == "splice":
+        at = data.draw(st.integers(0, len(frame)))
+        return frame[:at] + data.draw(st.text(max_size=3)) + frame[at:]
+    value = orjson.loads(frame)
+    for _ in range(data.draw(st.integers(1, 3))):
+        value = mutate(data, value)
+    return orjson.dumps(value).decode()
+
+
+FUZZ = settings(max_examples=300, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+# -- fixtures --------------------------------------------------------------------------
+
+
+def coinm_book(*specs: tuple[str, float]) -> InstrumentBook:
+    return InstrumentBook("binance-coinm", [
+        InstrumentSpec("binance-coinm", symbol, symbol[:3], ContractKind.INVERSE, size, "USD",
+                       category=symbol.split("_")[0])
+        for symbol, size in specs])
+
+
+def usdm_session() -> DialectSession:
+    return BinanceUsdm(VenueSettings()).session(InstrumentBook("binance-usdm"))
+
+
+def only(items: list[Item]) -> Item:
+    assert len(items) == 1, items
+    return items[0]
+
+
+def only_liquidation(items: list[Item]) -> Liquidation:
+    item = only(items)
+    assert isinstance(item, Liquidation), item
+    return item
+
+
+# -- golden files ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", golden_files("binance-usdm") + golden_files("binance-coinm"), ids=lambda p: p.stem)
+def test_golden(path: Path) -> None:
+    run_golden(path)
+
+
+def test_golden_files_exist() -> None:
+    assert len(golden_files("binance-usdm")) >= 5
+    assert len(golden_files("binance-coinm")) >= 3
+
+
+def test_reference_sample_side_and_notional() -> None:
+    liq = only_liquidation(usdm_session().parse(SAMPLE, 1769904000.5))
+    assert liq.position_side is PositionSide.SHORT  # BUY order: a short was closed
+    assert round(liq.notional_usd, 2) == 50237.09  # z x ap = 1.437 x 34959.70
+    assert liq.exchange_ts_ms == 1698871323059  # o.T, not the push time E
+    assert liq.received_at == 1769904000.5
+    assert liq.event_id == event_id_from_fields(
+        "binance-usdm", "BTCUSDT", 1698871323059, "BUY", "1.437", "34959.70")
+
+
+def test_fast_constructor_builds_the_same_value() -> None:
+    liq = only_liquidation(usdm_session().parse(SAMPLE, 1.0))
+    assert liq == Liquidation(**{f.name: getattr(liq, f.name)
+                                 for f in dataclasses.fields(Liquidation)})
+    rebuilt = new_liquidation(*(getattr(liq, f.name) for f in dataclasses.fields(Liquidation)))
+    assert rebuilt == liq and hash(rebuilt) == hash(liq)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rebuilt.price = 1.0  # type: ignore[misc]
+
+
+def test_the_same_frame_twice_has_the_same_event_id() -> None:
+    session = usdm_session()
+    first = only_liquidation(session.parse(SAMPLE, 1.0))
+    second = only_liquidation(session.parse(SAMPLE.replace('"E":1698871323061', '"E":1'), 2.0))
+    assert first.event_id == second.event_id
+
+
+def test_coinm_values_contracts_never_by_price() -> None:
+    session = BinanceCoinm(VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0)))
+    liq = only_liquidation(session.parse(COINM_SAMPLE, 1.0))
+    assert liq.position_side is PositionSide.LONG
+    assert liq.notional_usd == 100.0
+    assert liq.qty_base == pytest.approx(100.0 / 9496.5)
+
+
+def test_coinm_unknown_instrument_is_not_guessed_then_valued_after_refresh() -> None:
+    book = coinm_book(("ETHUSD_PERP", 10.0))
+    session = BinanceCoinm(VenueSettings()).session(book)
+    with pytest.raises(UnknownInstrument) as caught:
+        session.parse(COINM_SAMPLE, 1.0)
+    assert caught.value.reason == "unknown_instrument"
+    assert caught.value.instrument == "BTCUSD_200925"
+    book.update(coinm_book(("BTCUSD_200925", 100.0)))
+    assert only_liquidation(session.parse(COINM_SAMPLE, 1.0)).notional_usd == 100.0
+
+
+def test_configured_symbols_filter_the_all_market_streams() -> None:
+    session = BinanceUsdm(VenueSettings(symbols=("ETHUSDT",))).session(
+        InstrumentBook("binance-usdm"))
+    assert session.parse(SAMPLE, 1.0) == []
+    assert session.parse(SAMPLE, 1.0) == []  # the cached path filters too
+    eth = SAMPLE.replace("BTCUSDT", "ETHUSDT")
+    assert only_liquidation(session.parse(eth, 1.0)).coin == "ETH"
+    marks = ('[{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1"},'
+             '{"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"2"}]')
+    assert [m.instrument for m in session.parse(marks, 1.0)] == ["ETHUSDT"]  # type: ignore[union-attr]
+
+
+# -- real frames -----------------------------------------------------------------------
+
+
+@requires_realdata
+def test_real_usdm_force_orders() -> None:
+    session = usdm_session()
+    count = 0
+    for name in ("binance_usdm_forceOrder.tardis.jsonl",
+                 "binance_usdm_forceOrder.unattributed.jsonl"):
+        for line in realdata_lines(name):
+            msg = orjson.loads(line)
+            o = msg.get("data", msg)["o"]
+            liq = only_liquidation(session.parse(line, 1.0))
+            assert liq.position_side is (
+                PositionSide.LONG if o["S"] == "SELL" else PositionSide.SHORT)
+            assert abs(liq.notional_usd - float(o["z"]) * float(o["ap"])) < 0.005
+            assert liq.qty_base == float(o["z"]) and liq.price == float(o["ap"])
+            assert liq.exchange_ts_ms == o["T"]
+            assert liq.instrument == o["s"] and liq.coin == o["s"].removesuffix("USDT")
+            count += 1
+    assert count == 7
+
+
+@requires_realdata
+def test_real_coinm_force_order() -> None:
+    # 100 USD per BTC contract: the documented size (reference §3.5).
+    session = BinanceCoinm(VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0)))
+    [line] = realdata_lines("binance_coinm_forceOrder.tardis.jsonl")
+    liq = only_liquidation(session.parse(line, 1.0))
+    assert liq.position_side is PositionSide.LONG  # SELL
+    assert liq.notional_usd == 300.0  # z = 3 contracts x 100 USD
+    assert liq.qty_base == pytest.approx(300.0 / 9352.7)
+    assert liq.coin == "BTC" and liq.exchange_ts_ms == 1594622954021
+
+
+@requires_realdata
+@pytest.mark.parametrize(("name", "dialect_cls"), [
+    ("binance_usdm_markPrice.tardis.jsonl", BinanceUsdm),
+    ("binance_coinm_markPrice.tardis.jsonl", BinanceCoinm),
+])
+def test_real_mark_prices(name: str, dialect_cls: type[BinanceUsdm]) -> None:
+    session = dialect_cls(VenueSettings()).session(InstrumentBook(dialect_cls.venue))
+    lines = list(realdata_lines(name))
+    for line in lines:
+        data = orjson.loads(line)["data"]
+        mark = only(session.parse(line, 1.0))
+        assert isinstance(mark, MarkPrice)
+        assert mark.price == float(data["p"]) and mark.coin == "BTC"
+        assert mark.exchange_ts_ms == data["E"]
+    assert len(lines) == 2
+
+
+@requires_realdata
+def test_real_frames_of_other_channels_are_unrecognised_not_errors() -> None:
+    session = usdm_session()
+    counts = {}
+    for name in ("binance_usdm_bookTicker.jsonl", "binance_coinm_bookTicker.jsonl",
+                 "binance_usdm_ticker.tardis.jsonl", "binance_coinm_ticker.tardis.jsonl"):
+        items = [item for line in realdata_lines(name) for item in session.parse(line, 1.0)]
+        assert set(items) == {Unrecognised("unknown_event")}
+        counts[name] = len(items)
+    assert counts == {"binance_usdm_bookTicker.jsonl": 2572,
+                      "binance_coinm_bookTicker.jsonl": 9322,
+                      "binance_usdm_ticker.tardis.jsonl": 1,
+                      "binance_coinm_ticker.tardis.jsonl": 1}
+
+
+# -- notices and malformed input -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("frame", "expected"), [
+    ('{"result":null,"id":3}', Ack("3")),
+    ('{"error":{"code":2,"msg":"Invalid request"},"id":1}', Rejection("Invalid request")),
+    ('{"code":0,"msg":"Unknown property","id":1}', Rejection("Unknown property")),
+    ('{"e":"24hrTicker","E":1,"s":"BTCUSDT"}', Unrecognised("unknown_event")),
+    ('{"hello":1}', Unrecognised("unknown_shape")),
+    ('[{"e":"bookTicker"}]', Unrecognised("unknown_array")),
+    ('{"stream":"x","data":5}', Unrecognised("unknown_stream_data")),
+    ('"text"', Unrecognised("not_an_object")),
+    ("17", Unrecognised("not_an_object")),
+])
+def test_notices(frame: str, expected: Item) -> None:
+    assert usdm_session().parse(frame, 1.0) == [expected]
+
+
+_O = orjson.loads(SAMPLE)["o"]
+
+
+def _with(**changes: object) -> str:
+    o = {k: v for k, v in {**_O, **changes}.items() if v is not ...}
+    return orjson.dumps({"e": "forceOrder", "E": 1, "o": o}).decode()
+
+
+@pytest.mark.parametrize(("frame", "reason"), [
+    ("", "malformed_json"),
+    ("not json", "malformed_json"),
+    (SAMPLE[:-5], "malformed_json"),
+    ('{"e":"forceOrder"}', "missing_field"),
+    ('{"e":"forceOrder","o":[]}', "bad_value"),
+    ('{"e":"forceOrder","o":null}', "bad_value"),
+    (_with(s=...), "missing_field"),
+    (_with(s=5), "bad_value"),
+    (_with(s=""), "bad_value"),
+    (_with(s=["BTCUSDT"]), "bad_value"),
+    (_with(S=...), "missing_field"),
+    (_with(S="HOLD"), "bad_value"),
+    (_with(S=["BUY"]), "bad_value"),
+    (_with(T=...), "missing_field"),
+    (_with(T="soon"), "bad_value"),
+    (_with(T=1.5), "bad_value"),
+    (_with(T=True), "bad_value"),
+    (_with(z="abc"), "bad_value"),
+    (_with(z=True), "bad_value"),
+    (_with(z={}), "bad_value"),
+    (_with(z="-1"), "bad_value"),
+    (_with(ap="nan"), "bad_value"),
+    (_with(ap="1e400"), "bad_value"),
+    (_with(z=..., q=...), "missing_field"),
+    (_with(ap=..., p=...), "missing_field"),
+    (_with(s="BTCEUR"), "unknown_instrument"),
+])
+def test_malformed_force_orders(frame: str, reason: str) -> None:
+    for session in (usdm_session(), BinanceCoinm(VenueSettings()).session(
+            coinm_book(("BTCUSDT", 100.0)))):
+        with pytest.raises(FrameError) as caught:
+            session.parse(frame, 1.0)
+        assert caught.value.reason == reason
+
+
+DEEP = "[" * 1000 + "]" * 1000  # repr() of this raises RecursionError
+
+
+def test_deep_nesting_and_huge_numbers_are_read_safely() -> None:
+    session = usdm_session()
+    for frame in (SAMPLE.replace('"BUY"', DEEP), _with(T="9" * 5000),
+                  SAMPLE.replace('"BTCUSDT"', DEEP)):
+        with pytest.raises(FrameError):
+            session.parse(frame, 1.0)
+    rejection = only(session.parse('{"error":' + DEEP + ',"id":1}', 1.0))
+    assert isinstance(rejection, Rejection) and rejection.message
+    assert session.parse('{"code":1,"msg":' + DEEP + ',"id":1}', 1.0)
+    assert session.parse('{"result":null,"id":' + DEEP + "}", 1.0) == [Ack("<list of 1>")]
+
+
+def test_usdm_fallback_needs_a_positive_order_price() -> None:
+    with pytest.raises(FrameError) as caught:
+        usdm_session().parse(_with(z="0", p="0"), 1.0)
+    assert caught.value.reason == "bad_value"
+
+
+def test_missing_fill_falls_back_to_order_quantity_and_price() -> None:
+    liq = only_liquidation(usdm_session().parse(_with(z=..., ap=...), 1.0))
+    assert liq.notional_usd == pytest.approx(1.437 * 35100.81)
+    assert liq.price == 35100.81 and liq.qty_base == 1.437
+
+
+def test_one_bad_mark_price_row_keeps_the_others() -> None:
+    frame = ('[{"e":"markPriceUpdate","E":5,"s":"BTCUSDT","p":"100.5"},'
+             '{"e":"markPriceUpdate","E":5,"s":"ETHUSDT","p":"x"},'
+             '{"e":"markPriceUpdate","E":5,"p":"1"}, 7]')
+    items = usdm_session().parse(frame, 1.0)
+    assert items[0] == MarkPrice("binance-usdm", "BTCUSDT", "BTC", 100.5, 5, 1.0)
+    assert [i.reason for i in items[1:] if isinstance(i, Invalid)] == [
+        "bad_value", "missing_field", "bad_value"]
+
+
+def test_binary_frames() -> None:
+    dialect = BinanceUsdm(VenueSettings())
+    assert dialect.decode_binary(SAMPLE.encode()) == SAMPLE
+    with pytest.raises(FrameError):
+        dialect.decode_binary(b"\xff\xfe")
+
+
+@given(st.text())
+@FUZZ
+def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
+    parse_only_frame_errors(usdm_session(), text)
+    parse_only_frame_errors(
+        BinanceCoinm(VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0))), text)
+
+
+_VALID = [SAMPLE, COINM_SAMPLE, '{"stream":"!forceOrder@arr","data":' + SAMPLE + "}",
+          '[{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"11794.15"}]',
+          '{"result":null,"id":1}', '{"error":{"code":2,"msg":"no"},"id":1}']
+
+
+@given(st.data())
+@FUZZ
+def test_mutated_frames_raise_only_frame_error(data: st.DataObject) -> None:
+    text = mutated_text(data, _VALID)
+    parse_only_frame_errors(usdm_session(), text)
+    parse_only_frame_errors(
+        BinanceCoinm(VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0))), text)
+
+
+# -- connection plans and instruments --------------------------------------------------
+
+
+def test_dialects_satisfy_the_protocol_and_registry() -> None:
+    usdm: Dialect = BinanceUsdm(VenueSettings())
+    coinm: Dialect = BinanceCoinm(VenueSettings())
+    assert isinstance(make_dialect("binance-usdm"), BinanceUsdm)
+    assert isinstance(make_dialect("binance-coinm"), BinanceCoinm)
+    for dialect in (usdm, coinm):
+        assert dialect.completeness == "throttled"
+        assert dialect.ping_interval_seconds is None and dialect.ping_frame(0.0) is None
+        assert dialect.max_lifetime_seconds == 23 * 3600
+    assert not usdm.needs_instruments and coinm.needs_instruments
+
+
+def test_usdm_plan_uses_the_routed_market_url() -> None:
+    [plan] = BinanceUsdm(VenueSettings()).plans("ws://127.0.0.1:9/binance-usdm/",
+                                                InstrumentBook("binance-usdm"))
+    assert plan.url == "ws://127.0.0.1:9/binance-usdm/market/ws"
+    assert plan.subscribe_frames == (
+        '{"method":"SUBSCRIBE","params":["!forceOrder@arr","!markPrice@arr@1s"],"id":1}',)
+    assert plan.expected_acks == 1
+    [real] = BinanceUsdm(VenueSettings()).plans("wss://fstream.binance.com",
+                                                InstrumentBook("binance-usdm"))
+    assert real.url == "wss://fstream.binance.com/market/ws"
+
+
+def test_coinm_plan_subscribes_a_mark_price_per_pair() -> None:
+    book = coinm_book(("BTCUSD_PERP", 100.0), ("BTCUSD_250926", 100.0), ("ETHUSD_PERP", 10.0))
+    [plan] = BinanceCoinm(VenueSettings()).plans("wss://dstream.binance.com", book)
+    assert plan.url == "wss://dstream.binance.com/ws"
+    [frame] = plan.subscribe_frames
+    assert orjson.loads(frame) == {"method": "SUBSCRIBE", "id": 1, "params": [
+        "!forceOrder@arr", "btcusd@markPrice@1s", "ethusd@markPrice@1s"]}
+    assert plan.expected_acks == 1
+
+
+def test_coinm_plan_many_pairs_and_configured_symbols() -> None:
+    book = coinm_book(*((f"C{i:03d}USD_PERP", 10.0) for i in range(120)))
+    [plan] = BinanceCoinm(VenueSettings()).plans("ws://h", book)
+    params = [p for f in plan.subscribe_frames for p in orjson.loads(f)["params"]]
+    assert len(params) == 121 and params[0] == "!forceOrder@arr"
+    assert plan.expected_acks == len(plan.subscribe_frames) == 3
+    assert [orjson.loads(f)["id"] for f in plan.subscribe_frames] == [1, 2, 3]
+    [configured] = BinanceCoinm(VenueSettings(symbols=("SOLUSD_PERP",))).plans("ws://h", book)
+    assert orjson.loads(configured.subscribe_frames[0])["params"] == [
+        "!forceOrder@arr", "solusd@markPrice@1s"]
+    [empty] = BinanceCoinm(VenueSettings()).plans("ws://h", InstrumentBook("binance-coinm"))
+    assert "btcusd@markPrice@1s" in empty.subscribe_frames[0]
+
+
+def test_exchange_info_documents() -> None:
+    usdm = BinanceUsdm(VenueSettings())
+    [request] = usdm.instrument_requests("https://fapi.binance.com/")
+    assert request.url == "https://fapi.binance.com/fapi/v1/exchangeInfo"
+    doc = {"symbols": [
+        {"symbol": "1000PEPEUSDT", "baseAsset": "1000PEPE", "quoteAsset": "USDT",
+         "contractType": "PERPETUAL"},
+        {"symbol": "BROKEN"},
+        "not an object",
+        {"symbol": "BTCUSDC", "baseAsset": "BTC", "quoteAsset": "USDC"},
+    ]}
+    specs, next_request = usdm.parse_instruments(request, orjson.dumps(doc))
+    assert next_request is None
+    assert [(s.instrument, s.coin, s.base_multiplier, s.quote) for s in specs] == [
+        ("1000PEPEUSDT", "PEPE", 1000.0, "USDT"), ("BTCUSDC", "BTC", 1.0, "USDC")]
+    coinm = BinanceCoinm(VenueSettings())
+    [request] = coinm.instrument_requests("https://dapi.binance.com")
+    assert request.url == "https://dapi.binance.com/dapi/v1/exchangeInfo"
+    specs, _ = coinm.parse_instruments(request, orjson.dumps({"symbols": [
+        {"symbol": "ETHUSD_PERP", "pair": "ETHUSD", "baseAsset": "ETH", "quoteAsset": "USD",
+         "contractSize": 10},
+        {"symbol": "XRPUSD_PERP", "pair": "XRPUSD", "baseAsset": "XRP", "contractSize": 0}]}))
+    assert [(s.instrument, s.kind, s.contract_size) for s in specs] == [
+        ("ETHUSD_PERP", ContractKind.INVERSE, 10.0)]
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"symbols":{}}', b'{"nothing":1}'])
+def test_bad_exchange_info_is_an_instrument_fetch_error(body: bytes) -> None:
+    from monitor.errors import InstrumentFetchError
+
+    with pytest.raises(InstrumentFetchError):
+        BinanceUsdm(VenueSettings()).parse_instruments(RestRequest("exchangeInfo", "u"), body)

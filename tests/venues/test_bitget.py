@@ -1,0 +1,351 @@
+"""The Bitget dialect: golden frames, the real frame, amount = quote value, plans, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.errors import FrameError
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.venues import make_dialect
+from monitor.venues.bitget import Bitget, BitgetSession, inst_type_of, symbol_coin
+from monitor.venues.dialect import (
+    Ack,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
+from tests.support.realdata import realdata_lines, requires_realdata
+
+GOLDEN = sorted((Path(__file__).parent / "golden" / "bitget").glob("*.json"))
+NOW = 1_769_904_000.0
+
+
+def session(symbols: tuple[str, ...] | None = None,
+            book: InstrumentBook | None = None) -> BitgetSession:
+    return Bitget(VenueSettings(symbols=symbols)).session(book or InstrumentBook("bitget"))
+
+
+def row(symbol: object = "BTCUSDT", side: object = "buy", price: object = "100000",
+        amount: object = "5000", ts: object = "1769904000000") -> dict[str, Any]:
+    return {"symbol": symbol, "side": side, "price": price, "amount": amount, "ts": ts}
+
+
+def push(*rows: dict[str, Any], inst_type: str = "usdt-futures", action: str = "update") -> str:
+    return orjson.dumps({"data": list(rows), "arg": {"instType": inst_type, "topic": "liquidation"},
+                         "action": action, "ts": 1769904000100}).decode()
+
+
+def ticker_push(symbol: str = "BTCUSDT", mark: object = "100010.5", **extra: object) -> str:
+    return orjson.dumps({"action": "snapshot", "arg": {"instType": "usdt-futures",
+                         "topic": "ticker", "symbol": symbol},
+                         "data": [{"markPrice": mark, "lastPrice": "100000", **extra}],
+                         "ts": 1769904000200}).decode()
+
+
+def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
+    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
+
+
+def liquidations(items: list[Item]) -> list[Liquidation]:
+    return [i for i in items if isinstance(i, Liquidation)]
+
+
+def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
+    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
+    if "mark_price" in expected:
+        assert isinstance(actual, MarkPrice)
+        got = {k: getattr(actual, k) for k in expected["mark_price"]}
+        want = expected["mark_price"]
+    else:
+        assert isinstance(actual, Liquidation)
+        got, want = actual.to_json_dict(), expected
+        assert set(got) == set(want)
+        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
+        else:
+            assert got[key] == value, (key, got[key], value)
+
+
+# -- golden files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden(path: Path) -> None:
+    golden = json.loads(path.read_text())
+    items = session().parse(golden["frame"], golden["received_at"])
+    got = events(items)
+    assert len(got) == len(golden["expected"])
+    for actual, expected in zip(got, golden["expected"], strict=True):
+        assert_same(actual, expected)
+    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+
+
+def test_there_are_golden_files() -> None:
+    assert len(GOLDEN) >= 3
+
+
+# -- the real frame: what ``amount`` means ---------------------------------------------------
+
+
+@requires_realdata
+def test_real_frame_amount_is_the_quote_value() -> None:
+    (line,) = realdata_lines("bitget_liquidation.tardis.jsonl")
+    ape, ip = liquidations(session().parse(line, NOW))
+    # amount / price gives whole multiples of each pair's 0.1 size step (83.1 APE,
+    # 286.5 IP), which a size could not: amount is the USDT value, not a quantity.
+    assert (ape.instrument, ape.coin, ape.position_side) == ("APEUSDT", "APE", PositionSide.LONG)
+    assert ape.notional_usd == 13.70319
+    assert math.isclose(ape.qty_base, 83.1, rel_tol=1e-12)
+    assert (ip.instrument, ip.coin, ip.position_side) == ("IPUSDT", "IP", PositionSide.LONG)
+    assert ip.notional_usd == 143.330431857868
+    assert math.isclose(ip.qty_base, 286.5, rel_tol=1e-12)
+    assert (ape.exchange_ts_ms, ip.exchange_ts_ms) == (1777358886549, 1777358876983)
+    assert ape.completeness == ip.completeness == Completeness.AGGREGATED
+    assert ape.event_id != ip.event_id and ape.event_id.startswith("bitget:")
+
+
+# -- sides, symbols, filters -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("side", "expected"), [("buy", "long"), ("sell", "short")])
+def test_side_is_the_position_side(side: str, expected: str) -> None:
+    (liq,) = liquidations(session().parse(push(row(side=side)), NOW))
+    assert liq.position_side == PositionSide(expected)
+    assert (liq.notional_usd, liq.qty_base) == (5000.0, 0.05)
+
+
+@pytest.mark.parametrize(("symbol", "inst_type", "coin"), [
+    ("BTCUSD", "coin-futures", "BTC"),
+    ("ETHUSD_CM", "coin-futures", "ETH"),
+    ("BTCPERP", "usdc-futures", "BTC"),
+    ("SOLUSDC", "usdc-futures", "SOL"),
+    ("1000SATSUSDT", "usdt-futures", "SATS"),
+])
+def test_product_types_and_symbols(symbol: str, inst_type: str, coin: str) -> None:
+    (liq,) = liquidations(session().parse(push(row(symbol), inst_type=inst_type), NOW))
+    assert (liq.instrument, liq.coin, liq.notional_usd) == (symbol, coin, 5000.0)
+    assert inst_type_of(symbol) == inst_type
+    assert symbol_coin(symbol)[0] == coin
+
+
+def test_unit_multiplier_and_the_book() -> None:
+    (liq,) = liquidations(session().parse(push(row("1000SATSUSDT", price="0.02")), NOW))
+    assert math.isclose(liq.price, 0.00002) and math.isclose(liq.qty_base, 250_000_000.0)
+    spec = InstrumentSpec("bitget", "XUSDT", "X", ContractKind.LINEAR, 1.0, "USDT")
+    (liq,) = liquidations(session(book=InstrumentBook("bitget", [spec])).parse(
+        push(row("XUSDT")), NOW))
+    assert liq.coin == "X"
+
+
+def test_event_ids_differ_by_every_identifying_field() -> None:
+    ids = {liq.event_id for liq in liquidations(session().parse(push(
+        row(), row(side="sell"), row(amount="5001"), row(ts="1769904000001"), row("ETHUSDT"),
+        row(price="100001")), NOW))}
+    assert len(ids) == 6
+    again = liquidations(session().parse(push(row()), NOW))
+    assert again[0].event_id in ids
+
+
+def test_snapshot_configured_symbols_and_one_bad_row() -> None:
+    assert session().parse(push(row(), action="snapshot"), NOW) == [Info("liquidation snapshot")]
+    assert session().parse(push(row(), action="x"), NOW) == [Unrecognised("unknown_action")]
+    assert session(symbols=("ETHUSDT",)).parse(push(row()), NOW) == []
+    items = session().parse(push(row(), row(side="long")), NOW)
+    assert len(liquidations(items)) == 1
+    assert [i.reason for i in items if isinstance(i, Invalid)] == ["bad_value"]
+
+
+def test_tickers() -> None:
+    (mark,) = events(session().parse(ticker_push(), NOW))
+    assert mark == MarkPrice("bitget", "BTCUSDT", "BTC", 100010.5, 1769904000200, NOW)
+    (mark,) = events(session().parse(ticker_push(ts="1769904000300"), NOW))
+    assert mark.exchange_ts_ms == 1769904000300
+    two = orjson.dumps({"arg": {"instType": "usdt-futures", "topic": "ticker"}, "ts": 1,
+                        "data": [{"symbol": "ETHUSDT", "markPrice": "3000"},
+                                 {"symbol": "ETHUSDT"}]}).decode()
+    items = session().parse(two, NOW)
+    assert [type(i) for i in items] == [MarkPrice, Invalid]
+
+
+# -- notices --------------------------------------------------------------------------------
+
+
+def test_notices() -> None:
+    parser = session()
+    assert parser.parse("pong", NOW) == [Pong()]
+    ack = '{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"}}'
+    assert parser.parse(ack, NOW) == [Ack('{"instType":"usdt-futures","topic":"liquidation"}')]
+    assert parser.parse('{"event":"error","code":"30001","msg":"instType doesn\'t exist"}',
+                        NOW) == [Rejection("instType doesn't exist")]
+    assert parser.parse('{"event":"error","code":30002}', NOW) == [
+        Rejection('{"event":"error","code":30002}')]
+    assert parser.parse('{"event":"unsubscribe","arg":{}}', NOW) == [Info("unsubscribe")]
+    assert parser.parse('{"event":"what"}', NOW) == [Unrecognised("unknown_event")]
+    assert parser.parse('{"arg":{"topic":"books"},"data":[]}', NOW) == [
+        Unrecognised("unknown_topic")]
+    assert parser.parse('{"x":1}', NOW) == [Unrecognised("unknown_shape")]
+    assert parser.parse('"pong"', NOW) == [Unrecognised("not_an_object")]
+
+
+def test_ping_rotation_and_no_instruments() -> None:
+    dialect = Bitget(VenueSettings())
+    assert dialect.ping_frame(NOW) == "ping" and dialect.ping_interval_seconds == 30.0
+    assert dialect.max_lifetime_seconds is not None
+    assert 20 * 3600 <= dialect.max_lifetime_seconds < 24 * 3600
+    assert dialect.instrument_requests("https://api.bitget.com") == []
+    assert dialect.parse_instruments(RestRequest("k", "u"), b"[]") == ([], None)
+    assert not dialect.needs_instruments
+    assert dialect.decode_binary(b"pong") == "pong"
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+BAD_FRAMES = {
+    "not json": "ping pong",
+    "data not a list": push().replace('"data":[]', '"data":{}'),
+    "row not an object": push().replace('"data":[]', '"data":["x"]'),
+    "no symbol": push(row(symbol=None)),
+    "bad side": push(row(side="BUY")),
+    "no price": push({k: v for k, v in row().items() if k != "price"}),
+    "price text": push(row(price="cheap")),
+    "amount zero": push(row(amount="0")),
+    "amount negative": push(row(amount="-5")),
+    "amount nan": push(row(amount="NaN")),
+    "ts not digits": push(row(ts="soon")),
+    "unknown quote": push(row(symbol="BTCEUR")),
+    "underflow": push(row(price="1e308", amount="1e-300")),
+    "ticker no mark": ticker_push(mark=None),
+    "ticker no symbol": '{"arg":{"topic":"ticker"},"data":[{"markPrice":"1"}],"ts":1}',
+    "ticker no ts": '{"arg":{"topic":"ticker","symbol":"BTCUSDT"},"data":[{"markPrice":"1"}]}',
+}
+
+
+@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_malformed_frames_raise_frame_error(text: str) -> None:
+    with pytest.raises(FrameError) as excinfo:
+        session().parse(text, NOW)
+    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
+
+
+DEEP = "[" * 1000 + "]" * 1000  # deeper than repr and orjson.dumps can go
+
+
+@pytest.mark.parametrize("template", [
+        '{"event":"subscribe","arg":%s}',
+        '{"event":"error","code":%s}',
+        '{"action":"update","arg":{"instType":%s,"topic":"liquidation"},"data":[{"symbol":'
+        '"BTCUSDT","side":"buy","price":"1","amount":"1","ts":"1"}]}',
+        '{"action":"update","arg":{"topic":"liquidation"},"data":[{"side":%s}]}',
+])
+def test_deeply_nested_values_raise_only_frame_error(template: str) -> None:
+    try:
+        items = session().parse(template % DEEP, NOW)
+    except FrameError:
+        return
+    assert all(len(getattr(i, "message", "")) <= 200 for i in items)
+
+
+FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
+    push(row(), row("ETHUSD_CM", "sell"), inst_type="coin-futures"),
+    '{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"}}',
+    '{"event":"error","code":"30001","msg":"x"}',
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _mutate(value: Any, path: list[int], replacement: Any, drop: bool) -> Any:
+    """Replace (or remove) the node that ``path`` picks, indices modulo container sizes."""
+    if not isinstance(value, dict | list) or not value:
+        return value if drop else replacement
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[(path[0] if path else 0) % len(keys)]
+    if len(path) <= 1:
+        if drop:
+            return ({k: v for k, v in value.items() if k != key} if isinstance(value, dict)
+                    else [v for i, v in enumerate(value) if i != key])
+        if not path:
+            return replacement
+    inner = _mutate(value[key], path[1:], replacement, drop) if len(path) > 1 else replacement
+    if isinstance(value, dict):
+        return {**value, key: inner}
+    return [*value[:key], inner, *value[key + 1:]]
+
+
+def _parse_only_frame_errors(text: str) -> None:
+    try:
+        items = session().parse(text, NOW)
+    except FrameError:
+        return
+    for item in events(items):
+        assert 0 < item.price < math.inf
+        if isinstance(item, Liquidation):
+            assert 0 < item.notional_usd < math.inf and 0 < item.qty_base < math.inf
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=st.sampled_from(FRAMES_TO_MUTATE),
+       path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
+       replacement=JSON_VALUES, drop=st.booleans())
+def test_mutated_frames_raise_only_frame_error(frame: str, path: list[int], replacement: Any,
+                                               drop: bool) -> None:
+    _parse_only_frame_errors(json.dumps(_mutate(json.loads(frame), path, replacement, drop)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
+    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
+def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
+    _parse_only_frame_errors(text)
+
+
+# -- connection plans -----------------------------------------------------------------------
+
+
+def test_plan_subscribes_every_product_type_and_tickers() -> None:
+    (plan,) = Bitget(VenueSettings()).plans("wss://ws.bitget.com", InstrumentBook("bitget"))
+    assert plan.url == "wss://ws.bitget.com/v3/ws/public"
+    (frame,) = plan.subscribe_frames
+    assert json.loads(frame) == {"op": "subscribe", "args": [
+        {"instType": "usdt-futures", "topic": "liquidation"},
+        {"instType": "coin-futures", "topic": "liquidation"},
+        {"instType": "usdc-futures", "topic": "liquidation"},
+        {"instType": "usdt-futures", "topic": "ticker", "symbol": "BTCUSDT"},
+        {"instType": "usdt-futures", "topic": "ticker", "symbol": "ETHUSDT"},
+    ]}
+    assert plan.expected_acks == 5
+
+
+def test_plan_with_symbols_and_the_simulator_prefix() -> None:
+    dialect = Bitget(VenueSettings(symbols=("BTCUSD", "SOLUSDT")))
+    (plan,) = dialect.plans("ws://127.0.0.1:9/bitget", InstrumentBook("bitget"))
+    assert plan.url == "ws://127.0.0.1:9/bitget/v3/ws/public"
+    args = json.loads(plan.subscribe_frames[0])["args"]
+    assert args[3:] == [{"instType": "coin-futures", "topic": "ticker", "symbol": "BTCUSD"},
+                        {"instType": "usdt-futures", "topic": "ticker", "symbol": "SOLUSDT"}]
+    assert plan.expected_acks == 5
+
+
+def test_registry_builds_the_dialect() -> None:
+    dialect = make_dialect("bitget")
+    assert isinstance(dialect, Bitget)
+    assert dialect.venue == "bitget" and dialect.completeness == "aggregated"

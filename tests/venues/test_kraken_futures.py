@@ -1,0 +1,386 @@
+"""The Kraken Futures dialect: golden frames, real frames, notices, plans, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from monitor.errors import FrameError, InstrumentFetchError
+from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.venues import make_dialect
+from monitor.venues.dialect import (
+    Ack,
+    Info,
+    Invalid,
+    Item,
+    Pong,
+    Rejection,
+    RestRequest,
+    Unrecognised,
+    VenueSettings,
+)
+from monitor.venues.instruments import ContractKind, InstrumentBook
+from monitor.venues.kraken_futures import (
+    MAX_PRODUCTS_PER_CONNECTION,
+    KrakenFutures,
+    KrakenFuturesSession,
+    product_terms,
+)
+from tests.support.realdata import realdata_lines, requires_realdata
+
+GOLDEN = sorted((Path(__file__).parent / "golden" / "kraken-futures").glob("*.json"))
+REQUEST = RestRequest(key="instruments", url="https://futures.kraken.com/derivatives/api/v3/instruments")
+NOW = 1_769_904_000.0
+
+
+def instrument(symbol: str, kind: str = "flexible_futures", size: float = 1.0,
+               base: str | None = None, tradeable: bool = True) -> dict[str, Any]:
+    """One row of /derivatives/api/v3/instruments (the fields the dialect reads)."""
+    row: dict[str, Any] = {"symbol": symbol, "type": kind, "tradeable": tradeable,
+                           "contractSize": size, "tickSize": 0.5, "quote": "USD"}
+    if base is not None:
+        row["base"] = base
+    return row
+
+
+def book_of(rows: list[Any]) -> InstrumentBook:
+    specs, next_request = KrakenFutures(VenueSettings()).parse_instruments(
+        REQUEST, orjson.dumps({"result": "success", "instruments": rows}))
+    assert next_request is None
+    return InstrumentBook("kraken-futures", specs)
+
+
+def session(rows: list[Any] | None = None, symbols: tuple[str, ...] | None = None
+            ) -> KrakenFuturesSession:
+    return KrakenFutures(VenueSettings(symbols=symbols)).session(book_of(rows or []))
+
+
+def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
+    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
+
+
+def liquidations(items: list[Item]) -> list[Liquidation]:
+    return [i for i in items if isinstance(i, Liquidation)]
+
+
+def trade(product: str = "PF_XBTUSD", side: str = "sell", qty: Any = 0.5,
+          price: Any = 90000.0, kind: str = "liquidation", **extra: Any) -> str:
+    return orjson.dumps({"feed": "trade", "product_id": product, "uid": f"uid-{product}-{qty}",
+                         "side": side, "type": kind, "seq": 1, "time": 1769904000000,
+                         "qty": qty, "price": price, **extra}).decode()
+
+
+def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
+    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
+    if "mark_price" in expected:
+        assert isinstance(actual, MarkPrice)
+        got = {k: getattr(actual, k) for k in expected["mark_price"]}
+        want = expected["mark_price"]
+    else:
+        assert isinstance(actual, Liquidation)
+        got, want = actual.to_json_dict(), expected
+        assert set(got) == set(want)
+        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
+        else:
+            assert got[key] == value, (key, got[key], value)
+
+
+# -- golden files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden(path: Path) -> None:
+    golden = json.loads(path.read_text())
+    parser = session(golden.get("instruments"))
+    items = parser.parse(golden["frame"], golden["received_at"])
+    got = events(items)
+    assert len(got) == len(golden["expected"])
+    for actual, expected in zip(got, golden["expected"], strict=True):
+        assert_same(actual, expected)
+    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+
+
+def test_there_are_golden_files() -> None:
+    assert len(GOLDEN) >= 5
+
+
+# -- real frames ----------------------------------------------------------------------------
+
+# Worked by hand: PI_ is inverse, so qty is USD and notional = qty; taker sell = long.
+REAL_EXPECTED = {
+    "3ee209b8-bc9f-4ed5-965b-8c6208b26411": ("PI_XRPUSD", "XRP", "long", 12000.0, 12000 / 0.1736),
+    "e7f3a144-5c04-4ed6-999e-5922cd0b6160": ("PI_ETHUSD", "ETH", "short", 250.0, 250 / 231.6),
+}
+
+
+@requires_realdata
+def test_real_liquidation_frames() -> None:
+    lines = list(realdata_lines("krakenfutures_trade_liquidation.tardis.jsonl"))
+    assert len(lines) == 2
+    for line in lines:
+        (liq,) = events(session().parse(line, NOW))
+        assert isinstance(liq, Liquidation)
+        instrument, coin, side, notional, qty = REAL_EXPECTED[liq.event_id.split(":", 1)[1]]
+        assert (liq.instrument, liq.coin, liq.position_side) == (instrument, coin, side)
+        assert abs(liq.notional_usd - notional) < 0.005
+        assert math.isclose(liq.qty_base, qty, rel_tol=1e-9)
+        assert liq.exchange_ts_ms > 1_590_000_000_000
+        assert liq.completeness == "full"
+
+
+# -- valuation and side ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("side", "expected"), [("sell", "long"), ("buy", "short")])
+def test_taker_side_is_the_forced_order(side: str, expected: str) -> None:
+    (liq,) = events(session().parse(trade(side=side), NOW))
+    assert isinstance(liq, Liquidation) and liq.position_side == PositionSide(expected)
+
+
+@pytest.mark.parametrize(
+    ("product", "qty", "price", "notional", "qty_base"),
+    [("PF_ETHUSD", 2.0, 2500.0, 5000.0, 2.0),  # linear: qty x price
+     ("PI_XBTUSD", 10000, 80000.0, 10000.0, 0.125),  # inverse: qty is USD
+     ("FI_XBTUSD_260327", 500, 100000.0, 500.0, 0.005),
+     ("FF_XBTUSD_260327", 0.1, 90000.0, 9000.0, 0.1)],  # FF_ read as linear
+)
+def test_notional_by_product_family(product: str, qty: float, price: float, notional: float,
+                                    qty_base: float) -> None:
+    (liq,) = events(session().parse(trade(product, qty=qty, price=price), NOW))
+    assert isinstance(liq, Liquidation)
+    assert abs(liq.notional_usd - notional) < 0.005
+    assert math.isclose(liq.qty_base, qty_base, rel_tol=1e-12)
+    assert liq.coin in ("BTC", "ETH")
+
+
+def test_inverse_contract_size_from_the_book() -> None:
+    parser = session([instrument("PI_XBTUSD", "futures_inverse", size=10.0)])
+    (liq,) = events(parser.parse(trade("PI_XBTUSD", qty=100, price=50000.0), NOW))
+    assert isinstance(liq, Liquidation) and liq.notional_usd == 1000.0
+
+
+def test_other_trade_types_are_not_liquidations() -> None:
+    for kind in ("fill", "termination", "block"):
+        assert session().parse(trade(kind=kind), NOW) == []
+
+
+def test_event_id_is_the_uid() -> None:
+    (liq,) = liquidations(session().parse(trade(), NOW))
+    assert liq.event_id == "kraken-futures:uid-PF_XBTUSD-0.5"
+
+
+def test_configured_symbols_filter() -> None:
+    parser = session(symbols=("PF_ETHUSD",))
+    assert parser.parse(trade("PF_XBTUSD"), NOW) == []
+    assert len(events(parser.parse(trade("PF_ETHUSD"), NOW))) == 1
+
+
+def test_product_terms() -> None:
+    assert product_terms("PF_XBTUSD") == ("BTC", 1.0, False)
+    assert product_terms("pi_ethusd") == ("ETH", 1.0, True)
+    assert product_terms("PF_1000PEPEUSD") == ("PEPE", 1000.0, False)
+    for bad in ("in_xbtusd", "rr_xbtusd", "PF_", "PF_XBT", "XBTUSD"):
+        with pytest.raises(FrameError):
+            product_terms(bad)
+
+
+# -- notices --------------------------------------------------------------------------------
+
+
+def test_notices() -> None:
+    parser = session()
+    ack = '{"event":"subscribed","feed":"trade","product_ids":["PF_XBTUSD"]}'
+    assert parser.parse(ack, NOW) == [Ack("trade")]
+    error = '{"event":"error","message":"Invalid product id"}'
+    assert parser.parse(error, NOW) == [Rejection("Invalid product id")]
+    failed = '{"event":"subscribed_failed","feed":"trade","product_ids":["PF_NOPE"]}'
+    (rejection,) = parser.parse(failed, NOW)
+    assert isinstance(rejection, Rejection) and "PF_NOPE" in rejection.message
+    assert parser.parse('{"event":"info","version":1}', NOW) == [Info("info")]
+    assert parser.parse('{"event":"pong"}', NOW) == [Pong()]
+    assert parser.parse('{"feed":"heartbeat","time":1}', NOW) == [Info("heartbeat")]
+    snapshot = '{"feed":"trade_snapshot","product_id":"PF_XBTUSD","trades":[]}'
+    assert parser.parse(snapshot, NOW) == [Info("trade_snapshot")]
+    assert parser.parse('{"event":"challenge","message":"x"}', NOW) == [
+        Unrecognised("unknown_event")]
+    assert parser.parse('{"feed":"book","product_id":"PF_XBTUSD"}', NOW) == [
+        Unrecognised("unknown_feed")]
+    assert parser.parse("[1]", NOW) == [Unrecognised("not_an_object")]
+
+
+def test_decode_binary_and_no_application_ping() -> None:
+    dialect = KrakenFutures(VenueSettings())
+    assert dialect.decode_binary(b'{"event":"info"}') == '{"event":"info"}'
+    with pytest.raises(FrameError):
+        dialect.decode_binary(b"\xff")
+    # Kraken's own client keeps the socket alive with protocol pings; see the module docs.
+    assert dialect.ping_interval_seconds is None and dialect.ping_frame(NOW) is None
+
+
+# -- malformed input ------------------------------------------------------------------------
+
+BAD_FRAMES = {
+    "not json": "{nope",
+    "empty": "",
+    "no type": '{"feed":"trade","product_id":"PF_XBTUSD"}',
+    "type not a string": trade(kind=1),  # type: ignore[arg-type]
+    "no uid": trade().replace('"uid"', '"uuid"'),
+    "side unknown": trade(side="hold"),
+    "qty text": trade(qty="lots"),
+    "qty zero": trade(qty=0),
+    "qty negative": trade(qty=-1),
+    "price NaN": trade(price="NaN"),
+    "price missing": trade().replace('"price"', '"px"'),
+    "time text": trade().replace('"time":1769904000000', '"time":"noon"'),
+    "unknown product family": trade("in_xbtusd"),
+    "no pair in product": trade("PF_"),
+    "overflow": trade(qty=1e300, price=1e300),
+    "ticker without markPrice": '{"feed":"ticker","product_id":"PF_XBTUSD","time":1}',
+    "ticker mark zero": '{"feed":"ticker","product_id":"PF_XBTUSD","time":1,"markPrice":0}',
+}
+
+
+@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_malformed_frames_raise_frame_error(text: str) -> None:
+    with pytest.raises(FrameError) as excinfo:
+        session().parse(text, NOW)
+    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
+
+
+FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
+    '{"event":"subscribed","feed":"trade","product_ids":["PF_XBTUSD"]}',
+    '{"event":"error","message":"Invalid product id"}',
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _mutate(value: Any, path: list[int], replacement: Any, drop: bool) -> Any:
+    """Replace (or remove) the node that ``path`` picks, indices modulo container sizes."""
+    if not isinstance(value, dict | list) or not value:
+        return value if drop else replacement
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[(path[0] if path else 0) % len(keys)]
+    if len(path) <= 1:
+        if drop:
+            return ({k: v for k, v in value.items() if k != key} if isinstance(value, dict)
+                    else [v for i, v in enumerate(value) if i != key])
+        if not path:
+            return replacement
+    inner = _mutate(value[key], path[1:], replacement, drop) if len(path) > 1 else replacement
+    if isinstance(value, dict):
+        return {**value, key: inner}
+    return [*value[:key], inner, *value[key + 1:]]
+
+
+def _parse_only_frame_errors(text: str) -> None:
+    try:
+        items = session().parse(text, NOW)
+    except FrameError:
+        return
+    for item in events(items):
+        assert 0 < item.price < math.inf
+        if isinstance(item, Liquidation):
+            assert 0 < item.notional_usd < math.inf and 0 < item.qty_base < math.inf
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=st.sampled_from(FRAMES_TO_MUTATE),
+       path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
+       replacement=JSON_VALUES, drop=st.booleans())
+def test_mutated_frames_raise_only_frame_error(frame: str, path: list[int], replacement: Any,
+                                               drop: bool) -> None:
+    _parse_only_frame_errors(json.dumps(_mutate(json.loads(frame), path, replacement, drop)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
+    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
+def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
+    _parse_only_frame_errors(text)
+
+
+# -- instruments ----------------------------------------------------------------------------
+
+
+def test_instrument_requests() -> None:
+    (request,) = KrakenFutures(VenueSettings()).instrument_requests("https://futures.kraken.com/")
+    assert request.url == "https://futures.kraken.com/derivatives/api/v3/instruments"
+    assert request.method == "GET"
+
+
+def test_instrument_specs() -> None:
+    book = book_of([
+        instrument("PF_XBTUSD", base="BTC"),
+        instrument("PI_XBTUSD", "futures_inverse"),
+        instrument("FI_ETHUSD_260327", "futures_inverse"),
+        instrument("PF_OLDUSD", tradeable=False),
+        {"symbol": "in_xbtusd", "type": "spot index", "tradeable": False},
+        {"symbol": "rr_xbtusd", "type": "spot index"},
+        {"symbol": "PF_BADUSD", "contractSize": "many"},
+        "not an object",
+    ])
+    assert sorted(s.instrument for s in book) == ["FI_ETHUSD_260327", "PF_XBTUSD", "PI_XBTUSD"]
+    linear = book.get("PF_XBTUSD")
+    assert linear is not None and (linear.coin, linear.kind) == ("BTC", ContractKind.LINEAR)
+    inverse = book.get("PI_XBTUSD")
+    assert inverse is not None and inverse.kind is ContractKind.INVERSE
+    assert (inverse.coin, inverse.contract_size, inverse.quote) == ("BTC", 1.0, "USD")
+
+
+@pytest.mark.parametrize("body", [b"<html>", b"[]", b'{"result":"error","error":"x"}',
+                                  b'{"instruments":{}}'])
+def test_bad_instrument_documents(body: bytes) -> None:
+    with pytest.raises(InstrumentFetchError):
+        KrakenFutures(VenueSettings()).parse_instruments(REQUEST, body)
+
+
+# -- connection plans -----------------------------------------------------------------------
+
+
+def test_plans_subscribe_trade_and_ticker_for_every_product() -> None:
+    book = book_of([instrument("PF_XBTUSD"), instrument("PI_ETHUSD", "futures_inverse")])
+    (plan,) = KrakenFutures(VenueSettings()).plans("wss://futures.kraken.com", book)
+    assert plan.url == "wss://futures.kraken.com/ws/v1"
+    assert [json.loads(f) for f in plan.subscribe_frames] == [
+        {"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD", "PI_ETHUSD"]},
+        {"event": "subscribe", "feed": "ticker", "product_ids": ["PF_XBTUSD", "PI_ETHUSD"]},
+    ]
+    assert plan.expected_acks == 2
+
+
+def test_plans_shard_and_use_the_simulator_prefix() -> None:
+    rows = [instrument(f"PF_C{n:03d}USD") for n in range(MAX_PRODUCTS_PER_CONNECTION + 5)]
+    plans = KrakenFutures(VenueSettings()).plans("ws://127.0.0.1:9/kraken-futures", book_of(rows))
+    assert [p.url for p in plans] == ["ws://127.0.0.1:9/kraken-futures/ws/v1"] * 2
+    assert len({p.name for p in plans}) == 2
+    products = [json.loads(p.subscribe_frames[0])["product_ids"] for p in plans]
+    assert [len(p) for p in products] == [MAX_PRODUCTS_PER_CONNECTION, 5]
+    assert sorted(products[0] + products[1]) == sorted(r["symbol"] for r in rows)
+
+
+def test_plans_from_configured_symbols_and_fallback() -> None:
+    dialect = KrakenFutures(VenueSettings(symbols=("PI_XBTUSD",)))
+    (plan,) = dialect.plans("wss://futures.kraken.com", InstrumentBook("kraken-futures"))
+    assert json.loads(plan.subscribe_frames[0])["product_ids"] == ["PI_XBTUSD"]
+    (plan,) = KrakenFutures(VenueSettings()).plans("wss://x", InstrumentBook("kraken-futures"))
+    assert json.loads(plan.subscribe_frames[0])["product_ids"] == ["PF_XBTUSD"]
+
+
+def test_registry_builds_the_dialect() -> None:
+    dialect = make_dialect("kraken-futures")
+    assert isinstance(dialect, KrakenFutures)
+    assert dialect.venue == "kraken-futures" and dialect.completeness == "full"
