@@ -1,16 +1,25 @@
 """Composition root: builds every part from Config and runs them in one TaskGroup.
 
-Shutdown is ordered: stop taking frames, drain ingest, flush the store (and, when they
-exist, the notifier outboxes) within a deadline, close connections, say what was left.
+Every long-lived task (each venue feed, ingest, detection, the summary and service loops,
+the store flusher, the notifier's outbox workers and MQTT loops, the metrics endpoint) is a
+named task of the app's one TaskGroup. A task that fails is logged with its traceback and
+takes the daemon down (exit 1, so systemd restarts it); a task that returns while the daemon
+runs is a bug treated the same way. Nothing is left half alive.
+
+Shutdown is ordered: stop taking frames, drain ingest, deliver what the notifier holds
+(its workers still run), flush the store (its flusher still runs), all within a deadline;
+then cancel what is left, close connections and say what was not done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -21,20 +30,26 @@ from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.feed.factory import Feed, build_feed
 from monitor.feed.instruments import default_cache_dir
+from monitor.feed.ports import FrameTap
 from monitor.feed.recorder import Recorder
-from monitor.feed.supervisor import FrameTap
 from monitor.ingest import Ingest
 from monitor.metrics import Metrics
 from monitor.notify.notifier import Notifier
 from monitor.service.endpoint import MetricsServer
-from monitor.service.sdnotify import SdNotify
-from monitor.service.watchdog import ServiceLoop
+from monitor.service.reload import Reloader, ReloadPlan
+from monitor.service.sdnotify import SdNotify, watchdog_seconds
+from monitor.service.watchdog import PipelineState, ServiceLoop
 from monitor.store.base import Store
 from monitor.store.factory import open_store
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DEADLINE_SECONDS = 10.0
+EXIT_OK, EXIT_FAILURE = 0, 1
+
+
+class TaskEnded(RuntimeError):
+    """A long-lived task returned while the daemon was running: a bug, never normal."""
 
 
 class App:
@@ -66,13 +81,14 @@ class App:
         self.recorder: Recorder | None = None
         self.alerts: list[CascadeAlert | WhaleAlert] = []
         self.on_alert: list[Callable[[CascadeAlert | WhaleAlert], None]] = []
-        self.notifier: Notifier | None = None  # MQTT and webhooks (issue 6), built in run()
+        self.notifier: Notifier | None = None  # MQTT and webhooks, built in run()
         self.ready = asyncio.Event()
         # systemd: READY/STATUS/WATCHDOG/STOPPING (no-ops without NOTIFY_SOCKET).
-        self.service = ServiceLoop(self, sd or SdNotify(None), watchdog_seconds)
+        self.service = ServiceLoop(self, self.clock, sd or SdNotify(None), watchdog_seconds)
         self.stopping = False
         self.feed_tasks: dict[str, asyncio.Task[None]] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._cache_dir: Path | None = None
         self._shutdown_deadline: float | None = None
         # Kept below the unit's TimeoutStopSec (30 s) so the drain ends before SIGKILL.
@@ -86,6 +102,33 @@ class App:
         store_ok = self.store is not None and self.store.healthy()
         ok = subscribed > 0 and store_ok
         return ok, f"subscribed connections: {subscribed}; store healthy: {store_ok}"
+
+    def pipeline_state(self) -> PipelineState:
+        """What the service loop judges progress and writes STATUS from."""
+        between = connected = 0
+        for feed in self.feeds.values():
+            between += (feed.connections - feed.subscribed) if feed.connections else 1
+            connected += bool(feed.connections and feed.subscribed == feed.connections)
+        ingest = self.ingest
+        return PipelineState(
+            frames=self.metrics.frames_total(),
+            attempts=self.metrics.connection_attempts_total(),
+            between=between,
+            feeds=len(self.feeds),
+            connected=connected,
+            queued=ingest.queued if ingest is not None else 0,
+            counted=ingest.counted_total if ingest is not None else 0,
+            store=self._store_state(),
+        )
+
+    def _store_state(self) -> str:
+        store = self.store
+        if store is None:
+            return "opening"
+        pending = int(getattr(store, "pending", 0))
+        state = "ok" if store.healthy() else "degraded"
+        return f"{self.config.store.backend} {state}" + (
+            f", {pending} buffered" if pending else "")
 
     # -- alerts -----------------------------------------------------------------------------
     def _alert(self, alert: CascadeAlert | WhaleAlert) -> None:
@@ -126,27 +169,45 @@ class App:
             if self.ingest is None:
                 continue
             stats = self.ingest.take_stats()
-            connected = sum(1 for f in self.feeds.values()
-                            if f.connections and f.subscribed == f.connections)
+            state = self.pipeline_state()
             log.info(
                 "last %.0fs: %d liquidations, longs $%.0f, shorts $%.0f, %d duplicates, "
                 "%d dropped; venues connected %d/%d; store %s",
                 interval, stats.events, stats.usd_long, stats.usd_short, stats.duplicates,
-                stats.dropped, connected, len(self.feeds),
+                stats.dropped, state.connected, state.feeds,
                 "ok" if self.store is not None and self.store.healthy() else "degraded")
 
     # -- lifecycle --------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> int:
-        config = self.config
-        self.store = await open_store(config.store, self.metrics, self.clock)
-        # Notifications (issue 6): every alert goes to the notifier's outboxes (publish never
-        # waits); large liquidations reach it from ingest. It claims alerts in the store.
+        """Run until ``stop`` is set (exit 0) or a task fails (logged, exit 1)."""
+        failed = False
         try:
-            self.notifier = Notifier(config.notify, self.store, self.metrics, self.clock)
-        except BaseException:
-            await self.store.aclose()
-            raise
-        await self.notifier.start()
+            await self._open()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    self._start_background(tg)
+                    self.ready.set()
+                    await stop.wait()
+                    await self._drain()
+                    for task in [*self._background, *self.feed_tasks.values()]:
+                        task.cancel()
+            except* Exception as failure:
+                # The failing task logged its traceback; the group cancelled the others.
+                failed = True
+                log.critical("liqmon is stopping because a task failed: %s",
+                             "; ".join(str(exc) for exc in failure.exceptions))
+        finally:
+            self._tg = None
+            await self._close()
+        return EXIT_FAILURE if failed else EXIT_OK
+
+    async def _open(self) -> None:
+        config = self.config
+        self.store = await open_store(config.store, self.metrics, self.clock, start=False)
+        # Every alert goes to the notifier's outboxes (publish never waits); large
+        # liquidations reach it from ingest. It claims alerts in the store.
+        self.notifier = Notifier(config.notify, self.store, self.metrics, self.clock)
         self.on_alert.append(self.notifier.publish)
         if config.record.enabled and self._tap is None:
             self.recorder = Recorder(
@@ -167,51 +228,66 @@ class App:
             await self.server.start()
         log.info("liqmon running: venues %s, store %s", ", ".join(self.feeds) or "none",
                  config.store.backend)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                for venue in self.feeds:
-                    self._start_feed(venue)
-                ingest_task = tg.create_task(self.ingest.run(), name="ingest")
-                loops = [tg.create_task(self._evaluate_loop(), name="evaluate"),
-                         tg.create_task(self._summary_loop(), name="summary")]
-                self.ready.set()
-                loops.append(tg.create_task(self.service.run(), name="service"))
-                await stop.wait()
-                # Stop taking frames first; everything after drains what was taken.
-                self.stopping = True
-                self._tg = None
-                self.service.stopping()
-                log.info("shutting down: draining within %.0fs", self.shutdown_deadline_seconds)
-                feed_tasks = list(self.feed_tasks.values())
-                for task in feed_tasks:
-                    task.cancel()
-                await asyncio.gather(*feed_tasks, return_exceptions=True)
-                left = await self.ingest.drain(self.shutdown_left() / 2)
-                if left:
-                    log.error("shutdown: %d events were still queued for ingest", left)
-                for task in [ingest_task, *loops]:
-                    task.cancel()
-        finally:
-            self._tg = None
-            await self._close()
-        return 0
 
-    async def _close(self) -> None:
+    def _start_background(self, tg: asyncio.TaskGroup) -> None:
+        assert self.store is not None and self.notifier is not None and self.ingest is not None
+        work: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            **self.store.background(),
+            **self.notifier.background(),
+            "ingest": self.ingest.run,
+            "evaluate": self._evaluate_loop,
+            "summary": self._summary_loop,
+            "service": self.service.run,
+        }
+        if self.server is not None:
+            work["metrics-endpoint"] = self.server.serve
+        for name, run in work.items():
+            self._background.append(tg.create_task(self._supervised(name, run()), name=name))
+        for venue in self.feeds:
+            self._start_feed(venue)
+
+    async def _supervised(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.critical("task %s failed; stopping the daemon", name, exc_info=True)
+            raise
+        if not self.stopping:
+            log.critical("task %s ended while the daemon was running; stopping", name)
+            raise TaskEnded(f"task {name} ended while the daemon was running")
+
+    async def _drain(self) -> None:
+        """Stop taking frames first; everything after drains what was taken."""
+        self.stopping = True
+        self._tg = None
+        self.service.stopping()
+        log.info("shutting down: draining within %.0fs", self.shutdown_deadline_seconds)
+        feed_tasks = list(self.feed_tasks.values())
+        for task in feed_tasks:
+            task.cancel()
+        await asyncio.gather(*feed_tasks, return_exceptions=True)
+        assert self.ingest is not None
+        left = await self.ingest.drain(self.shutdown_left() / 3)
+        if left:
+            log.error("shutdown: %d events were still queued for ingest", left)
         if self.notifier is not None:
-            # Notifications (issue 6): after ingest drained, before the store closes (claims
-            # use it); half of what is left of the deadline, so the store keeps the rest.
+            # After ingest drained, before the store closes (claims use it).
             left = await self.notifier.drain(self.shutdown_left() / 2)
             if left:
                 log.error("shutdown: %d notifications were not delivered", left)
+            await self.notifier.aclose()  # MQTT says offline while its connection lives
+        if self.store is not None:
+            left = await self.store.flush(self.shutdown_left())
+            if left:
+                log.error("shutdown: %d events could not be written to the store", left)
+
+    async def _close(self) -> None:
+        if self.notifier is not None:
             await self.notifier.aclose()
         if self.store is not None:
-            try:
-                left = await self.store.flush(self.shutdown_left())
-                if left:
-                    log.error("shutdown: %d events could not be written to the store", left)
-            finally:
-                await self.store.aclose()
+            await self.store.aclose()
         if self.recorder is not None:
             self.recorder.close()
         if self.server is not None:
@@ -225,7 +301,7 @@ class App:
             self._shutdown_deadline = self.clock.monotonic() + self.shutdown_deadline_seconds
         return max(0.0, self._shutdown_deadline - self.clock.monotonic())
 
-    # -- feeds (also changed at run time by the reloader on SIGHUP) -----------------------
+    # -- feeds (also changed at run time by the reloader on SIGHUP) -------------------------
     def add_feed(self, venue: str, vc: VenueConfig) -> None:
         """Build a venue's feed from ``self.config``; start it if the app is running."""
         assert self.ingest is not None, "feeds are added once ingest exists"
@@ -236,8 +312,9 @@ class App:
 
     def _start_feed(self, venue: str) -> None:
         assert self._tg is not None
-        self.feed_tasks[venue] = self._tg.create_task(self.feeds[venue].run(),
-                                                      name=f"feed-{venue}")
+        name = f"feed-{venue}"
+        self.feed_tasks[venue] = self._tg.create_task(
+            self._supervised(name, self.feeds[venue].run()), name=name)
 
     async def remove_feed(self, venue: str) -> None:
         """Stop a venue's feed and forget it; what it counted stays counted."""
@@ -247,13 +324,59 @@ class App:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    # -- reload (the reloader sees the app through monitor.service.reload.Reloadable) ------
+    def reload_refusal(self) -> str | None:
+        if self.stopping:
+            return "stopping"
+        if not self.ready.is_set():
+            return "still starting"
+        return None
 
-def install_signal_handlers(
+    async def apply_reload(self, plan: ReloadPlan) -> None:
+        self.config = plan.config
+        if plan.detector_changed and self.detector is not None:
+            self.detector.reconfigure(plan.config.detector)
+        for venue in (*plan.removed, *plan.restarted):
+            await self.remove_feed(venue)
+        for venue in plan.removed:
+            self.metrics.remove_venue_health(venue)
+        venues = plan.config.enabled_venues()
+        for venue in (*plan.added, *plan.restarted):
+            if venue in plan.added:
+                self.metrics.add_venue(venue)
+            self.add_feed(venue, venues[venue])
+
+
+@contextlib.contextmanager
+def signal_handlers(
     stop: asyncio.Event, reload: Callable[[], None] | None = None
-) -> None:
-    """SIGTERM and SIGINT set ``stop``; SIGHUP calls ``reload`` when given."""
+) -> Iterator[None]:
+    """The one place liqmon handles signals: SIGTERM and SIGINT set ``stop``; SIGHUP calls
+    ``reload`` when given. Removed again on exit."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = [signal.SIGTERM, signal.SIGINT]
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     if reload is not None:
         loop.add_signal_handler(signal.SIGHUP, reload)
+        signals.append(signal.SIGHUP)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def run_service(
+    config: Config, path: str | None, *, log_level_override: str | None = None
+) -> int:
+    """``liqmon run``: the daemon with systemd notification, SIGHUP reload and SIGTERM drain."""
+    sd = SdNotify.from_env()
+    app = App(config, sd=sd, watchdog_seconds=watchdog_seconds() if sd.enabled else None)
+    stop = asyncio.Event()
+    reloader = Reloader(app, app.service, path, log_level_override=log_level_override)
+    try:
+        with signal_handlers(stop, reload=reloader.schedule):
+            return await app.run(stop)
+    finally:
+        sd.close()

@@ -120,3 +120,36 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # supervisor reports connection trouble once, rate-limited.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+# A warning repeated faster than this is counted, not written, until the interval is over.
+WARN_EVERY_SECONDS = 10.0
+
+
+class RateLimitedLog:
+    """Logs a warning at most once per interval per key, with the count of what it held back."""
+
+    def __init__(
+        self, logger: logging.Logger, interval_seconds: float = WARN_EVERY_SECONDS
+    ) -> None:
+        self._log = logger
+        self._interval = interval_seconds
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        held = self._held.pop(key, 0)
+        self._last[key] = now
+        if held:
+            self._log.warning(msg + " (%d similar messages suppressed)", *args, held)
+        else:
+            self._log.warning(msg, *args)
+
+
+class _Stale(Exception):
+    """The connection was silent past its limit."""

@@ -7,8 +7,8 @@ exported: they are PromQL's job, through the recording rules in deploy/prometheu
 
 from __future__ import annotations
 
+import contextlib
 import platform
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,8 +24,6 @@ from prometheus_client import (
 
 from monitor import __version__
 from monitor.events import Liquidation, MarkPrice, PositionSide
-
-disable_created_metrics()  # type: ignore[no-untyped-call]
 
 OTHER_COIN = "other"
 SIDES = tuple(s.value for s in PositionSide)
@@ -54,6 +52,8 @@ class Metrics:
         *,
         process_metrics: bool = True,
     ) -> None:
+        # A process-wide switch of prometheus_client: set when metrics are made, not at import.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry
         self.coins = frozenset(c.upper() for c in coins)
         r = registry
@@ -192,6 +192,21 @@ class Metrics:
             self.cascade_active.labels("global", side)
             self.cascade_severity.labels("global", side)
             self.cascades.labels("global", side)
+
+    def remove_venue_health(self, venue: str) -> None:
+        """A venue switched off is not a feed that is down: drop its health series so the
+        feed alerts do not fire for it. Its counters stay."""
+        for gauge in (self.feed_connected, self.feed_subscribed, self.last_frame):
+            with contextlib.suppress(KeyError):
+                gauge.remove(venue)
+
+    def frames_total(self) -> float:
+        """Frames read since start, every venue."""
+        return _counter_total(self.frames)
+
+    def connection_attempts_total(self) -> float:
+        """Connection attempts that ended since start, every venue and reason."""
+        return _counter_total(self.reconnects)
 
     def add_channel(self, channel: str) -> None:
         for metric in (self.notify_delivered, self.notify_failures, self.notify_retries,
@@ -334,10 +349,12 @@ class Metrics:
         self.store_oldest_age.set(seconds)
 
 
+def _counter_total(metric: Counter) -> float:
+    return sum(s.value for family in metric.collect() for s in family.samples
+               if s.name.endswith("_total"))
+
+
 def _label_sets(metric: Gauge) -> Iterable[tuple[str, ...]]:
     # prometheus_client keeps children in a dict keyed by label values.
     return tuple(tuple(k) for k in metric._metrics)
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -184,7 +184,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(run_simulate(args))
     config = _load(args)
     if command == "run":
-        from monitor.service.reload import run_service
+        from monitor.app import run_service
 
         return asyncio.run(run_service(config, args.config, log_level_override=args.log_level))
     if command == "top":

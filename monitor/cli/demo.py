@@ -12,10 +12,12 @@ from pathlib import Path
 
 import orjson
 
-from monitor.app import App, install_signal_handlers
+from monitor.app import App, signal_handlers
 from monitor.clock import SystemClock
 from monitor.config import Config, load_config
 from monitor.feed.recorder import Recorder
+from monitor.simulator.faults import Faults
+from monitor.simulator.scenarios.model import Scenario
 from monitor.simulator.server import Simulator
 
 log = logging.getLogger(__name__)
@@ -52,21 +54,15 @@ class MarketClock(SystemClock):
         return (self._sim.start_wall or self._start) + market + extra
 
 
-async def run_daemon(config: Config) -> int:
-    stop = asyncio.Event()
-    install_signal_handlers(stop)
-    return await App(config).run(stop)
-
-
 async def run_record(config: Config, out: Path, duration: float | None) -> int:
     """The daemon with a recorder on every frame, into one file."""
     recorder = Recorder(path=out, gzip_files=out.suffix == ".gz")
     stop = asyncio.Event()
-    install_signal_handlers(stop)
     if duration is not None:
         asyncio.get_running_loop().call_later(duration, stop.set)
     try:
-        return await App(config, tap=recorder).run(stop)
+        with signal_handlers(stop):
+            return await App(config, tap=recorder).run(stop)
     finally:
         recorder.close()
         print(f"{recorder.frames_written} frames recorded to {out}", file=sys.stderr)
@@ -79,7 +75,16 @@ async def run_simulate(args: argparse.Namespace) -> int:
     scenario = build_scenario(args.scenario)
     faults = parse_faults(args.faults) if args.faults else None
     stop = asyncio.Event()
-    install_signal_handlers(stop)
+    with signal_handlers(stop):
+        return await _simulate(args, scenario, faults, stop)
+
+
+async def _simulate(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    faults: tuple[Faults, ...] | None,
+    stop: asyncio.Event,
+) -> int:
     async with Simulator(scenario, speed=args.speed, host=args.host, port=args.port,
                          faults=faults, loop_scenario=args.loop) as sim:
         if args.ground_truth:
@@ -108,7 +113,14 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
     faults = parse_faults(args.faults) if args.faults else None
     start = time.time()
     stop = asyncio.Event()
-    install_signal_handlers(stop)
+    with signal_handlers(stop):
+        return await _demo(config, args, scenario, faults, start, stop)
+
+
+async def _demo(
+    config: Config, args: argparse.Namespace, scenario: Scenario, faults: tuple[Faults, ...] | None,
+    start: float, stop: asyncio.Event,
+) -> int:
     async with Simulator(scenario, speed=args.speed, faults=faults, start_wall=start,
                          wait_for_subscribers=DEMO_SUBSCRIBE_WAIT_SECONDS) as sim:
         # The daemon takes the same config and environment as `run`, with the venues pointed

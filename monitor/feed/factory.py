@@ -9,7 +9,8 @@ from monitor.clock import Clock
 from monitor.config import Config, VenueConfig
 from monitor.errors import ConfigError
 from monitor.feed.node_source import NodeFillsFeed
-from monitor.feed.supervisor import EventSink, FeedObserver, FeedTiming, FrameTap
+from monitor.feed.ports import EventSink, FeedObserver, FrameTap
+from monitor.feed.supervisor import FeedTiming
 from monitor.feed.venue import VenueFeed
 from monitor.venues import VENUES, make_dialect
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from monitor.clock import Clock
 from monitor.errors import FrameError
 from monitor.feed.node_fills import NodeFillsFollower
-from monitor.feed.supervisor import EventSink, FeedObserver, RateLimitedLog
+from monitor.feed.ports import EventSink, FeedObserver
+from monitor.logs import RateLimitedLog
 from monitor.venues.hyperliquid_node import parse_block_line
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class NodeFillsFeed:
         self._sink = sink
         self._observer = observer
         self._clock = clock
-        self._warn = RateLimitedLog()
+        self._warn = RateLimitedLog(log)
         self.follower = NodeFillsFollower(
             directory, state_file, clock, poll_interval_seconds, silence_limit_seconds,
             on_staleness=self._staleness)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -24,6 +22,8 @@ from monitor.backoff import Backoff
 from monitor.clock import Clock
 from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice
+from monitor.feed.ports import Event, EventSink, FeedObserver, FrameTap, InstrumentSource
+from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
@@ -37,38 +37,9 @@ from monitor.venues.dialect import (
 
 log = logging.getLogger(__name__)
 
-Event = Liquidation | MarkPrice
 FRAME_LOG_CHARS = 300
-WARN_EVERY_SECONDS = 10.0
 # Protocol pings prove the socket lives; the silence watchdog proves data flows.
 PROTOCOL_PING_SECONDS = 20.0
-
-
-class EventSink(Protocol):
-    def put(self, venue: str, events: list[Event]) -> None:
-        """Hand events on without blocking; the sink counts what it cannot take."""
-        ...
-
-
-class FeedObserver(Protocol):
-    """What the supervisor reports (the Metrics class implements it)."""
-
-    def frame(self, venue: str, received_at: float) -> None: ...
-    def frame_invalid(self, venue: str, reason: str) -> None: ...
-    def reconnect(self, venue: str, reason: str) -> None: ...
-    def connections(self, venue: str, subscribed: int, total: int) -> None: ...
-
-
-class FrameTap(Protocol):
-    """Receives every raw frame as text (the recorder)."""
-
-    def frame(self, venue: str, received_at: float, text: str) -> None: ...
-
-
-class InstrumentSource(Protocol):
-    """The venue's instrument book and a way to ask for a refresh now."""
-
-    async def refresh_soon(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,32 +51,6 @@ class FeedTiming:
     backoff_max_seconds: float
     healthy_after_seconds: float
     unknown_instrument_hold_seconds: float
-
-
-class RateLimitedLog:
-    """Logs a warning at most once per interval per key, with the count of what it held back."""
-
-    def __init__(self, interval_seconds: float = WARN_EVERY_SECONDS) -> None:
-        self._interval = interval_seconds
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def warning(self, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._held[key] = self._held.get(key, 0) + 1
-            return
-        held = self._held.pop(key, 0)
-        self._last[key] = now
-        if held:
-            log.warning(msg + " (%d similar messages suppressed)", *args, held)
-        else:
-            log.warning(msg, *args)
-
-
-class _Stale(Exception):
-    """The connection was silent past its limit."""
 
 
 class ConnectionRunner:
@@ -137,7 +82,7 @@ class ConnectionRunner:
         self._on_state = on_state
         self._instruments = instruments
         self._tap = tap
-        self._warn = warn or RateLimitedLog()
+        self._warn = warn or RateLimitedLog(log)
         self._backoff = Backoff(timing.backoff_initial_seconds, timing.backoff_max_seconds)
         self.subscribed = False
         self.connects = 0

@@ -9,14 +9,9 @@ from pathlib import Path
 
 from monitor.clock import Clock
 from monitor.feed.instruments import InstrumentService
-from monitor.feed.supervisor import (
-    ConnectionRunner,
-    EventSink,
-    FeedObserver,
-    FeedTiming,
-    FrameTap,
-    RateLimitedLog,
-)
+from monitor.feed.ports import EventSink, FeedObserver, FrameTap
+from monitor.feed.supervisor import ConnectionRunner, FeedTiming
+from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import ConnectionPlan, Dialect
 from monitor.venues.instruments import InstrumentSpec
 
@@ -46,7 +41,7 @@ class VenueFeed:
         self._observer = observer
         self._clock = clock
         self._tap = tap
-        self._warn = RateLimitedLog()
+        self._warn = RateLimitedLog(log)
         self._replan = asyncio.Event()
         self.instruments = InstrumentService(
             dialect, rest_base_url, refresh_seconds=instruments_refresh_seconds,

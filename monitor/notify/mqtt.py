@@ -36,8 +36,9 @@ import re
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import orjson
@@ -247,11 +248,15 @@ class MqttChannel:
             raise exc
 
     # -- connection lifecycle -----------------------------------------------------------------
+    def background(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        """The connection loop and the liquidation publisher, by task name."""
+        return {"notify-mqtt-connection": self._connection_loop,
+                "notify-mqtt-liquidations": self._liquidation_loop}
+
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._connection_loop(), name="notify-mqtt-connection"),
-            asyncio.create_task(self._liquidation_loop(), name="notify-mqtt-liquidations"),
-        ]
+        """Run :meth:`background` in tasks of its own (outside the daemon's TaskGroup)."""
+        self._tasks = [asyncio.create_task(run(), name=name)
+                       for name, run in self.background().items()]
 
     def _make_client(self) -> aiomqtt.Client:
         c = self.config

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,13 +140,26 @@ class Notifier:
         return self.mqtt is not None and self.config.mqtt.liquidations
 
     # -- lifecycle ----------------------------------------------------------------------------
+    def background(self) -> Mapping[str, Callable[[], Coroutine[Any, Any, None]]]:
+        """The long-lived tasks by name: the MQTT connection and liquidation loops and one
+        worker per outbox. The daemon runs them in its TaskGroup."""
+        tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+        if self.mqtt is not None:
+            tasks.update(self.mqtt.background())
+        for name, outbox in self.outboxes.items():
+            tasks[f"notify-outbox-{name}"] = outbox.run
+        if self.outboxes:
+            log.info("notify: channels %s", ", ".join(self.outboxes))
+        return tasks
+
     async def start(self) -> None:
+        """Run the background work in tasks of its own: for ``liqmon notify-test``, which
+        uses the notifier outside the daemon. The MQTT loops stay the channel's, so that it
+        can say offline before its connection goes."""
         if self.mqtt is not None:
             await self.mqtt.start()
         for name, outbox in self.outboxes.items():
             self._tasks.append(asyncio.create_task(outbox.run(), name=f"notify-outbox-{name}"))
-        if self.outboxes:
-            log.info("notify: channels %s", ", ".join(self.outboxes))
 
     def publish(self, alert: CascadeAlert | WhaleAlert, *, force: bool = False) -> None:
         """Queue ``alert`` on every channel that takes it; never waits. ``force`` skips the

@@ -44,8 +44,15 @@ class MetricsServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        """Bind and listen now, so that a port in use fails before the daemon says READY."""
         self._server = await asyncio.start_server(self._handle, self._host, self._port)
         log.info("metrics endpoint listening on http://%s:%d/metrics", self._host, self.port)
+
+    async def serve(self) -> None:
+        """Accept connections until cancelled (the daemon runs this in its TaskGroup)."""
+        if self._server is None:
+            raise RuntimeError("MetricsServer.serve() before start()")
+        await self._server.serve_forever()
 
     async def aclose(self) -> None:
         if self._server is not None:

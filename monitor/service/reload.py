@@ -16,17 +16,15 @@ and ``systemctl status`` shows the rejection until the next reload.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from monitor.app import App, install_signal_handlers
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
-from monitor.service.sdnotify import SdNotify, watchdog_seconds
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +76,43 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     )
 
 
+class Reloadable(Protocol):
+    """The running daemon as the reloader sees it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def reload_refusal(self) -> str | None:
+        """Why a reload cannot run now ("stopping", "still starting"), or None."""
+        ...
+
+    async def apply_reload(self, plan: ReloadPlan) -> None:
+        """Run with ``plan.config`` from now on: feeds, detector thresholds, metrics."""
+        ...
+
+
+class ReloadNotes(Protocol):
+    """Where a reload is announced (systemd's RELOADING=1, then READY=1 with a note)."""
+
+    def reloading(self) -> None: ...
+
+    def reloaded(self, note: str | None) -> None: ...
+
+
 class Reloader:
-    """Reloads ``path`` into a running :class:`App`, one reload at a time."""
+    """Reloads ``path`` into a running daemon, one reload at a time."""
 
     def __init__(
         self,
-        app: App,
+        app: Reloadable,
+        notes: ReloadNotes,
         path: str | None,
         *,
         env: Mapping[str, str] | None = None,
         log_level_override: str | None = None,
     ) -> None:
         self._app = app
+        self._notes = notes
         self._path = path
         self._env = env
         self._log_level_override = log_level_override
@@ -106,12 +129,12 @@ class Reloader:
     async def reload(self) -> bool:
         """True when the new config was applied, False when it was rejected."""
         async with self._lock:
-            app = self._app
-            if app.stopping or not app.ready.is_set():
-                log.warning("reload ignored: the daemon is %s",
-                            "stopping" if app.stopping else "still starting")
+            app, notes = self._app, self._notes
+            refusal = app.reload_refusal()
+            if refusal is not None:
+                log.warning("reload ignored: the daemon is %s", refusal)
                 return False
-            app.service.reloading()
+            notes.reloading()
             source = self._path or "embedded defaults"
             log.info("reloading the configuration from %s", source)
             try:
@@ -119,42 +142,25 @@ class Reloader:
             except (ConfigError, OSError) as exc:
                 log.error("reload rejected, keeping the running configuration: %s: %s",
                           source, exc)
-                app.service.reloaded(f"last reload rejected: {exc}")
+                notes.reloaded(f"last reload rejected: {exc}")
                 return False
             plan = plan_reload(app.config, new)
             try:
-                await self._apply(plan)
+                await app.apply_reload(plan)
             except Exception as exc:
                 # Only found while building a feed (a node feed's path, say): what was applied
                 # stays applied; systemd must still hear READY=1 or it waits in "reloading".
                 log.exception("reload applied in part, then failed: %s", exc)
-                app.service.reloaded(f"last reload failed in part: {exc}")
+                notes.reloaded(f"last reload failed in part: {exc}")
                 return False
+            self._report(plan)
             self.reloads += 1
             note = ("reload kept until restart: " + ", ".join(plan.needs_restart)
                     if plan.needs_restart else None)
-            app.service.reloaded(note)
+            notes.reloaded(note)
             return True
 
-    async def _apply(self, plan: ReloadPlan) -> None:
-        app = self._app
-        app.config = plan.config
-        if plan.detector_changed and app.detector is not None:
-            app.detector.reconfigure(plan.config.detector)
-        for venue in (*plan.removed, *plan.restarted):
-            await app.remove_feed(venue)
-        for venue in plan.removed:
-            # A venue switched off is not a feed that is down: drop its health series so
-            # LiqmonFeedDown/LiqmonFeedSilent do not fire for it. Its counters stay.
-            for gauge in (app.metrics.feed_connected, app.metrics.feed_subscribed,
-                          app.metrics.last_frame):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(venue)
-        venues = plan.config.enabled_venues()
-        for venue in (*plan.added, *plan.restarted):
-            if venue in plan.added:
-                app.metrics.add_venue(venue)
-            app.add_feed(venue, venues[venue])
+    def _report(self, plan: ReloadPlan) -> None:
         level = self._log_level_override or plan.config.logging.level
         logging.getLogger().setLevel(level)
         log.info("configuration reloaded: venues added %s, removed %s, restarted %s; "
@@ -168,18 +174,3 @@ class Reloader:
 
 def _names(venues: tuple[str, ...]) -> str:
     return ", ".join(venues) if venues else "none"
-
-
-async def run_service(
-    config: Config, path: str | None, *, log_level_override: str | None = None
-) -> int:
-    """``liqmon run``: the daemon with systemd notification, SIGHUP reload and SIGTERM drain."""
-    sd = SdNotify.from_env()
-    app = App(config, sd=sd, watchdog_seconds=watchdog_seconds() if sd.enabled else None)
-    stop = asyncio.Event()
-    reloader = Reloader(app, path, log_level_override=log_level_override)
-    install_signal_handlers(stop, reload=reloader.schedule)
-    try:
-        return await app.run(stop)
-    finally:
-        sd.close()

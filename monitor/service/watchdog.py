@@ -32,15 +32,11 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from prometheus_client import Counter
-
+from monitor.clock import Clock
 from monitor.config import Config
 from monitor.service.sdnotify import SdNotify
-
-if TYPE_CHECKING:
-    from monitor.app import App
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +53,29 @@ class PipelineSample:
     feeds: int  # venue feeds running
     queued: int  # events waiting for ingest
     counted: int  # liquidations counted since start
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineState:
+    """What the service loop reads of the running daemon, at one moment."""
+
+    frames: float  # frames read since start, every venue
+    attempts: float  # connection attempts that ended since start, any reason
+    between: int  # connections not subscribed now (or venues waiting for instruments)
+    feeds: int  # venue feeds running
+    connected: int  # venues whose every connection is subscribed
+    queued: int  # events waiting for ingest
+    counted: int  # liquidations counted since start
+    store: str  # the store's state in words: "redis ok, 12 buffered"
+
+
+class Pipeline(Protocol):
+    """The daemon as the service loop sees it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def pipeline_state(self) -> PipelineState: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +121,6 @@ class ProgressGate:
                               "subscribed")
 
 
-def counter_total(metric: Counter) -> float:
-    """The sum of a labelled counter over all its children."""
-    return sum(s.value for family in metric.collect() for s in family.samples
-               if s.name.endswith("_total"))
-
-
 def check_watchdog_window(config: Config, watchdog_seconds: float | None) -> str | None:
     """A warning when WatchdogSec is too short for the feeds' own silence handling."""
     venues = config.enabled_venues()
@@ -125,8 +138,11 @@ def check_watchdog_window(config: Config, watchdog_seconds: float | None) -> str
 class ServiceLoop:
     """Sends READY once, then STATUS every few seconds and WATCHDOG while progress is made."""
 
-    def __init__(self, app: App, sd: SdNotify, watchdog_seconds: float | None) -> None:
-        self._app = app
+    def __init__(
+        self, pipeline: Pipeline, clock: Clock, sd: SdNotify, watchdog_seconds: float | None
+    ) -> None:
+        self._pipeline = pipeline
+        self._clock = clock
         self._sd = sd
         self.watchdog_seconds = watchdog_seconds
         self._gate = ProgressGate(watchdog_seconds or STATUS_INTERVAL_SECONDS)
@@ -134,6 +150,7 @@ class ServiceLoop:
         self.note: str | None = None  # e.g. a rejected reload, shown until the next one
         self.pings = 0
         self._wedged = False
+        self._last_state: PipelineState | None = None
 
     @property
     def tick_seconds(self) -> float:
@@ -142,29 +159,24 @@ class ServiceLoop:
         return min(self.watchdog_seconds / 2, STATUS_INTERVAL_SECONDS)
 
     def sample(self) -> PipelineSample:
-        app = self._app
-        between = 0
-        for feed in app.feeds.values():
-            between += (feed.connections - feed.subscribed) if feed.connections else 1
-        ingest = app.ingest
+        state = self._last_state = self._pipeline.pipeline_state()
         return PipelineSample(
-            at=app.clock.monotonic(),
-            frames=counter_total(app.metrics.frames),
-            attempts=counter_total(app.metrics.reconnects),
-            between=between,
-            feeds=len(app.feeds),
-            queued=ingest.queued if ingest is not None else 0,
-            counted=ingest.counted_total if ingest is not None else 0,
+            at=self._clock.monotonic(),
+            frames=state.frames,
+            attempts=state.attempts,
+            between=state.between,
+            feeds=state.feeds,
+            queued=state.queued,
+            counted=state.counted,
         )
 
     def status_line(self, sample: PipelineSample | None = None) -> str:
-        app = self._app
         sample = sample or self.sample()
-        connected = sum(1 for f in app.feeds.values()
-                        if f.connections and f.subscribed == f.connections)
-        parts = [f"venues connected {connected}/{len(app.feeds)}",
+        state = self._last_state
+        assert state is not None
+        parts = [f"venues connected {state.connected}/{state.feeds}",
                  f"{self._rate(sample):.0f} liquidations/min",
-                 f"store {self._store_state()}"]
+                 f"store {state.store}"]
         if self.note:
             parts.append(self.note)
         return "; ".join(parts)
@@ -177,18 +189,9 @@ class ServiceLoop:
         elapsed = sample.at - at
         return (sample.counted - counted) * 60.0 / elapsed if elapsed > 0 else 0.0
 
-    def _store_state(self) -> str:
-        store = self._app.store
-        if store is None:
-            return "opening"
-        backend = self._app.config.store.backend
-        pending = int(getattr(store, "pending", 0))
-        state = "ok" if store.healthy() else "degraded"
-        return f"{backend} {state}" + (f", {pending} buffered" if pending else "")
-
     async def run(self) -> None:
         """READY=1 now (the metrics endpoint is up and the feeds are starting), then loop."""
-        warning = check_watchdog_window(self._app.config, self.watchdog_seconds)
+        warning = check_watchdog_window(self._pipeline.config, self.watchdog_seconds)
         if warning:
             log.warning("%s", warning)
         self._sd.ready(self.status_line())

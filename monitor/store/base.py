@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from monitor.events import Completeness, Liquidation
 
 log = logging.getLogger(__name__)
+
+# Long-lived work a part needs done, by task name: the app runs each in its TaskGroup.
+Background = Mapping[str, Callable[[], Coroutine[Any, Any, None]]]
 
 WINDOWS: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "24h": 1440}
 GROUP_KEYS = ("venue", "coin", "position_side")
@@ -163,5 +166,9 @@ class Store(Protocol):
     async def flush(self, timeout: float) -> int: ...  # noqa: ASYNC109
 
     def healthy(self) -> bool: ...
+
+    def background(self) -> Background:
+        """The store's long-lived tasks (none for an in-process store)."""
+        ...
 
     async def aclose(self) -> None: ...

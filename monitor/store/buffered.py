@@ -21,9 +21,11 @@ WARNING at most every 10 s.
 
 Reads go straight to Redis and raise StoreUnavailable while it is down; callers fall back
 to their in-process view. ``healthy()`` is true while Redis answers or the buffer still has
-room. Lifecycle: ``await store.start()`` (``open_store`` does it) or ``async with``; then
-``await store.flush(timeout)`` to drain and ``await store.aclose()`` (safe twice), which
-logs how many events it had to abandon.
+room. Lifecycle: inside the daemon the app runs the flusher from ``background()`` in its
+TaskGroup, so a flusher that dies takes the daemon down; a command that uses the store on
+its own calls ``await store.start()`` (``open_store(start=True)`` does it) or ``async with``.
+Then ``await store.flush(timeout)`` drains and ``await store.aclose()`` (safe twice) logs
+how many events it had to abandon.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any, Self
 from monitor.clock import Clock, SystemClock
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.events import Liquidation
-from monitor.store.base import StoreObserver, TotalsRow
+from monitor.store.base import Background, StoreObserver, TotalsRow
 from monitor.store.config import StoreConfig
 from monitor.store.redis import RedisStore
 
@@ -77,7 +79,8 @@ class BufferedStore:
         self._in_flight: list[list[tuple[Liquidation, float]]] = []
         self._in_flight_count = 0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # only when started on its own
+        self._flusher_running = False
         self._up: bool | None = None
         self._hurry = False
         self._closed = False
@@ -86,7 +89,12 @@ class BufferedStore:
         self._drops_unlogged = 0
         self._next_drop_log = 0.0
 
+    def background(self) -> Background:
+        return {"store-flusher": self._run}
+
     async def start(self) -> None:
+        """Run the flusher in a task of its own: for commands that use the store outside the
+        daemon's TaskGroup."""
         if self._task is None and not self._closed:
             self._task = asyncio.create_task(self._run(), name="store-flusher")
             self._task.add_done_callback(_report_crash)
@@ -138,7 +146,7 @@ class BufferedStore:
         deadline = self._clock.monotonic() + timeout
         self._hurry = True
         try:
-            while self.pending and self._task is not None and not self._task.done():
+            while self.pending and self._flusher_alive():
                 left = deadline - self._clock.monotonic()
                 if left <= 0:
                     break
@@ -147,6 +155,10 @@ class BufferedStore:
         finally:
             self._hurry = False
         return self.pending
+
+    def _flusher_alive(self) -> bool:
+        own = self._task is not None and not self._task.done()
+        return own or self._flusher_running
 
     def healthy(self) -> bool:
         return self._up is not False or self.pending < self._capacity
@@ -195,8 +207,9 @@ class BufferedStore:
 
     async def _run(self) -> None:
         delay = _BACKOFF_INITIAL_SECONDS
-        await self._probe()
+        self._flusher_running = True
         try:
+            await self._probe()
             while True:
                 self._wake.clear()
                 if not self._queue:
@@ -215,6 +228,7 @@ class BufferedStore:
                     await self._backoff(delay * (1.0 - 0.5 * random.random()))
                     delay = min(delay * 2, _BACKOFF_MAX_SECONDS)
         finally:
+            self._flusher_running = False
             self._requeue()
 
     async def _write_batches(self) -> bool:

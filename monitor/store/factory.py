@@ -17,10 +17,14 @@ async def open_store(
     config: StoreConfig,
     observer: StoreObserver | None = None,
     clock: Clock | None = None,
+    *,
+    start: bool = True,
 ) -> Store:
-    """A started store for ``config.backend``; the caller ends it with ``await store.aclose()``.
+    """A store for ``config.backend``; the caller ends it with ``await store.aclose()``.
 
-    The Redis backend returns a :class:`BufferedStore` whose flusher is already running.
+    The Redis backend returns a :class:`BufferedStore`; with ``start`` its flusher is already
+    running in a task of its own, without it the caller runs ``store.background()`` (the
+    daemon does, in its TaskGroup).
     An unreachable Redis is not an error here (the store buffers and reports
     ``store_up(False)``); a malformed URL, prefix or password file is a ConfigError.
     """
@@ -35,5 +39,6 @@ async def open_store(
         raise ConfigError("store.key_prefix", config.key_prefix, str(exc)) from exc
     client, sentinel = connect(config)
     store = BufferedStore(RedisStore(client, config, clock, sentinel), config, obs, clock)
-    await store.start()
+    if start:
+        await store.start()
     return store

@@ -23,6 +23,7 @@ from monitor.store.aggregate import Group, RowBuilder, cover, top_events, window
 from monitor.store.base import (
     COMPLETENESS_BITS,
     LARGEST_KEEP,
+    Background,
     StoreObserver,
     TotalsRow,
     check_by,
@@ -204,6 +205,9 @@ class MemoryStore:
 
     def healthy(self) -> bool:
         return True
+
+    def background(self) -> Background:
+        return {}
 
     async def aclose(self) -> None:
         self._closed = True

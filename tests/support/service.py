@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 
 from monitor.simulator.server import Simulator
-from tests.support.daemon import daemon_env
 from tests.fixtures.redis import free_port
+from tests.support.daemon import daemon_env
 from tests.support.timing import T
 
 REPO = Path(__file__).resolve().parents[2]
