@@ -1,4 +1,4 @@
-"""Parse benchmark: frames per second per venue, text → normalised events (issue 2 §8).
+"""Parse benchmark: frames per second per venue, text → normalised events.
 
     .venv/bin/python benchmarks/parse.py [--liquidations 20000] [--marks 400] [--repeat 7]
         [--venue V ...] [--no-realdata] [--cpu N] [--wall]

@@ -126,12 +126,16 @@ class WhaleAlert:
         return coin_scope(self.liquidation.coin)
 
 
+COIN_SCOPE_PREFIX = "coin:"
+VENUE_SCOPE_PREFIX = "venue:"
+
+
 def coin_scope(coin: str) -> str:
-    return f"coin:{coin}"
+    return COIN_SCOPE_PREFIX + coin
 
 
 def venue_scope(venue: str) -> str:
-    return f"venue:{venue}"
+    return VENUE_SCOPE_PREFIX + venue
 
 
 GLOBAL_SCOPE = "global"

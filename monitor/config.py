@@ -22,7 +22,7 @@ from monitor.detector.config import DetectorConfig
 from monitor.errors import ConfigError
 from monitor.notify.config import NotifyConfig
 from monitor.store.config import StoreConfig
-from monitor.venues import VENUES
+from monitor.venues import VENUES, make_dialect
 from monitor.venues.dialect import VenueSettings
 
 ENV_PREFIX = "LIQMON_"
@@ -53,6 +53,17 @@ class VenueConfig:
 
     def settings(self) -> VenueSettings:
         return VenueSettings(symbols=self.symbols or None, options=dict(self.options))
+
+    def node_paths(self, venue: str) -> tuple[Path, Path]:
+        """A node-fills venue's directory and position file, from ``options``."""
+        path = self.options.get("path")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"venues.{venue}.options.path", path,
+                              "the node's node_fills_by_block directory")
+        state = self.options.get("state_file") or str(Path(path) / ".liqmon-position.json")
+        if not isinstance(state, str):
+            raise ConfigError(f"venues.{venue}.options.state_file", state, "a file path")
+        return Path(path), Path(state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +162,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)  # MQTT, webhooks (issue 6)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # MQTT, webhooks
 
     def enabled_venues(self) -> dict[str, VenueConfig]:
         return {venue: vc for venue, vc in self.venues.items() if vc.enabled}
@@ -188,7 +199,19 @@ def build_config(raw: Mapping[str, Any]) -> Config:
         venues[venue] = _build(VenueConfig, table, f"venues.{venue}", base=venues[venue])
     rest = {k: v for k, v in raw.items() if k != "venues"}
     config = _build(Config, rest, "", base=Config())
+    for venue, vc in venues.items():
+        if vc.enabled:
+            check_venue_options(venue, vc)
     return dataclasses.replace(config, venues=venues)
+
+
+def check_venue_options(venue: str, vc: VenueConfig) -> None:
+    """Raise ConfigError for a venue option its feed would refuse. Every path that loads a
+    config passes here, so ``check-config`` accepts exactly what ``run`` accepts."""
+    if VENUES[venue].transport == "node-fills":
+        vc.node_paths(venue)
+    else:
+        make_dialect(venue, vc.settings())  # a dialect checks its options when built
 
 
 def apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:

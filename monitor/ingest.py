@@ -18,7 +18,7 @@ from monitor.alerts import WhaleAlert
 from monitor.clock import Clock
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.events import SIDE_NAME, Liquidation, MarkPrice
 from monitor.metrics import Metrics
 from monitor.store.base import Store
 
@@ -30,8 +30,6 @@ Event = Liquidation | MarkPrice
 # exactly over its own, much longer TTL.
 RECENT_IDS_SECONDS = 900.0
 RECENT_IDS_MAX = 500_000
-# Enum.value is a Python-level property: a dict lookup costs a seventh of it.
-_SIDE_VALUE = {side: side.value for side in PositionSide}
 
 
 @dataclass
@@ -90,7 +88,7 @@ class Ingest:
         self._capacity = capacity
         self._on_whale = on_whale
         # Each counted (new) liquidation, synchronously: the notifier's MQTT liquidation
-        # stream (issue 6). It must not wait.
+        # stream. It must not wait.
         self._on_liquidation = on_liquidation
         self._queue: deque[tuple[str, list[Event]]] = deque()
         self._queued = 0
@@ -170,7 +168,7 @@ class Ingest:
             stats.events += 1
             self.counted_total += 1
             stats.per_venue[event.venue] = stats.per_venue.get(event.venue, 0) + 1
-            side = _SIDE_VALUE[event.position_side]
+            side = SIDE_NAME[event.position_side]
             tally = self.counted.get((event.venue, side))
             if tally is None:
                 tally = self.counted[(event.venue, side)] = [0, 0.0]

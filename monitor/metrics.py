@@ -23,10 +23,10 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.alerts import COIN_SCOPE_PREFIX, coin_scope, venue_scope
+from monitor.events import SIDE_NAMES, Liquidation, MarkPrice, PositionSide
 
 OTHER_COIN = "other"
-SIDES = tuple(s.value for s in PositionSide)
 SEVERITY_LEVEL = {"warning": 1, "critical": 2, "extreme": 3}
 SIZE_BUCKETS_USD = (1e3, 1e4, 5e4, 1e5, 5e5, 1e6, 5e6, 1e7, 5e7, 1e8, 5e8)
 LAG_BUCKETS_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -168,12 +168,12 @@ class Metrics:
 
     def add_venue(self, venue: str, coins: Sequence[str] | None = None) -> None:
         for coin in coins if coins is not None else [*sorted(self.coins), OTHER_COIN]:
-            for side in SIDES:
+            for side in SIDE_NAMES:
                 self.liquidations.labels(venue, coin, side)
                 self.liquidated_usd.labels(venue, coin, side)
                 self.whales.labels(venue, coin, side)
             self.largest.labels(venue, coin)
-        for side in SIDES:
+        for side in SIDE_NAMES:
             self.size.labels(venue, side)
         self.feed_connected.labels(venue)
         self.feed_subscribed.labels(venue)
@@ -184,11 +184,11 @@ class Metrics:
         self.event_lag.labels(venue)
         self.ingest_dropped.labels(venue)
         self.duplicates.labels(venue)
-        for side in SIDES:
-            self.cascade_active.labels(f"venue:{venue}", side)
-            self.cascade_severity.labels(f"venue:{venue}", side)
-            self.cascades.labels(f"venue:{venue}", side)
-        for side in SIDES:
+        for side in SIDE_NAMES:
+            self.cascade_active.labels(venue_scope(venue), side)
+            self.cascade_severity.labels(venue_scope(venue), side)
+            self.cascades.labels(venue_scope(venue), side)
+        for side in SIDE_NAMES:
             self.cascade_active.labels("global", side)
             self.cascade_severity.labels("global", side)
             self.cascades.labels("global", side)
@@ -220,8 +220,8 @@ class Metrics:
 
     def scope_label(self, scope: str) -> str:
         """Coin scopes share the coin label's bound: unknown coins become coin:other."""
-        if scope.startswith("coin:"):
-            return "coin:" + self.coin_label(scope[5:])
+        if scope.startswith(COIN_SCOPE_PREFIX):
+            return coin_scope(self.coin_label(scope[len(COIN_SCOPE_PREFIX):]))
         return scope
 
     def _venue_child(self, counter: Counter, venue: str) -> Any:

@@ -37,7 +37,7 @@ SIDES = ("long", "short")
 # One hour of the crash (its timeline scaled, totals kept) played in about 9 s.
 SCENARIO_SECONDS = 3600.0
 SPEED = 400.0 / T
-# Labels liqmon may export; instrument, order id and price never (issue 5).
+# Labels liqmon may export; instrument, order id and price never.
 ALLOWED_LABELS = {"venue", "coin", "position_side", "reason", "scope", "severity", "channel",
                   "version", "python", "le"}
 

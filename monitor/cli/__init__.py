@@ -103,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refresh every this many seconds (default 2)")
     p.add_argument("--once", action="store_true", help="print one view and exit")
 
-    # Notifications (issue 6): a sample alert through the configured channels.
     p = sub.add_parser("notify-test", help="send a sample alert through the notification channels")
     _add_config(p)
     p.add_argument("--channel", action="append", default=[], metavar="NAME",

@@ -304,12 +304,20 @@ class DetectorConfig:
         metadata={"help": "per-coin overrides: [detector.coins.BTC] cascade_usd = 20e6"},
     )
 
+    def coin_override(self, coin: str) -> CoinThresholds | None:
+        """The ``[detector.coins.<coin>]`` table of an (upper-case) coin; the table's name
+        may be written in any case."""
+        found = self.coins.get(coin)
+        if found is None:
+            found = next((v for k, v in self.coins.items() if k.upper() == coin), None)
+        return found
+
     def coin_thresholds(self, coin: str) -> ScopeThresholds:
-        override = self.coins.get(coin)
+        override = self.coin_override(coin)
         return override.apply(self.coin_scope) if override is not None else self.coin_scope
 
     def coin_whale_usd(self, coin: str) -> float:
-        override = self.coins.get(coin)
+        override = self.coin_override(coin)
         if override is not None and override.whale_usd is not None:
             return override.whale_usd
         return self.whale_usd

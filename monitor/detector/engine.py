@@ -32,10 +32,11 @@ from monitor.alerts import (
     CascadeAlert,
     WhaleAlert,
     cascade_id,
+    coin_scope,
+    venue_scope,
 )
-from monitor.detector.config import CoinThresholds, DetectorConfig, ScopeThresholds
+from monitor.detector.config import DetectorConfig, ScopeThresholds
 from monitor.detector.figures import (
-    SIDE_WORDS,
     Breakdown,
     Figures,
     adverse,
@@ -49,7 +50,6 @@ from monitor.detector.figures import (
     window_reason,
 )
 from monitor.detector.machine import (
-    SIDES,
     DetectorState,
     Machine,
     ScopeStatus,
@@ -61,7 +61,7 @@ from monitor.detector.machine import (
 from monitor.detector.prices import PriceTracker
 from monitor.detector.whales import whale_alert
 from monitor.detector.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows, ewma_alpha
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.events import SIDE_NAMES, SIDES, Liquidation, MarkPrice, PositionSide
 
 __all__ = ["Detector", "DetectorState", "ScopeStatus"]
 
@@ -80,11 +80,10 @@ class Detector:
         self._config = config
         self._alpha = ewma_alpha(config.baseline_sample_seconds,
                                  config.baseline_half_life_hours * 3600.0)
-        overrides: dict[str, CoinThresholds] = {k.upper(): v for k, v in config.coins.items()}
-        self._coin_overrides = overrides
+        # Caches of the config's per-coin lookups: the whale check runs on every event.
         self._coin_th: dict[str, ScopeThresholds] = {}
         self._whale_by_coin = {
-            coin: o.whale_usd for coin, o in overrides.items() if o.whale_usd is not None
+            coin.upper(): config.coin_whale_usd(coin.upper()) for coin in config.coins
         }
         self._min_whale = min([config.whale_usd, *self._whale_by_coin.values()])
 
@@ -211,9 +210,7 @@ class Detector:
         if agg.kind == COIN:
             th = self._coin_th.get(agg.name)
             if th is None:
-                override = self._coin_overrides.get(agg.name)
-                base = self._config.coin_scope
-                th = self._coin_th[agg.name] = override.apply(base) if override else base
+                th = self._coin_th[agg.name] = self._config.coin_thresholds(agg.name)
             return th
         return self._config.global_scope if agg.kind == GLOBAL else self._config.venue_scope
 
@@ -281,13 +278,13 @@ class Detector:
         if agg.kind != GLOBAL:
             name, share = top_child(agg, side, self._windows)
             if agg.kind == VENUE and (
-                share >= c.venue_max_top_coin_share or self._is_active(f"coin:{name}", side)
+                share >= c.venue_max_top_coin_share or self._is_active(coin_scope(name), side)
             ):
                 return None
             if (
                 agg.kind == COIN
                 and share >= c.venue_max_top_coin_share
-                and self._is_active(f"venue:{name}", side)
+                and self._is_active(venue_scope(name), side)
             ):
                 return None
         # The full breakdown (sorted shares, price moves) only for a cascade about to fire.
@@ -376,7 +373,7 @@ class Detector:
         m.peak_severity = max(m.peak_severity, first.peak_severity)
         m.cum_start = min(m.cum_start, first.market_cum_start)
         m.promoted_from = first.agg.scope
-        reason = f"{scope_label(first.agg)} {SIDE_WORDS[side]}s went market-wide: {reason}"
+        reason = f"{scope_label(first.agg)} {SIDE_NAMES[side]}s went market-wide: {reason}"
         alerts.append(self._alert(m, AlertState.ESCALATED, fig, bd, t, reason,
                                   promoted_from=first.agg.scope))
         del self._machines[(first.agg.scope, side)]

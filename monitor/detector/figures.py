@@ -13,8 +13,7 @@ from monitor.alerts import Severity, Share, format_duration, format_usd
 from monitor.detector.config import DetectorConfig, ScopeThresholds
 from monitor.detector.prices import PriceTracker
 from monitor.detector.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows
-
-SIDE_WORDS = ("long", "short")
+from monitor.events import SIDE_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +164,7 @@ def window_reason(
     agg: Agg, side: int, fig: Figures, bd: Breakdown, window_seconds: int
 ) -> str:
     """``ETH longs: $212M in 5m (3.1x prev), 8.4x baseline, 96% long, 4 venues, mark -6.1%``."""
-    word = SIDE_WORDS[side]
+    word = SIDE_NAMES[side]
     parts = [
         f"{scope_label(agg)} {word}s: {format_usd(fig.raw_usd)} in "
         f"{format_duration(window_seconds)} ({fig.acceleration:.1f}x prev)",
@@ -191,7 +190,7 @@ def resolved_reason(agg: Agg, side: int, seconds: float, total_usd: float, peak_
     """``Global longs resolved after 2h32m (started on venue:hyperliquid): $2.39B ...``."""
     origin = f" (started on {promoted_from})" if promoted_from else ""
     return (
-        f"{scope_label(agg)} {SIDE_WORDS[side]}s resolved after {format_duration(seconds)}"
+        f"{scope_label(agg)} {SIDE_NAMES[side]}s resolved after {format_duration(seconds)}"
         f"{origin}: {format_usd(total_usd)} liquidated, peak {format_usd(peak_usd)} in "
         f"{format_duration(window_seconds)}, max {max_severity.value}"
     )
@@ -201,7 +200,7 @@ def merged_reason(agg: Agg, side: int, seconds: float, total_usd: float,
                   max_severity: Severity, into_id: str) -> str:
     """A coin or venue cascade that ends because a market-wide one took the side over."""
     return (
-        f"{scope_label(agg)} {SIDE_WORDS[side]}s merged into the market-wide cascade "
+        f"{scope_label(agg)} {SIDE_NAMES[side]}s merged into the market-wide cascade "
         f"{into_id} after {format_duration(seconds)}: {format_usd(total_usd)} liquidated, "
         f"max {max_severity.value}"
     )

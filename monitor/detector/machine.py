@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from monitor.alerts import GLOBAL_SCOPE, AlertState, CascadeAlert, Severity
+from monitor.alerts import COIN_SCOPE_PREFIX, GLOBAL_SCOPE, AlertState, CascadeAlert, Severity
 from monitor.detector.config import ScopeThresholds
 from monitor.detector.figures import Breakdown, Figures
 from monitor.detector.windows import Agg
-from monitor.events import PositionSide
-
-SIDES = (PositionSide.LONG, PositionSide.SHORT)
+from monitor.events import SIDES, PositionSide
 
 
 class DetectorState(StrEnum):
@@ -110,7 +108,7 @@ def severity_for(usd: float, th: ScopeThresholds) -> Severity:
 def scope_order(key: tuple[str, int]) -> tuple[int, str, int]:
     """Global first, so its children can see it; then coins, then venues."""
     scope = key[0]
-    rank = 0 if scope == GLOBAL_SCOPE else 1 if scope.startswith("coin:") else 2
+    rank = 0 if scope == GLOBAL_SCOPE else 1 if scope.startswith(COIN_SCOPE_PREFIX) else 2
     return (rank, scope, key[1])
 
 

@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from monitor.alerts import coin_scope, venue_scope
+
 GLOBAL, COIN, VENUE, PAIR = 0, 1, 2, 3
 LONG, SHORT = 0, 1
 # Offsets into Agg.v, plus the side: one flat list keeps the hot path to index arithmetic.
@@ -141,10 +143,10 @@ class Windows:
     def _pair(self, venue: str, coin: str) -> Agg:
         c = self.coins.get(coin)
         if c is None:
-            c = self.coins[coin] = Agg(COIN, coin, f"coin:{coin}")
+            c = self.coins[coin] = Agg(COIN, coin, coin_scope(coin))
         v = self.venues.get(venue)
         if v is None:
-            v = self.venues[venue] = Agg(VENUE, venue, f"venue:{venue}")
+            v = self.venues[venue] = Agg(VENUE, venue, venue_scope(venue))
         pair = self.pairs[(coin, venue)] = Agg(PAIR, f"{coin}@{venue}", "")
         pair.chain = (self.global_agg, c, v, pair)
         pair.vs = tuple(agg.v for agg in pair.chain)

@@ -7,7 +7,6 @@ from typing import Protocol
 
 from monitor.clock import Clock
 from monitor.config import Config, VenueConfig
-from monitor.errors import ConfigError
 from monitor.feed.node_source import NodeFillsFeed
 from monitor.feed.ports import EventSink, FeedObserver, FrameTap
 from monitor.feed.supervisor import FeedTiming
@@ -43,14 +42,8 @@ def build_feed(
     tap: FrameTap | None,
 ) -> Feed:
     if VENUES[venue].transport == "node-fills":
-        path = vc.options.get("path")
-        if not isinstance(path, str) or not path:
-            raise ConfigError(f"venues.{venue}.options.path", path,
-                              "the node's node_fills_by_block directory")
-        state = vc.options.get("state_file") or str(Path(path) / ".liqmon-position.json")
-        if not isinstance(state, str):
-            raise ConfigError(f"venues.{venue}.options.state_file", state, "a file path")
-        return NodeFillsFeed(Path(path), Path(state), sink, observer, clock,
+        path, state = vc.node_paths(venue)
+        return NodeFillsFeed(path, state, sink, observer, clock,
                              silence_limit_seconds=vc.silence_limit_seconds)
     timing = FeedTiming(
         silence_limit_seconds=vc.silence_limit_seconds,

@@ -321,7 +321,7 @@ def _gate() -> tuple[Listing, ...]:
     return tuple(out)
 
 
-# venue id -> its listings. A new venue adds one entry (issue 8: bitmex, deribit, ...).
+# venue id -> its listings. A new venue adds one entry.
 CATALOGUE: dict[str, tuple[Listing, ...]] = {
     "binance-usdm": _binance_usdm(),
     "binance-coinm": _binance_coinm(),

@@ -60,10 +60,6 @@ class Keys:
         self.cascade_order = self._p + "cascades:order"
         self.cascade_seq = self._p + "cascades:seq"
 
-    @property
-    def hash_tag(self) -> str:
-        return self.prefix
-
     def event_id(self, event_id: str) -> str:
         return self._p + "id:" + event_id
 

@@ -67,8 +67,8 @@ class VenueShare:
     coins: dict[str, float] = field(default_factory=dict)
 
 
-# One line per venue. Issue 8 adds bitmex, deribit, bitget, gate, kraken-futures, dydx and htx
-# here (their USD comes out of UNASSIGNED_USD below) with their listings in catalogue.py.
+# One line per venue; the venues not named here share UNASSIGNED_USD below. Listings are
+# in catalogue.py.
 VENUE_SHARES: tuple[VenueShare, ...] = (
     VenueShare("hyperliquid", 1_090e6, 0.935, 0.40,
                {"ETH": 0.55, "BTC": 0.2, "SOL": 0.08, "HYPE": 0.07, "XRP": 0.04, "DOGE": 0.03,
