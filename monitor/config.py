@@ -48,7 +48,7 @@ class VenueConfig:
     )
     options: Mapping[str, Any] = field(
         default_factory=dict,
-        metadata={"help": "venue-specific options (see the venue table in README.md)"},
+        metadata={"help": "venue-specific options (see docs/venues.md)"},
     )
 
     def settings(self) -> VenueSettings:

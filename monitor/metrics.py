@@ -1,7 +1,8 @@
 """Every liqmon metric, declared once on an injected CollectorRegistry (DESIGN 7).
 
-The catalogue and its meaning are listed in README.md. Windows (1m, 5m, ...) are not
-exported: they are PromQL's job, through the recording rules in deploy/prometheus/.
+The catalogue and its meaning are listed in docs/metrics-and-alerts.md. Windows (1m, 5m,
+...) are not exported: they are PromQL's job, through the recording rules in
+deploy/prometheus/.
 ``_created`` series are disabled: they double the series count and no rule needs them.
 """
 

@@ -97,15 +97,15 @@ def test_check_config_prints_the_effective_config(capsys: pytest.CaptureFixture[
     assert "[store]" in out and "[venues.bybit]" in out
 
 
-def test_every_config_key_has_help_and_the_readme_reference_is_current() -> None:
+def test_every_config_key_has_help_and_the_docs_reference_is_current() -> None:
     from monitor.cli.reference import reference_markdown
 
     reference = reference_markdown()
     assert "|  |" not in reference  # a key without its meaning
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("<!-- config-reference:start -->\n") + len(
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    start = doc.index("<!-- config-reference:start -->\n") + len(
         "<!-- config-reference:start -->\n")
-    end = readme.index("<!-- config-reference:end -->")
-    assert readme[start:end] == reference, (
-        "README.md's configuration reference is stale: "
+    end = doc.index("<!-- config-reference:end -->")
+    assert doc[start:end] == reference, (
+        "docs/configuration.md's reference is stale: "
         "run `liqmon check-config --reference` and paste it between the markers")

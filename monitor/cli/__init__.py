@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--example", action="store_true",
                    help="print the defaults with every key's help, as in config/liqmon.toml")
     p.add_argument("--reference", action="store_true",
-                   help="print the configuration reference (Markdown), as in README.md")
+                   help="print the configuration reference (Markdown), as in "
+                        "docs/configuration.md")
 
     from monitor.cli.analysis import add_analysis_commands
 
