@@ -8,7 +8,8 @@ The level contract (what an operator can filter on):
   frame, an instrument refresh failing, a dropped event, a rejected-in-part reload, a
   cascade or whale alert.
 - INFO: lifecycle: start, subscriptions, reloads, shutdown, a periodic summary line.
-- DEBUG: diagnostic detail (subscriptions, instrument refreshes); never one line per event.
+- DEBUG: a few diagnostic lines (a delivery failing again, a transition another daemon sent)
+  and the libraries' debug output; never one line per frame or event.
 
 Every event is one line: newlines inside a message or a traceback are written as ``\\n``,
 so that the journal keeps an event as one entry. Under systemd (``JOURNAL_STREAM`` names
