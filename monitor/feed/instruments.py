@@ -18,6 +18,7 @@ import httpx
 
 from monitor.backoff import Backoff
 from monitor.errors import FrameError, InstrumentFetchError
+from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import Dialect, RestRequest
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
@@ -172,7 +173,8 @@ class InstrumentService:
             log.info("%s: %d instruments from the cache", self.dialect.venue, cached)
         backoff = Backoff(1.0, 60.0)
         loop = asyncio.get_running_loop()
-        failures, next_warning = 0, 0.0
+        warn = RateLimitedLog(log, REFRESH_WARN_EVERY_SECONDS)
+        failures = 0
         while True:
             self._last_attempt = loop.time()
             try:
@@ -183,17 +185,13 @@ class InstrumentService:
                              self.dialect.venue, count, failures)
                 else:
                     log.info("%s: %d instruments fetched", self.dialect.venue, count)
-                failures, next_warning = 0, 0.0
+                failures = 0
                 delay = self._refresh_seconds
             except InstrumentFetchError as exc:
                 delay = backoff.next_delay()
                 failures += 1
-                if loop.time() >= next_warning:
-                    next_warning = loop.time() + REFRESH_WARN_EVERY_SECONDS
-                    log.warning("%s: instrument refresh failed (%s); retrying in %.1fs "
-                                "(%d failed in a row; next warning in %.0fs at the earliest)",
-                                self.dialect.venue, exc, delay, failures,
-                                REFRESH_WARN_EVERY_SECONDS)
+                warn.warning("refresh", "%s: instrument refresh failed (%s); retrying in %.1fs "
+                             "(%d failed in a row)", self.dialect.venue, exc, delay, failures)
             self._wake.clear()
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
