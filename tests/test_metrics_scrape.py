@@ -28,8 +28,8 @@ from monitor import __version__
 from monitor.config import MetricsConfig
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.server import Simulator
-from tests.support.daemon import counted, running_daemon, sent, wait_until
 from tests.fixtures.prometheus import require_binary
+from tests.support.daemon import counted, running_daemon, sent, wait_until
 from tests.support.timing import T
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid")

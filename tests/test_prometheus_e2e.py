@@ -42,12 +42,12 @@ from monitor.app import App
 from monitor.simulator.faults import Faults
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.server import Simulator
-from tests.support.daemon import running_daemon
 from tests.fixtures.prometheus import RULES_DIR, PrometheusServer
 from tests.fixtures.redis import RedisServer
-from tests.test_dashboards import QUERIES, substitute
 from tests.notify.test_webhook import Hook
+from tests.support.daemon import running_daemon
 from tests.support.timing import T
+from tests.test_dashboards import QUERIES, substitute
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid")
 SILENT_VENUE = "binance-usdm"

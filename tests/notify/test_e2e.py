@@ -25,10 +25,10 @@ from monitor.clock import SystemClock
 from monitor.config import load_config
 from monitor.notify.webhook import SIGNATURE_HEADER, verify
 from monitor.simulator import Simulator, build_scenario
-from tests.support.daemon import daemon_env, wait_until
 from tests.fixtures.mosquitto import Mosquitto, Received, Subscriber, retained
 from tests.fixtures.redis import RedisServer
 from tests.notify.test_webhook import Hook
+from tests.support.daemon import daemon_env, wait_until
 from tests.support.timing import T
 
 VENUES = ("hyperliquid", "bybit", "okx", "binance-usdm")

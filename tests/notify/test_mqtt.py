@@ -22,9 +22,9 @@ from monitor.metrics import Metrics
 from monitor.notify.config import MqttConfig, NotifyConfig, WebhookConfig
 from monitor.notify.notifier import Notifier
 from monitor.store.memory import MemoryStore
-from tests.support.daemon import wait_until
 from tests.fixtures.mosquitto import Certs, Mosquitto, Subscriber, retained
 from tests.notify.test_formats import cascade, whale
+from tests.support.daemon import wait_until
 from tests.support.timing import T
 
 FAST = {"retry_initial_seconds": 0.02, "retry_max_seconds": 0.2}

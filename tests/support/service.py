@@ -22,7 +22,7 @@ import httpx
 
 from monitor.simulator.server import Simulator
 from tests.support.daemon import daemon_env
-from tests.fixtures.redis import free_port
+from tests.support.ports import free_port
 from tests.support.timing import T
 
 REPO = Path(__file__).resolve().parents[2]
