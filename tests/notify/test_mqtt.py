@@ -23,7 +23,7 @@ from monitor.notify.config import MqttConfig, NotifyConfig, WebhookConfig
 from monitor.notify.notifier import Notifier
 from monitor.store.memory import MemoryStore
 from tests.fixtures.mosquitto import Certs, Mosquitto, Subscriber, retained
-from tests.notify.test_formats import cascade, whale
+from tests.support.alerts import cascade, whale
 from tests.support.daemon import wait_until
 from tests.support.timing import T
 
