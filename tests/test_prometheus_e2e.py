@@ -46,8 +46,8 @@ from tests.fixtures.prometheus import RULES_DIR, PrometheusServer
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.webhook import Hook
 from tests.support.daemon import running_daemon
+from tests.support.dashboards import QUERIES, substitute
 from tests.support.timing import T
-from tests.test_dashboards import QUERIES, substitute
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid")
 SILENT_VENUE = "binance-usdm"

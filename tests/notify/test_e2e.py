@@ -26,11 +26,11 @@ from tests.fixtures.mosquitto import Mosquitto, Received, Subscriber, retained
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.webhook import Hook
 from tests.support.daemon import running_daemon, wait_until
+from tests.support.paths import REPO
 from tests.support.timing import T
 
 VENUES = ("hyperliquid", "bybit", "okx", "binance-usdm")
 SPEED = 600.0
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class RunOnClock(SystemClock):
@@ -244,12 +244,12 @@ async def test_the_last_will_says_offline_when_the_daemon_is_killed(
     env = {**os.environ, **notify_env(mosquitto, "liqmon-killed"),
            "LIQMON_METRICS__PORT": "0",
            "LIQMON_FEED__INSTRUMENT_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(REPO)}
     async with Subscriber(mosquitto.port, ["liqmon/v1/status"]) as sub:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor", "demo", "--scenario", "calm", "--speed", "60",
             "--log-level", "WARNING",
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await sub.wait_for(lambda ms: [m.payload for m in ms][-1:] == [b"online"], 30 * T)
             process.send_signal(signal.SIGKILL)
