@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import orjson
@@ -21,23 +21,16 @@ from monitor.notify.notifier import Notifier
 from monitor.notify.webhook import ALERT_ID_HEADER, SIGNATURE_HEADER, verify
 from monitor.store.memory import MemoryStore
 from tests.fixtures.webhook import Hook
-from tests.support.alerts import cascade, whale
+from tests.support.alerts import cascade, running_notifier, whale
 from tests.support.timing import T
 
 FAST = {"retry_initial_seconds": 0.02, "retry_max_seconds": 0.1}
 
 
-@asynccontextmanager
-async def notifier(webhooks: Mapping[str, WebhookConfig], **notify: float) -> AsyncIterator[
-        tuple[Notifier, CollectorRegistry]]:
-    registry = CollectorRegistry()
+def notifier(webhooks: Mapping[str, WebhookConfig], **notify: float
+             ) -> AbstractAsyncContextManager[tuple[Notifier, CollectorRegistry]]:
     config = NotifyConfig(webhooks=dict(webhooks), **{**FAST, **notify})  # type: ignore[arg-type]
-    hub = Notifier(config, MemoryStore(), Metrics(registry, [], []), SystemClock())
-    await hub.start()
-    try:
-        yield hub, registry
-    finally:
-        await hub.aclose()
+    return running_notifier(config)
 
 
 def count(registry: CollectorRegistry, name: str, channel: str) -> float:

@@ -6,6 +6,7 @@ Its round trip and supervised play are in test_roundtrip.py with every other ven
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import pytest
@@ -33,8 +34,7 @@ NOW = SimNow(START_MS, 100.0)
 SUBSCRIBE = '{"op":"subscribe","args":[{"instType":"usdt-futures","topic":"liquidation"}]}'
 
 
-def sim() -> BitgetSim:
-    return sim_of(VENUE, BitgetSim)
+sim = functools.partial(sim_of, VENUE, BitgetSim)
 
 
 def opened(venue_sim: BitgetSim, reject: bool = False) -> BitgetSession:

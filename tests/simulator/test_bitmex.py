@@ -5,6 +5,7 @@ Its round trip and supervised play are in test_roundtrip.py with every other ven
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -43,8 +44,7 @@ DIALECT = make_dialect(VENUE)
 NOW = SimNow(START_MS, 1.0)
 
 
-def sim() -> BitmexSim:
-    return sim_of(VENUE, BitmexSim)
+sim = functools.partial(sim_of, VENUE, BitmexSim)
 
 
 def opened(venue_sim: BitmexSim, reject: bool = False) -> BitmexSession:

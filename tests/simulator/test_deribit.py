@@ -5,6 +5,7 @@ Its round trip and supervised play are in test_roundtrip.py with every other ven
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import orjson
@@ -32,8 +33,7 @@ DIALECT = make_dialect(VENUE)
 NOW = SimNow(START_MS, 100.0)
 
 
-def sim() -> DeribitSim:
-    return sim_of(VENUE, DeribitSim)
+sim = functools.partial(sim_of, VENUE, DeribitSim)
 
 
 def opened(venue_sim: DeribitSim, reject: bool = False) -> DeribitSession:

@@ -5,6 +5,8 @@ Its round trip and supervised play are in test_roundtrip.py with every other ven
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 
 from monitor.events import Liquidation, MarkPrice
@@ -26,8 +28,7 @@ from tests.support.simroundtrip import (
 VENUE = "dydx"
 
 
-def sim() -> DydxSim:
-    return sim_of(VENUE, DydxSim)
+sim = functools.partial(sim_of, VENUE, DydxSim)
 
 
 def subscribe(market: str, batched: bool = True) -> str:

@@ -5,6 +5,7 @@ Its round trip and supervised play are in test_roundtrip.py with every other ven
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -36,8 +37,7 @@ DIALECT = make_dialect(VENUE)
 NOW = SimNow(START_MS, 100.0)
 
 
-def sim() -> GateSim:
-    return sim_of(VENUE, GateSim)
+sim = functools.partial(sim_of, VENUE, GateSim)
 
 
 def opened(venue_sim: GateSim, settle: str = "usdt", reject: bool = False) -> GateSession:

@@ -5,6 +5,7 @@ Its round trip and supervised play are in test_roundtrip.py with every other ven
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections.abc import Sequence
 
@@ -36,8 +37,7 @@ DIALECT = make_dialect(VENUE)
 SUB = '{"op":"sub","cid":"t","topic":"public.*.liquidation_orders"}'
 
 
-def sim() -> HtxSim:
-    return sim_of(VENUE, HtxSim)
+sim = functools.partial(sim_of, VENUE, HtxSim)
 
 
 def session(venue_sim: HtxSim, path: str = "/linear-swap-notification",
