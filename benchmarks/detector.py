@@ -38,6 +38,7 @@ from monitor.detector.config import DetectorConfig
 from monitor.detector.engine import Detector
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.feed.recorder import RawFrame
+from tests.support.synth import poisson
 
 T0 = 1_769_904_000  # 2026-02-01 00:00:00 UTC
 DAY = 86_400
@@ -71,7 +72,7 @@ def chunk_events(rng: random.Random, chunk: int, per_second_base: float, crash_s
         crashing = CRASH_START <= sec < CRASH_START + CRASH_SECONDS
         if crashing:
             rate += crash_scale * crash_shape((sec - CRASH_START) / CRASH_SECONDS)
-        n = _poisson(rng, rate)
+        n = poisson(rng, rate)
         at = T0 + sec
         venues = rng.choices(VENUES, VENUE_WEIGHTS, k=n)
         coins = rng.choices(COINS, COIN_WEIGHTS, k=n)
@@ -91,17 +92,6 @@ def chunk_events(rng: random.Random, chunk: int, per_second_base: float, crash_s
             out.append((sec, MarkPrice("binance-usdm", coin + "USDT", coin, prices[coin],
                                        at * 1000 + 500, at + 0.6)))
     return out
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    if mean > 30:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, k, p = math.exp(-mean), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def main() -> int:
@@ -196,7 +186,7 @@ def bybit_frames(liquidations: int, seed: int) -> list[RawFrame]:
             ticker = {"topic": f"tickers.{symbol}", "type": "delta", "cs": sec, "ts": at * 1000,
                       "data": {"symbol": symbol, "markPrice": "100.5", "indexPrice": "100.4"}}
             frames.append(RawFrame("bybit", at + 0.01, orjson.dumps(ticker).decode()))
-        for i in range(_poisson(rng, 60.0)):
+        for i in range(poisson(rng, 60.0)):
             ts = at * 1000 + rng.randrange(1000)
             symbol = rng.choice(REPLAY_SYMBOLS)
             row = {"T": ts, "s": symbol, "S": "Buy" if rng.random() < 0.9 else "Sell",

@@ -42,6 +42,7 @@ from monitor.events import Completeness, Liquidation, PositionSide
 from monitor.store.base import Store
 from monitor.store.config import StoreConfig
 from monitor.store.factory import open_store
+from tests.support.ports import free_port
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid", "bitmex")
 COINS = (
@@ -93,12 +94,6 @@ def make_burst(count: int, minutes: int) -> list[Liquidation]:
             Completeness.FULL, f"{venue}:burst:{n}",
         ))
     return events
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.redis",
     "tests.fixtures.prometheus",
     "tests.fixtures.mosquitto",
+    "tests.fixtures.webhook",
 ]

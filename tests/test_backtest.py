@@ -11,7 +11,7 @@ from monitor.alerts import AlertState, Severity
 from monitor.backtest import SCENARIO_EPOCH, BacktestReport, backtest_recording, run_backtest
 from monitor.config import Config
 from monitor.simulator.scenarios import build_scenario
-from tests.test_replay import simulated_frames, write_recording
+from tests.support.recordings import simulated_frames, write_recording
 
 CASCADE_KEYS = {"id", "scope", "position_side", "start", "peak", "end", "max_severity", "usd",
                 "venues", "coins", "reasons"}

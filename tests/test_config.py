@@ -10,8 +10,7 @@ import pytest
 from monitor.cli import main
 from monitor.config import config_to_toml, load_config
 from monitor.errors import ConfigError
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 
 def test_no_file_gives_the_embedded_defaults() -> None:

@@ -12,7 +12,6 @@ itself), a recording rule of rules.yml, or a standard Prometheus series.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,17 +22,24 @@ from prometheus_client import CollectorRegistry
 
 from monitor.metrics import Metrics
 from tests.fixtures.exposition import ExpositionServer
-from tests.fixtures.prometheus import REPO, PrometheusServer
+from tests.fixtures.prometheus import PrometheusServer
+from tests.support.dashboards import (
+    DASHBOARD_DIR,
+    QUERIES,
+    UIDS,
+    dashboard_queries,
+    dashboards,
+    panels,
+    substitute,
+)
+from tests.support.paths import REPO
 from tests.support.promql import rate_ranges, selectors
 
-DASHBOARD_DIR = REPO / "grafana" / "dashboards"
 PROVISIONING = REPO / "grafana" / "provisioning"
 PROM_DIR = REPO / "deploy" / "prometheus"
 RUNBOOK = REPO / "deploy" / "runbook.md"
 RUNBOOK_BASE = "https://github.com/liqmon/liqmon/blob/main/deploy/runbook.md#"
 
-UIDS = {"liqmon-overview.json": "liqmon-overview",
-        "liqmon-feed-health.json": "liqmon-feed-health"}
 VARIABLES = {"liqmon-overview": ["datasource", "job", "instance", "venue", "coin"],
              "liqmon-feed-health": ["datasource", "job", "instance", "venue"]}
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -62,30 +68,6 @@ def test_scanner_finds_selectors_and_skips_label_lists() -> None:
 
 
 # --- loading ------------------------------------------------------------------------------
-def dashboards() -> dict[str, dict[str, Any]]:
-    return {name: json.loads((DASHBOARD_DIR / name).read_text()) for name in UIDS}
-
-
-def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in dashboard["panels"]:
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def dashboard_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(where, PromQL) of every target, annotation and variable query."""
-    for panel in panels(dashboard):
-        for target in panel.get("targets", []):
-            yield f"{panel['title']}/{target['refId']}", target["expr"]
-    for annotation in dashboard["annotations"]["list"]:
-        yield f"annotation {annotation['name']}", annotation["expr"]
-    for var in dashboard["templating"]["list"]:
-        if var["type"] == "query":
-            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", var["query"])
-            assert match, f"variable {var['name']}: not label_values(selector, label)"
-            yield f"variable {var['name']}", f"count by ({match[2]}) ({match[1]})"
-
-
 def rule_groups() -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     for name in ("rules.yml", "alerts.yml"):
@@ -328,20 +310,6 @@ def test_grafana_provisioning_files() -> None:
 
 
 # --- against a real Prometheus ------------------------------------------------------------
-QUERIES = [(name, where, expr) for name, dash in dashboards().items()
-           for where, expr in dashboard_queries(dash)]
-
-
-def substitute(expr: str, values: dict[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match[1] or match[2] or match[3]
-        if name not in values:
-            raise AssertionError(f"no test value for variable {name} in {expr!r}")
-        return values[name]
-
-    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]", replace, expr)
-
-
 @pytest.mark.parametrize(("name", "where", "expr"), QUERIES,
                          ids=[f"{n.removesuffix('.json')}:{w}" for n, w, _ in QUERIES])
 def test_dashboard_query_returns_data(

@@ -44,10 +44,10 @@ from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.server import Simulator
 from tests.fixtures.prometheus import RULES_DIR, PrometheusServer
 from tests.fixtures.redis import RedisServer
-from tests.notify.test_webhook import Hook
+from tests.fixtures.webhook import Hook
 from tests.support.daemon import running_daemon
+from tests.support.dashboards import QUERIES, substitute
 from tests.support.timing import T
-from tests.test_dashboards import QUERIES, substitute
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid")
 SILENT_VENUE = "binance-usdm"
@@ -131,13 +131,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def webhook_receiver() -> Iterator[Hook]:
-    receiver = Hook()
-    receiver.thread.start()
-    try:
+    with Hook() as receiver:
         yield receiver
-    finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.metrics import Metrics
 from tests.fixtures.prometheus import (
-    REPO,
     AlertmanagerServer,
     PrometheusServer,
     require_binary,
 )
+from tests.support.paths import REPO
 from tests.support.timing import T
 
 PROM_DIR = REPO / "deploy" / "prometheus"

@@ -8,18 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.paths import REPO
 from tests.support.timing import T
 
-ROOT = Path(__file__).resolve().parents[2]
 ROW = re.compile(r"^(\S+)\s+(long|short)\s+(\d+)\s+(\d+)\s+([\d,.]+)\s+([\d,.]+)$")
 
 
 def test_demo_shows_the_crash_and_counts_what_the_simulator_sent(tmp_path: Path) -> None:
     env = {**os.environ, "LIQMON_METRICS__PORT": "0", "XDG_CACHE_HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "demo", "--scenario", "feb-2026", "--speed", "1200"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240 * T, check=False)
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240 * T, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [ROW.match(line.strip()) for line in done.stdout.splitlines()]
     table = {(m[1], m[2]): (m[3], m[4], m[5], m[6]) for m in rows if m}

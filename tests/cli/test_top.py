@@ -27,7 +27,8 @@ from monitor.simulator import Simulator
 from monitor.simulator.scenarios.model import scripted_scenario
 from monitor.store.base import TotalsRow
 from tests.fixtures.redis import RedisServer
-from tests.support.service import REPO, Daemon, eventually, metric_sum
+from tests.support.paths import REPO
+from tests.support.service import Daemon, eventually, metric_sum
 from tests.support.timing import T
 
 VENUES = ("binance-usdm", "bybit")

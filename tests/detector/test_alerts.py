@@ -30,7 +30,7 @@ from monitor.detector.prices import PriceTracker
 from monitor.detector.windows import LONG, SHORT, Windows
 from monitor.errors import ConfigError
 from monitor.events import PositionSide
-from tests.detector.test_synth import T0, calm, liq, run
+from tests.support.synth import T0, calm, liq, run
 
 
 def cascade(status: AlertState = AlertState.FIRING) -> CascadeAlert:

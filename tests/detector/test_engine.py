@@ -4,51 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
-from typing import Any
 
 from monitor.alerts import AlertState, Severity
 from monitor.detector.config import CoinThresholds, DetectorConfig
 from monitor.detector.engine import Detector, DetectorState
 from monitor.events import Liquidation, PositionSide
-from tests.detector.test_synth import (
+from tests.support.synth import (
+    CALM,
     FEB_TOTAL_USD,
+    LONG,
+    MAJORS,
     T0,
     Event,
     Result,
+    assert_lifecycle,
     calm,
     feb_2026,
     flush,
+    global_flush,
     liq,
+    market,
     merge,
     run,
 )
-
-LONG = PositionSide.LONG
-CALM = 1200  # seconds of calm market before each flush
-FIVE = {"hyperliquid": 0.35, "bybit": 0.25, "binance-usdm": 0.15, "okx": 0.15, "bitget": 0.10}
-MAJORS = {"BTC": 0.4, "ETH": 0.4, "SOL": 0.2}
-
-
-def market(*flushes: Sequence[Event], seconds: int = 3600, seed: int = 7) -> list[Event]:
-    return merge(calm(random.Random(seed), T0, seconds), *flushes)
-
-
-def global_flush(start: float = T0 + CALM, seconds: int = 240, rate: float = 150_000.0,
-                 **kw: Any) -> list[Event]:
-    return flush(random.Random(11), start, seconds, rate, FIVE, MAJORS, **kw)
-
-
-def assert_lifecycle(result: Result, scope: str) -> None:
-    """One firing, then only escalations, then one resolved, all with one id."""
-    alerts = result.of(scope)
-    assert alerts, f"no alert for {scope}"
-    assert alerts[0].status is AlertState.FIRING
-    assert alerts[-1].status is AlertState.RESOLVED
-    assert all(a.status is AlertState.ESCALATED for a in alerts[1:-1])
-    assert len({a.id for a in alerts}) == 1
-    ranks = [a.severity.rank for a in alerts[:-1]]
-    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
 
 
 def test_a_quiet_market_never_alerts() -> None:

@@ -12,8 +12,20 @@ import random
 from monitor.alerts import AlertState, Severity, alert_payload
 from monitor.detector.config import DetectorConfig
 from monitor.detector.engine import Detector
-from tests.detector.test_engine import CALM, LONG, MAJORS, assert_lifecycle, global_flush, market
-from tests.detector.test_synth import T0, Event, Result, flush, liq, run
+from tests.support.synth import (
+    CALM,
+    LONG,
+    MAJORS,
+    T0,
+    Event,
+    Result,
+    assert_lifecycle,
+    flush,
+    global_flush,
+    liq,
+    market,
+    run,
+)
 
 START = T0 + CALM
 OTHERS = {"bybit": 0.4, "okx": 0.2, "binance-usdm": 0.2, "bitget": 0.2}

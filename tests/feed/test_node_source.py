@@ -12,8 +12,8 @@ from monitor.app import App
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.venues import VENUES
-from tests.feed.test_hyperliquid_node import LIQUIDATED, block, fill
 from tests.support.daemon import wait_until
+from tests.support.node_fills import LIQUIDATED, block, fill
 from tests.support.timing import T
 
 

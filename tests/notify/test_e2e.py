@@ -10,30 +10,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
-from prometheus_client import CollectorRegistry
 
 from monitor.alerts import CascadeAlert, WhaleAlert
 from monitor.app import App
 from monitor.clock import SystemClock
-from monitor.config import load_config
 from monitor.notify.webhook import SIGNATURE_HEADER, verify
 from monitor.simulator import Simulator, build_scenario
 from tests.fixtures.mosquitto import Mosquitto, Received, Subscriber, retained
 from tests.fixtures.redis import RedisServer
-from tests.notify.test_webhook import Hook
-from tests.support.daemon import daemon_env, wait_until
+from tests.fixtures.webhook import Hook
+from tests.support.daemon import running_daemon, wait_until
+from tests.support.paths import REPO
 from tests.support.timing import T
 
 VENUES = ("hyperliquid", "bybit", "okx", "binance-usdm")
 SPEED = 600.0
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class RunOnClock(SystemClock):
@@ -55,21 +52,9 @@ class RunOnClock(SystemClock):
         return start + market + (time.monotonic() - at) * self._sim.speed
 
 
-@asynccontextmanager
-async def daemon(sim: Simulator, tmp_path: Path, env: Mapping[str, str]) -> AsyncIterator[App]:
-    config = load_config(None, env={**daemon_env(sim, tmp_path / "cache"), **env})
-    app = App(config, clock=RunOnClock(sim), registry=CollectorRegistry())
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(stop))
-    ready = asyncio.create_task(app.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
-        yield app
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30 * T)
+def daemon(sim: Simulator, tmp_path: Path, env: Mapping[str, str]
+           ) -> AbstractAsyncContextManager[App]:
+    return running_daemon(sim, tmp_path / "cache", env, clock=RunOnClock(sim))
 
 
 def notify_env(broker: Mosquitto, client_id: str, **extra: str) -> dict[str, str]:
@@ -114,17 +99,6 @@ def all_resolved(app: App) -> bool:
     done = {a.id for a in app.alerts
             if isinstance(a, CascadeAlert) and a.status.value == "resolved"}
     return bool(fired) and fired == done
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    server = Hook()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
 
 
 async def test_feb_2026_alerts_reach_mqtt_and_a_webhook_in_order_once(
@@ -270,12 +244,12 @@ async def test_the_last_will_says_offline_when_the_daemon_is_killed(
     env = {**os.environ, **notify_env(mosquitto, "liqmon-killed"),
            "LIQMON_METRICS__PORT": "0",
            "LIQMON_FEED__INSTRUMENT_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(REPO)}
     async with Subscriber(mosquitto.port, ["liqmon/v1/status"]) as sub:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor", "demo", "--scenario", "calm", "--speed", "60",
             "--log-level", "WARNING",
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await sub.wait_for(lambda ms: [m.payload for m in ms][-1:] == [b"online"], 30 * T)
             process.send_signal(signal.SIGKILL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from pathlib import Path
 
@@ -10,11 +9,9 @@ import orjson
 import pytest
 from hypothesis import given, strategies as st
 
-from monitor.alerts import AlertState, CascadeAlert, Severity, WhaleAlert, alert_payload
-from monitor.cli.notify import sample_alert
+from monitor.alerts import AlertState, CascadeAlert, Severity, alert_payload
 from monitor.config import build_config, load_config
 from monitor.errors import ConfigError
-from monitor.events import Completeness, Liquidation, PositionSide
 from monitor.notify.claims import claim_keys
 from monitor.notify.config import read_secret
 from monitor.notify.formats import (
@@ -28,21 +25,7 @@ from monitor.notify.formats import (
 from monitor.notify.mqtt import Topics, scope_path, segment
 from monitor.notify.notifier import Filter
 from monitor.notify.webhook import sign, verify
-
-NOW = 1_769_904_000.0
-
-
-def cascade(**changes: object) -> CascadeAlert:
-    alert = dataclasses.replace(sample_alert(NOW), scope="coin:ETH", id="cas-0123456789abcdef")
-    return dataclasses.replace(alert, **changes)  # type: ignore[arg-type]
-
-
-def whale(usd: float = 222e6) -> WhaleAlert:
-    event = Liquidation("hyperliquid", "ETH", "ETH", PositionSide.LONG, 2300.0, usd / 2300.0,
-                        usd, int(NOW * 1000), NOW + 0.2, Completeness.FULL, "hl-1")
-    return WhaleAlert("whl-1", event, Severity.EXTREME, NOW,
-                      "Whale: ETH long $222M liquidated on hyperliquid (ETH) at 2,300")
-
+from tests.support.alerts import NOW, cascade, whale
 
 # -- formats -----------------------------------------------------------------------------------
 

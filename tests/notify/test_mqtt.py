@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import orjson
@@ -15,31 +15,22 @@ from prometheus_client import CollectorRegistry
 
 from monitor.alerts import AlertState, Severity, alert_payload
 from monitor.cli.notify import run_notify_test
-from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.events import Completeness, Liquidation, PositionSide
-from monitor.metrics import Metrics
 from monitor.notify.config import MqttConfig, NotifyConfig, WebhookConfig
 from monitor.notify.notifier import Notifier
-from monitor.store.memory import MemoryStore
 from tests.fixtures.mosquitto import Certs, Mosquitto, Subscriber, retained
-from tests.notify.test_formats import cascade, whale
+from tests.support.alerts import cascade, running_notifier, whale
 from tests.support.daemon import wait_until
 from tests.support.timing import T
 
 FAST = {"retry_initial_seconds": 0.02, "retry_max_seconds": 0.2}
 
 
-@asynccontextmanager
-async def mqtt_notifier(**mqtt: object) -> AsyncIterator[tuple[Notifier, CollectorRegistry]]:
-    registry = CollectorRegistry()
+def mqtt_notifier(**mqtt: object
+                  ) -> AbstractAsyncContextManager[tuple[Notifier, CollectorRegistry]]:
     config = NotifyConfig(mqtt=MqttConfig(enabled=True, **mqtt), **FAST)  # type: ignore[arg-type]
-    hub = Notifier(config, MemoryStore(), Metrics(registry, [], []), SystemClock())
-    await hub.start()
-    try:
-        yield hub, registry
-    finally:
-        await hub.aclose()
+    return running_notifier(config)
 
 
 async def connected(hub: Notifier) -> None:

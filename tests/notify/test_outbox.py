@@ -15,7 +15,7 @@ from monitor.clock import SystemClock
 from monitor.errors import NotifyError, NotifyRejected
 from monitor.metrics import Metrics
 from monitor.notify.outbox import Outbox, OutboxPolicy, RateLimit
-from tests.notify.test_formats import cascade
+from tests.support.alerts import cascade
 from tests.support.timing import T
 
 Alert = CascadeAlert | WhaleAlert

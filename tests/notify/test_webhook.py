@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import orjson
@@ -23,77 +20,17 @@ from monitor.notify.config import NotifyConfig, WebhookConfig
 from monitor.notify.notifier import Notifier
 from monitor.notify.webhook import ALERT_ID_HEADER, SIGNATURE_HEADER, verify
 from monitor.store.memory import MemoryStore
-from tests.notify.test_formats import cascade, whale
+from tests.fixtures.webhook import Hook
+from tests.support.alerts import cascade, running_notifier, whale
 from tests.support.timing import T
-
-
-@dataclasses.dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-
-class Hook:
-    """A real HTTP endpoint in a thread: answers with ``statuses`` in turn, then 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.statuses: list[int] = []
-        self.extra_headers: dict[str, str] = {}
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                hook.requests.append(Request(self.path, dict(self.headers.items()), body,
-                                             time.monotonic()))
-                status = hook.statuses.pop(0) if hook.statuses else 200
-                self.send_response(status)
-                for key, value in hook.extra_headers.items():
-                    self.send_header(key, value)
-                reply = b'{"ok": true}' if status == 200 else b'{"error": "nope"}'
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    server = Hook()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-
 
 FAST = {"retry_initial_seconds": 0.02, "retry_max_seconds": 0.1}
 
 
-@asynccontextmanager
-async def notifier(webhooks: Mapping[str, WebhookConfig], **notify: float) -> AsyncIterator[
-        tuple[Notifier, CollectorRegistry]]:
-    registry = CollectorRegistry()
+def notifier(webhooks: Mapping[str, WebhookConfig], **notify: float
+             ) -> AbstractAsyncContextManager[tuple[Notifier, CollectorRegistry]]:
     config = NotifyConfig(webhooks=dict(webhooks), **{**FAST, **notify})  # type: ignore[arg-type]
-    hub = Notifier(config, MemoryStore(), Metrics(registry, [], []), SystemClock())
-    await hub.start()
-    try:
-        yield hub, registry
-    finally:
-        await hub.aclose()
+    return running_notifier(config)
 
 
 def count(registry: CollectorRegistry, name: str, channel: str) -> float:

@@ -9,8 +9,8 @@ import httpx
 
 from monitor.simulator import Faults, Simulator
 from monitor.simulator.scenarios.model import scripted_scenario
-from tests.fixtures.redis import free_port
 from tests.support.daemon import running_daemon, wait_until
+from tests.support.ports import free_port
 from tests.support.timing import T
 
 VENUES = ("bybit",)

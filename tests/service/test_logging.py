@@ -35,6 +35,16 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+def configured(monkeypatch: pytest.MonkeyPatch, level: str, fmt: str) -> io.StringIO:
+    """configure_logging outside systemd, writing to the stderr returned (set in the test
+    itself: pytest puts its own stderr back between a fixture and the test)."""
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    configure_logging(level, fmt)
+    return out
+
+
 def log_a_few(name: str = "monitor.test") -> None:
     log = logging.getLogger(name)
     log.info("started")
@@ -48,12 +58,9 @@ def log_a_few(name: str = "monitor.test") -> None:
 
 @pytest.mark.usefixtures("restore_logging")
 def test_text_is_one_line_per_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    out = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", out)
-    configure_logging("INFO", "text")
+    stderr = configured(monkeypatch, "INFO", "text")
     log_a_few()
-    lines = out.getvalue().splitlines()
+    lines = stderr.getvalue().splitlines()
     assert len(lines) == 3, lines
     assert lines[0].endswith("INFO monitor.test: started")
     assert "WARNING monitor.test: a frame\\nwith a newline" in lines[1]
@@ -63,12 +70,9 @@ def test_text_is_one_line_per_event(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("restore_logging")
 def test_json_is_one_object_per_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    out = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", out)
-    configure_logging("DEBUG", "json")
+    stderr = configured(monkeypatch, "DEBUG", "json")
     log_a_few()
-    records = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    records = [orjson.loads(line) for line in stderr.getvalue().splitlines()]
     assert [r["level"] for r in records] == ["INFO", "WARNING", "ERROR", "DEBUG"]
     assert records[1]["message"] == "a frame\nwith a newline"
     assert "ValueError: boom" in records[2]["exception"]

@@ -15,7 +15,7 @@ from monitor.feed.recorder import read_recording
 from monitor.simulator import Simulator
 from monitor.simulator.scenarios.model import scripted_scenario
 from tests.support.daemon import running_daemon, wait_until
-from tests.support.service import REPO
+from tests.support.paths import REPO
 from tests.support.timing import T
 
 VENUES = ("bybit",)

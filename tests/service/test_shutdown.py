@@ -17,8 +17,9 @@ from monitor.simulator import Simulator
 from monitor.simulator.scenarios.model import scripted_scenario
 from monitor.store.config import StoreConfig
 from monitor.store.factory import open_store
-from tests.fixtures.redis import RedisServer, free_port
+from tests.fixtures.redis import RedisServer
 from tests.support.daemon import running_daemon, sent, wait_until
+from tests.support.ports import free_port
 from tests.support.service import Daemon, eventually, metric_sum
 from tests.support.timing import T
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "systemd" / "liqmon.service"
 DROP_IN = REPO / "deploy" / "systemd" / "liqmon.service.d" / "override.conf.example"
 SHIPPED_EXEC = "/opt/liqmon/bin/liqmon run --config /etc/liqmon/liqmon.toml"

@@ -1,28 +1,31 @@
-"""The Bitget simulator: per-second aggregation, position sides, text ping, forced closes."""
+"""The Bitget simulator: per-second aggregation, position sides, text ping, forced closes.
+
+Its round trip and supervised play are in test_roundtrip.py with every other venue's.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from collections.abc import Sequence
 
 import pytest
 
 from monitor.events import Liquidation, MarkPrice, PositionSide
-from monitor.simulator.catalogue import COIN_PRICES_USD, listings
-from monitor.simulator.venue_sim import Close, Frame, Liq, Out, SimContext, SimNow
-from monitor.simulator.venues import bitget as bitget_sim, make_venue_sim
+from monitor.simulator.catalogue import COIN_PRICES_USD
+from monitor.simulator.venue_sim import Close, Frame, Liq, Out, SimNow
+from monitor.simulator.venues import bitget as bitget_sim
 from monitor.simulator.venues.bitget import BitgetSession, BitgetSim
 from monitor.venues import make_dialect
-from monitor.venues.bitget import Bitget
-from monitor.venues.dialect import Ack, DialectSession, Item, Pong, Rejection
+from monitor.venues.dialect import Ack, Item, Pong, Rejection
 from monitor.venues.instruments import InstrumentBook
-from tests.simulator.test_kraken_futures import (
+from tests.support.simroundtrip import (
     START_MS,
-    assert_received_what_was_sent,
     offline_roundtrip,
+    opened as open_session,
+    read_frames,
     scenario_events,
-    through_supervisor,
+    sim_of,
 )
 
 VENUE = "bitget"
@@ -31,50 +34,17 @@ NOW = SimNow(START_MS, 100.0)
 SUBSCRIBE = '{"op":"subscribe","args":[{"instType":"usdt-futures","topic":"liquidation"}]}'
 
 
-def sim() -> BitgetSim:
-    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
-    assert isinstance(made, BitgetSim)
-    return made
+sim = functools.partial(sim_of, VENUE, BitgetSim)
 
 
 def opened(venue_sim: BitgetSim, reject: bool = False) -> BitgetSession:
-    session = venue_sim.open("/v3/ws/public", "", reject=reject)
-    assert isinstance(session, BitgetSession)
+    session = open_session(venue_sim, "/v3/ws/public", BitgetSession, reject=reject)
     session.on_open(NOW)
     return session
 
 
 def read(outs: Sequence[Out]) -> list[Item]:
-    reader = DIALECT.session(InstrumentBook(VENUE))
-    items: list[Item] = []
-    for out in outs:
-        assert isinstance(out, Frame) and isinstance(out.data, str)
-        items += reader.parse(out.data, 1.0)
-    return items
-
-
-def assert_same(liquidation: Liquidation, liq: Liq) -> None:
-    event = liq.event
-    assert (liquidation.venue, liquidation.instrument, liquidation.coin) == (
-        event.venue, event.instrument, event.coin)
-    assert liquidation.position_side == event.position_side
-    assert liquidation.exchange_ts_ms == liq.ts_ms
-    assert math.isclose(liquidation.price, event.price, rel_tol=1e-9)
-    assert math.isclose(liquidation.qty_base, event.qty_base, rel_tol=1e-6)
-    assert abs(liquidation.notional_usd - event.notional_usd) < 0.005
-    assert liquidation.completeness == "aggregated"
-
-
-def test_every_liquidation_round_trips() -> None:
-    events = scenario_events(VENUE)  # one long and one short per pair: none is aggregated away
-    liqs, got, _conns = offline_roundtrip(VENUE, events)
-    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
-    by_key = {(g.instrument, g.position_side.value): g for g in got}
-    for liq in liqs:
-        side = liq.event.position_side
-        assert side is not None
-        assert_same(by_key[(liq.event.instrument, side.value)], liq)
-    assert {g.instrument for g in got} >= {"BTCUSD", "BTCPERP", "BTCUSDT"}  # all product types
+    return read_frames(DIALECT, DIALECT.session(InstrumentBook(VENUE)), outs, binary=False)
 
 
 def test_only_the_largest_long_and_short_per_pair_per_second_are_pushed() -> None:
@@ -134,24 +104,3 @@ def test_text_ping_keeps_the_connection_and_silence_or_age_closes_it(
     assert young.tick(SimNow(START_MS, NOW.wall + 45.0)) == ()
     (close,) = young.tick(SimNow(START_MS, NOW.wall + 50.0))
     assert isinstance(close, Close) and "24 h" in close.reason
-
-
-async def test_a_scenario_through_the_supervisor_with_text_pings(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Bitget, "ping_interval_seconds", 0.05)
-    pongs: list[Pong] = []
-
-    class Counting:
-        def __init__(self, inner: DialectSession) -> None:
-            self.inner = inner
-
-        def parse(self, text: str, received_at: float) -> list[Item]:
-            items = self.inner.parse(text, received_at)
-            pongs.extend(i for i in items if isinstance(i, Pong))
-            return items
-
-    played = await through_supervisor(VENUE, session_factory=Counting)
-    assert_received_what_was_sent(played, VENUE)
-    assert played.observer.reconnects == []
-    assert pongs
-    assert all(e.completeness == "aggregated" for e in played.liquidations().values())

@@ -1,21 +1,23 @@
-"""The BitMEX simulator speaks what the BitMEX dialect reads, offline and via the supervisor."""
+"""The BitMEX simulator: insert and delete rows, partials, mark updates, text ping, refusals.
+
+Its round trip and supervised play are in test_roundtrip.py with every other venue's.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Sequence
 
 import orjson
 import pytest
 
 from monitor.errors import InstrumentFetchError
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.events import Liquidation, MarkPrice
 from monitor.simulator.catalogue import COIN_PRICES_USD, listings
-from monitor.simulator.venue_sim import Frame, Liq, RestRequest, SimContext, SimNow
-from monitor.simulator.venues import make_venue_sim
+from monitor.simulator.venue_sim import Out, RestRequest, SimNow
 from monitor.simulator.venues.bitmex import BitmexSession, BitmexSim, iso
 from monitor.venues import make_dialect
-from monitor.venues.bitmex import Bitmex
 from monitor.venues.dialect import (
     Ack,
     DialectSession,
@@ -26,65 +28,35 @@ from monitor.venues.dialect import (
     RestRequest as DialectRestRequest,
     VenueSettings,
 )
-from tests.simulator.test_kraken_futures import (
+from tests.support.simroundtrip import (
     START_MS,
-    assert_received_what_was_sent,
     book_from_sim,
     liqs_of,
     offline_roundtrip,
+    opened as open_session,
+    read_frames,
     scenario_events,
-    through_supervisor,
+    sim_of,
 )
 
 VENUE = "bitmex"
+DIALECT = make_dialect(VENUE)
 NOW = SimNow(START_MS, 1.0)
 
 
-def sim() -> BitmexSim:
-    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
-    assert isinstance(made, BitmexSim)
-    return made
+sim = functools.partial(sim_of, VENUE, BitmexSim)
 
 
 def opened(venue_sim: BitmexSim, reject: bool = False) -> BitmexSession:
-    session = venue_sim.open("/realtime", "", reject=reject)
-    assert isinstance(session, BitmexSession)
-    return session
+    return open_session(venue_sim, "/realtime", BitmexSession, reject=reject)
 
 
 def reader(venue_sim: BitmexSim) -> DialectSession:
-    dialect = make_dialect(VENUE)
-    return dialect.session(book_from_sim(venue_sim, dialect))
+    return DIALECT.session(book_from_sim(venue_sim, DIALECT))
 
 
-def parse_all(session: DialectSession, frames: Any) -> list[Item]:
-    items: list[Item] = []
-    for frame in frames:
-        assert isinstance(frame, Frame) and isinstance(frame.data, str)
-        items += session.parse(frame.data, 1.0)
-    return items
-
-
-def assert_same(liquidation: Liquidation, liq: Liq) -> None:
-    event = liq.event
-    assert (liquidation.venue, liquidation.instrument, liquidation.coin) == (
-        event.venue, event.instrument, event.coin)
-    assert liquidation.position_side == event.position_side
-    assert math.isclose(liquidation.price, event.price, rel_tol=1e-9)
-    assert math.isclose(liquidation.qty_base, event.qty_base, rel_tol=1e-9)
-    assert abs(liquidation.notional_usd - event.notional_usd) < 0.005
-    assert liquidation.completeness == "full"
-    # BitMEX rows carry no time: the dialect stamps the arrival time (1.0 s here).
-    assert liquidation.exchange_ts_ms == 1000
-
-
-def test_every_liquidation_round_trips() -> None:
-    events = scenario_events(VENUE)
-    liqs, got, _conns = offline_roundtrip(VENUE, events)
-    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
-    for liquidation, liq in zip(got, liqs, strict=True):
-        assert_same(liquidation, liq)
-    assert len({g.event_id for g in got}) == len(got)
+def parse_all(session: DialectSession, frames: Sequence[Out]) -> list[Item]:
+    return read_frames(DIALECT, session, frames, binary=False)
 
 
 def test_insert_counts_and_the_following_delete_does_not() -> None:
@@ -135,7 +107,7 @@ def test_mark_updates_reach_instrument_subscribers() -> None:
 def test_text_ping_and_refusals() -> None:
     venue_sim = sim()
     parser = reader(venue_sim)
-    dialect = make_dialect(VENUE)
+    dialect = DIALECT
     ping = dialect.ping_frame(1.0)
     assert ping is not None
     assert parse_all(parser, opened(venue_sim).on_text(ping, NOW)) == [Pong()]
@@ -152,7 +124,7 @@ def test_text_ping_and_refusals() -> None:
 
 def test_instrument_document_reads_back() -> None:
     venue_sim = sim()
-    dialect = make_dialect(VENUE)
+    dialect = DIALECT
     book = book_from_sim(venue_sim, dialect)
     assert sorted(s.instrument for s in book) == sorted(i.symbol for i in listings(VENUE))
     for item in listings(VENUE):
@@ -178,26 +150,3 @@ def test_configured_symbols() -> None:
 def test_iso_timestamps() -> None:
     assert iso(1_769_904_000_123) == "2026-02-01T00:00:00.123Z"
     assert orjson.loads(orjson.dumps(iso(START_MS))) == "2026-02-01T00:00:00.000Z"
-
-
-async def test_a_scenario_through_the_supervisor_with_text_pings(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Bitmex, "ping_interval_seconds", 0.05)
-    pongs: list[Pong] = []
-
-    class Counting:
-        def __init__(self, inner: DialectSession) -> None:
-            self.inner = inner
-
-        def parse(self, text: str, received_at: float) -> list[Item]:
-            items = self.inner.parse(text, received_at)
-            pongs.extend(i for i in items if isinstance(i, Pong))
-            return items
-
-    played = await through_supervisor(VENUE, session_factory=Counting)
-    assert_received_what_was_sent(played, VENUE)
-    assert played.observer.reconnects == []
-    assert pongs  # the server answered the dialect's text pings
-    assert any(isinstance(e, MarkPrice) for e in played.sink.events)
-    assert {e.position_side for e in played.sink.events if isinstance(e, Liquidation)} == set(
-        PositionSide)

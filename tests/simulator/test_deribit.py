@@ -1,8 +1,11 @@
-"""The Deribit simulator: JSON-RPC answers, heartbeats that must be answered, M/T trades."""
+"""The Deribit simulator: JSON-RPC answers, heartbeats that must be answered, M/T trades.
+
+Its round trip and supervised play are in test_roundtrip.py with every other venue's.
+"""
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 
 import orjson
@@ -10,19 +13,19 @@ import pytest
 
 from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.simulator.catalogue import COIN_PRICES_USD, listings
-from monitor.simulator.venue_sim import Close, Frame, Liq, Out, RestRequest, SimContext, SimNow
-from monitor.simulator.venues import deribit as deribit_sim, make_venue_sim
+from monitor.simulator.venue_sim import Close, Frame, Liq, Out, RestRequest, SimNow
 from monitor.simulator.venues.deribit import DeribitSession, DeribitSim
 from monitor.venues import make_dialect
 from monitor.venues.dialect import Ack, DialectSession, Info, Item, Pong, Rejection, Reply
 from monitor.venues.instruments import InstrumentBook
-from tests.simulator.test_kraken_futures import (
+from tests.support.simroundtrip import (
     START_MS,
-    assert_received_what_was_sent,
     book_from_sim,
     offline_roundtrip,
+    opened as open_session,
+    read_frames,
     scenario_events,
-    through_supervisor,
+    sim_of,
 )
 
 VENUE = "deribit"
@@ -30,46 +33,16 @@ DIALECT = make_dialect(VENUE)
 NOW = SimNow(START_MS, 100.0)
 
 
-def sim() -> DeribitSim:
-    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
-    assert isinstance(made, DeribitSim)
-    return made
+sim = functools.partial(sim_of, VENUE, DeribitSim)
 
 
 def opened(venue_sim: DeribitSim, reject: bool = False) -> DeribitSession:
-    session = venue_sim.open("/ws/api/v2", "", reject=reject)
-    assert isinstance(session, DeribitSession)
-    return session
+    return open_session(venue_sim, "/ws/api/v2", DeribitSession, reject=reject)
 
 
 def read(outs: Sequence[Out], reader: DialectSession | None = None) -> list[Item]:
-    reader = reader or DIALECT.session(InstrumentBook(VENUE))
-    items: list[Item] = []
-    for out in outs:
-        assert isinstance(out, Frame) and isinstance(out.data, str)
-        items += reader.parse(out.data, 1.0)
-    return items
-
-
-def assert_same(liquidation: Liquidation, liq: Liq) -> None:
-    event = liq.event
-    assert (liquidation.venue, liquidation.instrument, liquidation.coin) == (
-        event.venue, event.instrument, event.coin)
-    assert liquidation.position_side == event.position_side
-    assert liquidation.exchange_ts_ms == liq.ts_ms
-    assert math.isclose(liquidation.price, event.price, rel_tol=1e-9)
-    assert math.isclose(liquidation.qty_base, event.qty_base, rel_tol=1e-9)
-    assert abs(liquidation.notional_usd - event.notional_usd) < 0.005
-    assert liquidation.completeness == "full"
-
-
-def test_every_liquidation_round_trips_as_maker_or_taker() -> None:
-    events = scenario_events(VENUE)
-    liqs, got, _conns = offline_roundtrip(VENUE, events)
-    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
-    for liquidation, liq in zip(sorted(got, key=lambda g: g.exchange_ts_ms), liqs, strict=True):
-        assert_same(liquidation, liq)
-    assert len({g.event_id for g in got}) == len(got)
+    return read_frames(DIALECT, reader or DIALECT.session(InstrumentBook(VENUE)), outs,
+                       binary=False)
 
 
 @pytest.mark.parametrize(("seq", "side", "flag", "direction"), [
@@ -180,24 +153,3 @@ def test_heartbeat_info_is_not_a_liquidation() -> None:
     reader = DIALECT.session(InstrumentBook(VENUE))
     text = '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}'
     assert reader.parse(text, 1.0) == [Info("heartbeat")]
-
-
-async def test_a_scenario_through_the_supervisor_answering_heartbeats(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # A 10 s heartbeat becomes 0.1 s of wall time: several test_requests during the play.
-    monkeypatch.setattr(deribit_sim, "HEARTBEAT_WALL_SCALE", 0.01)
-    replies: list[Reply] = []
-
-    class Counting:
-        def __init__(self, inner: DialectSession) -> None:
-            self.inner = inner
-
-        def parse(self, text: str, received_at: float) -> list[Item]:
-            items = self.inner.parse(text, received_at)
-            replies.extend(i for i in items if isinstance(i, Reply))
-            return items
-
-    played = await through_supervisor(VENUE, session_factory=Counting, linger_seconds=0.3)
-    assert_received_what_was_sent(played, VENUE)
-    assert len(replies) >= 3  # answered every time, so the server never closed the socket
-    assert played.observer.reconnects == []

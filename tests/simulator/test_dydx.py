@@ -1,35 +1,34 @@
-"""The dYdX simulator speaks what the dYdX dialect reads, with socks' limits."""
+"""The dYdX simulator: greeting, oracle prices, deleveraging trades, socks' limits.
+
+Its round trip and supervised play are in test_roundtrip.py with every other venue's.
+"""
 
 from __future__ import annotations
+
+import functools
 
 import orjson
 
 from monitor.events import Liquidation, MarkPrice
 from monitor.simulator.catalogue import COIN_PRICES_USD, listings
-from monitor.simulator.venue_sim import Close, Frame, Publication, SimContext, SimNow
-from monitor.simulator.venues import make_venue_sim
+from monitor.simulator.venue_sim import Close, Frame, Publication, SimNow
 from monitor.simulator.venues.dydx import CHANNEL_LIMIT, DydxSim, iso_ms
 from monitor.venues import make_dialect
-from monitor.venues.dialect import Ack, Info, Rejection, VenueSettings
+from monitor.venues.dialect import Ack, Info, Rejection
 from monitor.venues.dydx import DELEVERAGED_INFO, iso_to_ms
 from monitor.venues.instruments import InstrumentBook
-from tests.simulator.test_kraken_futures import (
+from tests.support.simroundtrip import (
     START_MS,
-    assert_matches,
-    assert_received_what_was_sent,
     liqs_of,
     offline_roundtrip,
     scenario_events,
-    through_supervisor,
+    sim_of,
 )
 
 VENUE = "dydx"
 
 
-def sim() -> DydxSim:
-    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
-    assert isinstance(made, DydxSim)
-    return made
+sim = functools.partial(sim_of, VENUE, DydxSim)
 
 
 def subscribe(market: str, batched: bool = True) -> str:
@@ -42,13 +41,10 @@ def texts(outs: object) -> list[str]:
     return [o.data for o in outs if isinstance(o, Frame) and isinstance(o.data, str)]
 
 
-def test_every_liquidation_round_trips() -> None:
-    events = scenario_events(VENUE)
-    liqs, got, (conn,) = offline_roundtrip(VENUE, events)
-    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
-    for liquidation, liq in zip(got, liqs, strict=True):
-        assert_matches(liquidation, liq)
-    # Every tenth liquidation comes with a deleveraging trade: reported, never counted.
+def test_every_tenth_liquidation_comes_with_a_deleveraging_trade() -> None:
+    liqs, got, (conn,) = offline_roundtrip(VENUE, scenario_events(VENUE))
+    assert len(got) == len(liqs)
+    # Reported, never counted.
     assert conn.items.count(Info(DELEVERAGED_INFO)) == len(liqs) // 10
 
 
@@ -155,12 +151,3 @@ def test_time_format_round_trips() -> None:
     pub = Publication(("v4_trades:BTC-USD",), '{"trades":[]}')
     session = sim().open("/v4/ws", "", reject=False)
     assert session is not None and session.render(pub) is None  # not subscribed
-
-
-async def test_a_scenario_through_the_supervisor() -> None:
-    settings = VenueSettings(symbols=("BTC-USD", "ETH-USD", "SOL-USD"))
-    played = await through_supervisor(VENUE, settings=settings, speed=400.0)
-    got = played.liquidations()
-    assert got and {e.instrument for e in got.values()} <= {"BTC-USD", "ETH-USD", "SOL-USD"}
-    assert_received_what_was_sent(played, VENUE)
-    assert played.observer.reconnects == []

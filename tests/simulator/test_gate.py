@@ -1,7 +1,11 @@
-"""The Gate simulator: two settle hosts, signed sizes, the per-contract throttle, futures.ping."""
+"""The Gate simulator: two settle hosts, signed sizes, the per-contract throttle, futures.ping.
+
+Its round trip and supervised play are in test_roundtrip.py with every other venue's.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -9,23 +13,23 @@ from collections.abc import Sequence
 import pytest
 
 from monitor.errors import UnknownInstrument
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.events import MarkPrice, PositionSide
 from monitor.simulator.catalogue import COIN_PRICES_USD, listings
 from monitor.simulator.scenarios.model import ScenarioEvent
-from monitor.simulator.venue_sim import Frame, Liq, Out, RestRequest, SimContext, SimNow
-from monitor.simulator.venues import make_venue_sim
+from monitor.simulator.venue_sim import Liq, Out, RestRequest, SimNow
 from monitor.simulator.venues.gate import GateSession, GateSim
 from monitor.venues import make_dialect
 from monitor.venues.dialect import Ack, DialectSession, Item, Pong, Rejection
-from monitor.venues.gate import Gate
 from monitor.venues.instruments import InstrumentBook
-from tests.simulator.test_kraken_futures import (
+from tests.support.simroundtrip import (
     START_MS,
-    assert_received_what_was_sent,
     book_from_sim,
     connect_all,
+    liqs_of,
+    opened as open_session,
+    read_frames,
     scenario_events,
-    through_supervisor,
+    sim_of,
 )
 
 VENUE = "gate"
@@ -33,55 +37,21 @@ DIALECT = make_dialect(VENUE)
 NOW = SimNow(START_MS, 100.0)
 
 
-def sim() -> GateSim:
-    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
-    assert isinstance(made, GateSim)
-    return made
+sim = functools.partial(sim_of, VENUE, GateSim)
 
 
 def opened(venue_sim: GateSim, settle: str = "usdt", reject: bool = False) -> GateSession:
-    session = venue_sim.open(f"/v4/ws/{settle}", "", reject=reject)
-    assert isinstance(session, GateSession)
-    return session
+    return open_session(venue_sim, f"/v4/ws/{settle}", GateSession, reject=reject)
 
 
 def read(outs: Sequence[Out], reader: DialectSession | None = None) -> list[Item]:
-    reader = reader or DIALECT.session(book_from_sim(sim(), DIALECT))
-    items: list[Item] = []
-    for out in outs:
-        assert isinstance(out, Frame) and isinstance(out.data, str)
-        items += reader.parse(out.data, 1.0)
-    return items
+    return read_frames(DIALECT, reader or DIALECT.session(book_from_sim(sim(), DIALECT)), outs,
+                       binary=False)
 
 
 def spaced(events: Sequence[ScenarioEvent]) -> list[Liq]:
     """One liquidation per second, so the per-contract throttle keeps them all."""
-    return [Liq(seq, event, START_MS + 1_000 * seq) for seq, event in enumerate(events, 1)]
-
-
-def test_every_liquidation_round_trips_on_its_settle_host() -> None:
-    venue_sim = sim()
-    book = book_from_sim(venue_sim, DIALECT)
-    conns = connect_all(venue_sim, DIALECT, book, NOW)
-    assert len(conns) == 2  # usdt and btc
-    liqs = spaced(scenario_events(VENUE))
-    for liq in liqs:
-        venue_sim.on_liquidation(liq)
-    got: list[Liquidation] = []
-    for pub in venue_sim.flush(SimNow(START_MS + 100_000, 200.0), final=True):
-        rendered = [text for conn in conns if (text := conn.session.render(pub)) is not None]
-        assert len(rendered) == 1  # exactly one host carries each contract
-        got += [i for i in conns[0].reader.parse(rendered[0], 1.0) if isinstance(i, Liquidation)]
-    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
-    for liquidation, liq in zip(got, liqs, strict=True):
-        event = liq.event
-        assert (liquidation.instrument, liquidation.coin, liquidation.position_side) == (
-            event.instrument, event.coin, event.position_side)
-        assert liquidation.exchange_ts_ms == liq.ts_ms
-        assert math.isclose(liquidation.price, event.price, rel_tol=1e-9)
-        assert math.isclose(liquidation.qty_base, event.qty_base, rel_tol=1e-9)
-        assert abs(liquidation.notional_usd - event.notional_usd) < 0.005
-        assert liquidation.completeness == "throttled"
+    return liqs_of(events, spacing_ms=1_000)
 
 
 def test_size_sign_is_the_side() -> None:
@@ -156,24 +126,3 @@ def test_unknown_contracts_wait_for_the_book() -> None:
     empty = DIALECT.session(InstrumentBook(VENUE))
     with pytest.raises(UnknownInstrument):
         empty.parse(pub.payload, 1.0)
-
-
-async def test_a_scenario_through_the_supervisor_with_futures_pings(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Gate, "ping_interval_seconds", 0.05)
-    pongs: list[Pong] = []
-
-    class Counting:
-        def __init__(self, inner: DialectSession) -> None:
-            self.inner = inner
-
-        def parse(self, text: str, received_at: float) -> list[Item]:
-            items = self.inner.parse(text, received_at)
-            pongs.extend(i for i in items if isinstance(i, Pong))
-            return items
-
-    played = await through_supervisor(VENUE, session_factory=Counting)
-    assert_received_what_was_sent(played, VENUE)
-    assert played.observer.reconnects == []
-    assert pongs
-    assert len(played.runners) == 2

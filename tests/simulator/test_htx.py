@@ -1,9 +1,12 @@
-"""The HTX simulator: gzip frames, server pings that must be echoed, the dialect reads it all."""
+"""The HTX simulator: gzip frames, server pings that must be echoed, delivery futures by symbol.
+
+Its round trip and supervised play are in test_roundtrip.py with every other venue's.
+"""
 
 from __future__ import annotations
 
+import functools
 import gzip
-import math
 from collections.abc import Sequence
 
 import orjson
@@ -11,21 +14,21 @@ import pytest
 
 from monitor.errors import FrameError
 from monitor.events import Liquidation
-from monitor.simulator.catalogue import listings
-from monitor.simulator.venue_sim import Close, Frame, Liq, Out, SimContext, SimNow
-from monitor.simulator.venues import htx as htx_sim, make_venue_sim
+from monitor.simulator.venue_sim import Close, Frame, Liq, Out, SimNow
+from monitor.simulator.venues import htx as htx_sim
 from monitor.simulator.venues.htx import HtxSession, HtxSim
 from monitor.venues import make_dialect
 from monitor.venues.dialect import Ack, DialectSession, Item, Rejection, Reply
 from monitor.venues.instruments import InstrumentBook
-from tests.simulator.test_kraken_futures import (
+from tests.support.simroundtrip import (
     START_MS,
-    assert_matches,
-    assert_received_what_was_sent,
+    Keeping,
     book_from_sim,
     liqs_of,
-    offline_roundtrip,
+    opened,
+    read_frames,
     scenario_events,
+    sim_of,
     through_supervisor,
 )
 
@@ -34,41 +37,21 @@ DIALECT = make_dialect(VENUE)
 SUB = '{"op":"sub","cid":"t","topic":"public.*.liquidation_orders"}'
 
 
-def sim() -> HtxSim:
-    made = make_venue_sim(SimContext(VENUE, was_sent=lambda seq: True))
-    assert isinstance(made, HtxSim)
-    return made
+sim = functools.partial(sim_of, VENUE, HtxSim)
 
 
 def session(venue_sim: HtxSim, path: str = "/linear-swap-notification",
             reject: bool = False) -> HtxSession:
-    opened = venue_sim.open(path, "", reject=reject)
-    assert isinstance(opened, HtxSession)
-    opened.on_open(SimNow(START_MS, 0.0))
-    return opened
+    made = opened(venue_sim, path, HtxSession, reject=reject)
+    made.on_open(SimNow(START_MS, 0.0))
+    return made
 
 
 def read(outs: Sequence[Out], reader: DialectSession | None = None) -> list[Item]:
     """Every frame must be gzip binary; decoded and parsed as the supervisor does."""
-    reader = reader or DIALECT.session(InstrumentBook(VENUE))
-    items: list[Item] = []
-    for out in outs:
-        assert isinstance(out, Frame) and isinstance(out.data, bytes)
-        assert out.data[:2] == b"\x1f\x8b"
-        items += reader.parse(DIALECT.decode_binary(out.data), 1.0)
-    return items
-
-
-def test_every_liquidation_round_trips() -> None:
-    events = scenario_events(VENUE)
-    liqs, got, conns = offline_roundtrip(VENUE, events)
-    assert len(conns) == 3  # one connection per notification host
-    assert len(got) == len(liqs) == 2 * len(listings(VENUE))
-    by_id = sorted(got, key=lambda g: (g.instrument, g.exchange_ts_ms))
-    expected = sorted(liqs, key=lambda liq: (liq.event.instrument, liq.ts_ms))
-    for liquidation, liq in zip(by_id, expected, strict=True):
-        assert_matches(liquidation, liq)
-    assert len({g.event_id for g in got}) == len(got)
+    assert all(isinstance(out, Frame) and out.data[:2] == b"\x1f\x8b" for out in outs)
+    return read_frames(DIALECT, reader or DIALECT.session(InstrumentBook(VENUE)), outs,
+                       binary=True)
 
 
 def test_subscription_ack_and_refusals() -> None:
@@ -145,31 +128,11 @@ def test_bad_frames_from_the_simulator_are_frame_errors() -> None:
         DIALECT.decode_binary(data[: len(data) // 2])
 
 
-async def test_a_scenario_through_the_supervisor_with_fast_pings(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(htx_sim, "PING_INTERVAL_SECONDS", 0.1)
-    played = await through_supervisor(VENUE, linger_seconds=0.5)
-    assert_received_what_was_sent(played, VENUE)
-    # About 25 pings per connection were sent and answered: no connection was dropped.
-    assert played.observer.reconnects == []
-    assert all(r.subscribed for r in played.runners)
-    total = sum(e.notional_usd for e in played.liquidations().values())
-    assert math.isclose(total, played.simulator.sent().usd(VENUE), rel_tol=1e-9)
-
-
-class _Deaf:
-    """A session that never answers the server's pings."""
-
-    def __init__(self, inner: DialectSession) -> None:
-        self.inner = inner
-
-    def parse(self, text: str, received_at: float) -> list[Item]:
-        return [i for i in self.inner.parse(text, received_at) if not isinstance(i, Reply)]
-
-
 async def test_a_client_that_does_not_answer_pings_is_dropped(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(htx_sim, "PING_INTERVAL_SECONDS", 0.1)
+    deaf = Keeping(Reply, drop=True)  # never answers the server's pings
     played = await through_supervisor(VENUE, duration_seconds=600.0, linger_seconds=0.5,
-                                      session_factory=_Deaf)
+                                      session_factory=deaf)
+    assert deaf.kept
     assert "closed" in played.observer.reconnects

@@ -1,5 +1,10 @@
 """The simulator's encoders are the inverse of the dialects: parse(encode(event)) == event.
 
+Every simulated venue, from one table of what differs between them (completeness, throttles,
+hosts, keepalives): one long and one short liquidation on each listing read back sans I/O, and
+a calm scenario through the real server to the connection supervisor. The per-venue files
+keep only what is particular to a venue.
+
 Sans I/O first (a hypothesis property over every listing of the five venues: the frame a
 subscribed connection would receive, read by the venue's dialect), then over loopback (the
 feb-2026 scenario through each dialect's own REST requests, plans and sessions: what the
@@ -13,7 +18,6 @@ import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,41 +25,31 @@ import websockets
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.errors import FrameError
-from monitor.events import Liquidation, PositionSide
+from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.simulator import Simulator, build_scenario
 from monitor.simulator.catalogue import COIN_PRICES_USD, Listing, listings
 from monitor.simulator.scenarios.model import ScenarioEvent, liquidation_event
-from monitor.simulator.venue_sim import Frame, Liq, SimContext, SimNow, SimSession, VenueSim
-from monitor.simulator.venues import make_venue_sim
-from monitor.venues import make_dialect
-from monitor.venues.dialect import Ack, Dialect, DialectSession, RestRequest
-from monitor.venues.instruments import InstrumentBook
+from monitor.simulator.venue_sim import Liq, SimNow, VenueSim
+from monitor.simulator.venues import SIMULATORS
+from monitor.venues import VENUES, make_dialect
+from monitor.venues.dialect import Ack, Dialect, DialectSession, Item, Pong, Reply, VenueSettings
+from tests.support.simroundtrip import (
+    Connected,
+    Keeping,
+    assert_matches,
+    assert_received_what_was_sent,
+    book_from_sim,
+    connect_all,
+    fetch_book,
+    offline_roundtrip,
+    scenario_events,
+    through_supervisor,
+    venue_sim,
+)
 from tests.support.timing import T
 
 FIVE = ("binance-usdm", "binance-coinm", "bybit", "okx", "hyperliquid")
 BASE_MS = 1_769_904_000_000
-
-
-def rest_path(url: str, venue: str) -> tuple[str, dict[str, str]]:
-    parts = urlsplit(url)
-    query = dict(p.split("=", 1) for p in parts.query.split("&") if p)
-    return parts.path.removeprefix(f"/{venue}"), query
-
-
-def book_from_sim(dialect: Dialect, sim: VenueSim) -> InstrumentBook:
-    """The dialect's instrument book, read from the simulator's REST documents."""
-    from monitor.simulator.venue_sim import RestRequest as SimRequest
-
-    book = InstrumentBook(dialect.venue)
-    for first in dialect.instrument_requests(f"http://sim/{dialect.venue}"):
-        request: RestRequest | None = first
-        while request is not None:
-            path, query = rest_path(request.url, dialect.venue)
-            reply = sim.rest(SimRequest(request.method, path, query, request.body or b""))
-            assert reply is not None and reply.status == 200, (request, reply)
-            specs, request = dialect.parse_instruments(request, reply.body)
-            book.update(specs)
-    return book
 
 
 @dataclass
@@ -65,7 +59,7 @@ class Wire:
     venue: str
     sim: VenueSim
     dialect: Dialect
-    connections: list[tuple[SimSession, DialectSession]]
+    connections: list[Connected]
     clock: Iterator[int]
 
 
@@ -73,30 +67,11 @@ _WIRES: dict[str, Wire] = {}
 
 
 def wire(venue: str) -> Wire:
-    if venue in _WIRES:
-        return _WIRES[venue]
-    sim = make_venue_sim(SimContext(venue, lambda seq: True, 1_000_000))
-    dialect = make_dialect(venue)
-    book = book_from_sim(dialect, sim)
-    now = SimNow(BASE_MS, 0.0)
-    connections = []
-    for plan in dialect.plans(f"ws://sim/{venue}", book):
-        parts = urlsplit(plan.url)
-        session = sim.open(parts.path.removeprefix(f"/{venue}"), parts.query, reject=False)
-        assert session is not None, plan.url
-        reader = dialect.session(book)
-        acks = 0
-        for text in [f.data for f in session.on_open(now) if isinstance(f, Frame)] + [
-            f.data
-            for frame in plan.subscribe_frames
-            for f in session.on_text(frame, now)
-            if isinstance(f, Frame)
-        ]:
-            assert isinstance(text, str)
-            acks += sum(isinstance(item, Ack) for item in reader.parse(text, BASE_MS / 1000))
-        assert acks == plan.expected_acks, (venue, plan.name)
-        connections.append((session, reader))
-    _WIRES[venue] = Wire(venue, sim, dialect, connections, itertools.count(BASE_MS, 5_000))
+    if venue not in _WIRES:
+        sim = venue_sim(venue, mark_interval_ms=1_000_000)
+        dialect = make_dialect(venue)
+        connections = connect_all(sim, dialect, book_from_sim(sim, dialect), SimNow(BASE_MS, 0.0))
+        _WIRES[venue] = Wire(venue, sim, dialect, connections, itertools.count(BASE_MS, 5_000))
     return _WIRES[venue]
 
 
@@ -106,13 +81,13 @@ def round_trip(venue: str, event: ScenarioEvent) -> list[Liquidation]:
     w.sim.on_liquidation(Liq(1, event, ts_ms))
     publications = w.sim.flush(SimNow(ts_ms + 1_000, 0.0), final=True)
     parsed = []
-    for session, reader in w.connections:
+    for conn in w.connections:
         for pub in publications:
-            text = session.render(pub)
+            text = conn.session.render(pub)
             if text is None:
                 continue
             assert isinstance(text, str)
-            items = reader.parse(text, ts_ms / 1000 + 0.5)
+            items = conn.reader.parse(text, ts_ms / 1000 + 0.5)
             parsed += [item for item in items if isinstance(item, Liquidation)]
     return parsed
 
@@ -152,19 +127,115 @@ def test_every_listing_round_trips(venue: str) -> None:
             assert abs(liq.notional_usd - event.notional_usd) <= 0.01
 
 
+# --- every venue: the facts that differ, one round trip for all ----------------------------------
+
+
+@dataclass(frozen=True)
+class Keepalive:
+    """How a test makes a venue's keepalive fast, and what shows it was answered: a ``Pong``
+    (the server answered the dialect's ping) or a ``Reply`` (the dialect answered the server)."""
+
+    setting: str  # a dotted name, monkeypatched to ``value``
+    value: float
+    answer: type[Item]
+    at_least: int = 1
+
+
+@dataclass(frozen=True)
+class Facts:
+    completeness: str = "full"
+    qty_rel_tol: float = 1e-9
+    # A second apart where the venue pushes at most one liquidation per contract per second.
+    spacing_ms: int = 10
+    connections: int = 1
+    # BitMEX rows carry no time: the dialect stamps the arrival time (1.0 s here).
+    arrival_stamped: bool = False
+    keepalive: Keepalive | None = None
+    symbols: tuple[str, ...] = ()  # configured for the supervised play
+    speed: float = 600.0
+    linger_seconds: float = 0.0
+    marks: bool = True  # the dialect subscribes a price stream
+
+
+FACTS: dict[str, Facts] = {
+    "binance-usdm": Facts(completeness="throttled", spacing_ms=1000),
+    "binance-coinm": Facts(completeness="throttled", spacing_ms=1000),
+    "bybit": Facts(connections=2),  # linear and inverse
+    "okx": Facts(completeness="throttled", spacing_ms=1000),
+    "hyperliquid": Facts(completeness="inferred"),
+    "kraken-futures": Facts(),
+    "bitmex": Facts(arrival_stamped=True,
+                    keepalive=Keepalive("monitor.venues.bitmex.Bitmex.ping_interval_seconds",
+                                        0.05, Pong)),
+    # A 10 s heartbeat becomes 0.1 s of wall time: several test_requests during the play,
+    # each answered, so the server never closes the socket.
+    "deribit": Facts(keepalive=Keepalive("monitor.simulator.venues.deribit.HEARTBEAT_WALL_SCALE",
+                                         0.01, Reply, at_least=3), linger_seconds=0.3),
+    # Per-second aggregation keeps the largest long and short: one of each survives.
+    "bitget": Facts(completeness="aggregated", qty_rel_tol=1e-6,
+                    keepalive=Keepalive("monitor.venues.bitget.Bitget.ping_interval_seconds",
+                                        0.05, Pong)),
+    # socks' subscription limits: three markets, a slower play.
+    "dydx": Facts(symbols=("BTC-USD", "ETH-USD", "SOL-USD"), speed=400.0),
+    # One connection per notification host; about 25 server pings per connection answered.
+    "htx": Facts(connections=3, linger_seconds=0.5, marks=False,
+                 keepalive=Keepalive("monitor.simulator.venues.htx.PING_INTERVAL_SECONDS", 0.1,
+                                     Reply)),
+    # One connection per settle host (usdt, btc).
+    "gate": Facts(completeness="throttled", spacing_ms=1000, connections=2,
+                  keepalive=Keepalive("monitor.venues.gate.Gate.ping_interval_seconds", 0.05,
+                                      Pong)),
+}
+SUPERVISED = ("kraken-futures", "bitmex", "deribit", "bitget", "dydx", "htx", "gate")
+
+
+def test_every_simulated_venue_has_its_facts() -> None:
+    assert set(FACTS) == set(SIMULATORS) == set(VENUES) - {"hyperliquid-node"}
+
+
+@pytest.mark.parametrize("venue", sorted(FACTS))
+def test_every_liquidation_round_trips(venue: str) -> None:
+    facts = FACTS[venue]
+    liqs, got, conns = offline_roundtrip(venue, scenario_events(venue),
+                                         spacing_ms=facts.spacing_ms)
+    assert len(conns) == facts.connections
+    assert len(got) == len(liqs) == 2 * len(listings(venue))
+    assert len({g.event_id for g in got}) == len(got)
+    by_key: dict[tuple[str, PositionSide | None], Liquidation] = {
+        (g.instrument, g.position_side): g for g in got}
+    for liq in liqs:
+        assert_matches(by_key[(liq.event.instrument, liq.event.position_side)], liq,
+                       completeness=facts.completeness, qty_rel_tol=facts.qty_rel_tol,
+                       exchange_ts_ms=1000 if facts.arrival_stamped else None)
+
+
+@pytest.mark.parametrize("venue", SUPERVISED)
+async def test_a_scenario_through_the_supervisor(venue: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    facts = FACTS[venue]
+    answers = Keeping(facts.keepalive.answer if facts.keepalive else Pong)
+    if facts.keepalive is not None:
+        monkeypatch.setattr(facts.keepalive.setting, facts.keepalive.value)
+    settings = VenueSettings(symbols=facts.symbols) if facts.symbols else None
+    played = await through_supervisor(venue, settings=settings, speed=facts.speed,
+                                      linger_seconds=facts.linger_seconds,
+                                      session_factory=answers)
+    assert_received_what_was_sent(played, venue)
+    assert played.observer.reconnects == []
+    assert all(r.subscribed for r in played.runners)
+    liquidations = played.liquidations().values()
+    assert all(e.completeness == facts.completeness for e in liquidations)
+    assert {e.position_side for e in liquidations} == set(PositionSide)
+    assert any(isinstance(e, MarkPrice) for e in played.sink.events) == facts.marks
+    if facts.symbols:
+        assert {e.instrument for e in liquidations} <= set(facts.symbols)
+    else:
+        assert len(played.runners) == facts.connections
+    if facts.keepalive is not None:
+        assert len(answers.kept) >= facts.keepalive.at_least
+
+
 # --- over loopback -------------------------------------------------------------------------------
-
-
-async def fetch_book(client: httpx.AsyncClient, dialect: Dialect, rest: str) -> InstrumentBook:
-    book = InstrumentBook(dialect.venue)
-    for first in dialect.instrument_requests(rest):
-        request: RestRequest | None = first
-        while request is not None:
-            response = await client.request(request.method, request.url, content=request.body)
-            response.raise_for_status()
-            specs, request = dialect.parse_instruments(request, response.content)
-            book.update(specs)
-    return book
 
 
 async def read(url: str, frames: tuple[str, ...], reader: DialectSession, dialect: Dialect,

@@ -18,50 +18,21 @@ from typing import Any
 
 import pytest
 
-from monitor.events import Completeness, Liquidation, PositionSide
+from monitor.events import Liquidation
 from monitor.store.base import GROUP_KEYS, LARGEST_KEEP, WINDOWS, Store, TotalsRow
 from monitor.store.config import StoreConfig
 from monitor.store.factory import open_store
+from tests.support.store_events import (
+    BASE_MS,
+    MINUTE,
+    NOW_MS,
+    make_event,
+    minutes_ago,
+    sample_events,
+)
 from tests.support.timing import T
 
-BASE_MS = 1_769_904_000_000  # 2026-02-01T00:00:00Z, on a minute and an hour boundary
-NOW_MS = BASE_MS + 30 * 3_600_000 + 30_000  # 30 h later, mid-minute
-MINUTE = 60_000
 SHORT_TTL = 0.8 * T  # seconds: retention and TTLs in the expiry tests
-
-_ids = itertools.count()
-
-
-def make_event(
-    usd: float = 1000.0,
-    *,
-    venue: str = "bybit",
-    coin: str = "BTC",
-    side: str = "long",
-    ts_ms: int = NOW_MS,
-    completeness: str = "full",
-    event_id: str | None = None,
-    qty: float | None = None,
-) -> Liquidation:
-    price = 50_000.0
-    return Liquidation(
-        venue=venue,
-        instrument=f"{coin}USDT",
-        coin=coin,
-        position_side=PositionSide(side),
-        price=price,
-        qty_base=usd / price if qty is None else qty,
-        notional_usd=usd,
-        exchange_ts_ms=ts_ms,
-        received_at=ts_ms / 1000 + 0.25,
-        completeness=Completeness(completeness),
-        event_id=event_id or f"{venue}:test-{next(_ids)}",
-    )
-
-
-def minutes_ago(n: int, now_ms: int = NOW_MS) -> int:
-    """A timestamp inside the minute that is ``n`` minutes before the minute of ``now_ms``."""
-    return (now_ms // MINUTE - n) * MINUTE + 1234
 
 
 @dataclass
@@ -253,21 +224,6 @@ async def test_window_defaults_to_the_wall_clock(backend: Backend) -> None:
 
 
 # Grouping
-
-
-def sample_events() -> list[Liquidation]:
-    rnd = random.Random(5)
-    events = []
-    for _ in range(300):
-        events.append(make_event(
-            round(rnd.lognormvariate(8, 1.5), 2),
-            venue=rnd.choice(["bybit", "okx", "binance-usdm"]),
-            coin=rnd.choice(["BTC", "ETH", "SOL", "DOGE"]),
-            side=rnd.choice(["long", "short"]),
-            ts_ms=minutes_ago(rnd.randrange(0, 200)),
-            completeness=rnd.choice(["full", "full", "full", "throttled"]),
-        ))
-    return events
 
 
 async def test_every_group_by_combination(backend: Backend) -> None:

@@ -23,7 +23,7 @@ from monitor.store.factory import open_store
 from monitor.store.keys import Keys
 from monitor.store.redis import RedisStore
 from tests.fixtures.redis import RedisCluster, RedisServer, start_sentinel
-from tests.store.test_contract import NOW_MS, make_event, minutes_ago, sample_events
+from tests.support.store_events import NOW_MS, make_event, minutes_ago, sample_events
 from tests.support.timing import T
 
 

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.app import App
 from monitor.cli.demo import MarketClock
+from monitor.clock import Clock
 from monitor.config import load_config
 from monitor.simulator.server import Simulator
 from tests.support.timing import T
@@ -34,10 +35,12 @@ def daemon_env(sim: Simulator, cache_dir: Path, **extra: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_daemon(
-    sim: Simulator, cache_dir: Path, env: Mapping[str, str] | None = None
+    sim: Simulator, cache_dir: Path, env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[App]:
+    """The daemon on ``sim``'s market clock (or ``clock``), from ready until the block ends."""
     config = load_config(None, env={**daemon_env(sim, cache_dir), **(env or {})})
-    app = App(config, clock=MarketClock(sim, sim.start_wall or 0.0),
+    app = App(config, clock=clock or MarketClock(sim, sim.start_wall or 0.0),
               registry=CollectorRegistry())
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REALDATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+from tests.support.paths import REPO
+
+REALDATA_DIR = REPO.parent / "shared" / "realdata"
 
 requires_realdata = pytest.mark.skipif(
     not REALDATA_DIR.is_dir(),

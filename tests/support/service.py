@@ -21,11 +21,10 @@ from pathlib import Path
 import httpx
 
 from monitor.simulator.server import Simulator
-from tests.fixtures.redis import free_port
 from tests.support.daemon import daemon_env
+from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.timing import T
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

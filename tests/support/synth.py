@@ -12,6 +12,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.alerts import AlertState, CascadeAlert, WhaleAlert
 from monitor.detector.engine import Detector
@@ -147,7 +148,7 @@ def flush(rng: random.Random, start: float, seconds: int, usd_per_second: float,
                                       at0)))
         if pause is not None and pause[0] <= step < pause[1]:
             continue
-        for _ in range(_poisson(rng, per_second)):
+        for _ in range(poisson(rng, per_second)):
             at = at0 + rng.random()
             venue = rng.choices(vnames, vweights)[0]
             coin = rng.choices(cnames, cweights)[0]
@@ -165,7 +166,8 @@ def flush(rng: random.Random, start: float, seconds: int, usd_per_second: float,
     return out
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw; a normal approximation above a mean of 30, where it is close enough."""
     if mean > 30:
         return max(0, round(rng.gauss(mean, math.sqrt(mean))))
     limit, k, p = math.exp(-mean), 0, 1.0
@@ -223,7 +225,7 @@ def feb_2026(seed: int = 0, calm_before: int = 3600, calm_after: int = 3600,
             price = START_PRICES[coin] * (1 - FEB_DROP[coin] * done)
             out.append((at0 + 0.5, liq(venue, coin, PositionSide.LONG, size, at0 + 0.5, price)))
             usd -= size
-        for _ in range(_poisson(rng, max(usd, 0.0) / mean_size)):
+        for _ in range(poisson(rng, max(usd, 0.0) / mean_size)):
             at = at0 + rng.random()
             venue = rng.choices(vnames, vweights)[0]
             mix = FEB_COINS.get(venue, FEB_COINS["default"])
@@ -250,3 +252,32 @@ def _feb_cum(x: float) -> float:
     total = sum(_feb_shape((i + 0.5) / steps) for i in range(steps))
     done = sum(_feb_shape((i + 0.5) / steps) for i in range(int(x * steps)))
     return done / total
+
+
+# -- the acceptance markets of the engine and story tests ---------------------------------
+
+LONG = PositionSide.LONG
+CALM = 1200  # seconds of calm market before each flush
+FIVE = {"hyperliquid": 0.35, "bybit": 0.25, "binance-usdm": 0.15, "okx": 0.15, "bitget": 0.10}
+MAJORS = {"BTC": 0.4, "ETH": 0.4, "SOL": 0.2}
+
+
+def market(*flushes: Sequence[Event], seconds: int = 3600, seed: int = 7) -> list[Event]:
+    return merge(calm(random.Random(seed), T0, seconds), *flushes)
+
+
+def global_flush(start: float = T0 + CALM, seconds: int = 240, rate: float = 150_000.0,
+                 **kw: Any) -> list[Event]:
+    return flush(random.Random(11), start, seconds, rate, FIVE, MAJORS, **kw)
+
+
+def assert_lifecycle(result: Result, scope: str) -> None:
+    """One firing, then only escalations, then one resolved, all with one id."""
+    alerts = result.of(scope)
+    assert alerts, f"no alert for {scope}"
+    assert alerts[0].status is AlertState.FIRING
+    assert alerts[-1].status is AlertState.RESOLVED
+    assert all(a.status is AlertState.ESCALATED for a in alerts[1:-1])
+    assert len({a.id for a in alerts}) == 1
+    ranks = [a.severity.rank for a in alerts[:-1]]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
