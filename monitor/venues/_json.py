@@ -132,3 +132,10 @@ def positive(value: float, what: str) -> float:
     if value > 0.0:
         return value
     raise FrameError(BAD_VALUE, f"{what}: expected > 0, got {value!r}")
+
+
+def in_range(what: str, *values: float) -> None:
+    """Products of valid numbers can still overflow or underflow: refuse those."""
+    for value in values:
+        if not 0.0 < value < math.inf:
+            raise FrameError(BAD_VALUE, f"{what}: value {value!r} out of range")

@@ -43,15 +43,16 @@ from monitor.events import (
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE, MALFORMED_JSON
 from monitor.venues.dialect import (
+    NEVER,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Rejection,
     RestRequest,
     Unrecognised,
-    VenueSettings,
+    read_rows,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -181,16 +182,8 @@ class BinanceSession:
     def _mark_prices(self, rows: list[Any], received_at: float) -> list[Item]:
         if rows and not (isinstance(rows[0], dict) and rows[0].get("e") == "markPriceUpdate"):
             return [Unrecognised("unknown_array")]
-        items: list[Item] = []
-        for row in rows:
-            try:
-                mark = self._mark_price(_json.obj(row, "markPriceUpdate"), received_at)
-            except FrameError as exc:
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if mark is not None:
-                items.append(mark)
-        return items
+        return read_rows(rows, lambda row: self._mark_price(
+            _json.obj(row, "markPriceUpdate"), received_at), raise_when=NEVER)
 
     def _mark_price(self, row: dict[str, Any], received_at: float) -> MarkPrice | None:
         symbol = _json.req_str(row, "s")
@@ -269,24 +262,11 @@ def _raw(value: object) -> object:
     return "" if value is None else value
 
 
-class _BinanceBase(abc.ABC):
-    venue = ""
+class _BinanceBase(DialectDefaults, abc.ABC):
     completeness = Completeness.THROTTLED
-    ping_interval_seconds: float | None = None
-    max_lifetime_seconds: float | None = 23 * 3600.0  # Binance cuts connections at 24 h
-    needs_instruments = False
+    max_lifetime_seconds = 23 * 3600.0  # Binance cuts connections at 24 h
     _inverse = False
     _exchange_info_path = ""
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         url = rest_base_url.rstrip("/") + self._exchange_info_path
@@ -315,7 +295,7 @@ class _BinanceBase(abc.ABC):
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> BinanceSession:
-        return BinanceSession(self.venue, instruments, self._wanted, self._inverse)
+        return BinanceSession(self.venue, instruments, self.wanted, self._inverse)
 
 
 class BinanceUsdm(_BinanceBase):
@@ -350,7 +330,7 @@ class BinanceCoinm(_BinanceBase):
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws"
         names: Iterable[str] = (
-            self._wanted if self._wanted is not None else (s.instrument for s in instruments))
+            self.wanted if self.wanted is not None else (s.instrument for s in instruments))
         pairs = sorted({name.split("_", 1)[0].lower() for name in names}) or list(
             self.FALLBACK_PAIRS)
         streams = ["!forceOrder@arr"] + [f"{pair}@markPrice@1s" for pair in pairs]

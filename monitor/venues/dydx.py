@@ -29,7 +29,6 @@ Facts (reference/exchanges.md §12; dydxprotocol/v4-chain ``indexer/services/soc
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,16 +39,18 @@ from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
+    NEVER,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     RestRequest,
     Unrecognised,
-    VenueSettings,
+    read_rows,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -64,12 +65,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 # Markets that can no longer trade; everything else may still see liquidations.
 _CLOSED_STATUSES = ("FINAL",)
-
-
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
 
 
 def iso_to_ms(value: object, what: str) -> int:
@@ -136,18 +131,8 @@ class DydxSession:
         rows: list[Any] = []
         for batch in batches:
             rows.extend(_json.arr(_json.req(_json.obj(batch, "contents"), "trades"), "trades"))
-        items: list[Item] = []
-        for row in rows:
-            try:
-                item = self._trade(market, _json.obj(row, "trade"), received_at)
-            except FrameError as exc:
-                if len(rows) == 1:
-                    raise
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if item is not None:
-                items.append(item)
-        return items
+        return read_rows(rows, lambda row: self._trade(market, _json.obj(row, "trade"),
+                                                       received_at), raise_when=LONE_ROW)
 
     def _trade(self, market: str, row: dict[str, Any], received_at: float) -> Item | None:
         kind = row.get("type")
@@ -164,7 +149,7 @@ class DydxSession:
         ts = iso_to_ms(_json.req(row, "createdAt"), "createdAt")
         trade_id = _json.req_str(row, "id")
         coin, mult = self._coin(market)
-        check_range(market, size * price, size)
+        _json.in_range(market, size * price, size)
         return Liquidation(
             venue=VENUE, instrument=market, coin=coin, position_side=side, price=price / mult,
             qty_base=size * mult, notional_usd=size * price, exchange_ts_ms=ts,
@@ -185,14 +170,10 @@ class DydxSession:
             prices = _json.obj(batch, "contents").get("oraclePrices")
             if prices is None:
                 continue  # "trading" updates: funding, volume, status
-            for market, row in _json.obj(prices, "oraclePrices").items():
-                try:
-                    mark = self._oracle_price(market, _json.obj(row, "oraclePrice"), received_at)
-                except FrameError as exc:
-                    items.append(Invalid(exc.reason, exc.detail))
-                    continue
-                if mark is not None:
-                    items.append(mark)
+            items += read_rows(
+                list(_json.obj(prices, "oraclePrices").items()),
+                lambda pair: self._oracle_price(pair[0], _json.obj(pair[1], "oraclePrice"),
+                                                received_at), raise_when=NEVER)
         return items
 
     def _oracle_price(self, market: str, row: dict[str, Any], received_at: float
@@ -215,36 +196,18 @@ class DydxSession:
         markets = contents.get("markets") if isinstance(contents, dict) else None
         if not isinstance(markets, dict):
             return []
-        items: list[Item] = []
-        for market, row in markets.items():
-            if not isinstance(row, dict) or row.get("oraclePrice") in (None, ""):
-                continue
-            try:
-                mark = self._oracle_price(market, {"price": row["oraclePrice"]}, received_at)
-            except FrameError as exc:
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if mark is not None:
-                items.append(mark)
-        return items
+        quoted = [(market, row["oraclePrice"]) for market, row in markets.items()
+                  if isinstance(row, dict) and row.get("oraclePrice") not in (None, "")]
+        return read_rows(quoted, lambda pair: self._oracle_price(
+            pair[0], {"price": pair[1]}, received_at), raise_when=NEVER)
 
 
-class Dydx:
+class Dydx(DialectDefaults):
+    """No application ping (the server's protocol pings suffice), and no instruments needed
+    to value a trade: size × price needs no contract terms."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # the server's protocol pings suffice
-    max_lifetime_seconds: float | None = None
-    needs_instruments = False  # size × price needs no contract terms
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         return [RestRequest(key="perpetualMarkets", url=rest_base_url.rstrip("/") + MARKETS_PATH)]
@@ -271,8 +234,8 @@ class Dydx:
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/v4/ws"
-        if self._wanted is not None:
-            markets = sorted(self._wanted)
+        if self.wanted is not None:
+            markets = sorted(self.wanted)
         else:
             markets = sorted(s.instrument for s in instruments) or list(FALLBACK_MARKETS)
         markets_frame = orjson.dumps(
@@ -293,4 +256,4 @@ class Dydx:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> DydxSession:
-        return DydxSession(instruments, self._wanted)
+        return DydxSession(instruments, self.wanted)

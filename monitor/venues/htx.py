@@ -31,7 +31,6 @@ Facts (reference/exchanges.md §13):
 
 from __future__ import annotations
 
-import math
 import zlib
 from typing import Any
 
@@ -42,17 +41,18 @@ from monitor.events import Completeness, Liquidation, PositionSide, event_id_fro
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     Reply,
     RestRequest,
     Unrecognised,
-    VenueSettings,
+    read_rows,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -76,12 +76,6 @@ CATEGORIES = (
     ("coin-swap", "/swap-notification", "/swap-api/v1/swap_contract_info"),
     ("coin-futures", "/notification", "/api/v1/contract_contract_info"),
 )
-
-
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
 
 
 def gunzip(data: bytes) -> str:
@@ -144,20 +138,9 @@ class HtxSession:
         if not (isinstance(topic, str) and topic.endswith(".liquidation_orders")):
             return [Unrecognised("unknown_topic")]
         rows = _json.arr(_json.req(msg, "data"), "data")
-        items: list[Item] = []
-        for row in rows:
-            try:
-                liq = self._liquidation(_json.obj(row, "liquidation order"), received_at)
-            except UnknownInstrument:
-                raise  # the whole frame waits for the instrument refresh
-            except FrameError as exc:
-                if len(rows) == 1:
-                    raise
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if liq is not None:
-                items.append(liq)
-        return items
+        return read_rows(rows, lambda row: self._liquidation(
+            _json.obj(row, "liquidation order"), received_at),
+            raise_when=LONE_ROW, unknown_holds_frame=True)
 
     def _liquidation(self, row: dict[str, Any], received_at: float) -> Liquidation | None:
         code = _json.req_str(row, "contract_code")
@@ -187,7 +170,7 @@ class HtxSession:
                 raise UnknownInstrument(VENUE, code)
             notional = volume * spec.contract_size
             qty = notional / price
-        check_range(code, notional, qty)
+        _json.in_range(code, notional, qty)
         if spec is not None:
             coin, mult = spec.coin, spec.base_multiplier
         else:
@@ -206,19 +189,12 @@ def _raw(value: object) -> str:
     return repr(float(value)) if isinstance(value, int | float) else str(value)
 
 
-class Htx:
+class Htx(DialectDefaults):
+    """No application ping: the server pings and we answer (Reply). Binary frames are gzip."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # the server pings; we answer (Reply)
-    max_lifetime_seconds: float | None = None
     needs_instruments = True  # coin-margined contracts are valued by contract size
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
 
     def decode_binary(self, data: bytes) -> str:
         return gunzip(data)
@@ -275,4 +251,4 @@ class Htx:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> HtxSession:
-        return HtxSession(instruments, self._wanted)
+        return HtxSession(instruments, self.wanted)

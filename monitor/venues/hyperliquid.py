@@ -40,6 +40,7 @@ from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     DialectSession,
     Info,
     Invalid,
@@ -74,20 +75,6 @@ class _Skipped(Enum):
     REPLAYED = "replayed"  # a snapshot row older than the replay age limit
 
 
-def _option_float(options: Mapping[str, object], name: str, default: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "a number >= 0")
-
-
-def _option_int(options: Mapping[str, object], name: str, default: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "an integer >= 1")
-
-
 def _vault_addresses(options: Mapping[str, object]) -> frozenset[str]:
     value = options.get("vault_addresses", DEFAULT_VAULT_ADDRESSES)
     if (
@@ -113,33 +100,23 @@ def _subscribe(subscription: dict[str, str]) -> str:
     return orjson.dumps({"method": "subscribe", "subscription": subscription}).decode()
 
 
-class Hyperliquid:
+class Hyperliquid(DialectDefaults):
     venue = VENUE
     completeness = Completeness.INFERRED
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = None
-    # Trades are valued as px x sz (USDC); the coin list, not valuation, needs meta.
-    needs_instruments = False
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    ping_text = PING_FRAME
+    # needs_instruments stays False: trades are valued as px x sz (USDC); the coin list,
+    # not valuation, needs meta.
 
     def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        options = settings.options
-        self.vault_addresses = _vault_addresses(options)
-        self.subscribe_interval_seconds = _option_float(
-            options, "subscribe_interval_seconds", DEFAULT_SUBSCRIBE_INTERVAL_SECONDS
-        )
-        self.coins_per_connection = _option_int(
-            options, "coins_per_connection", DEFAULT_COINS_PER_CONNECTION
-        )
-        self.replay_max_age_seconds = _option_float(
-            options, "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS
-        )
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_FRAME
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
+        super().__init__(settings)
+        self.vault_addresses = _vault_addresses(settings.options)
+        self.subscribe_interval_seconds = self.option_float(
+            "subscribe_interval_seconds", DEFAULT_SUBSCRIBE_INTERVAL_SECONDS)
+        self.coins_per_connection = self.option_int(
+            "coins_per_connection", DEFAULT_COINS_PER_CONNECTION)
+        self.replay_max_age_seconds = self.option_float(
+            "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         url = rest_base_url.rstrip("/") + "/info"

@@ -28,7 +28,6 @@ counterparty's, an auto-deleveraged profitable user's) never become events.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,12 +58,6 @@ class NodeBlock:
     block_time_ms: int
     liquidations: list[NodeLiquidation] = field(default_factory=list)
     invalid: list[Invalid] = field(default_factory=list)
-
-
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
 
 
 def parse_block_line(text: str, received_at: float) -> list[Liquidation]:
@@ -144,7 +137,7 @@ def _liquidation(event: object, received_at: float) -> NodeLiquidation | None:
     method = info.get("method")
     # HIP-3 markets are "dex:COIN"; the coin is the part after the dex name.
     coin, mult = normalise_coin(coin_raw.rpartition(":")[2])
-    check_range(coin_raw, price * size, size)
+    _json.in_range(coin_raw, price * size, size)
     liquidation = Liquidation(
         venue=VENUE, instrument=coin_raw, coin=coin, position_side=side, price=price / mult,
         qty_base=size * mult, notional_usd=price * size, exchange_ts_ms=ts,

@@ -26,7 +26,6 @@ Facts (reference/exchanges.md §11):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
@@ -38,13 +37,13 @@ from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
     Item,
     Pong,
     Rejection,
     RestRequest,
     Unrecognised,
-    VenueSettings,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -86,12 +85,6 @@ def product_terms(product: str) -> tuple[str, float, bool]:
         raise FrameError(BAD_VALUE, f"product_id: no pair in {product!r:.40}") from None
     coin, mult = normalise_coin(base)
     return coin, mult, inverse
-
-
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
 
 
 class KrakenFuturesSession:
@@ -164,7 +157,7 @@ class KrakenFuturesSession:
         else:
             notional = qty * price
             qty_base = qty
-        check_range(product, notional, qty_base)
+        _json.in_range(product, notional, qty_base)
         return Liquidation(
             venue=VENUE, instrument=product, coin=coin, position_side=side,
             price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
@@ -184,22 +177,12 @@ class KrakenFuturesSession:
         return [MarkPrice(VENUE, product, coin, price / mult, ts, received_at)]
 
 
-class KrakenFutures:
+class KrakenFutures(DialectDefaults):
+    """Protocol pings only (see the module docstring); no instruments needed to value a
+    liquidation: the product prefix tells inverse from linear."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # protocol pings (see the module docstring)
-    max_lifetime_seconds: float | None = None
-    needs_instruments = False  # the product prefix values a liquidation
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         return [RestRequest(key="instruments", url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
@@ -239,8 +222,8 @@ class KrakenFutures:
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws/v1"
-        if self._wanted is not None:
-            products = sorted(self._wanted)
+        if self.wanted is not None:
+            products = sorted(self.wanted)
         else:
             products = sorted(s.instrument for s in instruments) or list(FALLBACK_PRODUCTS)
         plans = []
@@ -257,4 +240,4 @@ class KrakenFutures:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> KrakenFuturesSession:
-        return KrakenFuturesSession(instruments, self._wanted)
+        return KrakenFuturesSession(instruments, self.wanted)

@@ -27,17 +27,17 @@ is ``throttled``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
 from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     DialectSession,
     Info,
     Invalid,
@@ -69,20 +69,6 @@ DEFAULT_MARK_TOPICS_PER_CONNECTION = 200
 DEFAULT_REPLAY_MAX_AGE_SECONDS = 30.0
 # Which SWAP gives a coin's price when no symbols are configured: one per coin is enough.
 _QUOTE_PREFERENCE = ("USDT", "USDC", "USD")
-
-
-def _option_float(options: Mapping[str, object], name: str, default: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "a number >= 0")
-
-
-def _option_int(options: Mapping[str, object], name: str, default: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "an integer >= 1")
 
 
 def _ts_ms(value: object, what: str) -> int:
@@ -156,28 +142,19 @@ def _request(request_id: int, args: list[dict[str, str]]) -> str:
     return orjson.dumps({"id": str(request_id), "op": "subscribe", "args": args}).decode()
 
 
-class Okx:
+class Okx(DialectDefaults):
     venue = VENUE
     completeness = Completeness.THROTTLED
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = None
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    ping_text = PING_TEXT
     needs_instruments = True
 
     def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        options = settings.options
-        self.replay_max_age_seconds = _option_float(
-            options, "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS
-        )
-        self.mark_topics_per_connection = _option_int(
-            options, "mark_price_topics_per_connection", DEFAULT_MARK_TOPICS_PER_CONNECTION
-        )
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_TEXT
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
+        super().__init__(settings)
+        self.replay_max_age_seconds = self.option_float(
+            "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS)
+        self.mark_topics_per_connection = self.option_int(
+            "mark_price_topics_per_connection", DEFAULT_MARK_TOPICS_PER_CONNECTION)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         base = rest_base_url.rstrip("/")
@@ -247,7 +224,7 @@ class Okx:
     ) -> DialectSession:
         return OkxSession(
             instruments,
-            watched=frozenset(self.settings.symbols) if self.settings.symbols else None,
+            watched=self.wanted or None,
             replay_max_age_seconds=self.replay_max_age_seconds,
         )
 
