@@ -70,11 +70,13 @@ _CLOSED_STATUSES = ("FINAL",)
 def iso_to_ms(value: object, what: str) -> int:
     """Epoch milliseconds of an ISO-8601 time (``2024-08-23T00:00:57.627Z``)."""
     if not isinstance(value, str):
-        raise FrameError(BAD_VALUE, f"{what}: expected an ISO-8601 string, got {value!r:.40}")
+        raise FrameError(BAD_VALUE, f"{what}: expected an ISO-8601 string, got "
+                                    f"{_json.describe(value)}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FrameError(BAD_VALUE, f"{what}: not an ISO-8601 time: {value!r:.40}") from None
+        raise FrameError(BAD_VALUE, f"{what}: not an ISO-8601 time: "
+                                    f"{_json.describe(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MS
@@ -113,10 +115,10 @@ class DydxSession:
         if kind == "subscribed":
             if channel == "v4_markets":
                 return [Ack("v4_markets"), *self._market_snapshot(msg, received_at)]
-            return [Ack(f"{channel}:{msg.get('id')}")]
+            return [Ack(f"{_json.describe(channel)}:{_json.describe(msg.get('id'))}")]
         if kind == "error":
             message = msg.get("message")
-            return [Rejection(message if isinstance(message, str) else orjson.dumps(msg).decode())]
+            return [Rejection(message if isinstance(message, str) else _json.compact(msg, 500))]
         if kind in ("connected", "unsubscribed"):
             return [Info(str(kind))]
         if kind == "pong":
@@ -143,7 +145,8 @@ class DydxSession:
         raw_side = _json.req(row, "side")
         side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
         if side is None:
-            raise FrameError(BAD_VALUE, f"side: expected BUY or SELL, got {raw_side!r:.40}")
+            raise FrameError(BAD_VALUE, f"side: expected BUY or SELL, got "
+                                        f"{_json.describe(raw_side)}")
         size = _json.positive(_json.req_float(row, "size"), "size")
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = iso_to_ms(_json.req(row, "createdAt"), "createdAt")

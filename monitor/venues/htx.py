@@ -94,6 +94,20 @@ def gunzip(data: bytes) -> str:
     return _json.decode_utf8(raw)
 
 
+def _pong(body: dict[str, Any]) -> Reply:
+    """The answer to a server ping, echoing its ts (which must be JSON orjson can write)."""
+    try:
+        return Reply(orjson.dumps(body).decode())
+    except orjson.JSONEncodeError:
+        raise FrameError(BAD_VALUE, "ping: ts nested too deep to echo") from None
+
+
+def _refusal(msg: dict[str, Any]) -> Rejection:
+    # _json.compact, not str(): str() of a deeply nested value raises RecursionError.
+    code, text = _json.compact(msg.get("err-code", "")), _json.compact(msg.get("err-msg", ""))
+    return Rejection(f"{code}: {text}")
+
+
 def sub_frame(category: str) -> str:
     return orjson.dumps({"op": "sub", "cid": f"liqmon-{category}", "topic": TOPIC}).decode()
 
@@ -119,16 +133,16 @@ class HtxSession:
         if op == "notify":
             return self._notify(msg, received_at)
         if op == "ping":
-            return [Reply(orjson.dumps({"op": "pong", "ts": _json.req(msg, "ts")}).decode())]
+            return [_pong({"op": "pong", "ts": _json.req(msg, "ts")})]
         if "ping" in msg and op is None:  # the market-data hosts' form, for robustness
-            return [Reply(orjson.dumps({"pong": msg["ping"]}).decode())]
+            return [_pong({"pong": msg["ping"]})]
         if op == "sub":
             code = msg.get("err-code", 0)
             if code in (0, "0"):
-                return [Ack(str(msg.get("topic", "")))]
-            return [Rejection(f"{code}: {msg.get('err-msg', '')}")]
+                return [Ack(_json.compact(msg.get("topic", "")))]
+            return [_refusal(msg)]
         if op == "error" or (op is None and "err-code" in msg):
-            return [Rejection(f"{msg.get('err-code', '')}: {msg.get('err-msg', '')}")]
+            return [_refusal(msg)]
         if op in ("pong", "unsub", "close"):
             return [Pong()] if op == "pong" else [Info(str(op))]
         return [Unrecognised("unknown_op" if isinstance(op, str) else "unknown_shape")]
@@ -151,7 +165,8 @@ class HtxSession:
         raw_side = _json.req(row, "direction")
         side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
         if side is None:
-            raise FrameError(BAD_VALUE, f"direction: expected buy or sell, got {raw_side!r:.40}")
+            raise FrameError(BAD_VALUE, f"direction: expected buy or sell, got "
+                                        f"{_json.describe(raw_side)}")
         volume = _json.positive(_json.req_float(row, "volume"), "volume")
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = _json.req_int(row, "created_at")

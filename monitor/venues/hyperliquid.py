@@ -226,7 +226,7 @@ class HyperliquidSession:
         if channel == "pong":
             return [Pong()]
         if channel == "error":
-            return [Rejection(str(msg.get("data", ""))[:500])]
+            return [Rejection(_json.compact(msg.get("data", ""), 500))]
         return [Unrecognised("unknown_channel")]
 
     def _ack(self, data: object) -> Ack:
@@ -236,7 +236,7 @@ class HyperliquidSession:
         coin = subscription.get("coin")
         if subscription.get("type") == "trades" and isinstance(coin, str):
             self._acked_coins.add(coin)
-        return Ack(",".join(f"{k}={v}" for k, v in subscription.items())[:200])
+        return Ack(",".join(f"{k}={_json.describe(v)}" for k, v in subscription.items())[:200])
 
     def _trades(self, data: list[Any], received_at: float) -> list[Item]:
         items: list[Item] = []
@@ -273,7 +273,8 @@ class HyperliquidSession:
         """The backstop liquidation in ``trade``, or None for an ordinary trade."""
         users = _json.arr(_json.req(trade, "users"), "users")
         if len(users) != 2 or not all(isinstance(u, str) for u in users):
-            raise FrameError(_json.BAD_VALUE, f"users: expected [buyer, seller], got {users!r:.80}")
+            raise FrameError(_json.BAD_VALUE, f"users: expected [buyer, seller], got "
+                                              f"{_json.describe(users)}")
         buyer_is_vault = users[0].lower() in self.vault_addresses
         seller_is_vault = users[1].lower() in self.vault_addresses
         if buyer_is_vault == seller_is_vault:

@@ -114,10 +114,10 @@ class KrakenFuturesSession:
     def _event(self, msg: dict[str, Any]) -> list[Item]:
         event = msg.get("event")
         if event == "subscribed":
-            return [Ack(f"{msg.get('feed')}")]
+            return [Ack(_json.describe(msg.get("feed")))]
         if event in _REFUSALS:
             message = msg.get("message")
-            return [Rejection(message if isinstance(message, str) else orjson.dumps(msg).decode())]
+            return [Rejection(message if isinstance(message, str) else _json.compact(msg, 500))]
         if event == "pong":
             return [Pong()]
         if event in ("info", "unsubscribed", "alert"):
@@ -129,7 +129,7 @@ class KrakenFuturesSession:
         if kind != "liquidation":
             if isinstance(kind, str):
                 return []
-            raise FrameError(BAD_VALUE, f"type: expected a string, got {kind!r:.40}")
+            raise FrameError(BAD_VALUE, f"type: expected a string, got {_json.describe(kind)}")
         return [self._liquidation(msg, received_at)] if self._is_wanted(msg) else []
 
     def _is_wanted(self, msg: dict[str, Any]) -> bool:
@@ -141,7 +141,8 @@ class KrakenFuturesSession:
         raw_side = _json.req(msg, "side")
         side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
         if side is None:
-            raise FrameError(BAD_VALUE, f"side: expected buy or sell, got {raw_side!r:.40}")
+            raise FrameError(BAD_VALUE, f"side: expected buy or sell, got "
+                                        f"{_json.describe(raw_side)}")
         qty = _json.positive(_json.req_float(msg, "qty"), "qty")
         price = _json.positive(_json.req_float(msg, "price"), "price")
         ts = _json.req_int(msg, "time")

@@ -81,9 +81,11 @@ def _ts_ms(value: object, what: str) -> int:
 def _family(row: dict[str, Any], inst_id: str) -> tuple[str, str]:
     """Base and quote of an instrument: instFamily (or the older uly), else the instId."""
     family = row.get("instFamily") or row.get("uly") or inst_id
-    parts = str(family).split("-")
+    # str() of a deeply nested value raises RecursionError: only text is read.
+    parts = family.split("-") if isinstance(family, str) else []
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise FrameError(_json.BAD_VALUE, f"instrument family of {inst_id!r}: {family!r:.40}")
+        raise FrameError(_json.BAD_VALUE,
+                         f"instrument family of {inst_id!r}: {_json.describe(family)}")
     return parts[0], parts[1]
 
 
@@ -169,7 +171,8 @@ class Okx(DialectDefaults):
         try:
             doc = _json.obj(_json.loads(body), "instruments document")
             if str(doc.get("code", "0")) != "0":
-                raise FrameError("venue_error", f"code {doc.get('code')!r}: {doc.get('msg')!r}")
+                raise FrameError("venue_error", f"code {_json.describe(doc.get('code'))}: "
+                                                f"{_json.describe(doc.get('msg'))}")
             rows = _json.arr(_json.req(doc, "data"), "data")
         except FrameError as exc:
             raise InstrumentFetchError(f"{request.key}: {exc}") from exc
@@ -320,7 +323,8 @@ class OkxSession:
             # Net mode: the forced order's side; a forced sell closed a long.
             position_side = PositionSide.LONG if side == "sell" else PositionSide.SHORT
         else:
-            raise FrameError(_json.BAD_VALUE, f"side {side!r:.20} / posSide {pos_side!r:.20}")
+            raise FrameError(_json.BAD_VALUE, f"side {_json.describe(side)} / "
+                                              f"posSide {_json.describe(pos_side)}")
         sz_raw = _json.req(detail, "sz")
         px_raw = _json.req(detail, "bkPx")
         contracts = _json.positive(_json.to_float(sz_raw, "sz"), "sz")
@@ -350,7 +354,11 @@ class OkxSession:
             exchange_ts_ms=ts_ms,
             received_at=received_at,
             completeness=Completeness.THROTTLED,
-            event_id=event_id_from_fields(VENUE, inst_id, ts_raw, side, sz_raw, px_raw),
+            # A side that is not text takes part as its short rendering: str() of a deeply
+            # nested value raises RecursionError.
+            event_id=event_id_from_fields(
+                VENUE, inst_id, ts_raw, side if isinstance(side, str | None)
+                else _json.describe(side), sz_raw, px_raw),
         )
 
     def _marks(self, data: list[Any], received_at: float) -> list[Item]:
@@ -391,9 +399,11 @@ def _event_notice(msg: dict[str, Any], event: object) -> Item:
     if event == "subscribe":
         arg = msg.get("arg")
         pairs = arg.items() if isinstance(arg, dict) else ()
-        return Ack(",".join(f"{k}={v}" for k, v in pairs)[:200])
+        return Ack(",".join(f"{k}={_json.compact(v)}" for k, v in pairs)[:200])
+    # Venue values are rendered by _json.compact: str() of a deeply nested one raises.
     if event == "error":
-        return Rejection(f"{msg.get('code', '')}: {msg.get('msg', '')}".strip(": "))
+        code, text = _json.compact(msg.get("code", "")), _json.compact(msg.get("msg", ""))
+        return Rejection(f"{code}: {text}".strip(": "))
     if event in ("unsubscribe", "notice", "channel-conn-count"):
-        return Info(f"{event}: {msg.get('msg') or msg.get('arg') or ''}"[:200])
+        return Info(f"{event}: {_json.compact(msg.get('msg') or msg.get('arg') or '')}"[:200])
     return Unrecognised("unknown_event")
