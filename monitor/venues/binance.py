@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
     MarkPrice,
@@ -52,7 +52,11 @@ from monitor.venues.dialect import (
     Rejection,
     RestRequest,
     Unrecognised,
+    chunks,
+    plan_name,
+    read_document,
     read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -147,10 +151,7 @@ class BinanceSession:
         """Every field checked; also the fallbacks for missing or zero z and ap."""
         o = _json.obj(_json.req(msg, "o"), "o")
         symbol = _json.req_str(o, "s")
-        order_side = _json.req(o, "S")
-        side = _SIDE.get(order_side) if isinstance(order_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"S: not BUY or SELL: {_json.describe(order_side)}")
+        order_side, side = _json.req_choice(o, "S", _SIDE)
         ts = _json.req_int(o, "T")
         z = _json.opt_float(o, "z")
         ap = _json.opt_float(o, "ap")
@@ -275,18 +276,9 @@ class _BinanceBase(DialectDefaults, abc.ABC):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "exchangeInfo")
-            rows = _json.arr(_json.req(doc, "symbols"), "symbols")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{self.venue} exchangeInfo: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                specs.append(self._spec(_json.obj(row, "symbol")))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-        return specs, None
+        rows = read_document(f"{self.venue} exchangeInfo", body, lambda doc: _json.arr(
+            _json.req(_json.obj(doc, "exchangeInfo"), "symbols"), "symbols"))
+        return read_specs(rows, lambda row: self._spec(_json.obj(row, "symbol"))), None
 
     @abc.abstractmethod
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
@@ -335,15 +327,13 @@ class BinanceCoinm(_BinanceBase):
             self.FALLBACK_PAIRS)
         streams = ["!forceOrder@arr"] + [f"{pair}@markPrice@1s" for pair in pairs]
         plans = []
-        for n, start in enumerate(range(0, len(streams), MAX_STREAMS_PER_CONNECTION)):
-            shard = streams[start : start + MAX_STREAMS_PER_CONNECTION]
+        for n, shard in enumerate(chunks(streams, MAX_STREAMS_PER_CONNECTION)):
             frames = tuple(
-                orjson.dumps({"method": "SUBSCRIBE", "params": shard[i : i + MAX_PARAMS_PER_FRAME],
-                              "id": i // MAX_PARAMS_PER_FRAME + 1}).decode()
-                for i in range(0, len(shard), MAX_PARAMS_PER_FRAME))
-            name = self.venue if n == 0 else f"{self.venue}-{n}"
+                orjson.dumps({"method": "SUBSCRIBE", "params": list(params), "id": i + 1}).decode()
+                for i, params in enumerate(chunks(shard, MAX_PARAMS_PER_FRAME)))
             # Binance drops clients sending more than 10 messages a second.
-            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames),
+            plans.append(ConnectionPlan(plan_name(self.venue, n), url, frames,
+                                        expected_acks=len(frames),
                                         subscribe_interval_seconds=0.2))
         return plans
 

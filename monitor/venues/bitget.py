@@ -55,6 +55,7 @@ from monitor.venues.dialect import (
     Item,
     Pong,
     Rejection,
+    SessionDefaults,
     Unrecognised,
     read_rows,
 )
@@ -98,12 +99,8 @@ def inst_type_of(symbol: str) -> str:
     return "coin-futures"
 
 
-class BitgetSession:
+class BitgetSession(SessionDefaults):
     """Parse state of one Bitget connection (none beyond the configured symbols)."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         if text == PONG_TEXT:
@@ -153,18 +150,14 @@ class BitgetSession:
         self, row: dict[str, Any], inst_type: str, received_at: float
     ) -> Liquidation | None:
         symbol = _json.req_str(row, "symbol")
-        raw_side = _json.req(row, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(
-                BAD_VALUE, f"side: expected buy or sell, got {_json.describe(raw_side)}")
+        raw_side, side = _json.req_choice(row, "side", _SIDE)
         raw_price = _json.req(row, "price")
         raw_amount = _json.req(row, "amount")
         price = _json.positive(_json.to_float(raw_price, "price"), "price")
         notional = _json.positive(_json.to_float(raw_amount, "amount"), "amount")
         ts = _json.req_int(row, "ts")
         coin, mult = self._coin(symbol)
-        if self._wanted is not None and symbol not in self._wanted:
+        if not self.is_wanted(symbol):
             return None
         _json.in_range(symbol, price / mult, notional / price * mult)
         return Liquidation(

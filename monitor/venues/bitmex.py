@@ -49,7 +49,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
@@ -63,8 +63,11 @@ from monitor.venues.dialect import (
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
+    read_document,
     read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -111,12 +114,11 @@ def timestamp_ms(raw: object, fallback_ms: int) -> int:
     return fallback_ms
 
 
-class BitmexSession:
+class BitmexSession(SessionDefaults):
     """Parse state of one BitMEX connection: instrument terms seen in the partial, XBT/USD."""
 
     def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
+        super().__init__(book, wanted)
         # symbol -> (coin, unit multiplier, quote) for instruments the book does not hold.
         self._terms: dict[str, tuple[str, float, str]] = {}
         self.xbt_usd: float | None = None
@@ -160,14 +162,10 @@ class BitmexSession:
     ) -> Liquidation | None:
         order_id = _json.req_str(row, "orderID")
         symbol = _json.req_str(row, "symbol")
-        raw_side = _json.req(row, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(
-                BAD_VALUE, f"side: expected Buy or Sell, got {_json.describe(raw_side)}")
+        _raw_side, side = _json.req_choice(row, "side", _SIDE)
         price = _json.positive(_json.req_float(row, "price"), "price")
         contracts = _json.positive(_json.req_float(row, "leavesQty"), "leavesQty")
-        if self._wanted is not None and symbol not in self._wanted:
+        if not self.is_wanted(symbol):
             return None
         spec = self._book.get(symbol)
         if spec is None:
@@ -232,7 +230,7 @@ class BitmexSession:
         _json.in_range(symbol, price / mult)
         if symbol in XBT_REFERENCES:
             self.xbt_usd = price
-        if self._wanted is not None and symbol not in self._wanted:
+        if not self.is_wanted(symbol):
             return None
         ts = timestamp_ms(row.get("timestamp"), received_ms)
         return MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)
@@ -311,19 +309,9 @@ class Bitmex(DialectDefaults):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            rows = _json.arr(_json.loads(body), "instrument/active")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} instrument/active: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                spec = instrument_spec(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-            if spec is not None:
-                specs.append(spec)
-        return specs, None
+        rows = read_document(f"{VENUE} instrument/active", body,
+                             lambda doc: _json.arr(doc, "instrument/active"))
+        return read_specs(rows, lambda row: instrument_spec(_json.obj(row, "instrument"))), None
 
     def subscribe_args(self) -> list[str]:
         if self.wanted is None:

@@ -174,10 +174,7 @@ class BybitSession:
                      side_key: str, size_key: str, price_key: str, ts: int,
                      completeness: Completeness) -> Liquidation:
         symbol = _json.req_str(row, symbol_key)
-        raw_side = _json.req(row, side_key)
-        side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"{side_key}: not Buy or Sell: {_json.describe(raw_side)}")
+        raw_side, side = _json.req_choice(row, side_key, _POSITION_SIDE)
         size_raw = _json.req(row, size_key)
         price_raw = _json.req(row, price_key)
         size = _json.positive(_json.to_float(size_raw, size_key), size_key)

@@ -43,7 +43,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError
+from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
@@ -57,8 +57,11 @@ from monitor.venues.dialect import (
     Rejection,
     Reply,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
+    read_document,
     read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -88,13 +91,12 @@ def future_terms(instrument: str) -> tuple[str, float, bool]:
     return coin, mult, match.group(2) is None
 
 
-class DeribitSession:
+class DeribitSession(SessionDefaults):
     """Parse state of one Deribit connection: the ids of our heartbeat answers."""
 
     def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None,
                  channels: tuple[str, ...]) -> None:
-        self._book = book
-        self._wanted = wanted
+        super().__init__(book, wanted)
         self._channels = channels
         self._test_ids = count(FIRST_TEST_ID)
 
@@ -172,16 +174,12 @@ class DeribitSession:
         if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
             raise FrameError(
                 BAD_VALUE, f"trade_id: expected an id, got {_json.describe(trade_id)}")
-        direction = _json.req(row, "direction")
-        taker = _TAKER_SIDE.get(direction) if isinstance(direction, str) else None
-        if taker is None:
-            raise FrameError(
-                BAD_VALUE, f"direction: expected buy or sell, got {_json.describe(direction)}")
+        _direction, taker = _json.req_choice(row, "direction", _TAKER_SIDE)
         price = _json.positive(_json.req_float(row, "price"), "price")
         amount = _json.positive(_json.req_float(row, "amount"), "amount")
         ts = _json.req_int(row, "timestamp")
         coin, mult, inverse = future_terms(instrument)
-        if self._wanted is not None and instrument not in self._wanted:
+        if not self.is_wanted(instrument):
             return []
         spec = self._book.get(instrument)
         if spec is not None:
@@ -214,7 +212,7 @@ class DeribitSession:
             coin, mult, _inverse = future_terms(instrument)
         except FrameError:
             return None  # option tickers: premiums in the coin, not a USD price
-        if self._wanted is not None and instrument not in self._wanted:
+        if not self.is_wanted(instrument):
             return None
         spec = self._book.get(instrument)
         if spec is not None:
@@ -240,20 +238,9 @@ class Deribit(DialectDefaults):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "get_instruments")
-            rows = _json.arr(_json.req(doc, "result"), "result")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} get_instruments: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                spec = instrument_spec(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-            if spec is not None:
-                specs.append(spec)
-        return specs, None
+        rows = read_document(f"{VENUE} get_instruments", body, lambda doc: _json.arr(
+            _json.req(_json.obj(doc, "get_instruments"), "result"), "result"))
+        return read_specs(rows, lambda row: instrument_spec(_json.obj(row, "instrument"))), None
 
     def channels(self) -> tuple[str, ...]:
         if self.wanted is None:

@@ -10,11 +10,11 @@ frames of several rows, so that a venue module states only what is particular to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from monitor.errors import ConfigError, FrameError, UnknownInstrument
+from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice
 from monitor.venues import _json
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
@@ -251,3 +251,50 @@ def read_rows(
         raise errors[0]  # nothing in the frame was readable
     items.extend(Invalid(e.reason, e.detail) for e in errors)
     return items
+
+
+class SessionDefaults:
+    """Parse state most sessions start from: the instrument book and the symbol filter."""
+
+    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+        self._book = book
+        self._wanted = wanted
+
+    def is_wanted(self, symbol: object) -> bool:
+        return self._wanted is None or symbol in self._wanted
+
+
+def read_document(context: str, body: bytes,
+                  rows: Callable[[Any], Sequence[Any]]) -> Sequence[Any]:
+    """The rows of a REST instrument document; InstrumentFetchError says what is wrong."""
+    try:
+        return rows(_json.loads(body))
+    except FrameError as exc:
+        raise InstrumentFetchError(f"{context}: {exc}") from None
+
+
+def read_specs(rows: Iterable[Any],
+               spec: Callable[[Any], InstrumentSpec | None]) -> list[InstrumentSpec]:
+    """The spec of every readable row: one odd listing must not hide the others."""
+    specs = []
+    for row in rows:
+        try:
+            got = spec(row)
+        except FrameError:
+            continue
+        if got is not None:
+            specs.append(got)
+    return specs
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """``items`` in runs of at most ``size``: the topics of one connection each."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def plan_name(venue: str, n: int) -> str:
+    """The first connection of a venue carries its name, the others a number too."""
+    return venue if n == 0 else f"{venue}-{n}"

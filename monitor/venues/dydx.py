@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError
+from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
@@ -49,8 +49,13 @@ from monitor.venues.dialect import (
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
+    chunks,
+    plan_name,
+    read_document,
     read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -90,12 +95,18 @@ def market_coin(ticker: str) -> tuple[str, float]:
     return normalise_coin(base)
 
 
-class DydxSession:
-    """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
+def _market_spec(pair: tuple[str, object]) -> InstrumentSpec | None:
+    """A listed market of ``/v4/perpetualMarkets``; None for one that can no longer trade."""
+    ticker, row = pair
+    if not isinstance(row, dict) or row.get("status") in _CLOSED_STATUSES:
+        return None
+    coin, mult = market_coin(ticker)
+    return InstrumentSpec(VENUE, ticker, coin, ContractKind.LINEAR, 1.0, "USD",
+                          base_multiplier=mult, category="perpetual")
 
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
+
+class DydxSession(SessionDefaults):
+    """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -128,7 +139,7 @@ class DydxSession:
     # -- trades ---------------------------------------------------------------------------
 
     def _trades(self, market: str, batches: list[Any], received_at: float) -> list[Item]:
-        if self._wanted is not None and market not in self._wanted:
+        if not self.is_wanted(market):
             return []
         rows: list[Any] = []
         for batch in batches:
@@ -142,11 +153,7 @@ class DydxSession:
             return Info(DELEVERAGED_INFO)
         if kind != "LIQUIDATED":
             return None
-        raw_side = _json.req(row, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"side: expected BUY or SELL, got "
-                                        f"{_json.describe(raw_side)}")
+        _raw_side, side = _json.req_choice(row, "side", _SIDE)
         size = _json.positive(_json.req_float(row, "size"), "size")
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = iso_to_ms(_json.req(row, "createdAt"), "createdAt")
@@ -181,7 +188,7 @@ class DydxSession:
 
     def _oracle_price(self, market: str, row: dict[str, Any], received_at: float
                       ) -> MarkPrice | None:
-        if self._wanted is not None and market not in self._wanted:
+        if not self.is_wanted(market):
             return None
         price = _json.positive(_json.req_float(row, "price"), "price")
         effective = row.get("effectiveAt")
@@ -218,22 +225,9 @@ class Dydx(DialectDefaults):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "perpetualMarkets")
-            markets = _json.obj(_json.req(doc, "markets"), "markets")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} perpetualMarkets: {exc}") from None
-        specs = []
-        for ticker, row in markets.items():
-            if not isinstance(row, dict) or row.get("status") in _CLOSED_STATUSES:
-                continue
-            try:
-                coin, mult = market_coin(ticker)
-            except FrameError:
-                continue
-            specs.append(InstrumentSpec(VENUE, ticker, coin, ContractKind.LINEAR, 1.0, "USD",
-                                        base_multiplier=mult, category="perpetual"))
-        return specs, None
+        markets = read_document(f"{VENUE} perpetualMarkets", body, lambda doc: list(_json.obj(
+            _json.req(_json.obj(doc, "perpetualMarkets"), "markets"), "markets").items()))
+        return read_specs(markets, _market_spec), None
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/v4/ws"
@@ -244,15 +238,13 @@ class Dydx(DialectDefaults):
         markets_frame = orjson.dumps(
             {"type": "subscribe", "channel": "v4_markets", "batched": True}).decode()
         plans = []
-        for n, start in enumerate(
-                range(0, len(markets), MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
-            shard = markets[start : start + MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION]
+        for n, shard in enumerate(chunks(markets, MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
             frames = (markets_frame, *(
                 orjson.dumps({"type": "subscribe", "channel": "v4_trades", "id": market,
                               "batched": True}).decode()
                 for market in shard))
-            name = VENUE if n == 0 else f"{VENUE}-{n}"
-            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames),
+            plans.append(ConnectionPlan(plan_name(VENUE, n), url, frames,
+                                        expected_acks=len(frames),
                                         subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
         return plans
 

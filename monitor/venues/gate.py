@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
     Liquidation,
@@ -57,8 +57,11 @@ from monitor.venues.dialect import (
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
+    read_document,
     read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -104,12 +107,8 @@ def _time_ms(row: dict[str, Any], msg: dict[str, Any]) -> int:
     return _json.req_int(msg, "time") * 1000
 
 
-class GateSession:
+class GateSession(SessionDefaults):
     """Parse state of one Gate connection (none beyond the contract book)."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -162,7 +161,7 @@ class GateSession:
             raise FrameError(BAD_VALUE, "size: zero")
         price = _json.positive(_json.to_float(raw_price, "price"), "price")
         ts = _time_ms(row, msg)
-        if self._wanted is not None and contract not in self._wanted:
+        if not self.is_wanted(contract):
             return None
         contracts = abs(size)
         spec = self._book.get(contract)
@@ -200,7 +199,7 @@ class GateSession:
         contract = _json.req_str(row, "contract")
         price = _json.positive(_json.req_float(row, "mark_price"), "mark_price")
         ts = _time_ms({}, msg)
-        if self._wanted is not None and contract not in self._wanted:
+        if not self.is_wanted(contract):
             return None
         spec = self._book.get(contract)
         coin, mult = (spec.coin, spec.base_multiplier) if spec else contract_coin(contract)
@@ -251,16 +250,9 @@ class Gate(DialectDefaults):
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
         settle = request.key
-        try:
-            rows = _json.arr(_json.loads(body), f"{settle} contracts")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} {settle} contracts: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                specs.append(contract_spec(settle, _json.obj(row, "contract")))
-            except FrameError:
-                continue  # one odd listing must not hide the others
+        rows = read_document(f"{VENUE} {settle} contracts", body,
+                             lambda doc: _json.arr(doc, f"{settle} contracts"))
+        specs = read_specs(rows, lambda row: contract_spec(settle, _json.obj(row, "contract")))
         base, _, query = request.url.partition("?")
         offset = 0
         for part in query.split("&"):

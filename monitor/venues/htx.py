@@ -51,8 +51,11 @@ from monitor.venues.dialect import (
     Rejection,
     Reply,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
+    read_document,
     read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -118,12 +121,8 @@ def is_linear_code(contract_code: str) -> bool:
     return len(parts) >= 2 and parts[1] in USD_LIKE and parts[1] != "USD"
 
 
-class HtxSession:
+class HtxSession(SessionDefaults):
     """Parse state of one HTX notification connection."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -162,11 +161,7 @@ class HtxSession:
         if self._wanted is not None and code not in self._wanted and not (
                 isinstance(symbol, str) and symbol in self._wanted):
             return None
-        raw_side = _json.req(row, "direction")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"direction: expected buy or sell, got "
-                                        f"{_json.describe(raw_side)}")
+        raw_side, side = _json.req_choice(row, "direction", _SIDE)
         volume = _json.positive(_json.req_float(row, "volume"), "volume")
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = _json.req_int(row, "created_at")
@@ -222,21 +217,17 @@ class Htx(DialectDefaults):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "contract_info")
+        context = f"{VENUE} {request.key}"
+
+        def rows(document: object) -> list[Any]:
+            doc = _json.obj(document, "contract_info")
             if doc.get("status") != "ok":
-                raise InstrumentFetchError(
-                    f"{VENUE} {request.key}: {doc.get('err-code')}: {doc.get('err-msg')}")
-            rows = _json.arr(_json.req(doc, "data"), "data")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} {request.key}: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                specs.append(self._spec(_json.obj(row, "contract")))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-        return specs, None
+                raise InstrumentFetchError(f"{context}: {_json.describe(doc.get('err-code'))}: "
+                                           f"{_json.describe(doc.get('err-msg'))}")
+            return _json.arr(_json.req(doc, "data"), "data")
+
+        found = read_document(context, body, rows)
+        return read_specs(found, lambda row: self._spec(_json.obj(row, "contract"))), None
 
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
         # The contract code, not the request, tells the margin kind: the three documents

@@ -50,6 +50,7 @@ from monitor.venues.dialect import (
     RestRequest,
     Unrecognised,
     VenueSettings,
+    chunks,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -163,7 +164,7 @@ class Hyperliquid(DialectDefaults):
         url = ws_base_url.rstrip("/") + "/ws"
         coins = self.coins(instruments)
         per = self.coins_per_connection
-        shards = [coins[i : i + per] for i in range(0, len(coins), per)] or [[]]
+        shards = chunks(coins, per) or [[]]
         plans = []
         for index, shard in enumerate(shards):
             # allMids first on every connection: prices flow at once and keep it from

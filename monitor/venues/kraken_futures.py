@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError
+from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
@@ -43,7 +43,12 @@ from monitor.venues.dialect import (
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
+    chunks,
+    plan_name,
+    read_document,
+    read_specs,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -87,12 +92,8 @@ def product_terms(product: str) -> tuple[str, float, bool]:
     return coin, mult, inverse
 
 
-class KrakenFuturesSession:
+class KrakenFuturesSession(SessionDefaults):
     """Parse state of one Kraken Futures connection (none beyond the instrument book)."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -138,11 +139,7 @@ class KrakenFuturesSession:
 
     def _liquidation(self, msg: dict[str, Any], received_at: float) -> Liquidation:
         product = _json.req_str(msg, "product_id")
-        raw_side = _json.req(msg, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"side: expected buy or sell, got "
-                                        f"{_json.describe(raw_side)}")
+        _raw_side, side = _json.req_choice(msg, "side", _SIDE)
         qty = _json.positive(_json.req_float(msg, "qty"), "qty")
         price = _json.positive(_json.req_float(msg, "price"), "price")
         ts = _json.req_int(msg, "time")
@@ -191,20 +188,10 @@ class KrakenFutures(DialectDefaults):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "instruments document")
-            rows = _json.arr(_json.req(doc, "instruments"), "instruments")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} instruments: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                spec = self._spec(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # indices (in_, rr_), spot-like rows and odd listings
-            if spec is not None:
-                specs.append(spec)
-        return specs, None
+        rows = read_document(f"{VENUE} instruments", body, lambda doc: _json.arr(
+            _json.req(_json.obj(doc, "instruments document"), "instruments"), "instruments"))
+        # Indices (in_, rr_), spot-like rows and odd listings are skipped.
+        return read_specs(rows, lambda row: self._spec(_json.obj(row, "instrument"))), None
 
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec | None:
         if row.get("tradeable") is False:
@@ -228,14 +215,13 @@ class KrakenFutures(DialectDefaults):
         else:
             products = sorted(s.instrument for s in instruments) or list(FALLBACK_PRODUCTS)
         plans = []
-        for n, start in enumerate(range(0, len(products), MAX_PRODUCTS_PER_CONNECTION)):
-            shard = products[start : start + MAX_PRODUCTS_PER_CONNECTION]
+        for n, shard in enumerate(chunks(products, MAX_PRODUCTS_PER_CONNECTION)):
             frames = tuple(
-                orjson.dumps({"event": "subscribe", "feed": feed, "product_ids": shard}).decode()
-                for feed in ("trade", "ticker"))
-            name = VENUE if n == 0 else f"{VENUE}-{n}"
+                orjson.dumps({"event": "subscribe", "feed": feed, "product_ids": list(shard)})
+                .decode() for feed in ("trade", "ticker"))
             # One "subscribed" per request is the minimum; per-product acks only finish early.
-            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames)))
+            plans.append(ConnectionPlan(plan_name(VENUE, n), url, frames,
+                                        expected_acks=len(frames)))
         return plans
 
     def session(

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
 from monitor.venues import _json
 from monitor.venues.dialect import (
@@ -47,6 +47,9 @@ from monitor.venues.dialect import (
     RestRequest,
     Unrecognised,
     VenueSettings,
+    chunks,
+    read_document,
+    read_specs,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -87,6 +90,14 @@ def _family(row: dict[str, Any], inst_id: str) -> tuple[str, str]:
         raise FrameError(_json.BAD_VALUE,
                          f"instrument family of {inst_id!r}: {_json.describe(family)}")
     return parts[0], parts[1]
+
+
+def _instrument_rows(document: object) -> list[Any]:
+    doc = _json.obj(document, "instruments document")
+    if str(doc.get("code", "0")) != "0":
+        raise FrameError("venue_error", f"code {_json.describe(doc.get('code'))}: "
+                                        f"{_json.describe(doc.get('msg'))}")
+    return _json.arr(_json.req(doc, "data"), "data")
 
 
 def spec_from_instrument(row: dict[str, Any]) -> InstrumentSpec | None:
@@ -168,23 +179,11 @@ class Okx(DialectDefaults):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "instruments document")
-            if str(doc.get("code", "0")) != "0":
-                raise FrameError("venue_error", f"code {_json.describe(doc.get('code'))}: "
-                                                f"{_json.describe(doc.get('msg'))}")
-            rows = _json.arr(_json.req(doc, "data"), "data")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{request.key}: {exc}") from exc
-        specs = []
-        for row in rows:
-            try:
-                spec = spec_from_instrument(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # one unreadable row must not hide the others; it stays unknown
-            if spec is not None:
-                specs.append(spec)
-        return specs, None  # the endpoint returns every instrument of the type at once
+        rows = read_document(request.key, body, _instrument_rows)
+        # An unreadable row stays unknown. The endpoint returns every instrument of the type
+        # at once: there is no next page.
+        return read_specs(rows, lambda row: spec_from_instrument(
+            _json.obj(row, "instrument"))), None
 
     def mark_price_instruments(self, instruments: InstrumentBook) -> list[str]:
         """The configured symbols, else one SWAP per coin (USDT, then USDC, then inverse)."""
@@ -205,7 +204,7 @@ class Okx(DialectDefaults):
         liquidation_args = [{"channel": LIQUIDATION_CHANNEL, "instType": t} for t in INST_TYPES]
         marks = self.mark_price_instruments(instruments)
         per = self.mark_topics_per_connection
-        shards = [marks[i : i + per] for i in range(0, len(marks), per)] or [[]]
+        shards = chunks(marks, per) or [[]]
         plans = []
         for index, shard in enumerate(shards):
             # The liquidation channel rides on the first connection only; every connection
