@@ -9,11 +9,14 @@ Reasons used here: ``malformed_json``, ``missing_field``, ``bad_value``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import orjson
 
 from monitor.errors import FrameError
+
+T = TypeVar("T")
 
 MALFORMED_JSON = "malformed_json"
 MISSING_FIELD = "missing_field"
@@ -85,6 +88,16 @@ def req_str(d: dict[str, Any], key: str) -> str:
     raise FrameError(BAD_VALUE, f"{key}: expected a non-empty string, got {describe(value)}")
 
 
+def req_choice(d: dict[str, Any], key: str, choices: Mapping[str, T]) -> tuple[str, T]:
+    """A required field that must be one of ``choices`` (a side, a flag): its text and meaning."""
+    raw = req(d, key)
+    meaning = choices.get(raw) if isinstance(raw, str) else None
+    if meaning is None:
+        raise FrameError(BAD_VALUE, f"{key}: expected {' or '.join(choices)}, "
+                                    f"got {describe(raw)}")
+    return raw, meaning
+
+
 def to_int(value: object, what: str) -> int:
     """An integer from a JSON integer or a string of digits (some venues quote timestamps)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -132,3 +145,10 @@ def positive(value: float, what: str) -> float:
     if value > 0.0:
         return value
     raise FrameError(BAD_VALUE, f"{what}: expected > 0, got {value!r}")
+
+
+def in_range(what: str, *values: float) -> None:
+    """Products of valid numbers can still overflow or underflow: refuse those."""
+    for value in values:
+        if not 0.0 < value < math.inf:
+            raise FrameError(BAD_VALUE, f"{what}: value {value!r} out of range")

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
     MarkPrice,
@@ -43,15 +43,20 @@ from monitor.events import (
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE, MALFORMED_JSON
 from monitor.venues.dialect import (
+    NEVER,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Rejection,
     RestRequest,
     Unrecognised,
-    VenueSettings,
+    chunks,
+    plan_name,
+    read_document,
+    read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -146,10 +151,7 @@ class BinanceSession:
         """Every field checked; also the fallbacks for missing or zero z and ap."""
         o = _json.obj(_json.req(msg, "o"), "o")
         symbol = _json.req_str(o, "s")
-        order_side = _json.req(o, "S")
-        side = _SIDE.get(order_side) if isinstance(order_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"S: not BUY or SELL: {_json.describe(order_side)}")
+        order_side, side = _json.req_choice(o, "S", _SIDE)
         ts = _json.req_int(o, "T")
         z = _json.opt_float(o, "z")
         ap = _json.opt_float(o, "ap")
@@ -181,16 +183,8 @@ class BinanceSession:
     def _mark_prices(self, rows: list[Any], received_at: float) -> list[Item]:
         if rows and not (isinstance(rows[0], dict) and rows[0].get("e") == "markPriceUpdate"):
             return [Unrecognised("unknown_array")]
-        items: list[Item] = []
-        for row in rows:
-            try:
-                mark = self._mark_price(_json.obj(row, "markPriceUpdate"), received_at)
-            except FrameError as exc:
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if mark is not None:
-                items.append(mark)
-        return items
+        return read_rows(rows, lambda row: self._mark_price(
+            _json.obj(row, "markPriceUpdate"), received_at), raise_when=NEVER)
 
     def _mark_price(self, row: dict[str, Any], received_at: float) -> MarkPrice | None:
         symbol = _json.req_str(row, "s")
@@ -269,24 +263,11 @@ def _raw(value: object) -> object:
     return "" if value is None else value
 
 
-class _BinanceBase(abc.ABC):
-    venue = ""
+class _BinanceBase(DialectDefaults, abc.ABC):
     completeness = Completeness.THROTTLED
-    ping_interval_seconds: float | None = None
-    max_lifetime_seconds: float | None = 23 * 3600.0  # Binance cuts connections at 24 h
-    needs_instruments = False
+    max_lifetime_seconds = 23 * 3600.0  # Binance cuts connections at 24 h
     _inverse = False
     _exchange_info_path = ""
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         url = rest_base_url.rstrip("/") + self._exchange_info_path
@@ -295,18 +276,9 @@ class _BinanceBase(abc.ABC):
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "exchangeInfo")
-            rows = _json.arr(_json.req(doc, "symbols"), "symbols")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{self.venue} exchangeInfo: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                specs.append(self._spec(_json.obj(row, "symbol")))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-        return specs, None
+        rows = read_document(f"{self.venue} exchangeInfo", body, lambda doc: _json.arr(
+            _json.req(_json.obj(doc, "exchangeInfo"), "symbols"), "symbols"))
+        return read_specs(rows, lambda row: self._spec(_json.obj(row, "symbol"))), None
 
     @abc.abstractmethod
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
@@ -315,7 +287,7 @@ class _BinanceBase(abc.ABC):
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> BinanceSession:
-        return BinanceSession(self.venue, instruments, self._wanted, self._inverse)
+        return BinanceSession(self.venue, instruments, self.wanted, self._inverse)
 
 
 class BinanceUsdm(_BinanceBase):
@@ -350,20 +322,18 @@ class BinanceCoinm(_BinanceBase):
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws"
         names: Iterable[str] = (
-            self._wanted if self._wanted is not None else (s.instrument for s in instruments))
+            self.wanted if self.wanted is not None else (s.instrument for s in instruments))
         pairs = sorted({name.split("_", 1)[0].lower() for name in names}) or list(
             self.FALLBACK_PAIRS)
         streams = ["!forceOrder@arr"] + [f"{pair}@markPrice@1s" for pair in pairs]
         plans = []
-        for n, start in enumerate(range(0, len(streams), MAX_STREAMS_PER_CONNECTION)):
-            shard = streams[start : start + MAX_STREAMS_PER_CONNECTION]
+        for n, shard in enumerate(chunks(streams, MAX_STREAMS_PER_CONNECTION)):
             frames = tuple(
-                orjson.dumps({"method": "SUBSCRIBE", "params": shard[i : i + MAX_PARAMS_PER_FRAME],
-                              "id": i // MAX_PARAMS_PER_FRAME + 1}).decode()
-                for i in range(0, len(shard), MAX_PARAMS_PER_FRAME))
-            name = self.venue if n == 0 else f"{self.venue}-{n}"
+                orjson.dumps({"method": "SUBSCRIBE", "params": list(params), "id": i + 1}).decode()
+                for i, params in enumerate(chunks(shard, MAX_PARAMS_PER_FRAME)))
             # Binance drops clients sending more than 10 messages a second.
-            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames),
+            plans.append(ConnectionPlan(plan_name(self.venue, n), url, frames,
+                                        expected_acks=len(frames),
                                         subscribe_interval_seconds=0.2))
         return plans
 

@@ -32,7 +32,6 @@ Facts (reference/exchanges.md §9, Bitget's UTA docs, and the real frame in
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
@@ -48,20 +47,20 @@ from monitor.events import (
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
-    RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    read_rows,
 )
 from monitor.venues.instruments import (
     InstrumentBook,
-    InstrumentSpec,
     coin_of_symbol,
     normalise_coin,
 )
@@ -76,13 +75,6 @@ PONG_TEXT = "pong"
 PING_INTERVAL_SECONDS = 30.0
 MAX_LIFETIME_SECONDS = 23 * 3600.0  # Bitget cuts connections at 24 h
 _SIDE = {"buy": PositionSide.LONG, "sell": PositionSide.SHORT}
-
-
-def _check_range(symbol: str, *values: float) -> None:
-    """Products of valid numbers can still overflow or underflow: refuse those."""
-    for value in values:
-        if not 0.0 < value < math.inf:
-            raise FrameError(BAD_VALUE, f"{symbol}: value {value!r} out of range")
 
 
 def symbol_coin(symbol: str) -> tuple[str, float]:
@@ -107,12 +99,8 @@ def inst_type_of(symbol: str) -> str:
     return "coin-futures"
 
 
-class BitgetSession:
+class BitgetSession(SessionDefaults):
     """Parse state of one Bitget connection (none beyond the configured symbols)."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         if text == PONG_TEXT:
@@ -155,39 +143,23 @@ class BitgetSession:
         inst_type = arg.get("instType")
         if not isinstance(inst_type, str):
             inst_type = ""
-        items: list[Item] = []
-        errors: list[FrameError] = []
-        for element in rows:
-            try:
-                liq = self._liquidation(_json.obj(element, "data[]"), inst_type, received_at)
-            except FrameError as exc:
-                errors.append(exc)
-                continue
-            if liq is not None:
-                items.append(liq)
-        if errors and len(errors) == len(rows):
-            raise errors[0]  # nothing in the frame was readable
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
-        return items
+        return read_rows(rows, lambda element: self._liquidation(
+            _json.obj(element, "data[]"), inst_type, received_at))
 
     def _liquidation(
         self, row: dict[str, Any], inst_type: str, received_at: float
     ) -> Liquidation | None:
         symbol = _json.req_str(row, "symbol")
-        raw_side = _json.req(row, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(
-                BAD_VALUE, f"side: expected buy or sell, got {_json.describe(raw_side)}")
+        raw_side, side = _json.req_choice(row, "side", _SIDE)
         raw_price = _json.req(row, "price")
         raw_amount = _json.req(row, "amount")
         price = _json.positive(_json.to_float(raw_price, "price"), "price")
         notional = _json.positive(_json.to_float(raw_amount, "amount"), "amount")
         ts = _json.req_int(row, "ts")
         coin, mult = self._coin(symbol)
-        if self._wanted is not None and symbol not in self._wanted:
+        if not self.is_wanted(symbol):
             return None
-        _check_range(symbol, price / mult, notional / price * mult)
+        _json.in_range(symbol, price / mult, notional / price * mult)
         return Liquidation(
             venue=VENUE, instrument=symbol, coin=coin, position_side=side,
             price=price / mult, qty_base=notional / price * mult, notional_usd=notional,
@@ -199,24 +171,19 @@ class BitgetSession:
         rows = _json.arr(msg["data"], "data")
         symbol = arg.get("symbol")
         frame_ts = msg.get("ts")
-        items: list[Item] = []
-        for element in rows:
-            try:
-                row = _json.obj(element, "data[]")
-                name = row.get("symbol", symbol)
-                if not isinstance(name, str) or not name:
-                    raise FrameError(BAD_VALUE, "ticker without a symbol")
-                coin, mult = self._coin(name)
-                price = _json.positive(_json.req_float(row, "markPrice"), "markPrice")
-                ts = _json.to_int(row.get("ts", frame_ts), "ts")
-                _check_range(name, price / mult)
-            except FrameError as exc:
-                if len(rows) == 1:
-                    raise
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            items.append(MarkPrice(VENUE, name, coin, price / mult, ts, received_at))
-        return items
+
+        def ticker(element: object) -> MarkPrice:
+            row = _json.obj(element, "data[]")
+            name = row.get("symbol", symbol)
+            if not isinstance(name, str) or not name:
+                raise FrameError(BAD_VALUE, "ticker without a symbol")
+            coin, mult = self._coin(name)
+            price = _json.positive(_json.req_float(row, "markPrice"), "markPrice")
+            ts = _json.to_int(row.get("ts", frame_ts), "ts")
+            _json.in_range(name, price / mult)
+            return MarkPrice(VENUE, name, coin, price / mult, ts, received_at)
+
+        return read_rows(rows, ticker, raise_when=LONE_ROW)
 
     def _coin(self, symbol: str) -> tuple[str, float]:
         spec = self._book.get(symbol)
@@ -225,34 +192,17 @@ class BitgetSession:
         return symbol_coin(symbol)
 
 
-class Bitget:
+class Bitget(DialectDefaults):
     venue = VENUE
     completeness = Completeness.AGGREGATED
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = MAX_LIFETIME_SECONDS
-    needs_instruments = False  # amount is the quote value
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_TEXT
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
-
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
-        return []
-
-    def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        return [], None
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    ping_text = PING_TEXT
+    max_lifetime_seconds = MAX_LIFETIME_SECONDS
+    # needs_instruments stays False: amount is the quote value.
 
     def subscribe_args(self) -> list[dict[str, str]]:
         args = [{"instType": t, "topic": LIQUIDATION_TOPIC} for t in INST_TYPES]
-        symbols = DEFAULT_PRICE_SYMBOLS if self._wanted is None else sorted(self._wanted)
+        symbols = DEFAULT_PRICE_SYMBOLS if self.wanted is None else sorted(self.wanted)
         args += [{"instType": inst_type_of(s), "topic": TICKER_TOPIC, "symbol": s}
                  for s in symbols]
         return args
@@ -266,4 +216,4 @@ class Bitget:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> BitgetSession:
-        return BitgetSession(instruments, self._wanted)
+        return BitgetSession(instruments, self.wanted)

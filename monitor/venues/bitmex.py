@@ -44,27 +44,30 @@ Facts (reference/exchanges.md §6):
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    NEVER,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    read_document,
+    read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -91,13 +94,6 @@ _SIDE = {"Sell": PositionSide.LONG, "Buy": PositionSide.SHORT}
 _SYMBOL_TERMS_LIMIT = 4096  # garbage symbols in malformed frames must not grow it unbounded
 
 
-def _check_range(symbol: str, *values: float) -> None:
-    """Products of valid numbers can still overflow or underflow: refuse those."""
-    for value in values:
-        if not 0.0 < value < math.inf:
-            raise FrameError(BAD_VALUE, f"{symbol}: value {value!r} out of range")
-
-
 def _currency(raw: object) -> str:
     """A BitMEX currency code in our spelling: ``XBt``/``XBT`` is XBT, ``USDt`` is USDT."""
     if not isinstance(raw, str) or not raw:
@@ -118,12 +114,11 @@ def timestamp_ms(raw: object, fallback_ms: int) -> int:
     return fallback_ms
 
 
-class BitmexSession:
+class BitmexSession(SessionDefaults):
     """Parse state of one BitMEX connection: instrument terms seen in the partial, XBT/USD."""
 
     def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
+        super().__init__(book, wanted)
         # symbol -> (coin, unit multiplier, quote) for instruments the book does not hold.
         self._terms: dict[str, tuple[str, float, str]] = {}
         self.xbt_usd: float | None = None
@@ -159,41 +154,25 @@ class BitmexSession:
                 return [Info(f"liquidation {action}")]
             return [Unrecognised("unknown_action")]
         received_ms = int(received_at * 1000)
-        items: list[Item] = []
-        errors: list[FrameError] = []
-        for element in rows:
-            try:
-                liq = self._liquidation(_json.obj(element, "data[]"), received_at, received_ms)
-            except FrameError as exc:
-                errors.append(exc)
-                continue
-            if liq is not None:
-                items.append(liq)
-        if errors and len(errors) == len(rows):
-            raise errors[0]  # nothing in the frame was readable
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
-        return items
+        return read_rows(rows, lambda element: self._liquidation(
+            _json.obj(element, "data[]"), received_at, received_ms))
 
     def _liquidation(
         self, row: dict[str, Any], received_at: float, received_ms: int
     ) -> Liquidation | None:
         order_id = _json.req_str(row, "orderID")
         symbol = _json.req_str(row, "symbol")
-        raw_side = _json.req(row, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(
-                BAD_VALUE, f"side: expected Buy or Sell, got {_json.describe(raw_side)}")
+        _raw_side, side = _json.req_choice(row, "side", _SIDE)
         price = _json.positive(_json.req_float(row, "price"), "price")
         contracts = _json.positive(_json.req_float(row, "leavesQty"), "leavesQty")
-        if self._wanted is not None and symbol not in self._wanted:
+        if not self.is_wanted(symbol):
             return None
         spec = self._book.get(symbol)
         if spec is None:
             raise UnknownInstrument(VENUE, symbol)
         qty_base, notional = self._value(spec, contracts, price)
         mult = spec.base_multiplier
-        _check_range(symbol, price / mult, qty_base * mult, notional)
+        _json.in_range(symbol, price / mult, qty_base * mult, notional)
         return Liquidation(
             venue=VENUE, instrument=symbol, coin=spec.coin, position_side=side,
             price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
@@ -231,16 +210,8 @@ class BitmexSession:
         if action not in ("partial", "insert", "update"):
             return [Unrecognised("unknown_action")]
         received_ms = int(received_at * 1000)
-        items: list[Item] = []
-        for element in rows:
-            try:
-                mark = self._mark_price(_json.obj(element, "data[]"), received_at, received_ms)
-            except FrameError as exc:
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if mark is not None:
-                items.append(mark)
-        return items
+        return read_rows(rows, lambda element: self._mark_price(
+            _json.obj(element, "data[]"), received_at, received_ms), raise_when=NEVER)
 
     def _mark_price(
         self, row: dict[str, Any], received_at: float, received_ms: int
@@ -256,10 +227,10 @@ class BitmexSession:
         if quote not in USD_LIKE:
             return None  # priced in XBT: not a USD price of the coin
         price = _json.positive(_json.to_float(raw_price, "markPrice"), "markPrice")
-        _check_range(symbol, price / mult)
+        _json.in_range(symbol, price / mult)
         if symbol in XBT_REFERENCES:
             self.xbt_usd = price
-        if self._wanted is not None and symbol not in self._wanted:
+        if not self.is_wanted(symbol):
             return None
         ts = timestamp_ms(row.get("timestamp"), received_ms)
         return MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)
@@ -323,22 +294,13 @@ def instrument_spec(row: dict[str, Any]) -> InstrumentSpec | None:
                           base_multiplier=mult, category=category)
 
 
-class Bitmex:
+class Bitmex(DialectDefaults):
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = None  # none documented
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    ping_text = PING_TEXT
+    # max_lifetime_seconds stays None: none documented.
     needs_instruments = True
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_TEXT
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         return [RestRequest(key="instrument/active",
@@ -347,24 +309,14 @@ class Bitmex:
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            rows = _json.arr(_json.loads(body), "instrument/active")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} instrument/active: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                spec = instrument_spec(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-            if spec is not None:
-                specs.append(spec)
-        return specs, None
+        rows = read_document(f"{VENUE} instrument/active", body,
+                             lambda doc: _json.arr(doc, "instrument/active"))
+        return read_specs(rows, lambda row: instrument_spec(_json.obj(row, "instrument"))), None
 
     def subscribe_args(self) -> list[str]:
-        if self._wanted is None:
+        if self.wanted is None:
             return ["instrument", "liquidation"]
-        symbols = sorted(self._wanted)
+        symbols = sorted(self.wanted)
         # XBTUSD's mark price values quanto and XBT-quoted contracts, so it is always wanted.
         prices = sorted({*symbols, XBT_REFERENCES[0]})
         return [f"instrument:{s}" for s in prices] + [f"liquidation:{s}" for s in symbols]
@@ -378,4 +330,4 @@ class Bitmex:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> BitmexSession:
-        return BitmexSession(instruments, self._wanted)
+        return BitmexSession(instruments, self.wanted)

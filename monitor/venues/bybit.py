@@ -36,16 +36,17 @@ from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, e
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     RestRequest,
     Unrecognised,
-    VenueSettings,
+    read_rows,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -151,17 +152,9 @@ class BybitSession:
     def _all_liquidation(self, msg: dict[str, Any], received_at: float) -> list[Item]:
         data = _json.req(msg, "data")
         rows = [data] if isinstance(data, dict) else _json.arr(data, "data")
-        if len(rows) == 1:
-            return [self._row(_json.obj(rows[0], "data[]"), received_at)]
-        items: list[Item] = []
-        for row in rows:
-            try:
-                items.append(self._row(_json.obj(row, "data[]"), received_at))
-            except UnknownInstrument:
-                raise  # one topic is one symbol: the whole frame waits for the instruments
-            except FrameError as exc:
-                items.append(Invalid(exc.reason, exc.detail))
-        return items
+        # One topic is one symbol: an unknown one holds the whole frame for the instruments.
+        return read_rows(rows, lambda row: self._row(_json.obj(row, "data[]"), received_at),
+                         raise_when=LONE_ROW, unknown_holds_frame=True)
 
     def _row(self, row: dict[str, Any], received_at: float) -> Liquidation:
         return self._liquidation(
@@ -181,10 +174,7 @@ class BybitSession:
                      side_key: str, size_key: str, price_key: str, ts: int,
                      completeness: Completeness) -> Liquidation:
         symbol = _json.req_str(row, symbol_key)
-        raw_side = _json.req(row, side_key)
-        side = _POSITION_SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"{side_key}: not Buy or Sell: {_json.describe(raw_side)}")
+        raw_side, side = _json.req_choice(row, side_key, _POSITION_SIDE)
         size_raw = _json.req(row, size_key)
         price_raw = _json.req(row, price_key)
         size = _json.positive(_json.to_float(size_raw, size_key), size_key)
@@ -265,24 +255,15 @@ def _reply(msg: dict[str, Any]) -> Item:
     return Unrecognised("unknown_op")
 
 
-class Bybit:
+class Bybit(DialectDefaults):
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = 20.0
-    max_lifetime_seconds: float | None = None
-    # Valuing needs only linear/inverse, which the endpoint or the symbol tells. The topic
-    # list does need the instruments: plans() is empty until the book has them.
-    needs_instruments = False
+    ping_interval_seconds = 20.0
+    ping_text = PING_FRAME
+    # needs_instruments stays False: valuing needs only linear/inverse, which the endpoint
+    # or the symbol tells. The topic list does need the instruments: plans() is empty until
+    # the book has them.
     subscribe_interval_seconds = 0.1
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_FRAME
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         base = rest_base_url.rstrip("/") + "/v5/market/instruments-info"

@@ -37,29 +37,31 @@ Facts (reference/exchanges.md §7):
 
 from __future__ import annotations
 
-import math
 import re
 from itertools import count
 from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError
+from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     Reply,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    read_document,
+    read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -77,13 +79,6 @@ _TAKER_SIDE = {"sell": PositionSide.LONG, "buy": PositionSide.SHORT}
 _OTHER = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
 
 
-def _check_range(symbol: str, *values: float) -> None:
-    """Products of valid numbers can still overflow or underflow: refuse those."""
-    for value in values:
-        if not 0.0 < value < math.inf:
-            raise FrameError(BAD_VALUE, f"{symbol}: value {value!r} out of range")
-
-
 def future_terms(instrument: str) -> tuple[str, float, bool]:
     """Coin, unit multiplier and inverse-ness of a Deribit future's name.
 
@@ -96,13 +91,12 @@ def future_terms(instrument: str) -> tuple[str, float, bool]:
     return coin, mult, match.group(2) is None
 
 
-class DeribitSession:
+class DeribitSession(SessionDefaults):
     """Parse state of one Deribit connection: the ids of our heartbeat answers."""
 
     def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None,
                  channels: tuple[str, ...]) -> None:
-        self._book = book
-        self._wanted = wanted
+        super().__init__(book, wanted)
         self._channels = channels
         self._test_ids = count(FIRST_TEST_ID)
 
@@ -164,23 +158,14 @@ class DeribitSession:
         return [Unrecognised("unknown_channel")]
 
     def _trades(self, rows: list[Any], received_at: float) -> list[Item]:
-        items: list[Item] = []
-        errors: list[FrameError] = []
-        for element in rows:
-            try:
-                row = _json.obj(element, "data[]")
-                if row.get("liquidation") is None:
-                    continue
-                items.extend(self._liquidations(row, received_at))
-            except FrameError as exc:
-                errors.append(exc)
-        if errors and len(errors) == len(rows):
-            raise errors[0]  # nothing in the frame was readable
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
-        return items
+        return read_rows(rows, lambda element: self._liquidations(element, received_at))
 
-    def _liquidations(self, row: dict[str, Any], received_at: float) -> list[Liquidation]:
-        flag = row["liquidation"]
+    def _liquidations(self, element: object, received_at: float) -> list[Item]:
+        """The liquidations a trade row flags: none for a plain trade, two for ``MT``."""
+        row = _json.obj(element, "data[]")
+        flag = row.get("liquidation")
+        if flag is None:
+            return []
         if flag not in ("T", "M", "MT"):
             raise FrameError(
                 BAD_VALUE, f"liquidation: expected T, M or MT, got {_json.describe(flag)}")
@@ -189,16 +174,12 @@ class DeribitSession:
         if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
             raise FrameError(
                 BAD_VALUE, f"trade_id: expected an id, got {_json.describe(trade_id)}")
-        direction = _json.req(row, "direction")
-        taker = _TAKER_SIDE.get(direction) if isinstance(direction, str) else None
-        if taker is None:
-            raise FrameError(
-                BAD_VALUE, f"direction: expected buy or sell, got {_json.describe(direction)}")
+        _direction, taker = _json.req_choice(row, "direction", _TAKER_SIDE)
         price = _json.positive(_json.req_float(row, "price"), "price")
         amount = _json.positive(_json.req_float(row, "amount"), "amount")
         ts = _json.req_int(row, "timestamp")
         coin, mult, inverse = future_terms(instrument)
-        if self._wanted is not None and instrument not in self._wanted:
+        if not self.is_wanted(instrument):
             return []
         spec = self._book.get(instrument)
         if spec is not None:
@@ -208,7 +189,7 @@ class DeribitSession:
             notional, qty_base = amount, amount / price
         else:
             notional, qty_base = amount * price, amount
-        _check_range(instrument, price / mult, qty_base * mult, notional)
+        _json.in_range(instrument, price / mult, qty_base * mult, notional)
         head = f"{VENUE}:{instrument}:{trade_id}"
         if flag == "T":
             parties = [(taker, head)]
@@ -231,33 +212,23 @@ class DeribitSession:
             coin, mult, _inverse = future_terms(instrument)
         except FrameError:
             return None  # option tickers: premiums in the coin, not a USD price
-        if self._wanted is not None and instrument not in self._wanted:
+        if not self.is_wanted(instrument):
             return None
         spec = self._book.get(instrument)
         if spec is not None:
             coin, mult = spec.coin, spec.base_multiplier
         price = _json.positive(_json.req_float(data, "mark_price"), "mark_price")
-        _check_range(instrument, price / mult)
+        _json.in_range(instrument, price / mult)
         ts = _json.req_int(data, "timestamp")
         return MarkPrice(VENUE, instrument, coin, price / mult, ts, received_at)
 
 
-class Deribit:
+class Deribit(DialectDefaults):
+    """No application ping (the server's heartbeats are answered in parse), no documented
+    lifetime, and no instruments needed: the instrument name tells inverse from linear."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # the server's heartbeats, answered in parse
-    max_lifetime_seconds: float | None = None  # none documented
-    needs_instruments = False  # the instrument name tells inverse from linear
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         base = rest_base_url.rstrip("/") + INSTRUMENTS_PATH
@@ -267,28 +238,17 @@ class Deribit:
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "get_instruments")
-            rows = _json.arr(_json.req(doc, "result"), "result")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} get_instruments: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                spec = instrument_spec(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-            if spec is not None:
-                specs.append(spec)
-        return specs, None
+        rows = read_document(f"{VENUE} get_instruments", body, lambda doc: _json.arr(
+            _json.req(_json.obj(doc, "get_instruments"), "result"), "result"))
+        return read_specs(rows, lambda row: instrument_spec(_json.obj(row, "instrument"))), None
 
     def channels(self) -> tuple[str, ...]:
-        if self._wanted is None:
+        if self.wanted is None:
             trades = [f"trades.future.{currency}.100ms" for currency in CURRENCIES]
             prices = list(PRICE_INSTRUMENTS)
         else:
-            trades = [f"trades.{name}.100ms" for name in sorted(self._wanted)]
-            prices = [name for name in sorted(self._wanted) if _FUTURE.match(name)]
+            trades = [f"trades.{name}.100ms" for name in sorted(self.wanted)]
+            prices = [name for name in sorted(self.wanted) if _FUTURE.match(name)]
         return (*trades, *(f"ticker.{name}.100ms" for name in prices))
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
@@ -303,7 +263,7 @@ class Deribit:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> DeribitSession:
-        return DeribitSession(instruments, self._wanted, self.channels())
+        return DeribitSession(instruments, self.wanted, self.channels())
 
 
 def instrument_spec(row: dict[str, Any]) -> InstrumentSpec | None:

@@ -3,15 +3,20 @@
 A dialect is sans-I/O: no sockets, no asyncio, no clock reads, no logging. Venue
 differences are data here (URLs, subscribe frames, ping text and interval, sharding,
 snapshot handling), never ``if venue == ...`` in the supervisor.
+
+:class:`DialectDefaults` holds what most venues share and :func:`read_rows` the rules for
+frames of several rows, so that a venue module states only what is particular to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
+from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice
+from monitor.venues import _json
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
 
@@ -155,3 +160,141 @@ class Dialect(Protocol):
         """Fresh parse state for one connection; ``plan`` says which connection it serves
         (Bybit reads linear or inverse from its URL). None outside a live connection."""
         ...
+
+
+class DialectDefaults:
+    """What most venues share; a dialect subclasses it and states only what differs.
+
+    No application ping (``ping_text`` None: protocol pings suffice), no lifetime limit,
+    binary frames as UTF-8 JSON, no instrument documents, and the configured symbols as a
+    filter (``wanted``: None means every symbol the venue lists).
+    """
+
+    venue: str = ""
+    ping_interval_seconds: float | None = None
+    ping_text: str | None = None
+    max_lifetime_seconds: float | None = None
+    needs_instruments: bool = False
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self.wanted = None if settings.symbols is None else frozenset(settings.symbols)
+
+    def ping_frame(self, now_wall: float) -> str | None:
+        return self.ping_text
+
+    def decode_binary(self, data: bytes) -> str:
+        return _json.decode_utf8(data)
+
+    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+        return []
+
+    def parse_instruments(
+        self, request: RestRequest, body: bytes
+    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        return [], None
+
+    def option_float(self, name: str, default: float) -> float:
+        """``options.<name>``: a number >= 0, else ConfigError naming the key."""
+        value = self.settings.options.get(name, default)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        raise ConfigError(f"venues.{self.venue}.options.{name}", value, "a number >= 0")
+
+    def option_int(self, name: str, default: int) -> int:
+        """``options.<name>``: an integer >= 1, else ConfigError naming the key."""
+        value = self.settings.options.get(name, default)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        raise ConfigError(f"venues.{self.venue}.options.{name}", value, "an integer >= 1")
+
+
+# When a frame whose rows cannot all be read is itself malformed (see read_rows).
+ALL_ROWS_FAILED = "all_rows_failed"  # raise only when no row could be read
+LONE_ROW = "lone_row"  # raise when the frame's only row cannot be read
+NEVER = "never"  # every failed row is a notice, whatever the others did
+
+
+def read_rows(
+    rows: Sequence[Any],
+    read: Callable[[Any], Item | list[Item] | None],
+    *,
+    raise_when: str = ALL_ROWS_FAILED,
+    unknown_holds_frame: bool = False,
+) -> list[Item]:
+    """Read every row of a frame: one unreadable row must not hide the others.
+
+    A row that fails becomes an :class:`Invalid` notice (in its place, or after the good
+    items under ``ALL_ROWS_FAILED``) unless ``raise_when`` says the frame as a whole is
+    malformed; then the (first) row's FrameError is raised. With ``unknown_holds_frame``, an
+    UnknownInstrument in any row is raised: the whole frame waits for an instrument refresh.
+    """
+    items: list[Item] = []
+    errors: list[FrameError] = []
+    for row in rows:
+        try:
+            got = read(row)
+        except FrameError as exc:
+            if (unknown_holds_frame and isinstance(exc, UnknownInstrument)) or (
+                    raise_when == LONE_ROW and len(rows) == 1):
+                raise
+            if raise_when == ALL_ROWS_FAILED:
+                errors.append(exc)
+            else:
+                items.append(Invalid(exc.reason, exc.detail))
+            continue
+        if isinstance(got, list):
+            items.extend(got)
+        elif got is not None:
+            items.append(got)
+    if errors and len(errors) == len(rows):
+        raise errors[0]  # nothing in the frame was readable
+    items.extend(Invalid(e.reason, e.detail) for e in errors)
+    return items
+
+
+class SessionDefaults:
+    """Parse state most sessions start from: the instrument book and the symbol filter."""
+
+    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+        self._book = book
+        self._wanted = wanted
+
+    def is_wanted(self, symbol: object) -> bool:
+        return self._wanted is None or symbol in self._wanted
+
+
+def read_document(context: str, body: bytes,
+                  rows: Callable[[Any], Sequence[Any]]) -> Sequence[Any]:
+    """The rows of a REST instrument document; InstrumentFetchError says what is wrong."""
+    try:
+        return rows(_json.loads(body))
+    except FrameError as exc:
+        raise InstrumentFetchError(f"{context}: {exc}") from None
+
+
+def read_specs(rows: Iterable[Any],
+               spec: Callable[[Any], InstrumentSpec | None]) -> list[InstrumentSpec]:
+    """The spec of every readable row: one odd listing must not hide the others."""
+    specs = []
+    for row in rows:
+        try:
+            got = spec(row)
+        except FrameError:
+            continue
+        if got is not None:
+            specs.append(got)
+    return specs
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """``items`` in runs of at most ``size``: the topics of one connection each."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def plan_name(venue: str, n: int) -> str:
+    """The first connection of a venue carries its name, the others a number too."""
+    return venue if n == 0 else f"{venue}-{n}"

@@ -29,27 +29,33 @@ Facts (reference/exchanges.md §12; dydxprotocol/v4-chain ``indexer/services/soc
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError
+from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
+    NEVER,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    chunks,
+    plan_name,
+    read_document,
+    read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -66,20 +72,16 @@ _MS = timedelta(milliseconds=1)
 _CLOSED_STATUSES = ("FINAL",)
 
 
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
-
-
 def iso_to_ms(value: object, what: str) -> int:
     """Epoch milliseconds of an ISO-8601 time (``2024-08-23T00:00:57.627Z``)."""
     if not isinstance(value, str):
-        raise FrameError(BAD_VALUE, f"{what}: expected an ISO-8601 string, got {value!r:.40}")
+        raise FrameError(BAD_VALUE, f"{what}: expected an ISO-8601 string, got "
+                                    f"{_json.describe(value)}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FrameError(BAD_VALUE, f"{what}: not an ISO-8601 time: {value!r:.40}") from None
+        raise FrameError(BAD_VALUE, f"{what}: not an ISO-8601 time: "
+                                    f"{_json.describe(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MS
@@ -93,12 +95,18 @@ def market_coin(ticker: str) -> tuple[str, float]:
     return normalise_coin(base)
 
 
-class DydxSession:
-    """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
+def _market_spec(pair: tuple[str, object]) -> InstrumentSpec | None:
+    """A listed market of ``/v4/perpetualMarkets``; None for one that can no longer trade."""
+    ticker, row = pair
+    if not isinstance(row, dict) or row.get("status") in _CLOSED_STATUSES:
+        return None
+    coin, mult = market_coin(ticker)
+    return InstrumentSpec(VENUE, ticker, coin, ContractKind.LINEAR, 1.0, "USD",
+                          base_multiplier=mult, category="perpetual")
 
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
+
+class DydxSession(SessionDefaults):
+    """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -118,10 +126,10 @@ class DydxSession:
         if kind == "subscribed":
             if channel == "v4_markets":
                 return [Ack("v4_markets"), *self._market_snapshot(msg, received_at)]
-            return [Ack(f"{channel}:{msg.get('id')}")]
+            return [Ack(f"{_json.describe(channel)}:{_json.describe(msg.get('id'))}")]
         if kind == "error":
             message = msg.get("message")
-            return [Rejection(message if isinstance(message, str) else orjson.dumps(msg).decode())]
+            return [Rejection(message if isinstance(message, str) else _json.compact(msg, 500))]
         if kind in ("connected", "unsubscribed"):
             return [Info(str(kind))]
         if kind == "pong":
@@ -131,23 +139,13 @@ class DydxSession:
     # -- trades ---------------------------------------------------------------------------
 
     def _trades(self, market: str, batches: list[Any], received_at: float) -> list[Item]:
-        if self._wanted is not None and market not in self._wanted:
+        if not self.is_wanted(market):
             return []
         rows: list[Any] = []
         for batch in batches:
             rows.extend(_json.arr(_json.req(_json.obj(batch, "contents"), "trades"), "trades"))
-        items: list[Item] = []
-        for row in rows:
-            try:
-                item = self._trade(market, _json.obj(row, "trade"), received_at)
-            except FrameError as exc:
-                if len(rows) == 1:
-                    raise
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if item is not None:
-                items.append(item)
-        return items
+        return read_rows(rows, lambda row: self._trade(market, _json.obj(row, "trade"),
+                                                       received_at), raise_when=LONE_ROW)
 
     def _trade(self, market: str, row: dict[str, Any], received_at: float) -> Item | None:
         kind = row.get("type")
@@ -155,16 +153,13 @@ class DydxSession:
             return Info(DELEVERAGED_INFO)
         if kind != "LIQUIDATED":
             return None
-        raw_side = _json.req(row, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"side: expected BUY or SELL, got {raw_side!r:.40}")
+        _raw_side, side = _json.req_choice(row, "side", _SIDE)
         size = _json.positive(_json.req_float(row, "size"), "size")
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = iso_to_ms(_json.req(row, "createdAt"), "createdAt")
         trade_id = _json.req_str(row, "id")
         coin, mult = self._coin(market)
-        check_range(market, size * price, size)
+        _json.in_range(market, size * price, size)
         return Liquidation(
             venue=VENUE, instrument=market, coin=coin, position_side=side, price=price / mult,
             qty_base=size * mult, notional_usd=size * price, exchange_ts_ms=ts,
@@ -185,19 +180,15 @@ class DydxSession:
             prices = _json.obj(batch, "contents").get("oraclePrices")
             if prices is None:
                 continue  # "trading" updates: funding, volume, status
-            for market, row in _json.obj(prices, "oraclePrices").items():
-                try:
-                    mark = self._oracle_price(market, _json.obj(row, "oraclePrice"), received_at)
-                except FrameError as exc:
-                    items.append(Invalid(exc.reason, exc.detail))
-                    continue
-                if mark is not None:
-                    items.append(mark)
+            items += read_rows(
+                list(_json.obj(prices, "oraclePrices").items()),
+                lambda pair: self._oracle_price(pair[0], _json.obj(pair[1], "oraclePrice"),
+                                                received_at), raise_when=NEVER)
         return items
 
     def _oracle_price(self, market: str, row: dict[str, Any], received_at: float
                       ) -> MarkPrice | None:
-        if self._wanted is not None and market not in self._wanted:
+        if not self.is_wanted(market):
             return None
         price = _json.positive(_json.req_float(row, "price"), "price")
         effective = row.get("effectiveAt")
@@ -215,36 +206,18 @@ class DydxSession:
         markets = contents.get("markets") if isinstance(contents, dict) else None
         if not isinstance(markets, dict):
             return []
-        items: list[Item] = []
-        for market, row in markets.items():
-            if not isinstance(row, dict) or row.get("oraclePrice") in (None, ""):
-                continue
-            try:
-                mark = self._oracle_price(market, {"price": row["oraclePrice"]}, received_at)
-            except FrameError as exc:
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if mark is not None:
-                items.append(mark)
-        return items
+        quoted = [(market, row["oraclePrice"]) for market, row in markets.items()
+                  if isinstance(row, dict) and row.get("oraclePrice") not in (None, "")]
+        return read_rows(quoted, lambda pair: self._oracle_price(
+            pair[0], {"price": pair[1]}, received_at), raise_when=NEVER)
 
 
-class Dydx:
+class Dydx(DialectDefaults):
+    """No application ping (the server's protocol pings suffice), and no instruments needed
+    to value a trade: size × price needs no contract terms."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # the server's protocol pings suffice
-    max_lifetime_seconds: float | None = None
-    needs_instruments = False  # size × price needs no contract terms
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         return [RestRequest(key="perpetualMarkets", url=rest_base_url.rstrip("/") + MARKETS_PATH)]
@@ -252,45 +225,30 @@ class Dydx:
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "perpetualMarkets")
-            markets = _json.obj(_json.req(doc, "markets"), "markets")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} perpetualMarkets: {exc}") from None
-        specs = []
-        for ticker, row in markets.items():
-            if not isinstance(row, dict) or row.get("status") in _CLOSED_STATUSES:
-                continue
-            try:
-                coin, mult = market_coin(ticker)
-            except FrameError:
-                continue
-            specs.append(InstrumentSpec(VENUE, ticker, coin, ContractKind.LINEAR, 1.0, "USD",
-                                        base_multiplier=mult, category="perpetual"))
-        return specs, None
+        markets = read_document(f"{VENUE} perpetualMarkets", body, lambda doc: list(_json.obj(
+            _json.req(_json.obj(doc, "perpetualMarkets"), "markets"), "markets").items()))
+        return read_specs(markets, _market_spec), None
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/v4/ws"
-        if self._wanted is not None:
-            markets = sorted(self._wanted)
+        if self.wanted is not None:
+            markets = sorted(self.wanted)
         else:
             markets = sorted(s.instrument for s in instruments) or list(FALLBACK_MARKETS)
         markets_frame = orjson.dumps(
             {"type": "subscribe", "channel": "v4_markets", "batched": True}).decode()
         plans = []
-        for n, start in enumerate(
-                range(0, len(markets), MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
-            shard = markets[start : start + MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION]
+        for n, shard in enumerate(chunks(markets, MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
             frames = (markets_frame, *(
                 orjson.dumps({"type": "subscribe", "channel": "v4_trades", "id": market,
                               "batched": True}).decode()
                 for market in shard))
-            name = VENUE if n == 0 else f"{VENUE}-{n}"
-            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames),
+            plans.append(ConnectionPlan(plan_name(VENUE, n), url, frames,
+                                        expected_acks=len(frames),
                                         subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
         return plans
 
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> DydxSession:
-        return DydxSession(instruments, self._wanted)
+        return DydxSession(instruments, self.wanted)

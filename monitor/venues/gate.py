@@ -33,12 +33,11 @@ Facts (reference/exchanges.md §10 and Gate's futures WebSocket docs):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
     Liquidation,
@@ -49,16 +48,20 @@ from monitor.events import (
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    read_document,
+    read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -79,13 +82,6 @@ MIN_FULL_PAGE = 100
 MAX_OFFSET = 20_000
 UNSUPPORTED_CONTRACT = "unsupported_contract"
 _SECONDS_BEFORE = 10_000_000_000  # a Unix time below this is in seconds (until 2286)
-
-
-def _check_range(symbol: str, *values: float) -> None:
-    """Products of valid numbers can still overflow or underflow: refuse those."""
-    for value in values:
-        if not 0.0 < value < math.inf:
-            raise FrameError(BAD_VALUE, f"{symbol}: value {value!r} out of range")
 
 
 def settle_of(contract: str) -> str:
@@ -111,12 +107,8 @@ def _time_ms(row: dict[str, Any], msg: dict[str, Any]) -> int:
     return _json.req_int(msg, "time") * 1000
 
 
-class GateSession:
+class GateSession(SessionDefaults):
     """Parse state of one Gate connection (none beyond the contract book)."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -155,21 +147,8 @@ class GateSession:
         return [result] if isinstance(result, dict) else _json.arr(result, "result")
 
     def _liquidations(self, msg: dict[str, Any], received_at: float) -> list[Item]:
-        rows = self._rows(msg)
-        items: list[Item] = []
-        errors: list[FrameError] = []
-        for element in rows:
-            try:
-                liq = self._liquidation(_json.obj(element, "result[]"), msg, received_at)
-            except FrameError as exc:
-                errors.append(exc)
-                continue
-            if liq is not None:
-                items.append(liq)
-        if errors and len(errors) == len(rows):
-            raise errors[0]  # nothing in the frame was readable
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
-        return items
+        return read_rows(self._rows(msg), lambda element: self._liquidation(
+            _json.obj(element, "result[]"), msg, received_at))
 
     def _liquidation(
         self, row: dict[str, Any], msg: dict[str, Any], received_at: float
@@ -182,7 +161,7 @@ class GateSession:
             raise FrameError(BAD_VALUE, "size: zero")
         price = _json.positive(_json.to_float(raw_price, "price"), "price")
         ts = _time_ms(row, msg)
-        if self._wanted is not None and contract not in self._wanted:
+        if not self.is_wanted(contract):
             return None
         contracts = abs(size)
         spec = self._book.get(contract)
@@ -202,7 +181,7 @@ class GateSession:
             qty_base = notional / price
         else:
             raise FrameError(UNSUPPORTED_CONTRACT, f"{contract}: BTC-settled quanto")
-        _check_range(contract, price / mult, qty_base * mult, notional)
+        _json.in_range(contract, price / mult, qty_base * mult, notional)
         side = PositionSide.LONG if size < 0.0 else PositionSide.SHORT
         return Liquidation(
             venue=VENUE, instrument=contract, coin=coin, position_side=side,
@@ -211,19 +190,8 @@ class GateSession:
             event_id=event_id_from_fields(VENUE, contract, ts, raw_size, raw_price))
 
     def _tickers(self, msg: dict[str, Any], received_at: float) -> list[Item]:
-        rows = self._rows(msg)
-        items: list[Item] = []
-        for element in rows:
-            try:
-                mark = self._ticker(_json.obj(element, "result[]"), msg, received_at)
-            except FrameError as exc:
-                if len(rows) == 1:
-                    raise
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if mark is not None:
-                items.append(mark)
-        return items
+        return read_rows(self._rows(msg), lambda element: self._ticker(
+            _json.obj(element, "result[]"), msg, received_at), raise_when=LONE_ROW)
 
     def _ticker(
         self, row: dict[str, Any], msg: dict[str, Any], received_at: float
@@ -231,11 +199,11 @@ class GateSession:
         contract = _json.req_str(row, "contract")
         price = _json.positive(_json.req_float(row, "mark_price"), "mark_price")
         ts = _time_ms({}, msg)
-        if self._wanted is not None and contract not in self._wanted:
+        if not self.is_wanted(contract):
             return None
         spec = self._book.get(contract)
         coin, mult = (spec.coin, spec.base_multiplier) if spec else contract_coin(contract)
-        _check_range(contract, price / mult)
+        _json.in_range(contract, price / mult)
         return MarkPrice(VENUE, contract, coin, price / mult, ts, received_at)
 
 
@@ -259,22 +227,15 @@ def contract_spec(settle: str, row: dict[str, Any]) -> InstrumentSpec:
                           base_multiplier=mult, category=settle)
 
 
-class Gate:
+class Gate(DialectDefaults):
     venue = VENUE
     completeness = Completeness.THROTTLED
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = None  # none documented
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    # max_lifetime_seconds stays None: none documented.
     needs_instruments = True  # quanto_multiplier values USDT-settled contracts
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
 
     def ping_frame(self, now_wall: float) -> str | None:
         return orjson.dumps({"time": int(now_wall), "channel": PING}).decode()
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         return [self._contracts_request(rest_base_url.rstrip("/"), settle, 0)
@@ -289,16 +250,9 @@ class Gate:
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
         settle = request.key
-        try:
-            rows = _json.arr(_json.loads(body), f"{settle} contracts")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} {settle} contracts: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                specs.append(contract_spec(settle, _json.obj(row, "contract")))
-            except FrameError:
-                continue  # one odd listing must not hide the others
+        rows = read_document(f"{VENUE} {settle} contracts", body,
+                             lambda doc: _json.arr(doc, f"{settle} contracts"))
+        specs = read_specs(rows, lambda row: contract_spec(settle, _json.obj(row, "contract")))
         base, _, query = request.url.partition("?")
         offset = 0
         for part in query.split("&"):
@@ -311,9 +265,9 @@ class Gate:
 
     def _contracts(self, settle: str) -> tuple[list[str], list[str]]:
         """(liquidation payload, ticker contracts) of one settle host; empty if none wanted."""
-        if self._wanted is None:
+        if self.wanted is None:
             return ["!all"], list(DEFAULT_PRICE_CONTRACTS[settle])
-        mine = sorted(c for c in self._wanted if settle_of(c) == settle)
+        mine = sorted(c for c in self.wanted if settle_of(c) == settle)
         return mine, mine
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
@@ -334,4 +288,4 @@ class Gate:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> GateSession:
-        return GateSession(instruments, self._wanted)
+        return GateSession(instruments, self.wanted)

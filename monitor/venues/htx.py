@@ -31,7 +31,6 @@ Facts (reference/exchanges.md §13):
 
 from __future__ import annotations
 
-import math
 import zlib
 from typing import Any
 
@@ -42,17 +41,21 @@ from monitor.events import Completeness, Liquidation, PositionSide, event_id_fro
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
+    LONE_ROW,
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
-    Invalid,
     Item,
     Pong,
     Rejection,
     Reply,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    read_document,
+    read_rows,
+    read_specs,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -78,12 +81,6 @@ CATEGORIES = (
 )
 
 
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
-
-
 def gunzip(data: bytes) -> str:
     """An HTX binary frame (gzip; plain UTF-8 is tolerated) as text. Raises FrameError."""
     if not data.startswith(_GZIP_MAGIC):
@@ -100,6 +97,20 @@ def gunzip(data: bytes) -> str:
     return _json.decode_utf8(raw)
 
 
+def _pong(body: dict[str, Any]) -> Reply:
+    """The answer to a server ping, echoing its ts (which must be JSON orjson can write)."""
+    try:
+        return Reply(orjson.dumps(body).decode())
+    except orjson.JSONEncodeError:
+        raise FrameError(BAD_VALUE, "ping: ts nested too deep to echo") from None
+
+
+def _refusal(msg: dict[str, Any]) -> Rejection:
+    # _json.compact, not str(): str() of a deeply nested value raises RecursionError.
+    code, text = _json.compact(msg.get("err-code", "")), _json.compact(msg.get("err-msg", ""))
+    return Rejection(f"{code}: {text}")
+
+
 def sub_frame(category: str) -> str:
     return orjson.dumps({"op": "sub", "cid": f"liqmon-{category}", "topic": TOPIC}).decode()
 
@@ -110,12 +121,8 @@ def is_linear_code(contract_code: str) -> bool:
     return len(parts) >= 2 and parts[1] in USD_LIKE and parts[1] != "USD"
 
 
-class HtxSession:
+class HtxSession(SessionDefaults):
     """Parse state of one HTX notification connection."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -125,16 +132,16 @@ class HtxSession:
         if op == "notify":
             return self._notify(msg, received_at)
         if op == "ping":
-            return [Reply(orjson.dumps({"op": "pong", "ts": _json.req(msg, "ts")}).decode())]
+            return [_pong({"op": "pong", "ts": _json.req(msg, "ts")})]
         if "ping" in msg and op is None:  # the market-data hosts' form, for robustness
-            return [Reply(orjson.dumps({"pong": msg["ping"]}).decode())]
+            return [_pong({"pong": msg["ping"]})]
         if op == "sub":
             code = msg.get("err-code", 0)
             if code in (0, "0"):
-                return [Ack(str(msg.get("topic", "")))]
-            return [Rejection(f"{code}: {msg.get('err-msg', '')}")]
+                return [Ack(_json.compact(msg.get("topic", "")))]
+            return [_refusal(msg)]
         if op == "error" or (op is None and "err-code" in msg):
-            return [Rejection(f"{msg.get('err-code', '')}: {msg.get('err-msg', '')}")]
+            return [_refusal(msg)]
         if op in ("pong", "unsub", "close"):
             return [Pong()] if op == "pong" else [Info(str(op))]
         return [Unrecognised("unknown_op" if isinstance(op, str) else "unknown_shape")]
@@ -144,20 +151,9 @@ class HtxSession:
         if not (isinstance(topic, str) and topic.endswith(".liquidation_orders")):
             return [Unrecognised("unknown_topic")]
         rows = _json.arr(_json.req(msg, "data"), "data")
-        items: list[Item] = []
-        for row in rows:
-            try:
-                liq = self._liquidation(_json.obj(row, "liquidation order"), received_at)
-            except UnknownInstrument:
-                raise  # the whole frame waits for the instrument refresh
-            except FrameError as exc:
-                if len(rows) == 1:
-                    raise
-                items.append(Invalid(exc.reason, exc.detail))
-                continue
-            if liq is not None:
-                items.append(liq)
-        return items
+        return read_rows(rows, lambda row: self._liquidation(
+            _json.obj(row, "liquidation order"), received_at),
+            raise_when=LONE_ROW, unknown_holds_frame=True)
 
     def _liquidation(self, row: dict[str, Any], received_at: float) -> Liquidation | None:
         code = _json.req_str(row, "contract_code")
@@ -165,10 +161,7 @@ class HtxSession:
         if self._wanted is not None and code not in self._wanted and not (
                 isinstance(symbol, str) and symbol in self._wanted):
             return None
-        raw_side = _json.req(row, "direction")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"direction: expected buy or sell, got {raw_side!r:.40}")
+        raw_side, side = _json.req_choice(row, "direction", _SIDE)
         volume = _json.positive(_json.req_float(row, "volume"), "volume")
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = _json.req_int(row, "created_at")
@@ -187,7 +180,7 @@ class HtxSession:
                 raise UnknownInstrument(VENUE, code)
             notional = volume * spec.contract_size
             qty = notional / price
-        check_range(code, notional, qty)
+        _json.in_range(code, notional, qty)
         if spec is not None:
             coin, mult = spec.coin, spec.base_multiplier
         else:
@@ -206,19 +199,12 @@ def _raw(value: object) -> str:
     return repr(float(value)) if isinstance(value, int | float) else str(value)
 
 
-class Htx:
+class Htx(DialectDefaults):
+    """No application ping: the server pings and we answer (Reply). Binary frames are gzip."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # the server pings; we answer (Reply)
-    max_lifetime_seconds: float | None = None
     needs_instruments = True  # coin-margined contracts are valued by contract size
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
 
     def decode_binary(self, data: bytes) -> str:
         return gunzip(data)
@@ -231,21 +217,17 @@ class Htx:
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "contract_info")
+        context = f"{VENUE} {request.key}"
+
+        def rows(document: object) -> list[Any]:
+            doc = _json.obj(document, "contract_info")
             if doc.get("status") != "ok":
-                raise InstrumentFetchError(
-                    f"{VENUE} {request.key}: {doc.get('err-code')}: {doc.get('err-msg')}")
-            rows = _json.arr(_json.req(doc, "data"), "data")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} {request.key}: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                specs.append(self._spec(_json.obj(row, "contract")))
-            except FrameError:
-                continue  # one odd listing must not hide the others
-        return specs, None
+                raise InstrumentFetchError(f"{context}: {_json.describe(doc.get('err-code'))}: "
+                                           f"{_json.describe(doc.get('err-msg'))}")
+            return _json.arr(_json.req(doc, "data"), "data")
+
+        found = read_document(context, body, rows)
+        return read_specs(found, lambda row: self._spec(_json.obj(row, "contract"))), None
 
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
         # The contract code, not the request, tells the margin kind: the three documents
@@ -275,4 +257,4 @@ class Htx:
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> HtxSession:
-        return HtxSession(instruments, self._wanted)
+        return HtxSession(instruments, self.wanted)

@@ -40,6 +40,7 @@ from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     DialectSession,
     Info,
     Invalid,
@@ -49,6 +50,7 @@ from monitor.venues.dialect import (
     RestRequest,
     Unrecognised,
     VenueSettings,
+    chunks,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
@@ -72,20 +74,6 @@ WELCOME_TEXT = "Websocket connection established."
 
 class _Skipped(Enum):
     REPLAYED = "replayed"  # a snapshot row older than the replay age limit
-
-
-def _option_float(options: Mapping[str, object], name: str, default: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "a number >= 0")
-
-
-def _option_int(options: Mapping[str, object], name: str, default: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "an integer >= 1")
 
 
 def _vault_addresses(options: Mapping[str, object]) -> frozenset[str]:
@@ -113,33 +101,23 @@ def _subscribe(subscription: dict[str, str]) -> str:
     return orjson.dumps({"method": "subscribe", "subscription": subscription}).decode()
 
 
-class Hyperliquid:
+class Hyperliquid(DialectDefaults):
     venue = VENUE
     completeness = Completeness.INFERRED
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = None
-    # Trades are valued as px x sz (USDC); the coin list, not valuation, needs meta.
-    needs_instruments = False
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    ping_text = PING_FRAME
+    # needs_instruments stays False: trades are valued as px x sz (USDC); the coin list,
+    # not valuation, needs meta.
 
     def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        options = settings.options
-        self.vault_addresses = _vault_addresses(options)
-        self.subscribe_interval_seconds = _option_float(
-            options, "subscribe_interval_seconds", DEFAULT_SUBSCRIBE_INTERVAL_SECONDS
-        )
-        self.coins_per_connection = _option_int(
-            options, "coins_per_connection", DEFAULT_COINS_PER_CONNECTION
-        )
-        self.replay_max_age_seconds = _option_float(
-            options, "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS
-        )
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_FRAME
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
+        super().__init__(settings)
+        self.vault_addresses = _vault_addresses(settings.options)
+        self.subscribe_interval_seconds = self.option_float(
+            "subscribe_interval_seconds", DEFAULT_SUBSCRIBE_INTERVAL_SECONDS)
+        self.coins_per_connection = self.option_int(
+            "coins_per_connection", DEFAULT_COINS_PER_CONNECTION)
+        self.replay_max_age_seconds = self.option_float(
+            "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         url = rest_base_url.rstrip("/") + "/info"
@@ -186,7 +164,7 @@ class Hyperliquid:
         url = ws_base_url.rstrip("/") + "/ws"
         coins = self.coins(instruments)
         per = self.coins_per_connection
-        shards = [coins[i : i + per] for i in range(0, len(coins), per)] or [[]]
+        shards = chunks(coins, per) or [[]]
         plans = []
         for index, shard in enumerate(shards):
             # allMids first on every connection: prices flow at once and keep it from
@@ -249,7 +227,7 @@ class HyperliquidSession:
         if channel == "pong":
             return [Pong()]
         if channel == "error":
-            return [Rejection(str(msg.get("data", ""))[:500])]
+            return [Rejection(_json.compact(msg.get("data", ""), 500))]
         return [Unrecognised("unknown_channel")]
 
     def _ack(self, data: object) -> Ack:
@@ -259,7 +237,7 @@ class HyperliquidSession:
         coin = subscription.get("coin")
         if subscription.get("type") == "trades" and isinstance(coin, str):
             self._acked_coins.add(coin)
-        return Ack(",".join(f"{k}={v}" for k, v in subscription.items())[:200])
+        return Ack(",".join(f"{k}={_json.describe(v)}" for k, v in subscription.items())[:200])
 
     def _trades(self, data: list[Any], received_at: float) -> list[Item]:
         items: list[Item] = []
@@ -296,7 +274,8 @@ class HyperliquidSession:
         """The backstop liquidation in ``trade``, or None for an ordinary trade."""
         users = _json.arr(_json.req(trade, "users"), "users")
         if len(users) != 2 or not all(isinstance(u, str) for u in users):
-            raise FrameError(_json.BAD_VALUE, f"users: expected [buyer, seller], got {users!r:.80}")
+            raise FrameError(_json.BAD_VALUE, f"users: expected [buyer, seller], got "
+                                              f"{_json.describe(users)}")
         buyer_is_vault = users[0].lower() in self.vault_addresses
         seller_is_vault = users[1].lower() in self.vault_addresses
         if buyer_is_vault == seller_is_vault:

@@ -28,7 +28,6 @@ counterparty's, an auto-deleveraged profitable user's) never become events.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,12 +58,6 @@ class NodeBlock:
     block_time_ms: int
     liquidations: list[NodeLiquidation] = field(default_factory=list)
     invalid: list[Invalid] = field(default_factory=list)
-
-
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
 
 
 def parse_block_line(text: str, received_at: float) -> list[Liquidation]:
@@ -107,15 +100,15 @@ def naive_utc_to_ms(value: object, what: str) -> int:
     Python reads at most microseconds, so the nanosecond digits are cut first.
     """
     if not isinstance(value, str):
-        raise FrameError(BAD_VALUE, f"{what}: expected a time string, got {value!r:.40}")
+        raise FrameError(BAD_VALUE, f"{what}: expected a time string, got {_json.describe(value)}")
     head, dot, fraction = value.partition(".")
     digits = fraction.rstrip("Z")
     if dot and not (digits.isascii() and digits.isdigit()):
-        raise FrameError(BAD_VALUE, f"{what}: not a time: {value!r:.40}")
+        raise FrameError(BAD_VALUE, f"{what}: not a time: {_json.describe(value)}")
     try:
         moment = datetime.fromisoformat(head + (dot + digits[:6] if dot else ""))
     except ValueError:
-        raise FrameError(BAD_VALUE, f"{what}: not a time: {value!r:.40}") from None
+        raise FrameError(BAD_VALUE, f"{what}: not a time: {_json.describe(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MS
@@ -127,7 +120,7 @@ def _liquidation(event: object, received_at: float) -> NodeLiquidation | None:
         raise FrameError(BAD_VALUE, f"event: expected [user, fill], got {len(pair)} items")
     user = pair[0]
     if not isinstance(user, str):
-        raise FrameError(BAD_VALUE, f"event user: expected a string, got {user!r:.40}")
+        raise FrameError(BAD_VALUE, f"event user: expected a string, got {_json.describe(user)}")
     fill = _json.obj(pair[1], "fill")
     info = _json.obj(_json.req(fill, "liquidation"), "liquidation")
     liquidated = _json.req_str(info, "liquidatedUser")
@@ -139,12 +132,12 @@ def _liquidation(event: object, received_at: float) -> NodeLiquidation | None:
     ts = _json.req_int(fill, "time")
     tid = _json.req(fill, "tid")
     if not isinstance(tid, int | str) or isinstance(tid, bool):
-        raise FrameError(BAD_VALUE, f"tid: expected an id, got {tid!r:.40}")
+        raise FrameError(BAD_VALUE, f"tid: expected an id, got {_json.describe(tid)}")
     side = _position_side(fill)
     method = info.get("method")
     # HIP-3 markets are "dex:COIN"; the coin is the part after the dex name.
     coin, mult = normalise_coin(coin_raw.rpartition(":")[2])
-    check_range(coin_raw, price * size, size)
+    _json.in_range(coin_raw, price * size, size)
     liquidation = Liquidation(
         venue=VENUE, instrument=coin_raw, coin=coin, position_side=side, price=price / mult,
         qty_base=size * mult, notional_usd=price * size, exchange_ts_ms=ts,
@@ -173,4 +166,4 @@ def _position_side(fill: dict[str, Any]) -> PositionSide:
         return PositionSide.LONG  # a forced sell closes a long
     if side == "B":
         return PositionSide.SHORT
-    raise FrameError(BAD_VALUE, f"cannot tell the position side: dir {direction!r:.40}")
+    raise FrameError(BAD_VALUE, f"cannot tell the position side: dir {_json.describe(direction)}")

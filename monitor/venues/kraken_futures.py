@@ -26,25 +26,29 @@ Facts (reference/exchanges.md §11):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
-from monitor.errors import FrameError, InstrumentFetchError
+from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     Info,
     Item,
     Pong,
     Rejection,
     RestRequest,
+    SessionDefaults,
     Unrecognised,
-    VenueSettings,
+    chunks,
+    plan_name,
+    read_document,
+    read_specs,
 )
 from monitor.venues.instruments import (
     ContractKind,
@@ -88,18 +92,8 @@ def product_terms(product: str) -> tuple[str, float, bool]:
     return coin, mult, inverse
 
 
-def check_range(instrument: str, notional: float, qty_base: float) -> None:
-    """Reject products of huge numbers that overflow to infinity."""
-    if not (0.0 < notional < math.inf and 0.0 < qty_base < math.inf):
-        raise FrameError(BAD_VALUE, f"{instrument}: notional {notional!r} out of range")
-
-
-class KrakenFuturesSession:
+class KrakenFuturesSession(SessionDefaults):
     """Parse state of one Kraken Futures connection (none beyond the instrument book)."""
-
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
-        self._book = book
-        self._wanted = wanted
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         msg = _json.loads(text)
@@ -121,10 +115,10 @@ class KrakenFuturesSession:
     def _event(self, msg: dict[str, Any]) -> list[Item]:
         event = msg.get("event")
         if event == "subscribed":
-            return [Ack(f"{msg.get('feed')}")]
+            return [Ack(_json.describe(msg.get("feed")))]
         if event in _REFUSALS:
             message = msg.get("message")
-            return [Rejection(message if isinstance(message, str) else orjson.dumps(msg).decode())]
+            return [Rejection(message if isinstance(message, str) else _json.compact(msg, 500))]
         if event == "pong":
             return [Pong()]
         if event in ("info", "unsubscribed", "alert"):
@@ -136,7 +130,7 @@ class KrakenFuturesSession:
         if kind != "liquidation":
             if isinstance(kind, str):
                 return []
-            raise FrameError(BAD_VALUE, f"type: expected a string, got {kind!r:.40}")
+            raise FrameError(BAD_VALUE, f"type: expected a string, got {_json.describe(kind)}")
         return [self._liquidation(msg, received_at)] if self._is_wanted(msg) else []
 
     def _is_wanted(self, msg: dict[str, Any]) -> bool:
@@ -145,10 +139,7 @@ class KrakenFuturesSession:
 
     def _liquidation(self, msg: dict[str, Any], received_at: float) -> Liquidation:
         product = _json.req_str(msg, "product_id")
-        raw_side = _json.req(msg, "side")
-        side = _SIDE.get(raw_side) if isinstance(raw_side, str) else None
-        if side is None:
-            raise FrameError(BAD_VALUE, f"side: expected buy or sell, got {raw_side!r:.40}")
+        _raw_side, side = _json.req_choice(msg, "side", _SIDE)
         qty = _json.positive(_json.req_float(msg, "qty"), "qty")
         price = _json.positive(_json.req_float(msg, "price"), "price")
         ts = _json.req_int(msg, "time")
@@ -164,7 +155,7 @@ class KrakenFuturesSession:
         else:
             notional = qty * price
             qty_base = qty
-        check_range(product, notional, qty_base)
+        _json.in_range(product, notional, qty_base)
         return Liquidation(
             venue=VENUE, instrument=product, coin=coin, position_side=side,
             price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
@@ -184,22 +175,12 @@ class KrakenFuturesSession:
         return [MarkPrice(VENUE, product, coin, price / mult, ts, received_at)]
 
 
-class KrakenFutures:
+class KrakenFutures(DialectDefaults):
+    """Protocol pings only (see the module docstring); no instruments needed to value a
+    liquidation: the product prefix tells inverse from linear."""
+
     venue = VENUE
     completeness = Completeness.FULL
-    ping_interval_seconds: float | None = None  # protocol pings (see the module docstring)
-    max_lifetime_seconds: float | None = None
-    needs_instruments = False  # the product prefix values a liquidation
-
-    def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        self._wanted = None if settings.symbols is None else frozenset(settings.symbols)
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return None
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         return [RestRequest(key="instruments", url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
@@ -207,20 +188,10 @@ class KrakenFutures:
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "instruments document")
-            rows = _json.arr(_json.req(doc, "instruments"), "instruments")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{VENUE} instruments: {exc}") from None
-        specs = []
-        for row in rows:
-            try:
-                spec = self._spec(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # indices (in_, rr_), spot-like rows and odd listings
-            if spec is not None:
-                specs.append(spec)
-        return specs, None
+        rows = read_document(f"{VENUE} instruments", body, lambda doc: _json.arr(
+            _json.req(_json.obj(doc, "instruments document"), "instruments"), "instruments"))
+        # Indices (in_, rr_), spot-like rows and odd listings are skipped.
+        return read_specs(rows, lambda row: self._spec(_json.obj(row, "instrument"))), None
 
     def _spec(self, row: dict[str, Any]) -> InstrumentSpec | None:
         if row.get("tradeable") is False:
@@ -239,22 +210,21 @@ class KrakenFutures:
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws/v1"
-        if self._wanted is not None:
-            products = sorted(self._wanted)
+        if self.wanted is not None:
+            products = sorted(self.wanted)
         else:
             products = sorted(s.instrument for s in instruments) or list(FALLBACK_PRODUCTS)
         plans = []
-        for n, start in enumerate(range(0, len(products), MAX_PRODUCTS_PER_CONNECTION)):
-            shard = products[start : start + MAX_PRODUCTS_PER_CONNECTION]
+        for n, shard in enumerate(chunks(products, MAX_PRODUCTS_PER_CONNECTION)):
             frames = tuple(
-                orjson.dumps({"event": "subscribe", "feed": feed, "product_ids": shard}).decode()
-                for feed in ("trade", "ticker"))
-            name = VENUE if n == 0 else f"{VENUE}-{n}"
+                orjson.dumps({"event": "subscribe", "feed": feed, "product_ids": list(shard)})
+                .decode() for feed in ("trade", "ticker"))
             # One "subscribed" per request is the minimum; per-product acks only finish early.
-            plans.append(ConnectionPlan(name, url, frames, expected_acks=len(frames)))
+            plans.append(ConnectionPlan(plan_name(VENUE, n), url, frames,
+                                        expected_acks=len(frames)))
         return plans
 
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> KrakenFuturesSession:
-        return KrakenFuturesSession(instruments, self._wanted)
+        return KrakenFuturesSession(instruments, self.wanted)

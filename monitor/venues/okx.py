@@ -27,17 +27,17 @@ is ``throttled``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
+from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
 from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
+    DialectDefaults,
     DialectSession,
     Info,
     Invalid,
@@ -47,6 +47,9 @@ from monitor.venues.dialect import (
     RestRequest,
     Unrecognised,
     VenueSettings,
+    chunks,
+    read_document,
+    read_specs,
 )
 from monitor.venues.instruments import (
     USD_LIKE,
@@ -71,20 +74,6 @@ DEFAULT_REPLAY_MAX_AGE_SECONDS = 30.0
 _QUOTE_PREFERENCE = ("USDT", "USDC", "USD")
 
 
-def _option_float(options: Mapping[str, object], name: str, default: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "a number >= 0")
-
-
-def _option_int(options: Mapping[str, object], name: str, default: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigError(f"venues.{VENUE}.options.{name}", value, "an integer >= 1")
-
-
 def _ts_ms(value: object, what: str) -> int:
     # Bound the digits first: int() refuses strings past 4300 digits with a ValueError.
     if isinstance(value, str) and len(value) > 16:
@@ -95,10 +84,20 @@ def _ts_ms(value: object, what: str) -> int:
 def _family(row: dict[str, Any], inst_id: str) -> tuple[str, str]:
     """Base and quote of an instrument: instFamily (or the older uly), else the instId."""
     family = row.get("instFamily") or row.get("uly") or inst_id
-    parts = str(family).split("-")
+    # str() of a deeply nested value raises RecursionError: only text is read.
+    parts = family.split("-") if isinstance(family, str) else []
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise FrameError(_json.BAD_VALUE, f"instrument family of {inst_id!r}: {family!r:.40}")
+        raise FrameError(_json.BAD_VALUE,
+                         f"instrument family of {inst_id!r}: {_json.describe(family)}")
     return parts[0], parts[1]
+
+
+def _instrument_rows(document: object) -> list[Any]:
+    doc = _json.obj(document, "instruments document")
+    if str(doc.get("code", "0")) != "0":
+        raise FrameError("venue_error", f"code {_json.describe(doc.get('code'))}: "
+                                        f"{_json.describe(doc.get('msg'))}")
+    return _json.arr(_json.req(doc, "data"), "data")
 
 
 def spec_from_instrument(row: dict[str, Any]) -> InstrumentSpec | None:
@@ -156,28 +155,19 @@ def _request(request_id: int, args: list[dict[str, str]]) -> str:
     return orjson.dumps({"id": str(request_id), "op": "subscribe", "args": args}).decode()
 
 
-class Okx:
+class Okx(DialectDefaults):
     venue = VENUE
     completeness = Completeness.THROTTLED
-    ping_interval_seconds: float | None = PING_INTERVAL_SECONDS
-    max_lifetime_seconds: float | None = None
+    ping_interval_seconds = PING_INTERVAL_SECONDS
+    ping_text = PING_TEXT
     needs_instruments = True
 
     def __init__(self, settings: VenueSettings) -> None:
-        self.settings = settings
-        options = settings.options
-        self.replay_max_age_seconds = _option_float(
-            options, "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS
-        )
-        self.mark_topics_per_connection = _option_int(
-            options, "mark_price_topics_per_connection", DEFAULT_MARK_TOPICS_PER_CONNECTION
-        )
-
-    def ping_frame(self, now_wall: float) -> str | None:
-        return PING_TEXT
-
-    def decode_binary(self, data: bytes) -> str:
-        return _json.decode_utf8(data)
+        super().__init__(settings)
+        self.replay_max_age_seconds = self.option_float(
+            "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS)
+        self.mark_topics_per_connection = self.option_int(
+            "mark_price_topics_per_connection", DEFAULT_MARK_TOPICS_PER_CONNECTION)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         base = rest_base_url.rstrip("/")
@@ -189,22 +179,11 @@ class Okx:
     def parse_instruments(
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        try:
-            doc = _json.obj(_json.loads(body), "instruments document")
-            if str(doc.get("code", "0")) != "0":
-                raise FrameError("venue_error", f"code {doc.get('code')!r}: {doc.get('msg')!r}")
-            rows = _json.arr(_json.req(doc, "data"), "data")
-        except FrameError as exc:
-            raise InstrumentFetchError(f"{request.key}: {exc}") from exc
-        specs = []
-        for row in rows:
-            try:
-                spec = spec_from_instrument(_json.obj(row, "instrument"))
-            except FrameError:
-                continue  # one unreadable row must not hide the others; it stays unknown
-            if spec is not None:
-                specs.append(spec)
-        return specs, None  # the endpoint returns every instrument of the type at once
+        rows = read_document(request.key, body, _instrument_rows)
+        # An unreadable row stays unknown. The endpoint returns every instrument of the type
+        # at once: there is no next page.
+        return read_specs(rows, lambda row: spec_from_instrument(
+            _json.obj(row, "instrument"))), None
 
     def mark_price_instruments(self, instruments: InstrumentBook) -> list[str]:
         """The configured symbols, else one SWAP per coin (USDT, then USDC, then inverse)."""
@@ -225,7 +204,7 @@ class Okx:
         liquidation_args = [{"channel": LIQUIDATION_CHANNEL, "instType": t} for t in INST_TYPES]
         marks = self.mark_price_instruments(instruments)
         per = self.mark_topics_per_connection
-        shards = [marks[i : i + per] for i in range(0, len(marks), per)] or [[]]
+        shards = chunks(marks, per) or [[]]
         plans = []
         for index, shard in enumerate(shards):
             # The liquidation channel rides on the first connection only; every connection
@@ -247,7 +226,7 @@ class Okx:
     ) -> DialectSession:
         return OkxSession(
             instruments,
-            watched=frozenset(self.settings.symbols) if self.settings.symbols else None,
+            watched=self.wanted or None,
             replay_max_age_seconds=self.replay_max_age_seconds,
         )
 
@@ -343,7 +322,8 @@ class OkxSession:
             # Net mode: the forced order's side; a forced sell closed a long.
             position_side = PositionSide.LONG if side == "sell" else PositionSide.SHORT
         else:
-            raise FrameError(_json.BAD_VALUE, f"side {side!r:.20} / posSide {pos_side!r:.20}")
+            raise FrameError(_json.BAD_VALUE, f"side {_json.describe(side)} / "
+                                              f"posSide {_json.describe(pos_side)}")
         sz_raw = _json.req(detail, "sz")
         px_raw = _json.req(detail, "bkPx")
         contracts = _json.positive(_json.to_float(sz_raw, "sz"), "sz")
@@ -373,7 +353,11 @@ class OkxSession:
             exchange_ts_ms=ts_ms,
             received_at=received_at,
             completeness=Completeness.THROTTLED,
-            event_id=event_id_from_fields(VENUE, inst_id, ts_raw, side, sz_raw, px_raw),
+            # A side that is not text takes part as its short rendering: str() of a deeply
+            # nested value raises RecursionError.
+            event_id=event_id_from_fields(
+                VENUE, inst_id, ts_raw, side if isinstance(side, str | None)
+                else _json.describe(side), sz_raw, px_raw),
         )
 
     def _marks(self, data: list[Any], received_at: float) -> list[Item]:
@@ -414,9 +398,11 @@ def _event_notice(msg: dict[str, Any], event: object) -> Item:
     if event == "subscribe":
         arg = msg.get("arg")
         pairs = arg.items() if isinstance(arg, dict) else ()
-        return Ack(",".join(f"{k}={v}" for k, v in pairs)[:200])
+        return Ack(",".join(f"{k}={_json.compact(v)}" for k, v in pairs)[:200])
+    # Venue values are rendered by _json.compact: str() of a deeply nested one raises.
     if event == "error":
-        return Rejection(f"{msg.get('code', '')}: {msg.get('msg', '')}".strip(": "))
+        code, text = _json.compact(msg.get("code", "")), _json.compact(msg.get("msg", ""))
+        return Rejection(f"{code}: {text}".strip(": "))
     if event in ("unsubscribe", "notice", "channel-conn-count"):
-        return Info(f"{event}: {msg.get('msg') or msg.get('arg') or ''}"[:200])
+        return Info(f"{event}: {_json.compact(msg.get('msg') or msg.get('arg') or '')}"[:200])
     return Unrecognised("unknown_event")

@@ -19,14 +19,8 @@ CASES = sorted(GOLDEN.glob("*/*.json"))
 
 
 def rest_documents(venue: str, instruments: Any) -> list[Any]:
-    """The golden file's instruments as the venue's REST endpoint returns them."""
-    if instruments is None:
-        return []
-    if venue == "okx":
-        return [{"code": "0", "msg": "", "data": instruments}]
-    if venue == "htx":
-        return [{"status": "ok", "data": rows, "ts": 0} for rows in instruments.values()]
-    return [instruments]
+    """The golden file's instruments: REST documents by request key, as the venue sends them."""
+    return [] if instruments is None else list(instruments.values())
 
 
 def run_cli(argv: list[str], stdin: str, monkeypatch: pytest.MonkeyPatch,

@@ -5,21 +5,18 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
-from monitor.events import Liquidation, MarkPrice, event_id_from_fields
+from monitor.events import Liquidation, event_id_from_fields
 from monitor.venues import make_dialect
 from monitor.venues.dialect import (
     Ack,
     Info,
     Invalid,
-    Item,
     Pong,
     Rejection,
     Reply,
@@ -29,9 +26,13 @@ from monitor.venues.dialect import (
 )
 from monitor.venues.htx import MAX_FRAME_BYTES, Htx, HtxSession, is_linear_code
 from monitor.venues.instruments import ContractKind, InstrumentBook
+from tests.support.golden import (
+    events,
+    golden_files,
+    liquidations,
+)
 from tests.support.realdata import realdata_lines, requires_realdata
 
-GOLDEN = sorted((Path(__file__).parent / "golden" / "htx").glob("*.json"))
 NOW = 1_769_904_000.0
 
 
@@ -68,14 +69,6 @@ def session(documents: dict[str, list[Any]] | None = None,
                                                                else documents))
 
 
-def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
-    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
-
-
-def liquidations(items: list[Item]) -> list[Liquidation]:
-    return [i for i in items if isinstance(i, Liquidation)]
-
-
 def row(code: str = "BTC-USDT", direction: str = "sell", volume: Any = 100, price: Any = 50000.0,
         **extra: Any) -> dict[str, Any]:
     return {"contract_code": code, "symbol": code.split("-")[0], "direction": direction,
@@ -88,43 +81,14 @@ def notify(*rows: Any, topic: str = "public.BTC-USDT.liquidation_orders") -> str
                          "data": list(rows)}).decode()
 
 
-def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
-    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
-    assert isinstance(actual, Liquidation)
-    got = actual.to_json_dict()
-    assert set(got) == set(expected)
-    assert abs(got["notional_usd"] - expected["notional_usd"]) < 0.005
-    for key, value in expected.items():
-        if isinstance(value, float):
-            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
-        else:
-            assert got[key] == value, (key, got[key], value)
-
-
 # -- golden files ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
-def test_golden(path: Path) -> None:
-    golden = json.loads(path.read_text())
-    parser = session(golden.get("instruments", {}))
-    items = parser.parse(golden["frame"], golden["received_at"])
-    got = events(items)
-    assert len(got) == len(golden["expected"])
-    for actual, expected in zip(got, golden["expected"], strict=True):
-        assert_same(actual, expected)
-    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
 
 
 def test_golden_frames_survive_the_gzip_path() -> None:
     dialect = Htx(VenueSettings())
-    for path in GOLDEN:
+    for path in golden_files("htx"):
         frame = json.loads(path.read_text())["frame"]
         assert dialect.decode_binary(gzip.compress(frame.encode())) == frame
-
-
-def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 5
 
 
 # -- real frames ----------------------------------------------------------------------------
@@ -316,66 +280,6 @@ def test_malformed_frames_raise_frame_error(text: str) -> None:
     with pytest.raises(FrameError) as excinfo:
         session().parse(text, NOW)
     assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
-
-
-FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
-    '{"op":"ping","ts":"1769904000000"}',
-    '{"op":"sub","cid":"c","topic":"public.*.liquidation_orders","ts":1,"err-code":0}',
-]
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=8,
-)
-
-
-def _mutate(value: Any, path: list[int], replacement: Any, drop: bool) -> Any:
-    """Replace (or remove) the node that ``path`` picks, indices modulo container sizes."""
-    if not isinstance(value, dict | list) or not value:
-        return value if drop else replacement
-    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
-    key = keys[(path[0] if path else 0) % len(keys)]
-    if len(path) <= 1:
-        if drop:
-            return ({k: v for k, v in value.items() if k != key} if isinstance(value, dict)
-                    else [v for i, v in enumerate(value) if i != key])
-        if not path:
-            return replacement
-    inner = _mutate(value[key], path[1:], replacement, drop) if len(path) > 1 else replacement
-    if isinstance(value, dict):
-        return {**value, key: inner}
-    return [*value[:key], inner, *value[key + 1:]]
-
-
-def _parse_only_frame_errors(text: str) -> None:
-    try:
-        items = session().parse(text, NOW)
-    except FrameError:  # UnknownInstrument included
-        return
-    for item in events(items):
-        assert isinstance(item, Liquidation)
-        assert 0 < item.price < math.inf
-        assert 0 < item.notional_usd < math.inf and 0 < item.qty_base < math.inf
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(frame=st.sampled_from(FRAMES_TO_MUTATE),
-       path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
-       replacement=JSON_VALUES, drop=st.booleans())
-def test_mutated_frames_raise_only_frame_error(frame: str, path: list[int], replacement: Any,
-                                               drop: bool) -> None:
-    _parse_only_frame_errors(json.dumps(_mutate(json.loads(frame), path, replacement, drop)))
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=200))
-def test_arbitrary_binary_raises_only_frame_error(data: bytes) -> None:
-    try:
-        text = Htx(VenueSettings()).decode_binary(data)
-    except FrameError:
-        return
-    _parse_only_frame_errors(text)
 
 
 # -- instruments and plans ------------------------------------------------------------------

@@ -6,24 +6,20 @@ trade schema of reference/exchanges.md §5.3.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.events import MarkPrice, PositionSide
 from monitor.venues import make_dialect
 from monitor.venues.dialect import (
     Ack,
     Info,
     Invalid,
-    Item,
     Pong,
     Rejection,
     RestRequest,
@@ -32,8 +28,8 @@ from monitor.venues.dialect import (
 )
 from monitor.venues.hyperliquid import DEFAULT_VAULT_ADDRESSES, Hyperliquid, HyperliquidSession
 from monitor.venues.instruments import ContractKind, InstrumentBook
+from tests.support.golden import liquidations, marks
 
-GOLDEN = sorted((Path(__file__).parent / "golden" / "hyperliquid").glob("*.json"))
 VAULT, VAULT_2, VAULT_3 = DEFAULT_VAULT_ADDRESSES
 USER = "0x1111111111111111111111111111111111111111"
 OTHER = "0x2222222222222222222222222222222222222222"
@@ -52,52 +48,11 @@ def trades_frame(*trades: dict[str, Any]) -> str:
     return orjson.dumps({"channel": "trades", "data": list(trades)}).decode()
 
 
-def liquidations(items: list[Item]) -> list[Liquidation]:
-    return [i for i in items if isinstance(i, Liquidation)]
-
-
-def marks(items: list[Item]) -> list[MarkPrice]:
-    return [i for i in items if isinstance(i, MarkPrice)]
-
-
 def session(**options: object) -> HyperliquidSession:
     dialect = Hyperliquid(VenueSettings(options=options))
     parser = dialect.session(InstrumentBook("hyperliquid"))
     assert isinstance(parser, HyperliquidSession)
     return parser
-
-
-def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
-    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
-    if "mark_price" in expected:
-        assert isinstance(actual, MarkPrice)
-        want = expected["mark_price"]
-        got = {k: getattr(actual, k) for k in want}
-    else:
-        assert isinstance(actual, Liquidation)
-        got, want = actual.to_json_dict(), expected
-        assert set(got) == set(want)
-        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
-    for key, value in want.items():
-        if isinstance(value, float):
-            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
-        else:
-            assert got[key] == value, (key, got[key], value)
-
-
-@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
-def test_golden(path: Path) -> None:
-    golden = json.loads(path.read_text())
-    items = session().parse(golden["frame"], golden["received_at"])
-    got = [i for i in items if isinstance(i, Liquidation | MarkPrice)]
-    assert len(got) == len(golden["expected"])
-    for actual, expected in zip(got, golden["expected"], strict=True):
-        assert_same(actual, expected)
-    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
-
-
-def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 4
 
 
 # -- who was liquidated ---------------------------------------------------------------------
@@ -257,61 +212,6 @@ def test_one_bad_trade_among_good_ones_is_invalid() -> None:
     items = session().parse(frame, NOW)
     assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:1", "hyperliquid:3"]
     assert len([i for i in items if isinstance(i, Invalid)]) == 1
-
-
-FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
-    '{"channel":"subscriptionResponse","data":{"method":"subscribe",'
-    '"subscription":{"type":"trades","coin":"BTC"}}}',
-    '{"channel":"error","data":"Already subscribed"}',
-]
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=8,
-)
-
-
-def _mutate(value: Any, path: list[int], replacement: Any) -> Any:
-    """Replace the node that ``path`` picks (indices taken modulo each container's size)."""
-    if not path or not isinstance(value, dict | list) or not value:
-        return replacement
-    if isinstance(value, dict):
-        key = list(value)[path[0] % len(value)]
-        return {**value, key: _mutate(value[key], path[1:], replacement)}
-    index = path[0] % len(value)
-    return [*value[:index], _mutate(value[index], path[1:], replacement), *value[index + 1:]]
-
-
-def _parse_only_frame_errors(parser: HyperliquidSession, text: str) -> None:
-    with contextlib.suppress(FrameError):
-        parser.parse(text, NOW)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    frames=st.lists(
-        st.tuples(
-            st.sampled_from(FRAMES_TO_MUTATE),
-            st.lists(st.integers(min_value=0, max_value=50), max_size=6),
-            JSON_VALUES,
-        ),
-        min_size=1,
-        max_size=4,
-    )
-)
-def test_mutated_frames_raise_only_frame_error(frames: list[tuple[str, list[int], Any]]) -> None:
-    # Several frames through one session, so that its state (acks, mids) is exercised too.
-    parser = session()
-    for frame, path, replacement in frames:
-        _parse_only_frame_errors(parser, json.dumps(_mutate(json.loads(frame), path, replacement)))
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
-    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
-def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
-    _parse_only_frame_errors(session(), text)
 
 
 # -- instruments and plans ------------------------------------------------------------------

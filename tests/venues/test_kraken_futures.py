@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.errors import FrameError, InstrumentFetchError
-from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.events import Liquidation, PositionSide
 from monitor.venues import make_dialect
 from monitor.venues.dialect import (
     Ack,
     Info,
-    Invalid,
-    Item,
     Pong,
     Rejection,
     RestRequest,
@@ -32,9 +28,12 @@ from monitor.venues.kraken_futures import (
     KrakenFuturesSession,
     product_terms,
 )
+from tests.support.golden import (
+    events,
+    liquidations,
+)
 from tests.support.realdata import realdata_lines, requires_realdata
 
-GOLDEN = sorted((Path(__file__).parent / "golden" / "kraken-futures").glob("*.json"))
 REQUEST = RestRequest(key="instruments", url="https://futures.kraken.com/derivatives/api/v3/instruments")
 NOW = 1_769_904_000.0
 
@@ -61,14 +60,6 @@ def session(rows: list[Any] | None = None, symbols: tuple[str, ...] | None = Non
     return KrakenFutures(VenueSettings(symbols=symbols)).session(book_of(rows or []))
 
 
-def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
-    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
-
-
-def liquidations(items: list[Item]) -> list[Liquidation]:
-    return [i for i in items if isinstance(i, Liquidation)]
-
-
 def trade(product: str = "PF_XBTUSD", side: str = "sell", qty: Any = 0.5,
           price: Any = 90000.0, kind: str = "liquidation", **extra: Any) -> str:
     return orjson.dumps({"feed": "trade", "product_id": product, "uid": f"uid-{product}-{qty}",
@@ -76,41 +67,7 @@ def trade(product: str = "PF_XBTUSD", side: str = "sell", qty: Any = 0.5,
                          "qty": qty, "price": price, **extra}).decode()
 
 
-def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
-    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
-    if "mark_price" in expected:
-        assert isinstance(actual, MarkPrice)
-        got = {k: getattr(actual, k) for k in expected["mark_price"]}
-        want = expected["mark_price"]
-    else:
-        assert isinstance(actual, Liquidation)
-        got, want = actual.to_json_dict(), expected
-        assert set(got) == set(want)
-        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
-    for key, value in want.items():
-        if isinstance(value, float):
-            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
-        else:
-            assert got[key] == value, (key, got[key], value)
-
-
 # -- golden files ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
-def test_golden(path: Path) -> None:
-    golden = json.loads(path.read_text())
-    parser = session(golden.get("instruments"))
-    items = parser.parse(golden["frame"], golden["received_at"])
-    got = events(items)
-    assert len(got) == len(golden["expected"])
-    for actual, expected in zip(got, golden["expected"], strict=True):
-        assert_same(actual, expected)
-    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
-
-
-def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 5
 
 
 # -- real frames ----------------------------------------------------------------------------
@@ -254,63 +211,6 @@ def test_malformed_frames_raise_frame_error(text: str) -> None:
     with pytest.raises(FrameError) as excinfo:
         session().parse(text, NOW)
     assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
-
-
-FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
-    '{"event":"subscribed","feed":"trade","product_ids":["PF_XBTUSD"]}',
-    '{"event":"error","message":"Invalid product id"}',
-]
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=8,
-)
-
-
-def _mutate(value: Any, path: list[int], replacement: Any, drop: bool) -> Any:
-    """Replace (or remove) the node that ``path`` picks, indices modulo container sizes."""
-    if not isinstance(value, dict | list) or not value:
-        return value if drop else replacement
-    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
-    key = keys[(path[0] if path else 0) % len(keys)]
-    if len(path) <= 1:
-        if drop:
-            return ({k: v for k, v in value.items() if k != key} if isinstance(value, dict)
-                    else [v for i, v in enumerate(value) if i != key])
-        if not path:
-            return replacement
-    inner = _mutate(value[key], path[1:], replacement, drop) if len(path) > 1 else replacement
-    if isinstance(value, dict):
-        return {**value, key: inner}
-    return [*value[:key], inner, *value[key + 1:]]
-
-
-def _parse_only_frame_errors(text: str) -> None:
-    try:
-        items = session().parse(text, NOW)
-    except FrameError:
-        return
-    for item in events(items):
-        assert 0 < item.price < math.inf
-        if isinstance(item, Liquidation):
-            assert 0 < item.notional_usd < math.inf and 0 < item.qty_base < math.inf
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(frame=st.sampled_from(FRAMES_TO_MUTATE),
-       path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
-       replacement=JSON_VALUES, drop=st.booleans())
-def test_mutated_frames_raise_only_frame_error(frame: str, path: list[int], replacement: Any,
-                                               drop: bool) -> None:
-    _parse_only_frame_errors(json.dumps(_mutate(json.loads(frame), path, replacement, drop)))
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
-    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
-def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
-    _parse_only_frame_errors(text)
 
 
 # -- instruments ----------------------------------------------------------------------------

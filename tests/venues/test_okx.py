@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice, PositionSide, event_id_from_fields
@@ -19,7 +16,6 @@ from monitor.venues.dialect import (
     Ack,
     Info,
     Invalid,
-    Item,
     Pong,
     Rejection,
     RestRequest,
@@ -28,9 +24,12 @@ from monitor.venues.dialect import (
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from monitor.venues.okx import Okx, OkxSession, spec_from_instrument
+from tests.support.golden import (
+    events,
+    liquidations,
+)
 from tests.support.realdata import realdata_lines, requires_realdata
 
-GOLDEN = sorted((Path(__file__).parent / "golden" / "okx").glob("*.json"))
 REQUEST = RestRequest(key="okx-SWAP", url="https://www.okx.com/api/v5/public/instruments")
 NOW = 1_769_904_000.0  # 2026-02-01T00:00:00Z, the arrival time of the hand-made frames
 NOW_MS = int(NOW * 1000)
@@ -78,14 +77,6 @@ def detail(sz: str = "10", px: str = "60000", ts: int = NOW_MS, side: str = "sel
             "ts": str(ts)}
 
 
-def events(items: list[Item]) -> list[Liquidation | MarkPrice]:
-    return [i for i in items if isinstance(i, Liquidation | MarkPrice)]
-
-
-def liquidations(items: list[Item]) -> list[Liquidation]:
-    return [i for i in items if isinstance(i, Liquidation)]
-
-
 def session(rows: list[dict[str, Any]] = BOOK_ROWS, **options: object) -> OkxSession:
     dialect = Okx(VenueSettings(options=options))
     session = dialect.session(book_of(rows, dialect))
@@ -93,41 +84,7 @@ def session(rows: list[dict[str, Any]] = BOOK_ROWS, **options: object) -> OkxSes
     return session
 
 
-def assert_same(actual: Liquidation | MarkPrice, expected: dict[str, Any]) -> None:
-    """Every field equal; floats to 1e-9 relative, and notional to the cent."""
-    if "mark_price" in expected:
-        assert isinstance(actual, MarkPrice)
-        got = {k: getattr(actual, k) for k in expected["mark_price"]}
-        want = expected["mark_price"]
-    else:
-        assert isinstance(actual, Liquidation)
-        got, want = actual.to_json_dict(), expected
-        assert set(got) == set(want)
-        assert abs(got["notional_usd"] - want["notional_usd"]) < 0.005
-    for key, value in want.items():
-        if isinstance(value, float):
-            assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
-        else:
-            assert got[key] == value, (key, got[key], value)
-
-
 # -- golden files ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
-def test_golden(path: Path) -> None:
-    golden = json.loads(path.read_text())
-    parser = Okx(VenueSettings()).session(book_of(golden.get("instruments", [])))
-    items = parser.parse(golden["frame"], golden["received_at"])
-    got = events(items)
-    assert len(got) == len(golden["expected"])
-    for actual, expected in zip(got, golden["expected"], strict=True):
-        assert_same(actual, expected)
-    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
-
-
-def test_there_are_golden_files() -> None:
-    assert len(GOLDEN) >= 5
 
 
 # -- real frames ----------------------------------------------------------------------------
@@ -394,71 +351,6 @@ def test_decode_binary() -> None:
     assert dialect.decode_binary(b"pong") == "pong"
     with pytest.raises(FrameError):
         dialect.decode_binary(b"\xff\xfe")
-
-
-FRAMES_TO_MUTATE = [json.loads(p.read_text())["frame"] for p in GOLDEN] + [
-    '{"event":"subscribe","arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"}}',
-    '{"event":"error","code":"60012","msg":"Invalid request"}',
-]
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=8,
-)
-
-
-def _mutate(value: Any, path: list[int], replacement: Any) -> Any:
-    """Replace the node that ``path`` picks (indices taken modulo each container's size)."""
-    if not path or not isinstance(value, dict | list) or not value:
-        return replacement
-    if isinstance(value, dict):
-        key = list(value)[path[0] % len(value)]
-        return {**value, key: _mutate(value[key], path[1:], replacement)}
-    index = path[0] % len(value)
-    return [*value[:index], _mutate(value[index], path[1:], replacement), *value[index + 1:]]
-
-
-def _drop(value: Any, path: list[int]) -> Any:
-    """Remove the key or element that ``path`` picks."""
-    if not isinstance(value, dict | list) or not value:
-        return value
-    index = path[0] % len(value) if path else 0
-    if isinstance(value, dict):
-        key = list(value)[index]
-        if len(path) <= 1:
-            return {k: v for k, v in value.items() if k != key}
-        return {**value, key: _drop(value[key], path[1:])}
-    if len(path) <= 1:
-        return value[:index] + value[index + 1:]
-    return [*value[:index], _drop(value[index], path[1:]), *value[index + 1:]]
-
-
-def _parse_only_frame_errors(text: str) -> None:
-    with contextlib.suppress(FrameError):
-        session().parse(text, NOW)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    frame=st.sampled_from(FRAMES_TO_MUTATE),
-    path=st.lists(st.integers(min_value=0, max_value=50), max_size=6),
-    replacement=JSON_VALUES,
-    drop=st.booleans(),
-)
-def test_mutated_frames_raise_only_frame_error(
-    frame: str, path: list[int], replacement: Any, drop: bool
-) -> None:
-    doc = json.loads(frame)
-    mutated = _drop(doc, path) if drop else _mutate(doc, path, replacement)
-    _parse_only_frame_errors(json.dumps(mutated))
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=200) | st.sampled_from(FRAMES_TO_MUTATE).flatmap(
-    lambda f: st.integers(0, len(f)).map(lambda n: f[:n])))
-def test_arbitrary_text_raises_only_frame_error(text: str) -> None:
-    _parse_only_frame_errors(text)
 
 
 # -- instruments ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Close,
     Frame,
@@ -36,10 +36,8 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, json_reply
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply
 
 _STREAM = re.compile(r"^!?[A-Za-z0-9_]+@[A-Za-z0-9_@]+$")
 _FUNDING_MS = 8 * 3600 * 1000
@@ -50,15 +48,15 @@ def _pair(item: Listing) -> str:
     return item.symbol.split("_", 1)[0]
 
 
-class BinanceSim:
+class BinanceSim(VenueSimBase):
     """Both Binance futures venues; ``coinm`` selects dstream's paths, symbols and units."""
+
+    price_interval_ms = THROTTLE_MS
 
     def __init__(self, ctx: SimContext, *, coinm: bool) -> None:
         self.venue = ctx.venue
-        self.ctx = ctx
+        super().__init__(ctx)
         self.coinm = coinm
-        self.listings = {item.symbol: item for item in listings(self.venue)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, THROTTLE_MS)
         self._pending: dict[str, Liq] = {}  # symbol -> latest liquidation of its window
         self._ready: list[Publication] = []
         self._info = orjson.dumps(self._exchange_info())
@@ -147,9 +145,6 @@ class BinanceSim:
         # Same window: the earlier order is dropped; only the latest of each second is pushed.
         self._pending[symbol] = liq
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         out, self._ready = self._ready, []
         for symbol, liq in list(self._pending.items()):
@@ -227,22 +222,20 @@ def _canonical(stream: str) -> str:
     return f"{name.lower()}@{rest}"
 
 
-class BinanceSession:
+class BinanceSession(SessionBase[BinanceSim]):
     def __init__(self, sim: BinanceSim, *, combined: bool, retired: bool,
                  url_streams: Sequence[str], reject: bool) -> None:  # fmt: skip
-        self.sim = sim
+        super().__init__(sim, reject)
         self.combined = combined
         self.retired = retired
-        self.reject = reject
         self.names: dict[str, str] = {}  # canonical stream -> the client's spelling
-        self.held: set[str] = set()
         self._url_streams = list(url_streams)
 
     def _add(self, streams: Sequence[str]) -> None:
         for stream in streams:
             self.names.setdefault(_canonical(stream), stream)
         if not self.retired:
-            subscribe_topics(self.sim.ctx, self.held, [_canonical(s) for s in streams])
+            self.hold([_canonical(s) for s in streams])
 
     def on_open(self, now: SimNow) -> Sequence[Out]:
         if self._url_streams:
@@ -272,7 +265,7 @@ class BinanceSession:
                 canonical = [_canonical(p) for p in params]
                 for name in canonical:
                     self.names.pop(name, None)
-                release_topics(self.sim.ctx, self.held, canonical)
+                self.release(canonical)
             return [_result(None, request_id)]
         if method == "LIST_SUBSCRIPTIONS":
             return [_result(sorted(self.names.values()), request_id)]
@@ -281,9 +274,6 @@ class BinanceSession:
         return [_error(2, f"Invalid request: unknown variant `{method}`, expected one of "
                        "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, "
                        "`GET_PROPERTY`", request_id)]  # fmt: skip
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
 
     def render(self, pub: Publication) -> str | None:
         if self.retired:
@@ -299,9 +289,6 @@ class BinanceSession:
                     + (pub.payload + "}")
                 )
         return None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def _result(result: object, request_id: object) -> Frame:

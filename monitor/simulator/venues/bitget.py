@@ -24,21 +24,17 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price
+from monitor.simulator.catalogue import Listing, fmt, venue_price
 from monitor.simulator.venue_sim import (
     Close,
     Frame,
     Liq,
     Out,
     Publication,
-    RestReply,
-    RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, conn_id
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, conn_id, json_request
 
 VENUE = "bitget"
 WINDOW_MS = 1000
@@ -49,18 +45,14 @@ LIFETIME_SECONDS = 24 * 3600.0
 AMOUNT_DECIMALS = 8
 
 
-class BitgetSim:
+class BitgetSim(VenueSimBase):
     venue = VENUE
+    price_interval_ms = TICKER_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, TICKER_MS)
+        super().__init__(ctx)
         # (window, symbol, side) -> the largest liquidation so far of that window
         self._largest: dict[tuple[int, str, PositionSide], Liq] = {}
-
-    def rest(self, request: RestRequest) -> RestReply | None:
-        return None
 
     def open(self, path: str, query: str, *, reject: bool) -> BitgetSession | None:
         return BitgetSession(self, reject) if path == "/v3/ws/public" else None
@@ -73,9 +65,6 @@ class BitgetSim:
         if kept is None or event.notional_usd > kept.event.notional_usd:
             self._largest[key] = liq
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         due = [key for key in self._largest
                if final or (key[0] + 1) * WINDOW_MS <= now.exchange_ms]
@@ -86,12 +75,8 @@ class BitgetSim:
             by_push.setdefault((key[0], inst_type), []).append(liq)
         out = [self._push(window, inst_type, batch)
                for (window, inst_type), batch in by_push.items()]
-        if self.prices.due(now.exchange_ms):
-            for item in self.listings.values():
-                topic = f"ticker:{item.symbol}"
-                if topic in self.ctx.subscribed:
-                    out.append(Publication((topic,), self.ticker(item, now.exchange_ms)))
-        return out
+        return out + self.price_publications(
+            now.exchange_ms, lambda item: f"ticker:{item.symbol}", self.ticker)
 
     def _push(self, window: int, inst_type: str, batch: list[Liq]) -> Publication:
         rows = []
@@ -119,12 +104,10 @@ class BitgetSim:
                              "ts": ts_ms}).decode()  # fmt: skip
 
 
-class BitgetSession:
+class BitgetSession(SessionBase[BitgetSim]):
     def __init__(self, sim: BitgetSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
+        super().__init__(sim, reject)
         self.conn_id = conn_id()
-        self.held: set[str] = set()
         self.opened_wall: float | None = None
         self.last_ping_wall: float | None = None
 
@@ -150,12 +133,9 @@ class BitgetSession:
         if text == "ping":
             self.last_ping_wall = now.wall
             return [Frame("pong")]
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            request = None
-        op = request.get("op") if isinstance(request, dict) else None
-        args = request.get("args") if isinstance(request, dict) else None
+        request = json_request(text)
+        op = request.get("op") if request is not None else None
+        args = request.get("args") if request is not None else None
         if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
             return [self._event({"event": "error", "code": 30002, "msg": "illegal request"})]
         topics = [self._topic(arg) for arg in args]
@@ -168,10 +148,10 @@ class BitgetSession:
                                         "msg": f"{described} doesn't exist"}))
                 continue
             if op == "unsubscribe":
-                release_topics(self.sim.ctx, self.held, [topic])
+                self.release([topic])
                 out.append(self._event({"event": "unsubscribe", "arg": arg}))
                 continue
-            subscribe_topics(self.sim.ctx, self.held, [topic])
+            self.hold([topic])
             out.append(self._event({"event": "subscribe", "arg": arg}))
             if topic.startswith("ticker:"):
                 item = self.sim.listings[topic.removeprefix("ticker:")]
@@ -186,12 +166,6 @@ class BitgetSession:
         if now.wall - self.last_ping_wall >= PING_TIMEOUT_SECONDS:
             return [Close(1000, "no ping received")]
         return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if pub.topics[0] in self.held else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> BitgetSim:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,
@@ -38,10 +38,8 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, json_reply
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 VENUE = "bitmex"
 TABLES = ("liquidation", "instrument")
@@ -61,13 +59,12 @@ def _root(item: Listing) -> str:
     return "XBT" if item.coin == "BTC" else item.coin
 
 
-class BitmexSim:
+class BitmexSim(VenueSimBase):
     venue = VENUE
+    price_interval_ms = INSTRUMENT_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, INSTRUMENT_MS)
+        super().__init__(ctx)
         self._pending: list[Liq] = []
         self._to_delete: list[Liq] = []
 
@@ -111,9 +108,6 @@ class BitmexSim:
     def on_liquidation(self, liq: Liq) -> None:
         self._pending.append(liq)
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         out = [self._table("delete", liq, ()) for liq in self._to_delete]
         out += [self._table("insert", liq, (liq,)) for liq in self._pending]
@@ -151,12 +145,7 @@ class BitmexSim:
         return orjson.dumps({"table": "instrument", "action": "update", "data": [row]}).decode()
 
 
-class BitmexSession:
-    def __init__(self, sim: BitmexSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
-        self.held: set[str] = set()
-
+class BitmexSession(SessionBase[BitmexSim]):
     def on_open(self, now: SimNow) -> Sequence[Out]:
         welcome = {"info": "Welcome to the BitMEX Realtime API.", "version": "2.0.0",
                    "timestamp": iso(now.exchange_ms), "docs": "https://www.bitmex.com/app/wsAPI",
@@ -181,11 +170,8 @@ class BitmexSession:
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
         if text == "ping":
             return [Frame("pong")]
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            request = None
-        if not isinstance(request, dict) or request.get("op") not in ("subscribe", "unsubscribe"):
+        request = json_request(text)
+        if request is None or request.get("op") not in ("subscribe", "unsubscribe"):
             return [self._error(400, "Unrecognized request. See the docs or send 'help' for more "
                                 "details. Please see the documentation at "
                                 "https://www.bitmex.com/app/wsAPI.", {})]  # fmt: skip
@@ -201,14 +187,14 @@ class BitmexSession:
             if problem:
                 return [self._error(400, problem, request)]
         if op == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, args)
+            self.release(args)
             return [Frame(orjson.dumps({"success": True, "unsubscribe": a, "request": request})
                           .decode()) for a in args]  # fmt: skip
         out: list[Out] = []
         for arg in args:
             out.append(Frame(orjson.dumps({"success": True, "subscribe": arg,
                                            "request": request}).decode()))  # fmt: skip
-            subscribe_topics(self.sim.ctx, self.held, [arg])
+            self.hold([arg])
             out.append(self._partial(arg, now))
         return out
 
@@ -224,15 +210,6 @@ class BitmexSession:
         body |= {"keys": ["symbol"], "filter": {"symbol": symbol} if symbol else {},
                  "data": [self.sim.instrument_row(i, now.exchange_ms) for i in items]}
         return Frame(orjson.dumps(body).decode(), is_data=True)
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if any(topic in self.held for topic in pub.topics) else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> BitmexSim:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,
@@ -33,10 +33,15 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, conn_id, json_reply
+from monitor.simulator.venues.common import (
+    SessionBase,
+    VenueSimBase,
+    WindowedBatches,
+    conn_id,
+    json_reply,
+    json_request,
+)
 
 PAGE_SIZE = 5
 BATCH_MS = 500
@@ -51,15 +56,13 @@ _CONTRACT_TYPES = {
 }
 
 
-class BybitSim:
+class BybitSim(VenueSimBase):
     venue = "bybit"
+    price_interval_ms = TICKER_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(self.venue)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, TICKER_MS)
-        self._pending: dict[str, list[Liq]] = {}  # symbol -> liquidations of its open batch
-        self._ready: list[Publication] = []
+        super().__init__(ctx)
+        self._batches = WindowedBatches(BATCH_MS, self._batch)  # per symbol
         self._cs = 1_000_000
 
     # --- REST ------------------------------------------------------------------------------
@@ -108,34 +111,15 @@ class BybitSim:
         return None
 
     def on_liquidation(self, liq: Liq) -> None:
-        symbol = liq.event.instrument
-        batch = self._pending.get(symbol)
-        if batch and batch[-1].ts_ms // BATCH_MS != liq.ts_ms // BATCH_MS:
-            self._ready.append(self._batch(batch))
-            batch = None
-        if batch is None:
-            self._pending[symbol] = [liq]
-        else:
-            batch.append(liq)
-
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
+        self._batches.add(liq.event.instrument, liq)
 
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
-        out, self._ready = self._ready, []
-        for symbol, batch in list(self._pending.items()):
-            if final or (batch[-1].ts_ms // BATCH_MS + 1) * BATCH_MS <= now.exchange_ms:
-                out.append(self._batch(batch))
-                del self._pending[symbol]
-        if self.prices.due(now.exchange_ms):
-            for item in self.listings.values():
-                topic = f"tickers.{item.symbol}"
-                if topic in self.ctx.subscribed:
-                    out.append(Publication((topic,), self.ticker(item, now.exchange_ms, False)))
-        return out
+        return self._batches.due(now.exchange_ms, final) + self.price_publications(
+            now.exchange_ms, lambda item: f"tickers.{item.symbol}",
+            lambda item, ts_ms: self.ticker(item, ts_ms, False))
 
-    def _batch(self, batch: list[Liq]) -> Publication:
-        item = self.listings[batch[0].event.instrument]
+    def _batch(self, symbol: str, batch: list[Liq]) -> Publication:
+        item = self.listings[symbol]
         rows = []
         for liq in batch:
             event = liq.event
@@ -215,13 +199,11 @@ def _rest_error(code: int, message: str) -> RestReply:
                        "time": 1769904000000})  # fmt: skip
 
 
-class BybitSession:
+class BybitSession(SessionBase[BybitSim]):
     def __init__(self, sim: BybitSim, category: str, reject: bool) -> None:
-        self.sim = sim
+        super().__init__(sim, reject)
         self.category = category
-        self.reject = reject
         self.conn_id = conn_id()
-        self.held: set[str] = set()
 
     def _reply(self, op: str, success: bool, message: str, req_id: object) -> Frame:
         body: dict[str, Any] = {"success": success, "ret_msg": message, "conn_id": self.conn_id}
@@ -239,15 +221,9 @@ class BybitSession:
             return f"Invalid symbol :[{topic}]"
         return None
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return [self._reply("", False, "error:request not json", None)]
-        if not isinstance(request, dict):
+        request = json_request(text)
+        if request is None:
             return [self._reply("", False, "error:request not json", None)]
         op = request.get("op")
         req_id = request.get("req_id")
@@ -259,7 +235,7 @@ class BybitSession:
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
             return [self._reply(op, False, "error:args is empty or not a list", req_id)]
         if op == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, args)
+            self.release(args)
             return [self._reply(op, True, "", req_id)]
         if self.reject:
             return [self._reply(op, False, f"Invalid symbol :[{args[0]}]", req_id)]
@@ -269,22 +245,13 @@ class BybitSession:
                 return [self._reply(op, False, problem, req_id)]
         if sum(len(t) for t in self.held | set(args)) > ARGS_LIMIT:
             return [self._reply(op, False, f"error:args length exceeds {ARGS_LIMIT}", req_id)]
-        subscribe_topics(self.sim.ctx, self.held, args)
+        self.hold(args)
         out: list[Out] = [self._reply(op, True, "", req_id)]
         for topic in args:
             if topic.startswith("tickers."):
                 item = self.sim.listings[topic.removeprefix("tickers.")]
                 out.append(Frame(self.sim.ticker(item, now.exchange_ms, True), is_data=True))
         return out
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if pub.topics[0] in self.held else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> BybitSim:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Close,
     Frame,
@@ -38,10 +38,8 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, json_reply
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, WindowedBatches, json_reply
 
 VENUE = "deribit"
 BATCH_MS = 100
@@ -58,15 +56,13 @@ def currency_of(item: Listing) -> str:
     return item.coin if item.inverse else item.spec.quote
 
 
-class DeribitSim:
+class DeribitSim(VenueSimBase):
     venue = VENUE
+    price_interval_ms = TICKER_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, TICKER_MS)
-        self._pending: dict[str, list[Liq]] = {}  # instrument -> trades of its open window
-        self._ready: list[Publication] = []
+        super().__init__(ctx)
+        self._batches = WindowedBatches(BATCH_MS, self._batch)  # per instrument
 
     # --- REST ------------------------------------------------------------------------------
 
@@ -88,31 +84,11 @@ class DeribitSim:
         return DeribitSession(self, reject) if path == "/ws/api/v2" else None
 
     def on_liquidation(self, liq: Liq) -> None:
-        instrument = liq.event.instrument
-        batch = self._pending.get(instrument)
-        if batch and batch[-1].ts_ms // BATCH_MS != liq.ts_ms // BATCH_MS:
-            self._ready.append(self._batch(instrument, batch))
-            batch = None
-        if batch is None:
-            self._pending[instrument] = [liq]
-        else:
-            batch.append(liq)
-
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
+        self._batches.add(liq.event.instrument, liq)
 
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
-        out, self._ready = self._ready, []
-        for instrument, batch in list(self._pending.items()):
-            if final or (batch[-1].ts_ms // BATCH_MS + 1) * BATCH_MS <= now.exchange_ms:
-                out.append(self._batch(instrument, batch))
-                del self._pending[instrument]
-        if self.prices.due(now.exchange_ms):
-            for item in self.listings.values():
-                channel = f"ticker.{item.symbol}.100ms"
-                if channel in self.ctx.subscribed:
-                    out.append(Publication((channel,), self.ticker(item, now.exchange_ms)))
-        return out
+        return self._batches.due(now.exchange_ms, final) + self.price_publications(
+            now.exchange_ms, lambda item: f"ticker.{item.symbol}.100ms", self.ticker)
 
     def _batch(self, instrument: str, batch: list[Liq]) -> Publication:
         # One frame per instrument and window: the kind channel's frame and the
@@ -190,11 +166,9 @@ def _rpc_error(request_id: object, code: int, message: str, status: int = 200) -
     return json_reply(body, status)
 
 
-class DeribitSession:
+class DeribitSession(SessionBase[DeribitSim]):
     def __init__(self, sim: DeribitSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
-        self.held: set[str] = set()
+        super().__init__(sim, reject)
         self.heartbeat_seconds: float | None = None
         self._next_test: float = 0.0
         self.awaiting_test = False
@@ -212,9 +186,6 @@ class DeribitSession:
             error["data"] = {"reason": reason, "param": "channels"}
         body = {"jsonrpc": "2.0", "id": request_id, "error": error, "testnet": False}
         return Frame(orjson.dumps(body).decode())
-
-    def on_open(self, now: SimNow) -> Sequence[Out]:
-        return ()
 
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
         try:
@@ -249,9 +220,9 @@ class DeribitSession:
         if self.reject or bad:
             return [self._error(request_id, -32602, "Invalid params", "invalid channel")]
         if method == "public/unsubscribe":
-            release_topics(self.sim.ctx, self.held, channels)
+            self.release(channels)
             return [self._answer(request_id, channels)]
-        subscribe_topics(self.sim.ctx, self.held, channels)
+        self.hold(channels)
         out: list[Out] = [self._answer(request_id, channels)]
         for channel in channels:
             if channel.startswith("ticker."):
@@ -281,9 +252,6 @@ class DeribitSession:
             message["params"]["channel"] = pub.topics[1]
             cached = pub.cache["instrument"] = orjson.dumps(message).decode()
         return cached if isinstance(cached, str) else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> DeribitSim:

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Close,
     Frame,
@@ -43,10 +43,13 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, RecentLiquidations, json_reply
+from monitor.simulator.venues.common import (
+    RecentLiquidations,
+    SessionBase,
+    VenueSimBase,
+    json_reply,
+)
 
 VENUE = "dydx"
 ORACLE_MS = 1000
@@ -64,13 +67,12 @@ def iso_ms(ts_ms: int) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
 
 
-class DydxSim:
+class DydxSim(VenueSimBase):
     venue = VENUE
+    price_interval_ms = ORACLE_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, ORACLE_MS)
+        super().__init__(ctx)
         self.recent = RecentLiquidations()
         self._pending: dict[str, list[Liq]] = {}
         self.height = 1_000_000
@@ -104,9 +106,6 @@ class DydxSim:
 
     def on_liquidation(self, liq: Liq) -> None:
         self._pending.setdefault(liq.event.instrument, []).append(liq)
-
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
 
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         out = []
@@ -154,13 +153,11 @@ class DydxSim:
         return {"markets": {m: self._market(i) for m, i in self.listings.items()}}
 
 
-class DydxSession:
+class DydxSession(SessionBase[DydxSim]):
     def __init__(self, sim: DydxSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
+        super().__init__(sim, reject)
         self.connection_id = f"sim-dydx-{next(_connection_ids):08d}"
         self.message_id = 0
-        self.held: set[str] = set()
         self.batched: set[str] = set()
         self._subscribes: deque[float] = deque()
 
@@ -195,7 +192,7 @@ class DydxSession:
             return [self._error(f"Invalid channel: {channel}")]
         topic = MARKETS_ID if channel == MARKETS_ID else f"v4_trades:{market}"
         if kind == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, [topic])
+            self.release([topic])
             body = {"type": "unsubscribed", "channel": channel}
             return [self._message(body if channel == MARKETS_ID else {**body, "id": market})]
         return self._subscribe(channel, market, topic, request.get("batched") is True, now)
@@ -218,7 +215,7 @@ class DydxSession:
         if channel == "v4_trades" and sum(t.startswith("v4_trades:") for t in self.held) >= (
                 CHANNEL_LIMIT):
             return [self._error(f"Subscription limit reached for channel {channel}")]
-        subscribe_topics(self.sim.ctx, self.held, [topic])
+        self.hold([topic])
         if batched:
             self.batched.add(topic)
         if channel == MARKETS_ID:
@@ -230,9 +227,6 @@ class DydxSession:
         body = {"type": "subscribed", "channel": channel, "id": market,
                 "contents": {"trades": trades}}
         return [self._message(body, is_data=True, liquidations=tuple(replayed))]
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
 
     def render(self, pub: Publication) -> str | None:
         topic = pub.topics[0]
@@ -246,9 +240,6 @@ class DydxSession:
         return (f'{{"type":"{kind}","connection_id":"{self.connection_id}",'
                 f'"message_id":{self.message_id}{market},"channel":"{channel}",'
                 f'"version":"2.1.0","contents":{contents}}}')
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> DydxSim:

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,
@@ -36,10 +36,8 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, json_reply
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 VENUE = "gate"
 SETTLES = ("usdt", "btc")
@@ -50,13 +48,12 @@ TICKER_MS = 1000
 MAX_LIMIT = 1000
 
 
-class GateSim:
+class GateSim(VenueSimBase):
     venue = VENUE
+    price_interval_ms = TICKER_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, TICKER_MS)
+        super().__init__(ctx)
         self._latest: dict[tuple[int, str], Liq] = {}  # (second, contract) -> latest
 
     # --- REST ------------------------------------------------------------------------------
@@ -100,21 +97,14 @@ class GateSim:
     def on_liquidation(self, liq: Liq) -> None:
         self._latest[(liq.ts_ms // THROTTLE_MS, liq.event.instrument)] = liq
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         out = []
         for key in sorted(k for k in self._latest
                           if final or (k[0] + 1) * THROTTLE_MS <= now.exchange_ms):
             liq = self._latest.pop(key)
             out.append(self._push(liq, (key[0] + 1) * THROTTLE_MS))
-        if self.prices.due(now.exchange_ms):
-            for item in self.listings.values():
-                topic = f"{TICKERS}:{item.symbol}"
-                if topic in self.ctx.subscribed:
-                    out.append(Publication((topic,), self.ticker(item, now.exchange_ms)))
-        return out
+        return out + self.price_publications(
+            now.exchange_ms, lambda item: f"{TICKERS}:{item.symbol}", self.ticker)
 
     def _push(self, liq: Liq, pushed_ms: int) -> Publication:
         event = liq.event
@@ -136,12 +126,10 @@ class GateSim:
                              "event": "update", "result": [row]}).decode()  # fmt: skip
 
 
-class GateSession:
+class GateSession(SessionBase[GateSim]):
     def __init__(self, sim: GateSim, settle: str, reject: bool) -> None:
-        self.sim = sim
+        super().__init__(sim, reject)
         self.settle = settle
-        self.reject = reject
-        self.held: set[str] = set()
 
     def _reply(self, now: SimNow, channel: object, event: str, payload: object,
                error: str | None) -> Frame:  # fmt: skip
@@ -171,15 +159,9 @@ class GateSession:
             topics.append(f"{channel}:{contract}")
         return topics
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            request = None
-        if not isinstance(request, dict):
+        request = json_request(text)
+        if request is None:
             return [self._reply(now, "", "", None, "invalid request")]
         channel, event = request.get("channel"), request.get("event")
         if channel == "futures.ping":
@@ -195,24 +177,15 @@ class GateSession:
         if isinstance(topics, str):
             return [self._reply(now, channel, event, payload, topics)]
         if event == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, topics)
+            self.release(topics)
             return [self._reply(now, channel, event, payload, None)]
-        subscribe_topics(self.sim.ctx, self.held, topics)
+        self.hold(topics)
         out: list[Out] = [self._reply(now, channel, event, payload, None)]
         if channel == TICKERS:
             for topic in topics:
                 item = self.sim.listings[topic.removeprefix(f"{TICKERS}:")]
                 out.append(Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
         return out
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if any(topic in self.held for topic in pub.topics) else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> GateSim:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Close,
     Frame,
@@ -39,10 +39,8 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import json_reply
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 VENUE = "htx"
 PING_INTERVAL_SECONDS = 5.0
@@ -65,12 +63,11 @@ def topic_key(item: Listing) -> str:
     return item.coin if item.spec.category == "coin-futures" else item.symbol
 
 
-class HtxSim:
+class HtxSim(VenueSimBase):
     venue = VENUE
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
+        super().__init__(ctx)
         self._pending: dict[str, list[Liq]] = {}
         self._used: dict[tuple[object, ...], None] = {}  # identities already published
         self.ping_interval_seconds = PING_INTERVAL_SECONDS
@@ -148,12 +145,10 @@ def _contract(item: Listing) -> dict[str, Any]:
     return row
 
 
-class HtxSession:
+class HtxSession(SessionBase[HtxSim]):
     def __init__(self, sim: HtxSim, category: str, reject: bool) -> None:
-        self.sim = sim
+        super().__init__(sim, reject)
         self.category = category
-        self.reject = reject
-        self.held: set[str] = set()
         self._last_ping: float | None = None
         self._unanswered: list[object] = []  # ts values of pings without a pong yet
 
@@ -166,11 +161,8 @@ class HtxSession:
         return ()
 
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            request = None
-        if not isinstance(request, dict):
+        request = json_request(text)
+        if request is None:
             return [Frame(gz({"op": "error", "ts": now.exchange_ms, "err-code": 4000,
                               "err-msg": "invalid request"}))]
         op = request.get("op")
@@ -187,9 +179,9 @@ class HtxSession:
         if self.reject or key is None or (key != "*" and key not in self._keys()):
             return [Frame(gz({**head, "err-code": 4002, "err-msg": f"invalid topic {topic}"}))]
         if op == "unsub":
-            release_topics(self.sim.ctx, self.held, [f"{self.category}:{key}"])
+            self.release([f"{self.category}:{key}"])
         else:
-            subscribe_topics(self.sim.ctx, self.held, [f"{self.category}:{key}"])
+            self.hold([f"{self.category}:{key}"])
         return [Frame(gz({**head, "err-code": 0}))]
 
     def tick(self, now: SimNow) -> Sequence[Out]:
@@ -212,9 +204,6 @@ class HtxSession:
             data = pub.cache["gzip"] = gzip.compress(pub.payload.encode(), compresslevel=5,
                                                      mtime=0)
         return data
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def _topic_key(topic: object) -> str | None:

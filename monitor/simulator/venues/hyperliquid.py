@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,
@@ -37,10 +37,8 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, json_reply
+from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 # The HLP liquidator vaults of reference/exchanges.md §5.3 (the dialect's defaults).
 LIQUIDATOR_VAULTS = (
@@ -57,13 +55,12 @@ def _address(n: int) -> str:
     return "0x" + hashlib.blake2b(n.to_bytes(8, "big"), digest_size=20).hexdigest()
 
 
-class HyperliquidSim:
+class HyperliquidSim(VenueSimBase):
     venue = "hyperliquid"
+    price_interval_ms = MIDS_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(self.venue)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, MIDS_MS)
+        super().__init__(ctx)
         self._pending: dict[str, list[Liq]] = {}
         # coin -> recent trades, with the liquidation each one carries (None for noise)
         self.recent: dict[str, deque[tuple[dict[str, Any], Liq | None]]] = {}
@@ -118,9 +115,6 @@ class HyperliquidSim:
     def on_liquidation(self, liq: Liq) -> None:
         self._pending.setdefault(liq.event.instrument, []).append(liq)
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         trades: dict[str, list[tuple[dict[str, Any], Liq | None]]] = {}
         for name, batch in self._pending.items():
@@ -172,26 +166,15 @@ class HyperliquidSim:
         }  # fmt: skip
 
 
-class HyperliquidSession:
-    def __init__(self, sim: HyperliquidSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
-        self.held: set[str] = set()
-
+class HyperliquidSession(SessionBase[HyperliquidSim]):
     @staticmethod
     def _error(message: str) -> Frame:
         return Frame(orjson.dumps({"channel": "error", "data": message}).decode())
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
         parse_error = f"Error parsing JSON into valid websocket request: {text[:200]}"
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return [self._error(parse_error)]
-        if not isinstance(request, dict):
+        request = json_request(text)
+        if request is None:
             return [self._error(parse_error)]
         method = request.get("method")
         if method == "ping":
@@ -212,11 +195,11 @@ class HyperliquidSession:
                                   "data": {"method": method, "subscription": subscription}}
                                  ).decode())  # fmt: skip
         if method == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, [topic])
+            self.release([topic])
             return [ack]
         if topic in self.held:
             return [self._error(f"Already subscribed: {orjson.dumps(subscription).decode()}")]
-        subscribe_topics(self.sim.ctx, self.held, [topic])
+        self.hold([topic])
         if topic == "allMids":
             return [ack, Frame(self.sim.mids_push(), is_data=True)]
         recent = [
@@ -229,15 +212,6 @@ class HyperliquidSession:
         snapshot = orjson.dumps({"channel": "trades", "data": [row for row, _ in recent]})
         liqs = tuple(liq for _, liq in recent if liq is not None)
         return [ack, Frame(snapshot.decode(), is_data=True, liquidations=liqs)]
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if pub.topics[0] in self.held else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> HyperliquidSim:

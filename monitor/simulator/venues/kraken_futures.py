@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,
@@ -36,10 +36,14 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, RecentLiquidations, json_reply
+from monitor.simulator.venues.common import (
+    RecentLiquidations,
+    SessionBase,
+    VenueSimBase,
+    json_reply,
+    json_request,
+)
 
 VENUE = "kraken-futures"
 TICKER_MS = 1000
@@ -47,13 +51,12 @@ FEEDS = ("trade", "ticker")
 _UID_NAMESPACE = uuid.UUID("6f1c2b8e-0d4a-4c5e-9a7b-3e2f1d0c9b8a")
 
 
-class KrakenFuturesSim:
+class KrakenFuturesSim(VenueSimBase):
     venue = VENUE
+    price_interval_ms = TICKER_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(VENUE)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, TICKER_MS)
+        super().__init__(ctx)
         self.recent = RecentLiquidations()
         self._pending: list[Liq] = []
 
@@ -73,9 +76,6 @@ class KrakenFuturesSim:
     def on_liquidation(self, liq: Liq) -> None:
         self._pending.append(liq)
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         out = []
         for liq in self._pending:
@@ -84,12 +84,8 @@ class KrakenFuturesSim:
             out.append(Publication((topic,), orjson.dumps(self.trade(liq)).decode(), (liq,)))
             self.recent.add(topic, (liq,))
         self._pending = []
-        if self.prices.due(now.exchange_ms):
-            for item in self.listings.values():
-                topic = f"ticker:{item.symbol}"
-                if topic in self.ctx.subscribed:
-                    out.append(Publication((topic,), self.ticker(item, now.exchange_ms)))
-        return out
+        return out + self.price_publications(
+            now.exchange_ms, lambda item: f"ticker:{item.symbol}", self.ticker)
 
     def trade(self, liq: Liq) -> dict[str, Any]:
         event = liq.event
@@ -135,12 +131,7 @@ def _instrument(item: Listing) -> dict[str, Any]:
     return row
 
 
-class KrakenFuturesSession:
-    def __init__(self, sim: KrakenFuturesSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
-        self.held: set[str] = set()
-
+class KrakenFuturesSession(SessionBase[KrakenFuturesSim]):
     @staticmethod
     def _json(body: dict[str, Any], is_data: bool = False) -> Frame:
         return Frame(orjson.dumps(body).decode(), is_data)
@@ -149,11 +140,8 @@ class KrakenFuturesSession:
         return [self._json({"event": "info", "version": 1})]
 
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return [self._json({"event": "error", "message": "Json Error"})]
-        if not isinstance(request, dict):
+        request = json_request(text)
+        if request is None:
             return [self._json({"event": "error", "message": "Json Error"})]
         event, feed, products = (request.get("event"), request.get("feed"),
                                  request.get("product_ids"))
@@ -164,9 +152,9 @@ class KrakenFuturesSession:
             return [self._json({"event": "error", "message": "Invalid product id"})]
         topics = [f"{feed}:{product}" for product in products]
         if event == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, topics)
+            self.release(topics)
             return [self._json({"event": "unsubscribed", "feed": feed, "product_ids": products})]
-        subscribe_topics(self.sim.ctx, self.held, topics)
+        self.hold(topics)
         out: list[Out] = [self._json({"event": "subscribed", "feed": feed,
                                       "product_ids": products})]
         for product in products:
@@ -184,15 +172,6 @@ class KrakenFuturesSession:
         body = {"feed": "trade_snapshot", "product_id": product,
                 "trades": [self.sim.trade(liq) for liq in replayed]}
         return Frame(orjson.dumps(body).decode(), True, tuple(replayed))
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if pub.topics[0] in self.held else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> KrakenFuturesSim:

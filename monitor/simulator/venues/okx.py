@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from monitor.events import PositionSide
-from monitor.simulator.catalogue import Listing, fmt, listings, venue_price, venue_quantity
+from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
 from monitor.simulator.venue_sim import (
     Frame,
     Liq,
@@ -34,10 +34,15 @@ from monitor.simulator.venue_sim import (
     RestRequest,
     SimContext,
     SimNow,
-    release_topics,
-    subscribe_topics,
 )
-from monitor.simulator.venues.common import PriceBoard, RecentLiquidations, conn_id, json_reply
+from monitor.simulator.venues.common import (
+    RecentLiquidations,
+    SessionBase,
+    VenueSimBase,
+    conn_id,
+    json_reply,
+    json_request,
+)
 
 INST_TYPES = ("SWAP", "FUTURES", "MARGIN", "OPTION")
 MARK_MS = 200
@@ -47,13 +52,12 @@ def _family(item: Listing) -> str:
     return "-".join(item.symbol.split("-")[:2])
 
 
-class OkxSim:
+class OkxSim(VenueSimBase):
     venue = "okx"
+    price_interval_ms = MARK_MS
 
     def __init__(self, ctx: SimContext) -> None:
-        self.ctx = ctx
-        self.listings = {item.symbol: item for item in listings(self.venue)}
-        self.prices = PriceBoard(ctx.mark_interval_ms, MARK_MS)
+        super().__init__(ctx)
         self.recent = RecentLiquidations()
         self._pending: dict[str, list[Liq]] = {}  # instType -> liquidations not yet pushed
 
@@ -84,9 +88,6 @@ class OkxSim:
         item = self.listings[liq.event.instrument]
         self._pending.setdefault(item.spec.category, []).append(liq)
 
-    def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
-        self.prices.set(coin, price)
-
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         out = []
         for inst_type, batch in self._pending.items():
@@ -94,12 +95,8 @@ class OkxSim:
             out.append(Publication((topic,), self.liquidation_push(inst_type, batch), tuple(batch)))
             self.recent.add(topic, batch)
         self._pending = {}
-        if self.prices.due(now.exchange_ms):
-            for item in self.listings.values():
-                topic = f"mark-price:{item.symbol}"
-                if topic in self.ctx.subscribed:
-                    out.append(Publication((topic,), self.mark_push(item, now.exchange_ms)))
-        return out
+        return out + self.price_publications(
+            now.exchange_ms, lambda item: f"mark-price:{item.symbol}", self.mark_push)
 
     def liquidation_push(self, inst_type: str, batch: Sequence[Liq]) -> str:
         by_instrument: dict[str, list[dict[str, str]]] = {}
@@ -156,12 +153,10 @@ def _rest_error(status: int, code: str, message: str) -> RestReply:
     return json_reply({"code": code, "msg": message, "data": []}, status)
 
 
-class OkxSession:
+class OkxSession(SessionBase[OkxSim]):
     def __init__(self, sim: OkxSim, reject: bool) -> None:
-        self.sim = sim
-        self.reject = reject
+        super().__init__(sim, reject)
         self.conn_id = conn_id()
-        self.held: set[str] = set()
 
     def _event(self, body: dict[str, Any], request_id: object) -> Frame:
         if request_id is not None:
@@ -188,17 +183,11 @@ class OkxSession:
         detail = ",".join(f"{k}:{v}" for k, v in arg.items() if k != "channel")
         return f"Wrong URL or channel:{arg.get('channel')},{detail} doesn't exist."
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
         if text == "ping":
             return [Frame("pong")]
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return [self._error("60012", f"Invalid request: {text[:100]}", None)]
-        if not isinstance(request, dict):
+        request = json_request(text)
+        if request is None:
             return [self._error("60012", f"Invalid request: {text[:100]}", None)]
         request_id = request.get("id")
         op = request.get("op")
@@ -211,10 +200,10 @@ class OkxSession:
             return [self._error("60018", self._wrong(bad), request_id)]
         valid = [t for t in topics if t is not None]
         if op == "unsubscribe":
-            release_topics(self.sim.ctx, self.held, valid)
+            self.release(valid)
             return [self._event({"event": "unsubscribe", "arg": a}, request_id) for a in args]
         out: list[Out] = [self._event({"event": "subscribe", "arg": a}, request_id) for a in args]
-        subscribe_topics(self.sim.ctx, self.held, valid)
+        self.hold(valid)
         for topic in valid:
             kind, _, key = topic.partition(":")
             if kind == "liquidation-orders":
@@ -229,15 +218,6 @@ class OkxSession:
         # one that deduplicates it end with the same counts.
         replayed = [liq for liq in self.sim.recent.get(topic) if self.sim.ctx.was_sent(liq.seq)]
         return Frame(self.sim.liquidation_push(inst_type, replayed), True, tuple(replayed))
-
-    def tick(self, now: SimNow) -> Sequence[Out]:
-        return ()
-
-    def render(self, pub: Publication) -> str | None:
-        return pub.payload if pub.topics[0] in self.held else None
-
-    def on_close(self) -> None:
-        release_topics(self.sim.ctx, self.held)
 
 
 def make(ctx: SimContext) -> OkxSim:
