@@ -19,6 +19,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config, VenueConfig
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
+from monitor.events import Liquidation
 from monitor.feed.factory import Feed, build_feed
 from monitor.feed.instruments import default_cache_dir
 from monitor.feed.recorder import Recorder
@@ -31,6 +32,8 @@ from monitor.service.sdnotify import SdNotify
 from monitor.service.watchdog import ServiceLoop
 from monitor.store.base import Store
 from monitor.store.factory import open_store
+from monitor.web.http import WebRoutes
+from monitor.web.live import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class App:
         self.alerts: list[CascadeAlert | WhaleAlert] = []
         self.on_alert: list[Callable[[CascadeAlert | WhaleAlert], None]] = []
         self.notifier: Notifier | None = None  # MQTT and webhooks (issue 6), built in run()
+        self.live: LiveView | None = None  # the web page's state, served with /metrics
         self.ready = asyncio.Event()
         # systemd: READY/STATUS/WATCHDOG/STOPPING (no-ops without NOTIFY_SOCKET).
         self.service = ServiceLoop(self, sd or SdNotify(None), watchdog_seconds)
@@ -153,17 +157,24 @@ class App:
                 directory=Path(config.record.directory), rotation=config.record.rotation,
                 gzip_files=config.record.gzip, retention_days=config.record.retention_days)
             self._tap = self.recorder
+        if config.metrics.enabled:
+            self.live = LiveView(self.store, self.metrics, self.detector, self.clock, lambda: {
+                v: self.config.venues[v].silence_limit_seconds for v in self.feeds})
+            self.on_alert.append(self.live.on_alert)
         self.ingest = Ingest(self.store, self.detector, self.metrics, self.clock,
                              capacity=config.feed.queue_size, on_whale=self._alert,
-                             on_liquidation=(self.notifier.publish_liquidation
-                                             if self.notifier.wants_liquidations else None))
+                             on_liquidation=_each(
+                                 self.notifier.publish_liquidation
+                                 if self.notifier.wants_liquidations else None,
+                                 self.live.on_liquidation if self.live is not None else None))
         self._cache_dir = (Path(config.feed.instrument_cache_dir)
                            if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():
             self.add_feed(venue, vc)
         if config.metrics.enabled:
             self.server = MetricsServer(self.registry, config.metrics.host, self._metrics_port,
-                                        self.readiness)
+                                        self.readiness,
+                                        web=WebRoutes(self.live) if self.live else None)
             await self.server.start()
         log.info("liqmon running: venues %s, store %s", ", ".join(self.feeds) or "none",
                  config.store.backend)
@@ -175,6 +186,8 @@ class App:
                 ingest_task = tg.create_task(self.ingest.run(), name="ingest")
                 loops = [tg.create_task(self._evaluate_loop(), name="evaluate"),
                          tg.create_task(self._summary_loop(), name="summary")]
+                if self.live is not None:
+                    loops.append(tg.create_task(self.live.run(), name="web"))
                 self.ready.set()
                 loops.append(tg.create_task(self.service.run(), name="service"))
                 await stop.wait()
@@ -246,6 +259,20 @@ class App:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def _each(*callbacks: Callable[[Liquidation], None] | None
+          ) -> Callable[[Liquidation], None] | None:
+    """One callback calling every given one (None when none is given)."""
+    given = [c for c in callbacks if c is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def each(event: Liquidation) -> None:
+        for callback in given:
+            callback(event)
+
+    return each
 
 
 def install_signal_handlers(
