@@ -242,7 +242,8 @@ class App:
     def add_feed(self, venue: str, vc: VenueConfig) -> None:
         """Build a venue's feed from ``self.config``; start it if the app is running."""
         assert self.ingest is not None, "feeds are added once ingest exists"
-        self.feeds[venue] = build_feed(venue, vc, self.config, self.ingest, self.metrics,
+        sink = self.live.watch(self.ingest) if self.live is not None else self.ingest
+        self.feeds[venue] = build_feed(venue, vc, self.config, sink, self.metrics,
                                        self.clock, cache_dir=self._cache_dir, tap=self._tap)
         if self._tg is not None:
             self._start_feed(venue)

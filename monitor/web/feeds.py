@@ -5,8 +5,11 @@ this reads them once per update interval (:func:`feed_samples`, one ``collect()`
 metric, not a scrape of the whole registry) and keeps what a page needs on top: when the
 frame count last moved, on the monotonic clock, and the gaps, the stretches during which
 a venue was down. A venue is down while not every connection is subscribed, or while no
-frame has arrived for its silence limit (a connection that answers pings and sends no
-data, as Binance's retired route did, looks connected but is not delivering).
+frame has arrived for its silence limit, or while no frame carried an event (a
+liquidation or a price: every venue connection carries a price stream) for that long. A
+connection that answers pings and sends no data, as Binance's retired route did, looks
+connected and receives frames, but is not delivering; :class:`DataWatch`, in front of
+ingest, notes when each venue last handed on events.
 """
 
 from __future__ import annotations
@@ -16,7 +19,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.clock import Clock
+from monitor.events import Liquidation, MarkPrice
+from monitor.feed.supervisor import EventSink
+
 GAPS_KEPT = 20
+
+
+class DataWatch:
+    """An EventSink in front of ingest that notes when each venue last delivered events."""
+
+    def __init__(self, sink: EventSink, clock: Clock) -> None:
+        self._sink = sink
+        self._clock = clock
+        self.data_at: dict[str, float] = {}  # venue → monotonic time of its last events
+
+    def put(self, venue: str, events: list[Liquidation | MarkPrice]) -> None:
+        self.data_at[venue] = self._clock.monotonic()
+        self._sink.put(venue, events)
 
 
 @dataclass
@@ -65,8 +85,9 @@ class FeedHealth:
     def __init__(self) -> None:
         self._venues: dict[str, _Venue] = {}
 
-    def update(self, samples: Mapping[str, FeedSample], limits: Mapping[str, float],
-               monotonic: float, wall: float) -> list[dict[str, Any]]:
+    def update(self, samples: Mapping[str, FeedSample], data_at: Mapping[str, float],
+               limits: Mapping[str, float], monotonic: float, wall: float
+               ) -> list[dict[str, Any]]:
         """Fold in one set of samples; return the rows the page shows, one per venue."""
         rows = []
         for venue in sorted(limits):
@@ -77,13 +98,17 @@ class FeedHealth:
                     state.frame_at = monotonic
                 state.frames = sample.frames
             age = None if state.frame_at is None else monotonic - state.frame_at
+            data = data_at.get(venue)
+            data_age = None if data is None else monotonic - data
             limit = limits[venue]
             if not sample.connected:
                 up, detail = False, "not connected"
-            elif age is None:
+            elif age is None or age > limit:
+                up, detail = False, "connected, no frames"
+            elif data_age is None:
                 up, detail = False, "connected, no data yet"
-            elif age > limit:
-                up, detail = False, f"connected, no data for {age:.0f}s"
+            elif data_age > limit:
+                up, detail = False, f"connected, no data for {data_age:.0f}s"
             else:
                 up, detail = True, "receiving"
             if state.up and not up:
@@ -98,6 +123,7 @@ class FeedHealth:
                 "detail": detail,
                 "subscribed": sample.subscribed,
                 "last_frame_age_s": None if age is None else round(age, 1),
+                "last_data_age_s": None if data_age is None else round(data_age, 1),
                 "frames": int(sample.frames),
                 "invalid": int(sample.invalid),
                 "reconnects": int(sample.reconnects),

@@ -10,8 +10,10 @@ as of the last tick, built at most once per tick, then the updates after it.
 
 The tick reads 24 h of minute buckets only on its first run and every
 ``FULL_READ_SECONDS`` (so writes of other daemons sharing a Redis store show up); otherwise
-it rereads the minutes since the previous tick plus ``LATE_MINUTES`` (a late frame lands
-in its own minute). Long reads go in chunks with a yield to the loop between them.
+it rereads the minutes since the tick of ``LATE_SECONDS`` ago, plus ``LATE_MINUTES``: a
+late frame lands in its own minute, and the buffered Redis store writes a little after
+ingest (in real seconds, which are many market minutes in a sped-up demo). Long reads go
+in chunks with a yield to the loop between them.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from monitor.clock import Clock
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.events import Liquidation
+from monitor.feed.supervisor import EventSink
 from monitor.metrics import Metrics
 from monitor.store.base import Store, TotalsRow
 from monitor.web.bars import MinuteBars, cells_of
-from monitor.web.feeds import FeedHealth, feed_samples
+from monitor.web.feeds import DataWatch, FeedHealth, feed_samples
 from monitor.web.hub import Hub, sse_message
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ TAPE_SIZE = 1000
 CASCADES_KEPT = 30
 WHALES_KEPT = 30
 LATE_MINUTES = 2
+LATE_SECONDS = 10.0
 CHUNK_MINUTES = 60
 FULL_READ_SECONDS = 300.0
 TOTAL_WINDOWS = {"1h": 60, "4h": 240, "24h": 1440}
@@ -114,7 +118,9 @@ class LiveView:
         self._whales: deque[dict[str, Any]] = deque(maxlen=WHALES_KEPT)
         self._bars = MinuteBars()
         self._health = FeedHealth()
+        self._watch: DataWatch | None = None
         self._next_full_read = 0.0
+        self._recent_ticks: deque[tuple[float, int]] = deque()  # (monotonic, minute)
         self.seq = 0
         self._totals: dict[str, list[dict[str, Any]]] = {}
         self._state: dict[str, Any] = {}
@@ -133,6 +139,12 @@ class LiveView:
         self._cascades[alert.id] = record
         while len(self._cascades) > CASCADES_KEPT:
             self._cascades.popitem(last=False)
+
+    def watch(self, sink: EventSink) -> EventSink:
+        """The sink the feeds should hand events to: ``sink``, noting which venue delivers."""
+        if self._watch is None:
+            self._watch = DataWatch(sink, self._clock)
+        return self._watch
 
     # -- the update loop ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -185,7 +197,11 @@ class LiveView:
             self._next_full_read = now + FULL_READ_SECONDS
         else:
             assert bars.end is not None
-            start = min(bars.end, minute) - LATE_MINUTES
+            start = min(bars.end, minute, *(m for _t, m in self._recent_ticks)) - LATE_MINUTES
+        ticks = self._recent_ticks
+        ticks.append((now, minute))
+        while len(ticks) > 1 and ticks[1][0] <= now - LATE_SECONDS:
+            ticks.popleft()
         for first in range(start, minute + 1, CHUNK_MINUTES):
             last = min(first + CHUNK_MINUTES - 1, minute)
             cells = cells_of(await self._store.minute_series(first, last, by=CELL_KEYS))
@@ -210,7 +226,8 @@ class LiveView:
                    for metric in (m.feed_connected, m.feed_subscribed, m.frames,
                                   m.frames_invalid, m.reconnects)
                    for family in metric.collect() for s in family.samples)
-        return self._health.update(feed_samples(samples), self._feeds(),
+        data_at = self._watch.data_at if self._watch is not None else {}
+        return self._health.update(feed_samples(samples), data_at, self._feeds(),
                                    self._clock.monotonic(), self._clock.wall())
 
     # -- what a page reads ------------------------------------------------------------------

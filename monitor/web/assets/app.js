@@ -261,7 +261,8 @@ function renderFeeds() {
     const st = cell(tr, f.status, "status-" + f.status);
     st.title = f.detail;
     if (f.status !== "up") st.textContent = "down: " + f.detail;
-    cell(tr, f.last_frame_age_s === null ? "–" : f.last_frame_age_s + "s ago", "num");
+    const age = cell(tr, f.last_data_age_s === null ? "–" : f.last_data_age_s + "s ago", "num");
+    age.title = f.last_frame_age_s === null ? "no frame yet" : "last frame " + f.last_frame_age_s + "s ago";
     cell(tr, f.frames.toLocaleString("en-US"), "num");
     cell(tr, f.reconnects, "num");
     cell(tr, f.invalid, "num");
