@@ -295,8 +295,9 @@ def test_a_cascade_appears_with_its_explanation_while_the_night_plays(run: Run) 
     first = run.seen_live[-1]
     assert first["status"] in ("firing", "escalated")
     assert first["severity"] in ("warning", "critical", "extreme")
-    assert "liquidated" not in first["reason"] or first["reason"]
-    assert " in 5m " in first["reason"] or "5m" in first["reason"], first["reason"]
+    # The one-line explanation: the side's USD in the window and why it is unusual.
+    assert "longs" in first["reason"] and " in 5m " in first["reason"], first["reason"]
+    assert "baseline" in first["reason"], first["reason"]
     # A page opened mid-cascade shows what came before (backfill), not an empty list.
     assert {c["id"] for c in run.seen_live} <= {c["id"] for c in run.seen_by_b_on_open}
 
