@@ -25,10 +25,14 @@ class MinuteBars:
         # The same minutes summed over coins: what the default chart draws, kept so that a
         # full snapshot reads 1,440 small dicts, not every cell of the day.
         self._venues: dict[int, dict[str, tuple[float, float]]] = {}
+        # USD per coin over the span, kept as minutes come and go (read every update).
+        self._coin_usd: dict[str, float] = {}
         self.end: int | None = None  # the newest minute read so far
 
     def replace(self, minute: int, cells: dict[Cell, float]) -> None:
         """What the store holds for one minute now (a minute can still grow: late frames)."""
+        self._count_coins(self._minutes.get(minute, {}), -1.0)
+        self._count_coins(cells, 1.0)
         if cells:
             self._minutes[minute] = cells
             venues: dict[str, tuple[float, float]] = {}
@@ -46,8 +50,17 @@ class MinuteBars:
         """Forget the minutes that fell out of the span ending at ``end_minute``."""
         first = end_minute - self.span + 1
         for minute in [m for m in self._minutes if m < first]:
-            del self._minutes[minute]
+            self._count_coins(self._minutes.pop(minute), -1.0)
             del self._venues[minute]
+
+    def _count_coins(self, cells: dict[Cell, float], sign: float) -> None:
+        usd = self._coin_usd
+        for (_venue, coin, _side), value in cells.items():
+            left = usd.get(coin, 0.0) + sign * value
+            if left > 1e-6:
+                usd[coin] = left
+            else:
+                usd.pop(coin, None)
 
     def by_venue(self, start: int, end: int, coin: str | None = None
                  ) -> dict[str, list[list[float]]]:
@@ -85,10 +98,7 @@ class MinuteBars:
 
     def coins(self) -> list[str]:
         """Every coin with liquidations in the span, the largest USD first."""
-        usd: dict[str, float] = {}
-        for cells in self._minutes.values():
-            for (_venue, coin, _side), value in cells.items():
-                usd[coin] = usd.get(coin, 0.0) + value
+        usd = self._coin_usd
         return sorted(usd, key=lambda c: (-usd[c], c))
 
     def total(self, start: int, end: int) -> dict[tuple[str, str], float]:

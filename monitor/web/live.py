@@ -123,7 +123,12 @@ class LiveView:
         self._recent_ticks: deque[tuple[float, int]] = deque()  # (monotonic, minute)
         self.seq = 0
         self._totals: dict[str, list[dict[str, Any]]] = {}
-        self._state: dict[str, Any] = {}
+        now_ms = int(clock.wall() * 1000)
+        # Until the first tick, a page gets an empty state of the right shape.
+        self._state: dict[str, Any] = {
+            "seq": 0, "now_ms": now_ms, "minute": now_ms // 60_000, "interval_s": interval,
+            "tape_size": tape_size, "totals": {}, "store_error": None, "cascades": [],
+            "active": [], "whales": [], "feeds": [], "coins": []}
         self._full: tuple[int, bytes] | None = None
         self._coin_cache: dict[str, tuple[int, bytes]] = {}
 
@@ -235,7 +240,7 @@ class LiveView:
         """The whole state as of the last tick, as JSON (built once per tick)."""
         if self._full is not None and self._full[0] == self.seq:
             return self._full[1]
-        minute = self._state.get("minute", int(self._clock.wall() * 1000) // 60_000)
+        minute = self._state["minute"]
         start = minute - self._bars.span + 1
         doc = {**self._state, "seq": self.seq, "tape_fields": TAPE_FIELDS,
                "tape": list(reversed(self._tape)),
@@ -250,7 +255,7 @@ class LiveView:
         cached = self._coin_cache.get(coin)
         if cached is not None and cached[0] == self.seq:
             return cached[1]
-        if coin not in self._state.get("coins", ()):
+        if coin not in self._state["coins"]:
             return None
         minute = self._state["minute"]
         start = minute - self._bars.span + 1

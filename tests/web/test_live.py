@@ -61,8 +61,9 @@ def test_minute_bars_slice_by_venue_and_coin_and_forget_the_old() -> None:
     bars.replace(100, {})  # reread: nothing left in that minute
     bars.trim(112)  # span 10: minutes 103..112 stay
     assert bars.cells(0, 200) == [(103, "okx", "ETH", "long", 4.0)]
+    assert bars.coins() == ["ETH"]  # what left the span left the coin list too
     bars.trim(113)
-    assert bars.cells(0, 200) == [] and bars.end == 103
+    assert bars.cells(0, 200) == [] and bars.end == 103 and bars.coins() == []
 
 
 # -- feed health --
@@ -146,6 +147,13 @@ async def live_view(tape_size: int = 1000) -> tuple[LiveView, MemoryStore, Virtu
     view = LiveView(store, metrics, None, clock, lambda: {"bybit": 60.0, "okx": 60.0},
                     tape_size=tape_size)
     return view, store, clock
+
+
+async def test_a_page_that_opens_before_the_first_update_gets_an_empty_state() -> None:
+    view, _store, _clock = await live_view()
+    doc = orjson.loads(view.full())
+    assert (doc["seq"], doc["minute"], doc["tape"], doc["cascades"]) == (0, MINUTE, [], [])
+    assert doc["bars"]["venues"] == {} and doc["tape_size"] == 1000
 
 
 async def test_one_snapshot_per_tick_with_the_store_s_windows_and_a_bounded_tape() -> None:
