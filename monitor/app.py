@@ -28,6 +28,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config, VenueConfig
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
+from monitor.events import Liquidation
 from monitor.feed.factory import Feed, build_feed
 from monitor.feed.instruments import default_cache_dir
 from monitor.feed.ports import FrameTap
@@ -41,6 +42,8 @@ from monitor.service.sdnotify import SdNotify, watchdog_seconds
 from monitor.service.watchdog import PipelineState, ServiceLoop
 from monitor.store.base import Store
 from monitor.store.factory import open_store
+from monitor.web.http import WebRoutes
+from monitor.web.live import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class App:
         self.alerts: list[CascadeAlert | WhaleAlert] = []
         self.on_alert: list[Callable[[CascadeAlert | WhaleAlert], None]] = []
         self.notifier: Notifier | None = None  # MQTT and webhooks, built in run()
+        self.live: LiveView | None = None  # the web page's state, served with /metrics
         self.ready = asyncio.Event()
         # systemd: READY/STATUS/WATCHDOG/STOPPING (no-ops without NOTIFY_SOCKET).
         self.service = ServiceLoop(self, self.clock, sd or SdNotify(None), watchdog_seconds)
@@ -214,17 +218,24 @@ class App:
                 directory=Path(config.record.directory), rotation=config.record.rotation,
                 gzip_files=config.record.gzip, retention_days=config.record.retention_days)
             self._tap = self.recorder
+        if config.metrics.enabled:
+            self.live = LiveView(self.store, self.metrics, self.detector, self.clock, lambda: {
+                v: self.config.venues[v].silence_limit_seconds for v in self.feeds})
+            self.on_alert.append(self.live.on_alert)
         self.ingest = Ingest(self.store, self.detector, self.metrics, self.clock,
                              capacity=config.feed.queue_size, on_whale=self._alert,
-                             on_liquidation=(self.notifier.publish_liquidation
-                                             if self.notifier.wants_liquidations else None))
+                             on_liquidation=_each(
+                                 self.notifier.publish_liquidation
+                                 if self.notifier.wants_liquidations else None,
+                                 self.live.on_liquidation if self.live is not None else None))
         self._cache_dir = (Path(config.feed.instrument_cache_dir)
                            if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():
             self.add_feed(venue, vc)
         if config.metrics.enabled:
             self.server = MetricsServer(self.registry, config.metrics.host, self._metrics_port,
-                                        self.readiness)
+                                        self.readiness,
+                                        web=WebRoutes(self.live) if self.live else None)
             await self.server.start()
         log.info("liqmon running: venues %s, store %s", ", ".join(self.feeds) or "none",
                  config.store.backend)
@@ -241,6 +252,8 @@ class App:
         }
         if self.server is not None:
             work["metrics-endpoint"] = self.server.serve
+        if self.live is not None:
+            work["web"] = self.live.run
         for name, run in work.items():
             self._background.append(tg.create_task(self._supervised(name, run()), name=name))
         for venue in self.feeds:
@@ -305,7 +318,8 @@ class App:
     def add_feed(self, venue: str, vc: VenueConfig) -> None:
         """Build a venue's feed from ``self.config``; start it if the app is running."""
         assert self.ingest is not None, "feeds are added once ingest exists"
-        self.feeds[venue] = build_feed(venue, vc, self.config, self.ingest, self.metrics,
+        sink = self.live.watch(self.ingest) if self.live is not None else self.ingest
+        self.feeds[venue] = build_feed(venue, vc, self.config, sink, self.metrics,
                                        self.clock, cache_dir=self._cache_dir, tap=self._tap)
         if self._tg is not None:
             self._start_feed(venue)
@@ -345,6 +359,20 @@ class App:
             if venue in plan.added:
                 self.metrics.add_venue(venue)
             self.add_feed(venue, venues[venue])
+
+
+def _each(*callbacks: Callable[[Liquidation], None] | None
+          ) -> Callable[[Liquidation], None] | None:
+    """One callback calling every given one (None when none is given)."""
+    given = [c for c in callbacks if c is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def each(event: Liquidation) -> None:
+        for callback in given:
+            callback(event)
+
+    return each
 
 
 @contextlib.contextmanager

@@ -31,7 +31,9 @@ from monitor.alerts import (
 from monitor.config import Config
 from monitor.detector.engine import Detector
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.feed.recorder import RawFrame, read_recording
 from monitor.replay import Progress, ReplayResult, replay
+from monitor.web.report import ReportSeries
 
 # Scenario time 0 on the venues' clock: midnight UTC before the night of 1 February 2026.
 SCENARIO_EPOCH = 1_769_904_000.0
@@ -97,8 +99,12 @@ class BacktestReport:
     first_at: float | None
     last_at: float | None
     alerts: list[CascadeAlert] = field(default_factory=list)
+    # Minute volumes, prices and feed gaps, for the HTML report (and the JSON's
+    # ``minutes`` and ``feed_gaps``).
+    series: ReportSeries | None = None
 
     def to_json(self) -> dict[str, Any]:
+        series = self.series
         return {
             "cascades": [c.to_json() for c in self.cascades],
             "whales": [_whale_json(w) for w in self.whales],
@@ -110,7 +116,18 @@ class BacktestReport:
             "liquidations": self.liquidations,
             "start": rfc3339(self.first_at) if self.first_at is not None else None,
             "end": rfc3339(self.last_at) if self.last_at is not None else None,
+            "minutes": series.minutes_json() if series is not None else [],
+            "feed_gaps": series.gaps_json() if series is not None else [],
         }
+
+    def transitions(self) -> dict[str, list[dict[str, Any]]]:
+        """Each cascade's alert transitions, by cascade id (the HTML report's lanes)."""
+        result: dict[str, list[dict[str, Any]]] = {}
+        for a in self.alerts:
+            result.setdefault(a.id, []).append({
+                "at_ms": round(a.at * 1000), "status": a.status.value,
+                "severity": a.severity.value, "reason": a.reason})
+        return result
 
     def render_text(self) -> str:
         return _render(self)
@@ -171,9 +188,26 @@ async def backtest_recording(
     simulated: bool = False,
     progress: Progress | None = None,
 ) -> BacktestReport:
-    result = await replay(recording, config, simulated=simulated, progress=progress)
+    series = new_series(config)
+
+    def frames() -> Iterator[RawFrame]:
+        for raw in read_recording(recording):
+            series.frame(raw.venue, raw.received_at)
+            yield raw
+
+    result = await replay(frames(), config, simulated=simulated, progress=progress,
+                          on_event=series.event)
     onset = _onset(ground_truth, None)
-    return build_report(str(recording), result, ground_truth, onset)
+    report = build_report(str(recording), result, ground_truth, onset)
+    report.series = series
+    return report
+
+
+def new_series(config: Config) -> ReportSeries:
+    """What the HTML report draws: prices of the coins the metrics label, gaps past each
+    venue's silence limit."""
+    return ReportSeries(config.metrics.coins, {
+        venue: vc.silence_limit_seconds for venue, vc in config.venues.items()})
 
 
 def backtest_scenario(
@@ -189,6 +223,7 @@ def backtest_scenario(
     scenario = build_scenario(name, seed=seed, duration_seconds=duration_seconds)
     detector = Detector(config.detector)
     result = ReplayResult()
+    series = new_series(config)
     total = len(scenario.events) if not callable(scenario.events) else None
     evaluated = -1
     for done, event in enumerate(scenario_events(scenario.iter_events(), SCENARIO_EPOCH), 1):
@@ -201,6 +236,7 @@ def backtest_scenario(
         if result.first_at is None:
             result.first_at = at
         result.last_at = at
+        series.event(event)
         if type(event) is Liquidation:
             result.whales.extend(detector.on_liquidation(event))
             result.liquidations += 1
@@ -219,8 +255,10 @@ def backtest_scenario(
     if progress is not None:
         progress(total or result.liquidations + result.marks, total)
     truth = scenario.ground_truth
-    return build_report(f"scenario {name} (seed {seed})", result, truth,
-                        _onset(truth, SCENARIO_EPOCH))
+    report = build_report(f"scenario {name} (seed {seed})", result, truth,
+                          _onset(truth, SCENARIO_EPOCH))
+    report.series = series  # a scenario has no feed: no gaps
+    return report
 
 
 def scenario_events(events: Iterator[Any], epoch: float) -> Iterator[Liquidation | MarkPrice]:

@@ -121,11 +121,13 @@ async def replay(
     on_alert: Callable[[CascadeAlert | WhaleAlert], None] | None = None,
     progress: Progress | None = None,
     until: float | None = None,
+    on_event: Callable[[Liquidation | MarkPrice], None] | None = None,
 ) -> ReplayResult:
     """Replay a recording (a path, or frames) and return what the detector made of it.
 
     ``until`` evaluates on past the last frame (default: the last frame plus the window,
     hold and cooling, so cascades still open at the end of the recording resolve).
+    ``on_event`` sees every counted liquidation (after dedupe) and every mark price.
     """
     source: Iterable[RawFrame] = read_recording(frames) if isinstance(frames, str | Path) else (
         frames)
@@ -141,7 +143,8 @@ async def replay(
         if on_alert is not None:
             on_alert(alert)
 
-    ingest = Ingest(store, detector, metrics, clock, capacity=INGEST_CAPACITY, on_whale=whale)
+    ingest = Ingest(store, detector, metrics, clock, capacity=INGEST_CAPACITY, on_whale=whale,
+                    on_liquidation=on_event)
     parsers = _Parsers(config, books, cache_dir, simulated)
     evaluated: int | None = None
     wall_start = asyncio.get_running_loop().time()
@@ -191,6 +194,8 @@ async def replay(
                     events.append(item)
                     if isinstance(item, MarkPrice):
                         result.marks += 1
+                        if on_event is not None:
+                            on_event(item)
                 elif isinstance(item, Invalid):
                     result.invalid_frames += 1
                 elif isinstance(item, Unrecognised):

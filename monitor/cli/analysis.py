@@ -48,6 +48,8 @@ def add_analysis_commands(sub: Any, add_config: AddConfig) -> None:
     p.add_argument("--simulated", action="store_true",
                    help="instrument terms from the simulator's catalogue")
     p.add_argument("--json", action="store_true", help="one JSON document for scripts")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write the report with charts as one self-contained HTML file")
 
 
 def _progress() -> Progress | None:
@@ -112,6 +114,17 @@ def _backtest(args: argparse.Namespace, config: Config) -> int:
         return 2 if isinstance(exc, ValueError | KeyError) else 1
     if sys.stderr.isatty():
         sys.stderr.write("\n")
+    if args.html:
+        from monitor.web.report import render_html
+
+        try:
+            Path(args.html).write_text(
+                render_html(report.to_json(), report.series, report.transitions()),
+                encoding="utf-8")
+        except OSError as exc:
+            print(f"liqmon backtest: cannot write {args.html}: {exc}", file=sys.stderr)
+            return 1
+        print(f"HTML report written to {args.html}", file=sys.stderr)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report.to_json()) + b"\n")
     else:

@@ -138,6 +138,16 @@ async def _demo(
               f"metrics on http://{daemon_config.metrics.host}:{daemon_config.metrics.port}"
               "/metrics", file=sys.stderr)
 
+        async def announce() -> None:
+            # The port is known once the endpoint listens (0 in the config picks one).
+            await app.ready.wait()
+            if app.server is not None:
+                host = daemon_config.metrics.host
+                host = ("127.0.0.1" if host in ("0.0.0.0", "", "::")
+                        else f"[{host}]" if ":" in host else host)
+                print(f"liqmon demo: open the live page at http://{host}:{app.server.port}/",
+                      file=sys.stderr, flush=True)
+
         async def finish() -> None:
             if args.duration is not None:
                 await asyncio.sleep(args.duration)
@@ -147,10 +157,12 @@ async def _demo(
             stop.set()
 
         ender = asyncio.create_task(finish())
+        herald = asyncio.create_task(announce())
         try:
             code = await app.run(stop)
         finally:
             ender.cancel()
+            herald.cancel()
         sent = sim.sent()
         table = {(venue, side): (sent.get(venue, side).count, sent.get(venue, side).usd)
                  for venue in sent.venues() for side in ("long", "short")}

@@ -1,8 +1,9 @@
-"""The metrics endpoint: /metrics, /healthz, /readyz and a landing page at /.
+"""The metrics endpoint: /metrics, /healthz, /readyz and, at /, the live page.
 
 A small asyncio HTTP/1.1 server of our own (GET and HEAD only, one response per
 connection) so that scrapes run on the daemon's event loop without a thread and without
-another web framework.
+another web framework. The live page's routes (``/``, ``/static/*``, ``/api/*``) belong to
+``monitor.web.http``; without them ``/`` is a landing page of links.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -23,6 +25,16 @@ LANDING = b"""<!doctype html><html><head><title>liqmon</title></head><body>
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
+class WebPage(Protocol):
+    """The live page's routes (monitor.web.http.WebRoutes): read-only, GET and HEAD."""
+
+    def handles(self, path: str) -> bool: ...
+
+    async def respond(self, method: str, target: str, writer: asyncio.StreamWriter) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class MetricsServer:
     def __init__(
         self,
@@ -30,11 +42,13 @@ class MetricsServer:
         host: str,
         port: int,
         ready: Callable[[], tuple[bool, str]],
+        web: WebPage | None = None,
     ) -> None:
         self._registry = registry
         self._host = host
         self._port = port
         self._ready = ready
+        self._web = web
         self._server: asyncio.Server | None = None
 
     @property
@@ -55,6 +69,8 @@ class MetricsServer:
         await self._server.serve_forever()
 
     async def aclose(self) -> None:
+        if self._web is not None:
+            self._web.close()  # ends the live page's event streams
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -70,6 +86,10 @@ class MetricsServer:
             if len(parts) < 2:
                 return
             method, target = parts[0], parts[1].split("?", 1)[0]
+            if (self._web is not None and method in ("GET", "HEAD")
+                    and self._web.handles(target)):
+                await self._web.respond(method, parts[1], writer)
+                return
             status, content_type, body = self._route(method, target)
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
