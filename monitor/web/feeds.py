@@ -21,7 +21,7 @@ from typing import Any
 
 from monitor.clock import Clock
 from monitor.events import Liquidation, MarkPrice
-from monitor.feed.supervisor import EventSink
+from monitor.feed.ports import EventSink
 
 GAPS_KEPT = 20
 

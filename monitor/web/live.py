@@ -31,7 +31,7 @@ from monitor.clock import Clock
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.events import Liquidation
-from monitor.feed.supervisor import EventSink
+from monitor.feed.ports import EventSink
 from monitor.metrics import Metrics
 from monitor.store.base import Store, TotalsRow
 from monitor.web.bars import MinuteBars, cells_of
