@@ -1,4 +1,4 @@
-"""``liqmon run``, ``liqmon demo``, ``liqmon simulate`` and ``liqmon record``."""
+"""``liqmon demo`` and ``liqmon simulate``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import orjson
 from monitor.app import App, signal_handlers
 from monitor.clock import SystemClock
 from monitor.config import Config, load_config
-from monitor.feed.recorder import Recorder
 from monitor.simulator.faults import Faults
 from monitor.simulator.scenarios.model import Scenario
 from monitor.simulator.server import Simulator
@@ -52,20 +51,6 @@ class MarketClock(SystemClock):
         # same speed from the last value (never before play starts, when it also stands).
         extra = (now - self._last_changed) * self._sim.speed if self._sim.finished else 0.0
         return (self._sim.start_wall or self._start) + market + extra
-
-
-async def run_record(config: Config, out: Path, duration: float | None) -> int:
-    """The daemon with a recorder on every frame, into one file."""
-    recorder = Recorder(path=out, gzip_files=out.suffix == ".gz")
-    stop = asyncio.Event()
-    if duration is not None:
-        asyncio.get_running_loop().call_later(duration, stop.set)
-    try:
-        with signal_handlers(stop):
-            return await App(config, tap=recorder).run(stop)
-    finally:
-        recorder.close()
-        print(f"{recorder.frames_written} frames recorded to {out}", file=sys.stderr)
 
 
 async def run_simulate(args: argparse.Namespace) -> int:
