@@ -102,7 +102,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_analysis(args)
     if command == "simulate":
-        from monitor.cli.demo import run_simulate
+        from monitor.cli.simulate import run_simulate
 
         configure_logging("INFO", "text")
         return asyncio.run(run_simulate(args))

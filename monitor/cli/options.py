@@ -119,13 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the scenario to play (default feb-2026)")
     p.add_argument("--speed", type=float, default=60.0,
                    help="play the scenario this many times faster than real time (default "
-                        "60); events are stamped with the wall clock, so the rate is "
-                        "compressed, never the time")
+                        "60)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765,
                    help="listen port for every simulated venue (default 8765; 0: a free one)")
     p.add_argument("--faults", default="",
                    help="faults to inject, e.g. drop=5,malformed=0.01 (default none)")
+    p.add_argument("--clock", choices=("wall", "market"), default="wall",
+                   help="wall (default): stamp events with the wall clock, for a daemon "
+                        "started separately; market: stamp them with scenario time from the "
+                        "start (runs ahead of the wall clock at speeds above 1)")
     p.add_argument("--loop", action="store_true", help="start the scenario again when it ends")
     p.add_argument("--ground-truth", metavar="FILE",
                    help="write the scenario's ground truth (onset, peak, totals) as JSON")
