@@ -174,7 +174,7 @@ async def test_top_renders_a_running_daemon_in_a_pseudo_terminal(
         finally:
             await daemon.stop()
     screen = ANSI.sub("", raw.decode(errors="replace"))
-    assert code == 0, screen[-2000:]
+    assert code == 130, screen[-2000:]  # Ctrl-C
     assert "Traceback" not in screen, screen[-3000:]
     assert raw.count(b"\x1b[?1049h") == 1  # the alternate screen, left again at Ctrl-C
     assert b"\x1b[?1049l" in raw
