@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cascades", action="store_true", help="the last cascades instead")
     p.add_argument("--largest", type=positive_int, default=None, metavar="N",
                    help="the N largest liquidations in the window instead (up to 50)")
-    _filters(p, what="count liquidations")
+    _filters(p, what="with --largest, liquidations")
     p.add_argument("--limit", type=int, default=20, help="how many cascades --cascades lists")
 
     p = command("top", "a live terminal view of the running daemon")
