@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -61,3 +63,22 @@ def simulator(env: Mapping[str, str], *args: str) -> Iterator[tuple[subprocess.P
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def run_in_tmux(args: list[str], env: Mapping[str, str], seconds: float,
+                width: int = 80, height: int = 24) -> str:
+    """Run ``args`` in a tmux window of ``width`` x ``height`` for ``seconds``; the screen."""
+    socket_name = f"liqmon-test-{os.getpid()}-{threading.get_ident()}"
+    tmux = ["tmux", "-L", socket_name]
+    env = {**env, "TERM": "xterm-256color"}
+    command = " ".join(shlex.quote(a) for a in args)
+    subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", str(width),
+                    "-y", str(height), f"cd {shlex.quote(str(ROOT))} && {command}; sleep 60"],
+                   env=env, check=True, timeout=10 * T)
+    try:
+        time.sleep(seconds)
+        screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "t"], env=env, check=True,
+                                capture_output=True, text=True, timeout=10 * T).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], env=env, check=False, timeout=10 * T)
+    return screen
