@@ -11,8 +11,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor.cli.options import (
     EXIT_FAILURE,
@@ -76,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+async def _diagnosed(config: Config, work: Coroutine[Any, Any, int]) -> int:
+    """``work`` with the startup diagnosis watching the feeds' first attempts."""
+    from monitor.cli.diagnosis import install
+
+    install(config)
+    return await work
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "check-config":
@@ -117,9 +126,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                               "[metrics] enabled = false")
         tape = None if args.tape is None else TapePrinter(TapeFilter(min_usd=args.tape))
         port = None if args.metrics_port == FROM_CONFIG else args.metrics_port
-        return asyncio.run(run_service(
+        return asyncio.run(_diagnosed(config, run_service(
             config, args.config, log_level_override=args.log_level, metrics_port=port,
-            on_liquidation=tape))
+            on_liquidation=tape)))
     if command == "top":
         from monitor.cli.top import run_top
 
@@ -131,7 +140,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "record":
         from monitor.cli.side import run_record
 
-        return asyncio.run(run_record(config, Path(args.out), args.duration, args.metrics_port))
+        return asyncio.run(_diagnosed(config, run_record(config, Path(args.out), args.duration,
+                                                         args.metrics_port)))
     if command == "instruments":
         from monitor.cli.parse import run_instruments_fetch
 

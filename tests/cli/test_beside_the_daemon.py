@@ -38,9 +38,8 @@ async def test_side_commands_leave_the_daemons_connection_and_status_alone(
     daemon = MqttChannel(MqttConfig(enabled=True, port=mosquitto.port, liquidations=True))
     await daemon.start()
     try:
-        async with asyncio.timeout(10 * T):
-            while not daemon.connected:
-                await asyncio.sleep(0.02)
+        await daemon.wait_ready(10 * T)  # returns once connected (not yet connected here)
+        assert daemon.connected
         env = cli_env(tmp_path, LIQMON_NOTIFY__MQTT__ENABLED="true",
                       LIQMON_NOTIFY__MQTT__PORT=str(mosquitto.port),
                       LIQMON_NOTIFY__MQTT__LIQUIDATIONS="true")

@@ -26,8 +26,8 @@ from monitor.metrics import Metrics
 from monitor.simulator import Simulator
 from monitor.simulator.scenarios.model import scripted_scenario
 from monitor.store.base import TotalsRow
-from tests.fixtures.redis import RedisServer
 from tests.cli.commands import run_in_tmux
+from tests.fixtures.redis import RedisServer
 from tests.support.service import REPO, Daemon, eventually, metric_sum
 from tests.support.timing import T
 
