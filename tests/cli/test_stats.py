@@ -58,3 +58,22 @@ def test_the_memory_store_says_why_it_is_empty(tmp_path: Path) -> None:
     assert "lives inside each process" in done.stderr
     assert 'backend = "redis"' in done.stderr and "liqmon top" in done.stderr
     assert done.stdout == ""
+
+
+async def test_tail_follows_the_largest_in_the_store(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = StoreConfig(backend="redis", url=redis_server.url, key_prefix="tailstore")
+    store = await open_store(config)
+    now_ms = int(time.time() * 1000)
+    await store.add([_event(n, "BTC", PositionSide.LONG, (n + 1) * 1e5, now_ms)
+                     for n in range(4)])
+    assert await store.flush(5.0) == 0
+    await store.aclose()
+    env = cli_env(tmp_path, LIQMON_STORE__BACKEND="redis", LIQMON_STORE__URL=redis_server.url,
+                  LIQMON_STORE__KEY_PREFIX="tailstore")
+    done = liqmon(["tail", "--json", "--count", "2", "--min-usd", "250k"], env)
+    assert done.returncode == 0, done.stderr
+    assert "largest liquidations of each minute in the daemon's Redis store" in done.stderr
+    # Oldest first, as a tape: e3 ($400k) happened 3 s before e2 ($300k).
+    assert [orjson.loads(line)["event_id"] for line in done.stdout.splitlines()] == ["e3", "e2"]
