@@ -48,7 +48,8 @@ from monitor.web.live import LiveView
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DEADLINE_SECONDS = 10.0
-EXIT_OK, EXIT_FAILURE = 0, 1
+# 130 = 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
+EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
 
 
 class TaskEnded(RuntimeError):
@@ -84,6 +85,8 @@ class App:
         self.recorder: Recorder | None = None
         self.alerts: list[CascadeAlert | WhaleAlert] = []
         self.on_alert: list[Callable[[CascadeAlert | WhaleAlert], None]] = []
+        # Every counted liquidation, after dedupe (the MQTT stream, `--tape`, `liqmon tail`).
+        self.on_liquidation: list[Callable[[Liquidation], None]] = []
         self.notifier: Notifier | None = None  # MQTT and webhooks, built in run()
         self.live: LiveView | None = None  # the web page's state, served with /metrics
         self.ready = asyncio.Event()
@@ -142,6 +145,10 @@ class App:
             del self.alerts[:500]
         for callback in self.on_alert:
             callback(alert)
+
+    def _liquidation(self, event: Liquidation) -> None:
+        for callback in self.on_liquidation:
+            callback(event)
 
     async def _evaluate_loop(self) -> None:
         detector = self.detector
@@ -222,12 +229,12 @@ class App:
             self.live = LiveView(self.store, self.metrics, self.detector, self.clock, lambda: {
                 v: self.config.venues[v].silence_limit_seconds for v in self.feeds})
             self.on_alert.append(self.live.on_alert)
+            self.on_liquidation.append(self.live.on_liquidation)
+        if self.notifier.wants_liquidations:
+            self.on_liquidation.append(self.notifier.publish_liquidation)
         self.ingest = Ingest(self.store, self.detector, self.metrics, self.clock,
                              capacity=config.feed.queue_size, on_whale=self._alert,
-                             on_liquidation=_each(
-                                 self.notifier.publish_liquidation
-                                 if self.notifier.wants_liquidations else None,
-                                 self.live.on_liquidation if self.live is not None else None))
+                             on_liquidation=self._liquidation if self.on_liquidation else None)
         self._cache_dir = (Path(config.feed.instrument_cache_dir)
                            if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():
@@ -361,50 +368,55 @@ class App:
             self.add_feed(venue, venues[venue])
 
 
-def _each(*callbacks: Callable[[Liquidation], None] | None
-          ) -> Callable[[Liquidation], None] | None:
-    """One callback calling every given one (None when none is given)."""
-    given = [c for c in callbacks if c is not None]
-    if len(given) <= 1:
-        return given[0] if given else None
-
-    def each(event: Liquidation) -> None:
-        for callback in given:
-            callback(event)
-
-    return each
-
-
 @contextlib.contextmanager
 def signal_handlers(
     stop: asyncio.Event, reload: Callable[[], None] | None = None
-) -> Iterator[None]:
+) -> Iterator[list[int]]:
     """The one place liqmon handles signals: SIGTERM and SIGINT set ``stop``; SIGHUP calls
-    ``reload`` when given. Removed again on exit."""
+    ``reload`` when given. Removed again on exit. Yields the stop signals received, so the
+    caller can exit 130 after Ctrl-C and 0 after a service stop."""
     loop = asyncio.get_running_loop()
     signals = [signal.SIGTERM, signal.SIGINT]
+    received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
     for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     if reload is not None:
         loop.add_signal_handler(signal.SIGHUP, reload)
         signals.append(signal.SIGHUP)
     try:
-        yield
+        yield received
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
 
 
 async def run_service(
-    config: Config, path: str | None, *, log_level_override: str | None = None
+    config: Config, path: str | None, *, log_level_override: str | None = None,
+    metrics_port: int | None = None,
+    on_liquidation: Callable[[Liquidation], None] | None = None,
 ) -> int:
-    """``liqmon run``: the daemon with systemd notification, SIGHUP reload and SIGTERM drain."""
+    """``liqmon run``: the daemon with systemd notification, SIGHUP reload and SIGTERM drain.
+    ``metrics_port`` overrides ``[metrics] port``; ``on_liquidation`` sees every counted
+    liquidation (``--tape``)."""
     sd = SdNotify.from_env()
-    app = App(config, sd=sd, watchdog_seconds=watchdog_seconds() if sd.enabled else None)
+    app = App(config, sd=sd, watchdog_seconds=watchdog_seconds() if sd.enabled else None,
+              metrics_port=metrics_port)
+    if on_liquidation is not None:
+        app.on_liquidation.append(on_liquidation)
     stop = asyncio.Event()
     reloader = Reloader(app, app.service, path, log_level_override=log_level_override)
     try:
-        with signal_handlers(stop, reload=reloader.schedule):
-            return await app.run(stop)
+        with signal_handlers(stop, reload=reloader.schedule) as received:
+            return exit_code(await app.run(stop), received)
     finally:
         sd.close()
+
+
+def exit_code(code: int, received: list[int]) -> int:
+    """A clean stop by Ctrl-C exits 130; by SIGTERM (systemd's stop) 0."""
+    return EXIT_INTERRUPTED if code == EXIT_OK and signal.SIGINT in received else code

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from monitor.detector.config import DetectorConfig
 from monitor.errors import ConfigError
@@ -198,11 +199,53 @@ def build_config(raw: Mapping[str, Any]) -> Config:
             raise ConfigError(f"venues.{venue}", table, "a table")
         venues[venue] = _build(VenueConfig, table, f"venues.{venue}", base=venues[venue])
     rest = {k: v for k, v in raw.items() if k != "venues"}
-    config = _build(Config, rest, "", base=Config())
-    for venue, vc in venues.items():
+    config = dataclasses.replace(_build(Config, rest, "", base=Config()), venues=venues)
+    check_config(config)
+    return config
+
+
+URL_SCHEMES = {"ws_base_url": ("ws", "wss"), "rest_base_url": ("http", "https")}
+
+
+def check_config(config: Config) -> None:
+    """What no single key's type can say: URLs that can be connected to, a webhook with a
+    URL, severity thresholds in order, each enabled venue's options. ``run``, SIGHUP and
+    ``check-config`` all come through here, so a config ``check-config`` passes runs."""
+    for venue, vc in config.venues.items():
+        for key, schemes in URL_SCHEMES.items():
+            _check_url(f"venues.{venue}.{key}", getattr(vc, key), schemes)
         if vc.enabled:
             check_venue_options(venue, vc)
-    return dataclasses.replace(config, venues=venues)
+    if config.store.backend == "redis" and not config.store.url.startswith("unix://"):
+        _check_url("store.url", config.store.url, ("redis", "rediss"), empty_ok=False)
+    for name, wc in config.notify.webhooks.items():
+        if wc.enabled and not (wc.url or wc.url_file):
+            raise ConfigError(f"notify.webhooks.{name}.url", wc.url,
+                              "the webhook's URL (or url_file), or enabled = false")
+        _check_url(f"notify.webhooks.{name}.url", wc.url, ("http", "https"))
+    detector = config.detector
+    scopes = {"global_scope": detector.global_scope, "coin_scope": detector.coin_scope,
+              "venue_scope": detector.venue_scope}
+    scopes.update({f"coins.{coin}": detector.coin_thresholds(coin) for coin in detector.coins})
+    for name, t in scopes.items():
+        if not t.cascade_usd < t.critical_usd < t.extreme_usd:
+            raise ConfigError(
+                f"detector.{name}", f"cascade_usd={t.cascade_usd:g}, critical_usd="
+                f"{t.critical_usd:g}, extreme_usd={t.extreme_usd:g}",
+                "cascade_usd (warning) < critical_usd < extreme_usd")
+
+
+def _check_url(key: str, url: str, schemes: tuple[str, ...], *, empty_ok: bool = True) -> None:
+    if not url and empty_ok:
+        return
+    expected = "URL with a host, starting " + " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(key, url, f"a {expected} ({exc})") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ConfigError(key, url, f"a {expected}")
 
 
 def check_venue_options(venue: str, vc: VenueConfig) -> None:

@@ -9,6 +9,7 @@
     ├── FeedError              a venue connection failed (I/O)
     │   └── SubscriptionRejected  the venue refused a subscription; carries its message
     ├── InstrumentFetchError   a REST instrument document could not be fetched or read
+    ├── PortInUse              a port liqmon was to listen on is taken (exit 3, never retried)
     ├── StoreError             the store backend failed (redis errors are translated here)
     │   └── StoreUnavailable   the backend cannot be reached right now; writes are buffered
     └── NotifyError            a notification channel failed (MQTT, webhook)
@@ -72,6 +73,16 @@ class SubscriptionRejected(FeedError):
 
 class InstrumentFetchError(LiqmonError):
     """An instrument document could not be fetched over REST or could not be read."""
+
+
+class PortInUse(LiqmonError):
+    """A listening port is taken. Restarting will not help until its owner goes, so the
+    command line exits with a code of its own that the systemd unit does not restart on."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(f"port {port} on {host} is already in use")
 
 
 class StoreError(LiqmonError):

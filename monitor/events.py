@@ -112,6 +112,23 @@ class Liquidation:
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_json_dict())
 
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> Liquidation:
+        """The inverse of :meth:`to_json_dict` (``liqmon tail`` reads the MQTT stream)."""
+        return cls(
+            venue=str(data["venue"]),
+            instrument=str(data["instrument"]),
+            coin=str(data["coin"]),
+            position_side=PositionSide(data["position_side"]),
+            price=float(data["price"]),
+            qty_base=float(data["qty_base"]),
+            notional_usd=float(data["notional_usd"]),
+            exchange_ts_ms=int(data["exchange_ts_ms"]),
+            received_at=float(data["received_at"]),
+            completeness=Completeness(data["completeness"]),
+            event_id=str(data["event_id"]),
+        )
+
     @property
     def minute(self) -> int:
         """The venue-time minute (epoch minutes) this liquidation belongs to."""

@@ -7,14 +7,18 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 import orjson
 
 from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line
 from monitor.config import Config, load_config
 from monitor.logs import configure_logging
-from monitor.replay import Progress
 
 AddConfig = Callable[[argparse.ArgumentParser], None]
 
@@ -52,21 +56,40 @@ def add_analysis_commands(sub: Any, add_config: AddConfig) -> None:
                    help="also write the report with charts as one self-contained HTML file")
 
 
-def _progress() -> Progress | None:
-    """A progress line on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return None
+class ProgressBar:
+    """A rich progress bar on stderr for long replays and backtests, only on a terminal.
 
-    def show(done: int, total: int | None) -> None:
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        else:
-            sys.stderr.write(f"\r{done} frames")
-        sys.stderr.flush()
+    Called as ``progress(done, total)`` (total None while unknown: a replay counts frames as
+    it reads them); ``close()`` removes it before the report is printed.
+    """
 
-    return show
+    def __init__(self, console: Console | None = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(TextColumn("frames"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=console or Console(stderr=True),
+                             transient=True)
+        self._task: TaskID | None = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task("frames", total=total)
+        self._bar.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._bar.stop()
+
+
+def _progress() -> ProgressBar | None:
+    return ProgressBar() if sys.stderr.isatty() else None
 
 
 def run_analysis(args: argparse.Namespace) -> int:
@@ -83,14 +106,16 @@ async def _replay(args: argparse.Namespace, config: Config) -> int:
     def show(alert: CascadeAlert | WhaleAlert) -> None:
         print(alert_log_line(alert), flush=True)
 
+    bar = _progress()
     try:
         result = await replay(Path(args.file), config, speed=args.speed,
-                              simulated=args.simulated, on_alert=show, progress=_progress())
+                              simulated=args.simulated, on_alert=show, progress=bar)
     except (OSError, ValueError) as exc:
         print(f"liqmon replay: {exc}", file=sys.stderr)
         return 1
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"{result.frames} frames, {result.liquidations} liquidations "
           f"(${result.total_usd:,.0f}), {result.duplicates} duplicates, "
           f"{result.invalid_frames} invalid, {len(result.cascades)} cascade transitions, "
@@ -104,16 +129,18 @@ def _backtest(args: argparse.Namespace, config: Config) -> int:
     truth = None
     if args.ground_truth:
         truth = orjson.loads(Path(args.ground_truth).read_bytes())
+    bar = _progress()
     try:
         report = run_backtest(
             recording=args.file, scenario=args.scenario, config=config, seed=args.seed,
             duration_seconds=args.duration, ground_truth=truth, simulated=args.simulated,
-            progress=_progress())
+            progress=bar)
     except (OSError, ValueError, KeyError) as exc:
         print(f"liqmon backtest: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError | KeyError) else 1
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    finally:
+        if bar is not None:
+            bar.close()
     if args.html:
         from monitor.web.report import render_html
 

@@ -1,4 +1,10 @@
-"""``liqmon run``, ``liqmon demo``, ``liqmon simulate`` and ``liqmon record``."""
+"""``liqmon demo``: the simulator and the daemon in one process, on a compressed crash.
+
+The daemon is the real one with the venues pointed at the simulator, its own instrument
+cache (a temporary directory: the simulator's short lists must never reach the cache a real
+daemon reads), and a metrics port of its own (a free one by default, so a daemon running on
+the host is never in the way). The narrator tells the night on the market clock.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,21 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 import time
-from pathlib import Path
 
-import orjson
-
-from monitor.app import App, signal_handlers
+from monitor.app import App, exit_code, signal_handlers
+from monitor.cli.fmt import elapsed, usd
+from monitor.cli.narrator import Narrator
+from monitor.cli.tape import TapeFilter, TapePrinter
 from monitor.clock import SystemClock
 from monitor.config import Config, load_config
-from monitor.feed.recorder import Recorder
 from monitor.simulator.faults import Faults
 from monitor.simulator.scenarios.model import Scenario
 from monitor.simulator.server import Simulator
 
 log = logging.getLogger(__name__)
 
-# After the scenario's last frame the daemon gets this long to count what is in flight.
-DEMO_SETTLE_SECONDS = 3.0
 # The scenario clock waits this long at most for the daemon to subscribe everywhere.
 DEMO_SUBSCRIBE_WAIT_SECONDS = 30.0
 
@@ -54,56 +58,6 @@ class MarketClock(SystemClock):
         return (self._sim.start_wall or self._start) + market + extra
 
 
-async def run_record(config: Config, out: Path, duration: float | None) -> int:
-    """The daemon with a recorder on every frame, into one file."""
-    recorder = Recorder(path=out, gzip_files=out.suffix == ".gz")
-    stop = asyncio.Event()
-    if duration is not None:
-        asyncio.get_running_loop().call_later(duration, stop.set)
-    try:
-        with signal_handlers(stop):
-            return await App(config, tap=recorder).run(stop)
-    finally:
-        recorder.close()
-        print(f"{recorder.frames_written} frames recorded to {out}", file=sys.stderr)
-
-
-async def run_simulate(args: argparse.Namespace) -> int:
-    from monitor.simulator.faults import parse_faults
-    from monitor.simulator.scenarios import build_scenario
-
-    scenario = build_scenario(args.scenario)
-    faults = parse_faults(args.faults) if args.faults else None
-    stop = asyncio.Event()
-    with signal_handlers(stop):
-        return await _simulate(args, scenario, faults, stop)
-
-
-async def _simulate(
-    args: argparse.Namespace,
-    scenario: Scenario,
-    faults: tuple[Faults, ...] | None,
-    stop: asyncio.Event,
-) -> int:
-    async with Simulator(scenario, speed=args.speed, host=args.host, port=args.port,
-                         faults=faults, loop_scenario=args.loop) as sim:
-        if args.ground_truth:
-            sim.write_ground_truth(Path(args.ground_truth))
-        print(f"simulating {scenario.name} at {args.speed:g}x on port {sim.port}; "
-              "point the daemon at it with:", file=sys.stderr)
-        for key, value in sorted(sim.config_overrides().items()):
-            print(f"  export {key}={value}", file=sys.stderr)
-        finished = asyncio.create_task(sim.wait_finished())
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (finished, stopped):
-            task.cancel()
-        if args.sent:
-            await asyncio.to_thread(
-                Path(args.sent).write_bytes, orjson.dumps(sim.sent().to_json()))
-    return 0
-
-
 async def run_demo(config: Config, args: argparse.Namespace) -> int:
     """Simulator and daemon in one process; at the end, what was sent beside what counted."""
     from monitor.simulator.faults import parse_faults
@@ -113,30 +67,44 @@ async def run_demo(config: Config, args: argparse.Namespace) -> int:
     faults = parse_faults(args.faults) if args.faults else None
     start = time.time()
     stop = asyncio.Event()
-    with signal_handlers(stop):
-        return await _demo(config, args, scenario, faults, start, stop)
+    quiet_demo_logs(args.log_level)
+    with signal_handlers(stop) as received, tempfile.TemporaryDirectory(
+            prefix="liqmon-demo-") as cache:
+        return exit_code(await _demo(args, scenario, faults, start, stop, cache), received)
+
+
+def demo_env(sim: Simulator, args: argparse.Namespace, cache_dir: str) -> dict[str, str]:
+    """The daemon takes the same config and environment as `run`, with the venues pointed at
+    the simulator: the environment wins over the file, and the demo's settings over both."""
+    env = {**os.environ, **sim.config_overrides()}
+    # Evaluate about once a market minute: at 120x that is twice a second.
+    env.setdefault("LIQMON_DETECTOR__EVAL_INTERVAL_SECONDS",
+                   str(max(0.05, min(1.0, 60.0 / args.speed))))
+    # The simulator's instrument lists must never reach the cache a real daemon reads.
+    env["LIQMON_FEED__INSTRUMENT_CACHE_DIR"] = cache_dir
+    if args.metrics_port is None:
+        env["LIQMON_METRICS__ENABLED"] = "false"
+    return env
 
 
 async def _demo(
-    config: Config, args: argparse.Namespace, scenario: Scenario, faults: tuple[Faults, ...] | None,
-    start: float, stop: asyncio.Event,
+    args: argparse.Namespace, scenario: Scenario, faults: tuple[Faults, ...] | None,
+    start: float, stop: asyncio.Event, cache_dir: str,
 ) -> int:
     async with Simulator(scenario, speed=args.speed, faults=faults, start_wall=start,
                          wait_for_subscribers=DEMO_SUBSCRIBE_WAIT_SECONDS) as sim:
-        # The daemon takes the same config and environment as `run`, with the venues pointed
-        # at the simulator: the environment wins over the file, and the simulator over both.
-        env = {**os.environ, **sim.config_overrides()}
-        # Evaluate about once a market minute: at 120x that is twice a second.
-        env.setdefault("LIQMON_DETECTOR__EVAL_INTERVAL_SECONDS",
-                       str(max(0.05, min(1.0, 60.0 / args.speed))))
-        daemon_config = load_config(getattr(args, "config", None), env=env)
-        app = App(daemon_config, clock=MarketClock(sim, start))
-        # Every simulated HTTP request is logged at INFO by the simulator: noise in a demo.
-        logging.getLogger("monitor.simulator").setLevel(logging.WARNING)
-        print(f"liqmon demo: scenario {scenario.name} at {args.speed:g}x "
-              f"({scenario.duration_seconds / args.speed:.0f} s), simulator on port {sim.port}, "
-              f"metrics on http://{daemon_config.metrics.host}:{daemon_config.metrics.port}"
-              "/metrics", file=sys.stderr)
+        daemon_config = load_config(getattr(args, "config", None),
+                                    env=demo_env(sim, args, cache_dir))
+        app = App(daemon_config, clock=MarketClock(sim, start),
+                  metrics_port=args.metrics_port)
+        narrator = Narrator(app, sim, start)
+        app.on_alert.append(narrator.alert)
+        app.on_liquidation.append(narrator.liquidation)
+        if args.tape is not None:
+            app.on_liquidation.append(TapePrinter(TapeFilter(min_usd=args.tape), origin=start))
+        print(f"liqmon demo: {scenario.name}, {elapsed(scenario.duration_seconds)} of market "
+              f"time at {args.speed:g}x ({scenario.duration_seconds / args.speed:.0f} s); "
+              "times below are the market clock", file=sys.stderr)
 
         async def announce() -> None:
             # The port is known once the endpoint listens (0 in the config picks one).
@@ -149,11 +117,13 @@ async def _demo(
                       file=sys.stderr, flush=True)
 
         async def finish() -> None:
-            if args.duration is not None:
-                await asyncio.sleep(args.duration)
-            else:
-                await sim.wait_finished()
-                await asyncio.sleep(DEMO_SETTLE_SECONDS)
+            await app.ready.wait()
+            narrator.started(app.server.port if app.server is not None else None)
+            try:
+                async with asyncio.timeout(args.duration):
+                    await narrator.play_to_the_end()
+            except TimeoutError:
+                pass
             stop.set()
 
         ender = asyncio.create_task(finish())
@@ -170,16 +140,27 @@ async def _demo(
     return code
 
 
+def quiet_demo_logs(level: str | None) -> None:
+    """Connections, instrument fetches and simulated HTTP requests are noise in a demo; the
+    narrator says what matters. ``--log-level`` brings them back."""
+    if level is not None:
+        return
+    for name in ("monitor.simulator", "monitor.feed", "monitor.app", "monitor.service",
+                 "monitor.store", "monitor.notify"):
+        logging.getLogger(name).setLevel(logging.ERROR if name == "monitor.app"
+                                         else logging.WARNING)
+
+
 def render_comparison(sent: dict[tuple[str, str], tuple[int, float]], app: App) -> str:
     counted = app.ingest.counted if app.ingest is not None else {}
     keys = sorted(set(sent) | {k for k in counted})
-    lines = [f"{'venue':<15} {'side':<6} {'sent':>8} {'counted':>8} {'sent USD':>16} "
-             f"{'counted USD':>16}"]
+    lines = [f"{'venue':<15} {'side':<6} {'sent':>8} {'counted':>8} {'sent USD':>10} "
+             f"{'counted USD':>12}"]
     for venue, side in keys:
         s_count, s_usd = sent.get((venue, side), (0, 0.0))
         c = counted.get((venue, side), [0, 0.0])
-        lines.append(f"{venue:<15} {side:<6} {s_count:>8} {int(c[0]):>8} {s_usd:>16,.2f} "
-                     f"{c[1]:>16,.2f}")
+        lines.append(f"{venue:<15} {side:<6} {s_count:>8} {int(c[0]):>8} {usd(s_usd):>10} "
+                     f"{usd(c[1]):>12}")
     cascades = [a for a in app.alerts if hasattr(a, "status")]
     lines.append("")
     lines.append(f"{len(cascades)} cascade transitions, "

@@ -5,10 +5,15 @@ The sample is a cascade ``firing`` in the scope ``test`` (MQTT topic
 a reason that says it is a test, so nothing that filters on real scopes acts on it. Channel
 filters (minimum severity, whales) do not apply to it. It waits for each channel to deliver
 or fail, prints one line per channel and exits 0 when all delivered, 1 otherwise.
+
+It leaves a running daemon alone: its MQTT client has an id of its own (a broker drops the
+older of two clients with one id) and neither a last will nor a status message, so the
+daemon's retained ``online`` stays as it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 
@@ -70,7 +75,10 @@ async def run_notify_test(config: Config, channels: list[str], wait_seconds: flo
     clock = SystemClock()
     metrics = Metrics(CollectorRegistry(), [], [])
     store = MemoryStore(StoreConfig())
-    notifier = Notifier(config.notify, store, metrics, clock, only=channels or None)
+    mqtt = dataclasses.replace(config.notify.mqtt,
+                               client_id=config.notify.mqtt.side_client_id("notify-test"))
+    notifier = Notifier(dataclasses.replace(config.notify, mqtt=mqtt), store, metrics, clock,
+                        only=channels or None, mqtt_status=False)
     alert = sample_alert(clock.wall())
     await notifier.start()
     try:

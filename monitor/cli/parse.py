@@ -59,6 +59,7 @@ def run_parse(
         book.update(load_cached(dialect, default_cache_dir()))
     session = dialect.session(book)
     out = sys.stdout.buffer
+    good = bad = 0
     for number, line in enumerate(sys.stdin.buffer, 1):
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
         if not text.strip():
@@ -67,7 +68,13 @@ def run_parse(
             items = session.parse(text, now)
         except FrameError as exc:
             print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
+            bad += 1
             continue
+        if any(isinstance(item, Invalid) for item in items) or (
+                items and all(isinstance(item, Unrecognised) for item in items)):
+            bad += 1
+        else:
+            good += 1
         for item in items:
             if isinstance(item, Liquidation):
                 out.write(orjson.dumps(item.to_json_dict()) + b"\n")
@@ -80,6 +87,15 @@ def run_parse(
             elif isinstance(item, Unrecognised):
                 print(f"line {number}: unrecognised: {item.reason}", file=sys.stderr)
     out.flush()
+    return _status(good, bad)
+
+
+def _status(good: int, bad: int) -> int:
+    """1 when every line read was invalid: a script piping the wrong venue's frames learns
+    it from the exit code, not only from stderr."""
+    if bad and not good:
+        print(f"liqmon parse: all {bad} lines were invalid", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -88,6 +104,7 @@ def _parse_node_lines(now: float) -> int:
     from monitor.venues.hyperliquid_node import parse_block_line
 
     out = sys.stdout.buffer
+    good = bad = 0
     for number, line in enumerate(sys.stdin.buffer, 1):
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
         if not text.strip():
@@ -96,11 +113,13 @@ def _parse_node_lines(now: float) -> int:
             events = parse_block_line(text, now)
         except FrameError as exc:
             print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
+            bad += 1
             continue
+        good += 1
         for event in events:
             out.write(orjson.dumps(event.to_json_dict()) + b"\n")
     out.flush()
-    return 0
+    return _status(good, bad)
 
 
 async def run_instruments_fetch(config: Config, venues: list[str]) -> int:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 import orjson
 
 from monitor.config import Config
 from monitor.errors import StoreError
-from monitor.store.base import check_by, parse_window
+from monitor.store.base import LARGEST_KEEP, Store, check_by, parse_window
 from monitor.store.factory import open_store
+
+MEMORY_STORE_EMPTY = (
+    "liqmon stats: the store is the embedded memory store ([store] backend = \"memory\"), "
+    "which lives inside each process: no daemon writes where `stats` can read. Run the daemon "
+    "and `stats` with [store] backend = \"redis\", or watch the running daemon with "
+    "`liqmon top` (totals since it started) or `liqmon tail`.")
 
 
 async def run_stats(config: Config, args: argparse.Namespace) -> int:
@@ -21,8 +28,14 @@ async def run_stats(config: Config, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"liqmon stats: {exc}", file=sys.stderr)
         return 2
+    if config.store.backend == "memory":
+        # Nothing can be in it: the memory store lives and dies inside one process.
+        print(MEMORY_STORE_EMPTY, file=sys.stderr)
+        return 1
     store = await open_store(config.store)
     try:
+        if getattr(args, "largest", None):
+            return await _print_largest(store, minutes, args)
         if args.cascades:
             cascades = await store.cascades(args.limit)
             if args.json:
@@ -71,3 +84,23 @@ def render_cascades(cascades: list[dict[str, Any]]) -> str:
                      f"{c.get('severity', '?'):<8} {c.get('scope', '?'):<16} "
                      f"{c.get('reason', '')}")
     return "\n".join(lines)
+
+
+async def _print_largest(store: Store, minutes: int, args: argparse.Namespace) -> int:
+    """``--largest N``: the N largest liquidations of the window, after the filters."""
+    from monitor.cli.tape import TapeFilter, tape_line
+
+    keep = TapeFilter.build(args.venue, args.coin, args.side)
+    events = [e for e in await store.largest(minutes, LARGEST_KEEP) if keep.accepts(e)]
+    events = events[:args.largest]
+    if args.json:
+        doc = {"window": args.window, "largest": [e.to_json_dict() for e in events]}
+        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+        return 0
+    print(f"the {len(events)} largest liquidations in the last {args.window} (UTC)")
+    for event in events:
+        day = time.strftime("%Y-%m-%d", time.gmtime(event.exchange_ts_ms / 1000))
+        print(f"{day} {tape_line(event)}")
+    if not events:
+        print("(none)")
+    return 0

@@ -27,6 +27,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from monitor.cli.fmt import usd
+from monitor.cli.tape import tape_line
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.events import Liquidation
@@ -183,13 +185,6 @@ class Fetcher:
 # -- rendering (pure) -------------------------------------------------------------------------
 
 
-def usd(value: float) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"${value / scale:,.2f}{unit}"
-    return f"${value:,.0f}"
-
-
 def _by_venue_table(title: str, rows: list[TotalsRow]) -> Table:
     table = Table(title=title, title_justify="left", expand=True)
     for name in ("venue", "longs", "shorts", "total", "count"):
@@ -260,7 +255,7 @@ def _feeds_table(data: TopData) -> Table:
     return table
 
 
-def _cascade_text(data: TopData) -> Text:
+def _cascade_text(data: TopData, recent: int = 3) -> Text:
     text = Text("Cascade: ", style="bold")
     if data.metrics_error:
         text.append("unknown (metrics unreachable)", style="yellow")
@@ -269,14 +264,84 @@ def _cascade_text(data: TopData) -> Text:
     else:
         text.append(", ".join(f"{scope} {side} {SEVERITY_NAMES.get(level, str(level))}"
                               for scope, side, level in data.active), style="bold red")
-    for c in data.cascades[:3]:
+    for c in data.cascades[:recent]:
         text.append(f"\n  {c.get('time', '?')}  {c.get('status', '?')} "
                     f"{c.get('severity', '?')} {c.get('scope', '?')} "
                     f"{c.get('position_side', '')}")
     return text
 
 
-def render(data: TopData) -> RenderableType:
+# Below this many rows or columns the view is one table a venue, as over a small SSH window.
+FULL_VIEW_MIN_ROWS, FULL_VIEW_MIN_COLUMNS = 40, 120
+
+
+def render(data: TopData, width: int = 160, height: int = 60) -> RenderableType:
+    """The view for a terminal of ``width`` x ``height``: everything in a large one, the
+    essentials in one table a venue in a small one (80x24 shows every venue)."""
+    if height < FULL_VIEW_MIN_ROWS or width < FULL_VIEW_MIN_COLUMNS:
+        return render_compact(data, height)
+    return _render_full(data)
+
+
+def _per_venue(rows: list[TotalsRow]) -> dict[str, dict[str, float]]:
+    per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        per[r.venue or "?"][r.position_side or "?"] += r.usd
+    return per
+
+
+def render_compact(data: TopData, height: int) -> RenderableType:
+    clock = time.strftime("%H:%M:%S UTC", time.gmtime(data.at))
+    header = Text(f"liqmon top {clock}  ", style="bold")
+    header.append(f"store: {data.store_label}", style="dim")
+    parts: list[RenderableType] = [header]
+    problems = [f"metrics unreachable: {data.metrics_error}"] if data.metrics_error else []
+    problems += [f"store unreadable: {data.store_error}"] if data.store_error else []
+    parts += [Text(p[:200], style="bold red", no_wrap=True, overflow="ellipsis")
+              for p in problems]
+    memory = data.store_label.startswith("memory")
+    names: tuple[str, ...] = ("1m long", "1m short", "1h long", "1h short")
+    first, second = _per_venue(data.minute), _per_venue(data.hour)
+    if memory:  # the windows live inside the daemon: its totals since start instead
+        first = _per_venue([TotalsRow(v, None, side, t[1], int(t[0]), 0.0, 0.0, None, "full")
+                            for (v, side), t in data.since_start.items()])
+        names = ("longs since start", "shorts since start")
+    table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
+    table.add_column("venue", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column("feed", no_wrap=True)
+    table.add_column("fr/s", justify="right", no_wrap=True)
+    table.add_column("last", justify="right", no_wrap=True)
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    feeds = {f.venue: f for f in data.feeds}
+    totals = [0.0] * len(names)
+    for venue in sorted(set(feeds) | set(first) | set(second)):
+        f = feeds.get(venue)
+        state = (Text("up", style="green") if f.connected else Text("DOWN", style="bold red")
+                 ) if f is not None else Text("?")
+        rate = (f"{f.frames_per_second:.1f}" if f is not None and f.frames_per_second is not None
+                else "…")
+        age = (f"{max(0.0, data.at - f.last_frame_at):.0f}s" if f is not None
+               and f.last_frame_at else "-")
+        values = [first[venue].get("long", 0.0), first[venue].get("short", 0.0)]
+        if not memory:
+            values += [second[venue].get("long", 0.0), second[venue].get("short", 0.0)]
+        totals = [a + b for a, b in zip(totals, values, strict=True)]
+        table.add_row(venue, state, rate, age, *(usd(v) if v else "-" for v in values))
+    table.add_row(Text("all", style="bold"), "", "", "",
+                  *(Text(usd(v), style="bold") for v in totals))
+    parts.append(table)
+    parts.append(_cascade_text(data, recent=0))
+    used = len(parts) - 2 + len(table.rows) + 1 + 1  # header, problems, table head, cascade
+    room = height - used - 2
+    if room > 0 and data.largest and not memory:
+        parts.append(Text("Largest, last hour", style="bold"))
+        parts += [Text(tape_line(liq), no_wrap=True, overflow="ellipsis")
+                  for liq in data.largest[:room]]
+    return Group(*parts)
+
+
+def _render_full(data: TopData) -> RenderableType:
     clock = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(data.at))
     header = Text(f"liqmon top  {clock}\n", style="bold")
     header.append(f"store: {data.store_label}", style="dim")
@@ -320,11 +385,14 @@ async def run_top(config: Config, args: argparse.Namespace) -> int:
     console = Console()
     try:
         if args.once or not console.is_terminal:
-            console.print(render(await fetcher.fetch()))
+            width, height = console.size
+            console.print(render(await fetcher.fetch(), width, height))
             return 0
         with Live(console=console, screen=True, auto_refresh=False) as live:
             while True:
-                live.update(render(await fetcher.fetch()), refresh=True)
+                # The terminal's size now: a resized window gets the view that fits it.
+                width, height = console.size
+                live.update(render(await fetcher.fetch(), width, height), refresh=True)
                 await asyncio.sleep(interval)
     finally:
         await fetcher.aclose()

@@ -9,6 +9,7 @@ are never logged and never printed by ``liqmon check-config`` beyond what the fi
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,11 @@ class MqttConfig:
 
     def effective_client_id(self) -> str:
         return self.client_id or f"liqmon-{socket.gethostname()}"
+
+    def side_client_id(self, command: str) -> str:
+        """A client id of its own for a side command: a broker disconnects the older of two
+        clients with one id, so sharing the daemon's would knock it off."""
+        return f"{self.effective_client_id()}-{command}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True, slots=True)

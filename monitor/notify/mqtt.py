@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +118,12 @@ class _Connection:
 
 
 class MqttChannel:
-    def __init__(self, config: MqttConfig) -> None:
+    def __init__(self, config: MqttConfig, *, status: bool = True) -> None:
+        """``status=False``: no last will, no online/offline message. A side command
+        (``notify-test``) must leave the running daemon's retained status alone."""
         self.name = CHANNEL_NAME
         self.config = config
+        self._status = status
         self.topics = Topics(config.root)
         self.client_id = config.effective_client_id()
         self._v5 = config.protocol == "5"
@@ -269,7 +273,7 @@ class MqttChannel:
             username=c.username or None, password=self._password,
             protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
             will=aiomqtt.Will(self.topics.status, b"offline", qos=1, retain=True,
-                              properties=will_props),
+                              properties=will_props) if self._status else None,
             keepalive=c.keepalive_seconds, timeout=c.connect_timeout_seconds,
             tls_context=self._tls,
             logger=logging.getLogger(__name__ + ".paho"),
@@ -313,8 +317,9 @@ class MqttChannel:
 
     async def _announce(self, conn: _Connection) -> None:
         """Birth message, then every current state (a restarted broker may have lost them)."""
-        await self._publish(conn, self.topics.status, b"online", 1, True,
-                            self._properties(TEXT, 0))
+        if self._status:
+            await self._publish(conn, self.topics.status, b"online", 1, True,
+                                self._properties(TEXT, 0))
         await self._republish_states(conn)
 
     async def _republish_states(self, conn: _Connection) -> None:
@@ -363,7 +368,7 @@ class MqttChannel:
             return
         self._closing = True
         conn = self._conn
-        if conn is not None and not conn.lost.is_set():
+        if conn is not None and not conn.lost.is_set() and self._status:
             try:
                 await self._publish(conn, self.topics.status, b"offline", 1, True,
                                     self._properties(TEXT, 0))
@@ -375,3 +380,23 @@ class MqttChannel:
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await task
         self._tasks = []
+
+
+async def liquidation_stream(config: MqttConfig, client_id: str) -> AsyncIterator[Liquidation]:
+    """The daemon's liquidations as it publishes them (``liqmon tail``): a plain subscriber
+    under its own client id, without a will or a status message."""
+    channel = MqttChannel(dataclasses.replace(config, client_id=client_id), status=False)
+    topic = f"{channel.topics.base}/liquidations/#"
+    try:
+        async with channel._make_client() as client:
+            await client.subscribe(topic, qos=0)
+            async for message in client.messages:
+                payload = message.payload
+                try:
+                    if not isinstance(payload, bytes | bytearray | str):
+                        raise TypeError(f"payload of type {type(payload).__name__}")
+                    yield Liquidation.from_json_dict(orjson.loads(payload))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    log.warning("mqtt: %s is not a liquidation: %s", message.topic, exc)
+    except aiomqtt.MqttError as exc:
+        raise NotifyError(f"cannot follow {topic} on {config.host}:{config.port}: {exc}") from None

@@ -62,8 +62,10 @@ class Notifier:
         clock: Clock,
         *,
         only: Collection[str] | None = None,
+        mqtt_status: bool = True,
     ) -> None:
-        """``only``: the channel names to build (``liqmon notify-test --channel``)."""
+        """``only``: the channel names to build (``liqmon notify-test --channel``);
+        ``mqtt_status=False``: leave the daemon's retained MQTT status alone."""
         self.config = config
         self._store = store
         self._metrics = metrics
@@ -80,7 +82,7 @@ class Notifier:
             return only is None or name in only
 
         if config.mqtt.enabled and wanted(MQTT_NAME):
-            self.mqtt = MqttChannel(config.mqtt)
+            self.mqtt = MqttChannel(config.mqtt, status=mqtt_status)
             self._add(self.mqtt, self._policy(0.0, 1),
                       Filter(Severity(config.mqtt.min_severity), config.mqtt.whales))
         for name, wc in config.webhooks.items():

@@ -9,11 +9,14 @@ another web framework. The live page's routes (``/``, ``/static/*``, ``/api/*``)
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from monitor.errors import PortInUse
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,12 @@ class MetricsServer:
 
     async def start(self) -> None:
         """Bind and listen now, so that a port in use fails before the daemon says READY."""
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        try:
+            self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(self._host, self._port) from None
+            raise
         log.info("metrics endpoint listening on http://%s:%d/metrics", self._host, self.port)
 
     async def serve(self) -> None:

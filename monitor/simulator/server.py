@@ -10,8 +10,17 @@ paths, for websockets and REST alike::
 so a daemon reaches it only through its configured base URLs (``config_overrides()``).
 
 The player turns scenario (market) time into wall time at ``speed`` (60x: three hours in
-three minutes). Exchange timestamps are ``start_wall + market seconds``, so they run at the
-same speed. Every ``TICK_SECONDS`` it hands the due events to the venue sims, collects
+three minutes). Exchange timestamps are either ``start_wall + market seconds`` (the market
+clock: they run at the same speed, for a daemon whose clock follows market time, as in
+``liqmon demo``) or, with ``wall_clock``, the wall time at which the player reaches them
+(``liqmon simulate``: a separate daemon reads its own clock, so the night is compressed in
+rate and nothing is stamped in the future).
+
+Trade ids derive from a sequence number that starts at ``seq_start``. ``liqmon simulate``
+starts it at the wall clock in microseconds, so a restarted simulator never repeats an id
+that a store's dedupe still remembers (a run emits far fewer than one event a microsecond).
+
+Every ``TICK_SECONDS`` the player hands the due events to the venue sims, collects
 their publications and queues them on the connections subscribed to them; nothing is
 created per event and nothing waits for a client (see ``connection.py``).
 """
@@ -64,6 +73,8 @@ class Simulator:
         loop_scenario: bool = False,
         wait_for_subscribers: float | None = None,
         seed: int = 0,
+        wall_clock: bool = False,
+        seq_start: int = 0,
     ) -> None:
         """``wait_for_subscribers``: hold the scenario clock until every simulated venue has a
         subscribed connection, or for at most that many seconds (None: start at once)."""
@@ -80,7 +91,8 @@ class Simulator:
         self._faults = faults
         self._ledger = Ledger(self.venues)
         self._rng = random.Random(seed)
-        mark_ms = int(max(speed * MARK_MIN_WALL_SECONDS, 1.0) * 1000)
+        # On the wall clock the venues' time runs at 1x: a mark a second, as the real ones.
+        mark_ms = 1000 if wall_clock else int(max(speed * MARK_MIN_WALL_SECONDS, 1.0) * 1000)
         self._sims: dict[str, VenueSim] = {}
         self._contexts: dict[str, SimContext] = {}
         for venue in self.venues:
@@ -91,7 +103,9 @@ class Simulator:
         self._server: Server | None = None
         self._player: asyncio.Task[None] | None = None
         self._finished = asyncio.Event()
-        self._seq = 0
+        self.wall_clock = wall_clock
+        self._seq = seq_start
+        self._play_wall: float | None = None
         self._market_seconds = 0.0
         self._play_started: float | None = None
         self._closed = False
@@ -220,7 +234,7 @@ class Simulator:
         if self.start_wall is not None:
             # The same instants on the venues' clock, as exchange_ts_ms of the events.
             document["simulator"]["exchange_ms"] = {
-                name: int((self.start_wall + document[name]) * 1000)
+                name: int(self.exchange_seconds(document[name]) * 1000)
                 for name in ("onset_seconds", "peak_seconds", "end_seconds")
                 if document.get(name) is not None
             }
@@ -279,9 +293,15 @@ class Simulator:
 
     # --- the player ------------------------------------------------------------------------
 
-    def _now(self) -> SimNow:
+    def exchange_seconds(self, market_seconds: float) -> float:
+        """The venues' clock (epoch seconds) at a point of market time."""
         wall0 = self.start_wall if self.start_wall is not None else time.time()
-        exchange_ms = int((wall0 + self._market_seconds) * 1000)
+        if self.wall_clock:
+            return (self._play_wall or wall0) + market_seconds / self.speed
+        return wall0 + market_seconds
+
+    def _now(self) -> SimNow:
+        exchange_ms = int(self.exchange_seconds(self._market_seconds) * 1000)
         return SimNow(exchange_ms, asyncio.get_running_loop().time())
 
     async def _wait_subscribers(self) -> None:
@@ -297,6 +317,7 @@ class Simulator:
         if self.wait_for_subscribers:
             await self._wait_subscribers()
         started = self._play_started = loop.time()
+        self._play_wall = time.time()
         duration = self.scenario.duration_seconds
         passes = 0
         while True:
@@ -324,8 +345,7 @@ class Simulator:
             passes += 1
 
     def _dispatch(self, event: ScenarioEvent, offset: float) -> None:
-        assert self.start_wall is not None
-        ts_ms = int((self.start_wall + offset + event.at_seconds) * 1000)
+        ts_ms = int(self.exchange_seconds(offset + event.at_seconds) * 1000)
         if event.kind == "mark":
             for each in self._sims.values():
                 each.on_mark(event.coin, event.price, ts_ms)

@@ -80,3 +80,11 @@ def test_an_unknown_venue_is_a_usage_error(
 ) -> None:
     code, _events, err = run_cli(["parse", "--venue", "nope"], "", monkeypatch, capsysbinary)
     assert code == 2 and "unknown venue" in err
+
+
+def test_only_invalid_lines_exit_1(tmp_path: Path) -> None:
+    from tests.cli.commands import cli_env, liqmon
+
+    done = liqmon(["parse", "--venue", "bybit"], cli_env(tmp_path), stdin="not json\n{}\n")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == "liqmon parse: all 2 lines were invalid"

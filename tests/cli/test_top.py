@@ -26,6 +26,7 @@ from monitor.metrics import Metrics
 from monitor.simulator import Simulator
 from monitor.simulator.scenarios.model import scripted_scenario
 from monitor.store.base import TotalsRow
+from tests.cli.commands import run_in_tmux
 from tests.fixtures.redis import RedisServer
 from tests.support.paths import REPO
 from tests.support.service import Daemon, eventually, metric_sum
@@ -78,7 +79,7 @@ def test_with_the_memory_store_the_totals_since_start_come_from_metrics() -> Non
     assert data.since_start == {("bybit", "short"): (3.0, 180_000.0)}
     shown = text_of(render(data))
     assert "The memory store lives inside the daemon" in shown and "Since start" in shown
-    assert re.search(r"bybit\s+│\s+\$0\s+│\s+\$180\.00k\s+│\s+\$180\.00k\s+│\s+3", shown), shown
+    assert re.search(r"bybit\s+│\s+\$0\s+│\s+\$180k\s+│\s+\$180k\s+│\s+3", shown), shown
 
 
 def test_windows_coins_and_largest_render() -> None:
@@ -172,10 +173,12 @@ async def test_top_renders_a_running_daemon_in_a_pseudo_terminal(
 
             # In a pseudo-terminal: the live view, refreshed, until Ctrl-C.
             code, raw = await asyncio.to_thread(run_in_pty, args, env)
+            # At 80x24, as over a small SSH window: every venue, whole numbers, the cascade.
+            small = await asyncio.to_thread(run_in_tmux, args, daemon.env, 3.0 * T)
         finally:
             await daemon.stop()
     screen = ANSI.sub("", raw.decode(errors="replace"))
-    assert code == 0, screen[-2000:]
+    assert code == 130, screen[-2000:]  # Ctrl-C
     assert "Traceback" not in screen, screen[-3000:]
     assert raw.count(b"\x1b[?1049h") == 1  # the alternate screen, left again at Ctrl-C
     assert b"\x1b[?1049l" in raw
@@ -188,3 +191,11 @@ async def test_top_renders_a_running_daemon_in_a_pseudo_terminal(
     assert re.search(rf"binance-usdm{cells}up{cells}\d+{cells}\d+\.\d", screen), screen[-3000:]
     # Money in the last minute, from the store.
     assert re.search(rf"binance-usdm{cells}\$[\d,.]+[kM]?{cells}\$", screen), screen[-3000:]
+
+    lines = small.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), small
+    for expected in ("liqmon top", "binance-usdm", "bybit", "1m long", "1h short", "Cascade:",
+                     "Largest, last hour"):
+        assert expected in small, (expected, small)
+    assert "…" not in small and "..." not in small, small  # no number cut short
+    assert re.search(r"binance-usdm\s+up\s+\d+\.\d\s+\d+s\s+\$[\d.]+[kM]?\s", small), small

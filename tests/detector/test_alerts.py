@@ -138,7 +138,7 @@ def test_detector_section_loads_with_nested_tables_and_coin_overrides() -> None:
     config = build_config({"detector": {
         "window_seconds": 120,
         "global_scope": {"cascade_usd": 20e6},
-        "coins": {"BTC": {"cascade_usd": 30e6, "whale_usd": 5e6}},
+        "coins": {"BTC": {"cascade_usd": 30e6, "critical_usd": 60e6, "whale_usd": 5e6}},
     }}).detector
     assert config.window_seconds == 120
     assert config.global_scope.cascade_usd == 20e6
