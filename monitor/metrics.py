@@ -4,14 +4,21 @@ The catalogue and its meaning are listed in docs/metrics-and-alerts.md. Windows 
 ...) are not exported: they are PromQL's job, through the recording rules in
 deploy/prometheus/.
 ``_created`` series are disabled: they double the series count and no rule needs them.
+
+The metrics updated per event or per frame (liquidations, sizes, lags, largest, whales, mark
+prices, frames, duplicates, drops) are plain numbers in dicts, turned into metric families
+only when /metrics is scraped (:class:`_HotCollector`): a prometheus_client child takes a
+lock and a few calls on every update, which cost more than the rest of ingest. The daemon
+updates and scrapes them on its one event-loop thread, so plain numbers need no lock. The
+rarely updated metrics stay prometheus_client objects.
 """
 
 from __future__ import annotations
 
 import contextlib
 import platform
-from collections.abc import Iterable, Sequence
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,6 +29,13 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.alerts import COIN_SCOPE_PREFIX, coin_scope, venue_scope
@@ -32,14 +46,122 @@ SEVERITY_LEVEL = {"warning": 1, "critical": 2, "extreme": 3}
 SIZE_BUCKETS_USD = (1e3, 1e4, 5e4, 1e5, 5e5, 1e6, 5e6, 1e7, 5e7, 1e8, 5e8)
 LAG_BUCKETS_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LARGEST_WINDOW_MS = 60_000
-# Bounds the caches of label children; the label sets themselves are bounded (coin labels
-# outside the configured coins are "other"), so this only guards against a flood of venues.
+# Bounds the cache from raw coins to label slots; the label sets themselves are bounded (coin
+# labels outside the configured coins are "other"), so this only guards against a flood of
+# venues or listings.
 CHILD_CACHE_LIMIT = 10_000
-
-# (largest-gauge key (venue, coin label), liquidations, liquidated_usd, size, event_lag,
-# largest): the children one liquidation updates.
-_LiquidationChildren = tuple[tuple[str, str], Any, Any, Any, Any, Any]
 RECONNECT_REASONS = ("closed", "error", "stale", "rejected", "timeout", "rotation")
+
+# A histogram as one list: the count of each bucket (not cumulative; the last is +Inf), then
+# the sum. One observation is a bisect and two additions.
+Buckets = list[float]
+# [count, usd] of one (venue, coin label, side).
+Tally = list[float]
+# What one liquidation updates: (tally, size histogram, lag histogram, largest key).
+_Slot = tuple[Tally, Buckets, Buckets, tuple[str, str]]
+
+
+def _new_buckets(bounds: Sequence[float]) -> Buckets:
+    return [0.0] * (len(bounds) + 2)
+
+
+class _HotCollector:
+    """The per-event metrics as plain numbers; families are built at scrape time."""
+
+    def __init__(self) -> None:
+        self.liquidations: dict[tuple[str, str, str], Tally] = {}
+        self.whales: dict[tuple[str, str, str], list[float]] = {}
+        self.size: dict[tuple[str, str], Buckets] = {}
+        self.event_lag: dict[str, Buckets] = {}
+        self.largest: dict[tuple[str, str], float] = {}
+        self.mark_price: dict[tuple[str, str], float] = {}
+        self.frames: dict[str, list[float]] = {}
+        self.last_frame: dict[str, float] = {}
+        self.ingest_dropped: dict[str, list[float]] = {}
+        self.duplicates: dict[str, list[float]] = {}
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families(with_samples=False)
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(with_samples=True)
+
+    def _families(self, *, with_samples: bool) -> Iterator[Metric]:
+        vcs = ["venue", "coin", "position_side"]
+        liquidations = CounterMetricFamily(
+            "liqmon_liquidations", "Liquidations counted, after deduplication.", labels=vcs)
+        usd = CounterMetricFamily(
+            "liqmon_liquidated_usd",
+            "USD notional liquidated (stablecoin quotes count as USD).", labels=vcs)
+        whales = CounterMetricFamily(
+            "liqmon_whale_liquidations", "Single liquidations above the whale threshold.",
+            labels=vcs)
+        size = HistogramMetricFamily(
+            "liqmon_liquidation_size_usd", "USD notional of single liquidations.",
+            labels=["venue", "position_side"])
+        largest = GaugeMetricFamily(
+            "liqmon_largest_liquidation_usd",
+            "Largest single liquidation in the last 60 s of venue time, in USD.",
+            labels=["venue", "coin"])
+        mark = GaugeMetricFamily(
+            "liqmon_mark_price_usd", "Last mark price of the coin on the venue, in USD.",
+            labels=["venue", "coin"])
+        frames = CounterMetricFamily(
+            "liqmon_frames", "Frames received from the venue.", labels=["venue"])
+        last_frame = GaugeMetricFamily(
+            "liqmon_feed_last_frame_timestamp_seconds", "Wall time of the last frame received.",
+            labels=["venue"])
+        lag = HistogramMetricFamily(
+            "liqmon_event_lag_seconds", "Receipt time minus the venue's time of a liquidation.",
+            labels=["venue"])
+        dropped = CounterMetricFamily(
+            "liqmon_ingest_dropped_events", "Events dropped because the ingest queue was full.",
+            labels=["venue"])
+        duplicates = CounterMetricFamily(
+            "liqmon_duplicate_events", "Events seen again and not counted twice.",
+            labels=["venue"])
+        if with_samples:
+            for labels, (count, total_usd) in self.liquidations.items():
+                liquidations.add_metric(labels, count)
+                usd.add_metric(labels, total_usd)
+            for labels, (count,) in self.whales.items():
+                whales.add_metric(labels, count)
+            for pair, buckets in self.size.items():
+                size.add_metric(pair, _cumulative(SIZE_LE, buckets), buckets[-1])
+            for pair, value in self.largest.items():
+                largest.add_metric(pair, value)
+            for pair, value in self.mark_price.items():
+                mark.add_metric(pair, value)
+            for venue, (count,) in self.frames.items():
+                frames.add_metric((venue,), count)
+            for venue, value in self.last_frame.items():
+                last_frame.add_metric((venue,), value)
+            for venue, buckets in self.event_lag.items():
+                lag.add_metric((venue,), _cumulative(LAG_LE, buckets), buckets[-1])
+            for venue, (count,) in self.ingest_dropped.items():
+                dropped.add_metric((venue,), count)
+            for venue, (count,) in self.duplicates.items():
+                duplicates.add_metric((venue,), count)
+        return iter((liquidations, usd, size, largest, whales, mark, frames, last_frame, lag,
+                     dropped, duplicates))
+
+
+def _le(bounds: Sequence[float]) -> tuple[str, ...]:
+    """The ``le`` labels prometheus_client's Histogram gives these bounds."""
+    return (*(floatToGoString(b) for b in bounds), "+Inf")  # type: ignore[no-untyped-call]
+
+
+SIZE_LE = _le(SIZE_BUCKETS_USD)
+LAG_LE = _le(LAG_BUCKETS_SECONDS)
+
+
+def _cumulative(le: Sequence[str], buckets: Buckets) -> list[tuple[str, float]]:
+    out = []
+    running = 0.0
+    for bound, count in zip(le, buckets, strict=False):
+        running += count
+        out.append((bound, running))
+    return out
 
 
 class Metrics:
@@ -61,25 +183,8 @@ class Metrics:
         if process_metrics:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
-        self.liquidations = Counter(
-            "liqmon_liquidations", "Liquidations counted, after deduplication.",
-            ["venue", "coin", "position_side"], registry=r)
-        self.liquidated_usd = Counter(
-            "liqmon_liquidated_usd", "USD notional liquidated (stablecoin quotes count as USD).",
-            ["venue", "coin", "position_side"], registry=r)
-        self.size = Histogram(
-            "liqmon_liquidation_size_usd", "USD notional of single liquidations.",
-            ["venue", "position_side"], buckets=SIZE_BUCKETS_USD, registry=r)
-        self.largest = Gauge(
-            "liqmon_largest_liquidation_usd",
-            "Largest single liquidation in the last 60 s of venue time, in USD.",
-            ["venue", "coin"], registry=r)
-        self.whales = Counter(
-            "liqmon_whale_liquidations", "Single liquidations above the whale threshold.",
-            ["venue", "coin", "position_side"], registry=r)
-        self.mark_price = Gauge(
-            "liqmon_mark_price_usd", "Last mark price of the coin on the venue, in USD.",
-            ["venue", "coin"], registry=r)
+        self._hot = _HotCollector()
+        r.register(self._hot)
         self.cascade_active = Gauge(
             "liqmon_cascade_active", "1 while the detector holds a cascade in this scope and side.",
             ["scope", "position_side"], registry=r)
@@ -96,26 +201,12 @@ class Metrics:
         self.feed_subscribed = Gauge(
             "liqmon_feed_subscribed_connections", "Connections of the venue currently subscribed.",
             ["venue"], registry=r)
-        self.frames = Counter(
-            "liqmon_frames", "Frames received from the venue.", ["venue"], registry=r)
         self.frames_invalid = Counter(
             "liqmon_frames_invalid", "Frames or rows that could not be read, by reason.",
             ["venue", "reason"], registry=r)
-        self.last_frame = Gauge(
-            "liqmon_feed_last_frame_timestamp_seconds", "Wall time of the last frame received.",
-            ["venue"], registry=r)
         self.reconnects = Counter(
             "liqmon_feed_reconnects", "Reconnections of venue connections, by reason.",
             ["venue", "reason"], registry=r)
-        self.event_lag = Histogram(
-            "liqmon_event_lag_seconds", "Receipt time minus the venue's time of a liquidation.",
-            ["venue"], buckets=LAG_BUCKETS_SECONDS, registry=r)
-        self.ingest_dropped = Counter(
-            "liqmon_ingest_dropped_events", "Events dropped because the ingest queue was full.",
-            ["venue"], registry=r)
-        self.duplicates = Counter(
-            "liqmon_duplicate_events", "Events seen again and not counted twice.",
-            ["venue"], registry=r)
         self.store_up_gauge = Gauge(
             "liqmon_store_up", "1 when the store backend is reachable.", registry=r)
         self.store_buffered = Gauge(
@@ -149,16 +240,12 @@ class Metrics:
                       ["version", "python"], registry=r)
         build.labels(__version__, platform.python_version()).set(1)
         self.store_up_gauge.set(1)
+        # (venue, coin label) → (venue ms, USD) of the largest liquidation of the last minute.
         self._largest_seen: dict[tuple[str, str], tuple[int, float]] = {}
-        # labels() validates, locks and builds a key on every call: a quarter of the replay
-        # path's CPU when it ran per event. The children of the per-event metrics are looked
-        # up once per label set and kept here. None of these metrics ever has a child
-        # removed (reload removes only feed health gauges), so a kept child stays the one
-        # that is exported.
-        self._liquidation_children: dict[tuple[str, str, PositionSide],
-                                         _LiquidationChildren] = {}
-        self._mark_children: dict[tuple[str, str], Any] = {}
-        self._venue_counters: dict[tuple[Counter, str], Any] = {}
+        # (venue, raw coin, side) → the slot one liquidation updates: many raw coins share
+        # the slot of "other".
+        self._slots: dict[tuple[str, str, PositionSide], _Slot] = {}
+        self._mark_keys: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._initialise(venues)
 
     def _initialise(self, venues: Iterable[str]) -> None:
@@ -168,23 +255,23 @@ class Metrics:
             self.add_venue(venue, coins)
 
     def add_venue(self, venue: str, coins: Sequence[str] | None = None) -> None:
+        hot = self._hot
         for coin in coins if coins is not None else [*sorted(self.coins), OTHER_COIN]:
             for side in SIDE_NAMES:
-                self.liquidations.labels(venue, coin, side)
-                self.liquidated_usd.labels(venue, coin, side)
-                self.whales.labels(venue, coin, side)
-            self.largest.labels(venue, coin)
+                hot.liquidations.setdefault((venue, coin, side), [0.0, 0.0])
+                hot.whales.setdefault((venue, coin, side), [0.0])
+            hot.largest.setdefault((venue, coin), 0.0)
         for side in SIDE_NAMES:
-            self.size.labels(venue, side)
+            hot.size.setdefault((venue, side), _new_buckets(SIZE_BUCKETS_USD))
         self.feed_connected.labels(venue)
         self.feed_subscribed.labels(venue)
         for reason in RECONNECT_REASONS:
             self.reconnects.labels(venue, reason)
-        self.frames.labels(venue)
-        self.last_frame.labels(venue)
-        self.event_lag.labels(venue)
-        self.ingest_dropped.labels(venue)
-        self.duplicates.labels(venue)
+        hot.frames.setdefault(venue, [0.0])
+        hot.last_frame.setdefault(venue, 0.0)
+        hot.event_lag.setdefault(venue, _new_buckets(LAG_BUCKETS_SECONDS))
+        hot.ingest_dropped.setdefault(venue, [0.0])
+        hot.duplicates.setdefault(venue, [0.0])
         for side in SIDE_NAMES:
             self.cascade_active.labels(venue_scope(venue), side)
             self.cascade_severity.labels(venue_scope(venue), side)
@@ -197,13 +284,14 @@ class Metrics:
     def remove_venue_health(self, venue: str) -> None:
         """A venue switched off is not a feed that is down: drop its health series so the
         feed alerts do not fire for it. Its counters stay."""
-        for gauge in (self.feed_connected, self.feed_subscribed, self.last_frame):
+        for gauge in (self.feed_connected, self.feed_subscribed):
             with contextlib.suppress(KeyError):
                 gauge.remove(venue)
+        self._hot.last_frame.pop(venue, None)
 
     def frames_total(self) -> float:
         """Frames read since start, every venue."""
-        return _counter_total(self.frames)
+        return sum(count for (count,) in self._hot.frames.values())
 
     def connection_attempts_total(self) -> float:
         """Connection attempts that ended since start, every venue and reason."""
@@ -225,19 +313,14 @@ class Metrics:
             return coin_scope(self.coin_label(scope[len(COIN_SCOPE_PREFIX):]))
         return scope
 
-    def _venue_child(self, counter: Counter, venue: str) -> Any:
-        child = self._venue_counters.get((counter, venue))
-        if child is None:
-            if len(self._venue_counters) >= CHILD_CACHE_LIMIT:
-                self._venue_counters.clear()
-            child = self._venue_counters[(counter, venue)] = counter.labels(venue)
-        return child
-
     # -- feed ---------------------------------------------------------------------------
     def frame(self, venue: str, received_at: float) -> None:
-        self._venue_child(self.frames, venue).inc()
-        # Not cached: reload removes this gauge's child when a venue is switched off.
-        self.last_frame.labels(venue).set(received_at)
+        hot = self._hot
+        try:
+            hot.frames[venue][0] += 1
+        except KeyError:
+            hot.frames[venue] = [1.0]
+        hot.last_frame[venue] = received_at
 
     def frame_invalid(self, venue: str, reason: str) -> None:
         self.frames_invalid.labels(venue, reason).inc()
@@ -250,68 +333,74 @@ class Metrics:
         self.feed_connected.labels(venue).set(1 if total and subscribed >= total else 0)
 
     def ingest_drop(self, venue: str) -> None:
-        self._venue_child(self.ingest_dropped, venue).inc()
+        _count(self._hot.ingest_dropped, venue)
 
     def duplicate(self, venue: str) -> None:
-        self._venue_child(self.duplicates, venue).inc()
+        _count(self._hot.duplicates, venue)
 
     # -- events -------------------------------------------------------------------------
-    def _children(self, venue: str, coin: str, position_side: PositionSide,
-                  ) -> _LiquidationChildren:
+    def _slot(self, venue: str, coin: str, position_side: PositionSide) -> _Slot:
+        hot = self._hot
         label = self.coin_label(coin)
         side = position_side.value
-        children = (
-            (venue, label), self.liquidations.labels(venue, label, side),
-            self.liquidated_usd.labels(venue, label, side), self.size.labels(venue, side),
-            self.event_lag.labels(venue), self.largest.labels(venue, label))
-        if len(self._liquidation_children) >= CHILD_CACHE_LIMIT:
-            self._liquidation_children.clear()
-        self._liquidation_children[(venue, coin, position_side)] = children
-        return children
+        tally = hot.liquidations.setdefault((venue, label, side), [0.0, 0.0])
+        hot.whales.setdefault((venue, label, side), [0.0])
+        hot.largest.setdefault((venue, label), 0.0)
+        size = hot.size.setdefault((venue, side), _new_buckets(SIZE_BUCKETS_USD))
+        lag = hot.event_lag.setdefault(venue, _new_buckets(LAG_BUCKETS_SECONDS))
+        if len(self._slots) >= CHILD_CACHE_LIMIT:
+            self._slots.clear()
+        slot = self._slots[(venue, coin, position_side)] = (tally, size, lag, (venue, label))
+        return slot
 
     def liquidation(self, event: Liquidation) -> None:
         # The side itself is the key: Enum.value is a Python-level property, slower than
         # the whole dict lookup.
         key = (event.venue, event.coin, event.position_side)
-        children = self._liquidation_children.get(key)
-        if children is None:
-            children = self._children(*key)
-        largest_key, count, usd, size, lag_seconds, largest = children
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slot(*key)
+        tally, size, lag_buckets, largest_key = slot
         notional = event.notional_usd
         ts_ms = event.exchange_ts_ms
-        count.inc()
-        usd.inc(notional)
-        size.observe(notional)
+        tally[0] += 1
+        tally[1] += notional
+        # bisect_left: the first bound >= the value, prometheus_client's "le" rule.
+        size[bisect_left(SIZE_BUCKETS_USD, notional)] += 1
+        size[-1] += notional
         lag = event.received_at - ts_ms / 1000.0
-        lag_seconds.observe(max(lag, 0.0))
+        if lag < 0.0:
+            lag = 0.0
+        lag_buckets[bisect_left(LAG_BUCKETS_SECONDS, lag)] += 1
+        lag_buckets[-1] += lag
         seen = self._largest_seen.get(largest_key)
         if seen is None or ts_ms - seen[0] > LARGEST_WINDOW_MS or notional >= seen[1]:
             self._largest_seen[largest_key] = (ts_ms, notional)
-            largest.set(notional)
+            self._hot.largest[largest_key] = notional
 
     def expire_largest(self, now_ms: int) -> None:
         """Zero the largest-liquidation gauges whose minute has passed (called each second)."""
-        for (venue, coin), (ts_ms, _usd) in list(self._largest_seen.items()):
+        for key, (ts_ms, _usd) in list(self._largest_seen.items()):
             if now_ms - ts_ms > LARGEST_WINDOW_MS:
-                del self._largest_seen[(venue, coin)]
-                self.largest.labels(venue, coin).set(0)
+                del self._largest_seen[key]
+                self._hot.largest[key] = 0.0
 
     def whale(self, event: Liquidation) -> None:
-        self.whales.labels(event.venue, self.coin_label(event.coin),
-                           event.position_side.value).inc()
+        key = (event.venue, self.coin_label(event.coin), event.position_side.value)
+        self._hot.whales.setdefault(key, [0.0])[0] += 1
 
     def mark(self, price: MarkPrice) -> None:
         key = (price.venue, price.coin)
         try:
-            child = self._mark_children[key]
+            label_key = self._mark_keys[key]
         except KeyError:
             coin = self.coin_label(price.coin)
-            child = None if coin == OTHER_COIN else self.mark_price.labels(price.venue, coin)
-            if len(self._mark_children) >= CHILD_CACHE_LIMIT:
-                self._mark_children.clear()
-            self._mark_children[key] = child
-        if child is not None:
-            child.set(price.price)
+            label_key = None if coin == OTHER_COIN else (price.venue, coin)
+            if len(self._mark_keys) >= CHILD_CACHE_LIMIT:
+                self._mark_keys.clear()
+            self._mark_keys[key] = label_key
+        if label_key is not None:
+            self._hot.mark_price[label_key] = price.price
 
     # -- detector -----------------------------------------------------------------------
     def cascade_state(self, states: Iterable[tuple[str, str, str | None]]) -> None:
@@ -348,6 +437,13 @@ class Metrics:
 
     def oldest_buffered_age(self, seconds: float) -> None:
         self.store_oldest_age.set(seconds)
+
+
+def _count(counts: dict[str, list[float]], venue: str) -> None:
+    try:
+        counts[venue][0] += 1
+    except KeyError:
+        counts[venue] = [1.0]
 
 
 def _counter_total(metric: Counter) -> float:

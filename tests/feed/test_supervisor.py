@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.server import ServerConnection, serve
 
+from monitor.clock import SystemClock
+from monitor.feed.ports import Event
+from monitor.feed.supervisor import FRAMES_PER_SLICE, ConnectionRunner, FeedTiming
+from monitor.metrics import Metrics
 from monitor.simulator.faults import Faults, parse_faults
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.server import Simulator
+from monitor.venues import make_dialect
+from monitor.venues.dialect import ConnectionPlan, VenueSettings
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from tests.support.daemon import counted, running_daemon, sample, sent, wait_until
 from tests.support.timing import T
 
@@ -126,3 +138,70 @@ async def test_topics_sharded_over_several_connections_all_subscribe(tmp_path: P
                           {"venue": "hyperliquid"}) >= 3
             await sim.wait_finished()
             await wait_until(lambda: counted(app) == sent(sim), 5 * T)
+
+
+
+def _liquidation_frame(n: int, rows: int) -> str:
+    data = [{"T": 1_769_904_000_000 + n, "s": "BTCUSDT", "S": "Sell",
+             "v": f"0.{n * rows + i + 1:06d}", "p": "80000.0"} for i in range(rows)]
+    return orjson.dumps({"topic": "allLiquidation.BTCUSDT", "type": "snapshot",
+                         "ts": 1_769_904_000_000 + n, "data": data}).decode()
+
+
+async def test_a_backlog_of_frames_is_read_in_bounded_slices() -> None:
+    """A burst buffered at once is parsed a slice at a time, other tasks running between.
+
+    A ticker task counts event-loop steps (it yields with sleep(0) in a loop); the sink
+    notes the step in which each frame's events arrive. No step may carry more than
+    FRAMES_PER_SLICE frames, however many arrived in one socket read.
+    """
+    frames, rows = 400, 20
+    burst = [_liquidation_frame(n, rows) for n in range(frames)]
+
+    async def venue(ws: ServerConnection) -> None:
+        request = orjson.loads(await ws.recv())
+        await ws.send(orjson.dumps({"success": True, "op": "subscribe",
+                                    "req_id": request["req_id"]}).decode())
+        # Sent back to back: the client's socket reads find many frames at a time.
+        for text in burst:
+            await ws.send(text)
+        await ws.wait_closed()
+
+    steps = [0]
+    per_step: Counter[int] = Counter()
+    received: list[Event] = []
+
+    class Sink:
+        def put(self, venue: str, events: list[Event]) -> None:
+            per_step[steps[0]] += 1
+            received.extend(events)
+
+    async def ticker() -> None:
+        while True:
+            steps[0] += 1
+            await asyncio.sleep(0)
+
+    dialect = make_dialect("bybit", VenueSettings())
+    book = InstrumentBook("bybit", [InstrumentSpec(
+        "bybit", "BTCUSDT", "BTC", ContractKind.LINEAR, 1.0, "USDT", category="linear")])
+    timing = FeedTiming(10 * T, 5 * T, 5 * T, 0.05 * T, 0.5 * T, 1.0, 0.0)
+    subscribe = '{"req_id":"r1","op":"subscribe","args":["allLiquidation.BTCUSDT"]}'
+    async with serve(venue, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        plan = ConnectionPlan("bybit-linear-0", f"ws://127.0.0.1:{port}/v5/public/linear",
+                              (subscribe,), expected_acks=1)
+        runner = ConnectionRunner(
+            dialect, plan, lambda: dialect.session(book, plan), Sink(),
+            Metrics(CollectorRegistry(), ["bybit"], ["BTC"], process_metrics=False),
+            SystemClock(), timing)
+        tasks = [asyncio.create_task(runner.run()), asyncio.create_task(ticker())]
+        try:
+            await wait_until(lambda: len(received) == frames * rows, 10 * T, interval=0.01)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert len({e.event_id for e in received}) == frames * rows
+    assert max(per_step.values()) <= FRAMES_PER_SLICE, per_step.most_common(3)
+    # The backlog really was there: some steps carried a full slice.
+    assert max(per_step.values()) == FRAMES_PER_SLICE
