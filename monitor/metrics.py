@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import platform
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -292,6 +292,17 @@ class Metrics:
     def frames_total(self) -> float:
         """Frames read since start, every venue."""
         return sum(count for (count,) in self._hot.frames.values())
+
+    def feed_samples(self) -> Iterator[tuple[str, Mapping[str, str], float]]:
+        """(name, labels, value) of the feed-health series, for readers outside Prometheus
+        (the web page): connected, subscribed connections, frames, invalid, reconnects."""
+        for venue, (count,) in self._hot.frames.items():
+            yield "liqmon_frames_total", {"venue": venue}, count
+        for metric in (self.feed_connected, self.feed_subscribed, self.frames_invalid,
+                       self.reconnects):
+            for family in metric.collect():
+                for sample in family.samples:
+                    yield sample.name, sample.labels, sample.value
 
     def connection_attempts_total(self) -> float:
         """Connection attempts that ended since start, every venue and reason."""

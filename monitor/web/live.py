@@ -226,11 +226,7 @@ class LiveView:
                  "usd": round(s.usd, 2)} for s in self._detector.states()]
 
     def _feed_rows(self) -> list[dict[str, Any]]:
-        m = self._metrics
-        samples = ((s.name, s.labels, s.value)
-                   for metric in (m.feed_connected, m.feed_subscribed, m.frames,
-                                  m.frames_invalid, m.reconnects)
-                   for family in metric.collect() for s in family.samples)
+        samples = self._metrics.feed_samples()
         data_at = self._watch.data_at if self._watch is not None else {}
         return self._health.update(feed_samples(samples), data_at, self._feeds(),
                                    self._clock.monotonic(), self._clock.wall())
