@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, generate_latest
+from prometheus_client.registry import Collector
 
 from monitor.errors import PortInUse
 
@@ -98,7 +99,10 @@ class MetricsServer:
                     and self._web.handles(target)):
                 await self._web.respond(method, parts[1], writer)
                 return
-            status, content_type, body = self._route(method, target)
+            if method in ("GET", "HEAD") and target == "/metrics":
+                status, content_type, body = "200 OK", CONTENT_TYPE_LATEST, await self._metrics()
+            else:
+                status, content_type, body = self._route(method, target)
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -110,11 +114,17 @@ class MetricsServer:
         finally:
             writer.close()
 
+    async def _metrics(self) -> bytes:
+        """The exposition. Collecting reads the live values, so it runs on the event loop
+        (a few ms); formatting the text, most of a scrape's cost, reads only the collected
+        families and runs in a thread, so the loop keeps running meanwhile."""
+        collected = CollectorRegistry(auto_describe=False)
+        collected.register(_Collected(list(self._registry.collect())))
+        return await asyncio.to_thread(generate_latest, collected)
+
     def _route(self, method: str, target: str) -> tuple[str, str, bytes]:
         if method not in ("GET", "HEAD"):
             return "405 Method Not Allowed", "text/plain", b"only GET and HEAD\n"
-        if target == "/metrics":
-            return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry)
         if target == "/healthz":
             return "200 OK", "text/plain", b"ok\n"
         if target == "/readyz":
@@ -125,3 +135,13 @@ class MetricsServer:
         if target == "/":
             return "200 OK", "text/html; charset=utf-8", LANDING
         return "404 Not Found", "text/plain", b"not found\n"
+
+
+class _Collected(Collector):
+    """Metric families collected once: a registry that serves them as they were."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
