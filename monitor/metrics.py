@@ -38,6 +38,8 @@ CHILD_CACHE_LIMIT = 10_000
 # (largest-gauge key (venue, coin label), liquidations, liquidated_usd, size, event_lag,
 # largest): the children one liquidation updates.
 _LiquidationChildren = tuple[tuple[str, str], Any, Any, Any, Any, Any]
+# The reasons of monitor.store.records.REFUSAL_REASONS (metrics imports no store module).
+STORE_REJECT_REASONS = ("value", "timestamp", "unencodable")
 RECONNECT_REASONS = ("closed", "error", "stale", "rejected", "timeout", "rotation")
 
 
@@ -116,7 +118,20 @@ class Metrics:
             "liqmon_duplicate_events", "Events seen again and not counted twice.",
             ["venue"], registry=r)
         self.store_up_gauge = Gauge(
-            "liqmon_store_up", "1 when the store backend is reachable.", registry=r)
+            "liqmon_store_up",
+            "1 when writes land in the store: 0 after a failed write, or when buffered events "
+            "have waited too long without a write landing.", registry=r)
+        self.store_last_write = Gauge(
+            "liqmon_store_last_write_timestamp_seconds",
+            "Wall time of the last write that landed in the store.", registry=r)
+        self.store_rejected = Counter(
+            "liqmon_store_rejected_events",
+            "Events no store can keep (non-finite or absurd values, unencodable), skipped.",
+            ["reason"], registry=r)
+        self.store_persistent = Gauge(
+            "liqmon_store_persistence_enabled",
+            "1 when the store keeps its data across a restart (Redis AOF or RDB on), 0 when "
+            "not, -1 when it cannot be told (the memory backend, CONFIG refused).", registry=r)
         self.store_buffered = Gauge(
             "liqmon_store_buffered_events", "Events waiting to be written to the store.",
             registry=r)
@@ -148,6 +163,9 @@ class Metrics:
                       ["version", "python"], registry=r)
         build.labels(__version__, platform.python_version()).set(1)
         self.store_up_gauge.set(1)
+        for reason in STORE_REJECT_REASONS:
+            self.store_rejected.labels(reason)
+        self.store_persistent.set(-1)  # until a Redis store has been asked
         self._largest_seen: dict[tuple[str, str], tuple[int, float]] = {}
         # labels() validates, locks and builds a key on every call: a quarter of the replay
         # path's CPU when it ran per event. The children of the per-event metrics are looked
@@ -347,6 +365,15 @@ class Metrics:
 
     def oldest_buffered_age(self, seconds: float) -> None:
         self.store_oldest_age.set(seconds)
+
+    def rejected(self, reason: str, events: int) -> None:
+        self.store_rejected.labels(reason).inc(events)
+
+    def write_landed(self, wall_seconds: float) -> None:
+        self.store_last_write.set(wall_seconds)
+
+    def persistence(self, enabled: bool | None) -> None:
+        self.store_persistent.set(-1 if enabled is None else 1 if enabled else 0)
 
 
 def _counter_total(metric: Counter) -> float:

@@ -44,6 +44,11 @@ class StoreConfig:
     flush_interval_seconds: float = field(
         default=0.1, metadata={"min": 0.001, "help": "longest wait before a partial batch"}
     )
+    write_stall_seconds: float = field(
+        default=15.0,
+        metadata={"min": 0.01, "help": "store_up falls to 0 when buffered events wait this "
+                  "long without a write landing"},
+    )
     cascade_history: int = field(
         default=100, metadata={"min": 1, "help": "how many cascades the store keeps"}
     )

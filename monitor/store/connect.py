@@ -31,6 +31,7 @@ from redis.exceptions import (
     ClusterDownError,
     ConnectionError as RedisConnectionError,
     MasterDownError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     RedisError,
@@ -55,8 +56,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TryAgainError,
     MasterDownError,
     ReadOnlyError,  # a replica promoted away under us during a failover
+    OutOfMemoryError,  # maxmemory with noeviction: Redis answers "OOM ..."
     OSError,
 )
+_UNAVAILABLE_PREFIXES = ("OOM", "LOADING", "BUSY", "MISCONF", "READONLY", "MASTERDOWN")
 
 
 def translate(exc: BaseException, doing: str) -> StoreError:
@@ -64,8 +67,10 @@ def translate(exc: BaseException, doing: str) -> StoreError:
     text = f"redis {doing}: {type(exc).__name__}: {exc}"
     if isinstance(exc, _UNAVAILABLE):
         return StoreUnavailable(text)
-    if isinstance(exc, ResponseError) and str(exc).startswith(("OOM", "LOADING", "BUSY")):
-        # Out of memory or a long script elsewhere: an outage of the store, not our bug.
+    if isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_PREFIXES):
+        # Out of memory, a replica, a disk that fails, a long script elsewhere: the store
+        # takes no writes for now; not our bug. (redis-py strips the prefixes it maps to a
+        # class, such as OOM, and keeps the others, such as MISCONF.)
         return StoreUnavailable(text)
     return StoreError(text)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Mapping, Sequence
-from math import isfinite
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,16 +18,19 @@ import orjson
 
 from monitor.clock import Clock, SystemClock
 from monitor.events import Liquidation
+from monitor.logs import RateLimitedLog
 from monitor.store.aggregate import Group, RowBuilder, cover, top_events, window_range
 from monitor.store.base import (
     COMPLETENESS_BITS,
     LARGEST_KEEP,
     Background,
+    NullObserver,
     StoreObserver,
     TotalsRow,
     check_by,
 )
 from monitor.store.config import StoreConfig
+from monitor.store.records import refusal
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,9 @@ class MemoryStore:
         self._cascades: dict[str, bytes] = {}
         self._next_sweep = 0.0
         self._closed = False
-        if observer is not None:
-            observer.store_up(True)
+        self._observer = observer or NullObserver()
+        self._limited = RateLimitedLog(log)
+        self._observer.store_up(True)
 
     async def __aenter__(self) -> Self:
         return self
@@ -125,10 +128,13 @@ class MemoryStore:
         expires_at = now + self._retention_seconds
         new = 0
         for event in events:
-            if not (isfinite(event.notional_usd) and isfinite(event.qty_base)):
-                # One NaN would poison every sum it joins; the Redis store refuses them too.
-                log.warning("not storing event %s: non-finite USD value or quantity",
-                            event.event_id)
+            reason = refusal(event)
+            if reason is not None:
+                # One NaN or inf would poison every sum it joins; the Redis store refuses
+                # the same events.
+                self._observer.rejected(reason, 1)
+                self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
+                                      reason, event)
                 continue
             known = seen.get(event.event_id)
             if known is not None:
