@@ -117,6 +117,10 @@ class Metrics:
         self.duplicates = Counter(
             "liqmon_duplicate_events", "Events seen again and not counted twice.",
             ["venue"], registry=r)
+        self.too_old_events = Counter(
+            "liqmon_too_old_events",
+            "Events stamped before the dedupe window (a replay of any age counts once): "
+            "counted by nobody.", ["venue"], registry=r)
         self.store_up_gauge = Gauge(
             "liqmon_store_up",
             "1 when writes land in the store: 0 after a failed write, or when buffered events "
@@ -202,6 +206,7 @@ class Metrics:
         self.event_lag.labels(venue)
         self.ingest_dropped.labels(venue)
         self.duplicates.labels(venue)
+        self.too_old_events.labels(venue)
         for side in SIDES:
             self.cascade_active.labels(f"venue:{venue}", side)
             self.cascade_severity.labels(f"venue:{venue}", side)
@@ -271,6 +276,9 @@ class Metrics:
 
     def duplicate(self, venue: str) -> None:
         self._venue_child(self.duplicates, venue).inc()
+
+    def too_old(self, venue: str) -> None:
+        self._venue_child(self.too_old_events, venue).inc()
 
     # -- events -------------------------------------------------------------------------
     def _children(self, venue: str, coin: str, position_side: PositionSide,

@@ -34,6 +34,11 @@ class StoreConfig:
     dedupe_ttl_hours: float = field(
         default=48.0, metadata={"min": 0.1, "help": "how long an event id is remembered"}
     )
+    dedupe_max_ids: int = field(
+        default=1_000_000,
+        metadata={"min": 1, "help": "most event ids remembered in process (~150 B each); "
+                  "past it the oldest go and events older than them are refused"},
+    )
     connect_timeout_seconds: float = field(
         default=2.0, metadata={"min": 0.01, "help": "Redis connect timeout"}
     )
