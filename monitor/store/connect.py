@@ -41,6 +41,7 @@ from redis.exceptions import (
 )
 
 from monitor.errors import ConfigError, StoreError, StoreUnavailable
+from monitor.redact import redact_url
 from monitor.store.config import StoreConfig
 
 RedisClient = Redis | RedisCluster
@@ -102,11 +103,12 @@ def _check_url(config: StoreConfig) -> dict[str, Any]:
         parsed = dict(parse_url(config.url))
     except ValueError as exc:
         expected = f"a redis:// or rediss:// URL ({exc})"
-        raise ConfigError("store.url", config.url, expected) from exc
+        raise ConfigError("store.url", redact_url(config.url), expected) from exc
     if parsed.get("connection_class") not in (None, SSLConnection) and (
         config.cluster or config.sentinels
     ):
-        raise ConfigError("store.url", config.url, "redis:// or rediss:// with cluster/sentinels")
+        raise ConfigError("store.url", redact_url(config.url),
+                          "redis:// or rediss:// with cluster/sentinels")
     return parsed
 
 
