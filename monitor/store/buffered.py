@@ -67,6 +67,7 @@ _HURRY_DELAY_SECONDS = 0.02  # between retries while flush() waits for Redis
 _IDLE_PING_SECONDS = 5.0  # keeps store_up current when nothing is written
 _DROP_LOG_EVERY_SECONDS = 10.0
 _DOWN_ERROR_EVERY_SECONDS = 10.0
+_CLOSE_WAIT_SECONDS = 5.0
 
 Item = tuple[Liquidation, float]  # an event and the monotonic time it was buffered
 
@@ -193,7 +194,9 @@ class BufferedStore:
         if self._task is not None:
             self._task.cancel()
             # A flusher that failed was reported when it did; closing must not raise it.
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait((self._task,), timeout=_CLOSE_WAIT_SECONDS)
+            if not self._task.done():
+                log.error("the store flusher did not stop within %.0fs", _CLOSE_WAIT_SECONDS)
         if self.pending:
             log.warning("redis store closed with %d events not written", self.pending)
         if self._drops_unlogged:
@@ -391,13 +394,17 @@ class BufferedStore:
         return self._queue[0][1] if self._queue else None
 
     async def _wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds`` or until woken. True when woken."""
+        """Sleep up to ``seconds`` or until woken. True when woken.
+
+        Not ``asyncio.timeout``: on Python 3.11 a cancel that arrives as its deadline
+        expires can be taken for the timeout and swallowed, leaving a flusher that
+        ``aclose()`` waits for forever (seen in the test suite)."""
+        waiter = asyncio.ensure_future(self._wake.wait())
         try:
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        except TimeoutError:
-            return False
-        return True
+            done, _ = await asyncio.wait((waiter,), timeout=seconds)
+        finally:
+            waiter.cancel()
+        return bool(done)
 
     async def _backoff(self, seconds: float) -> None:
         """Sleep between retries. New events do not cut it short (they would turn an
