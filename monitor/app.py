@@ -41,6 +41,7 @@ from monitor.service.reload import Reloader, ReloadPlan
 from monitor.service.sdnotify import SdNotify, watchdog_seconds
 from monitor.service.watchdog import PipelineState, ServiceLoop
 from monitor.store.base import Store
+from monitor.store.dedupe import ingest_dedupe
 from monitor.store.factory import open_store
 from monitor.web.http import WebRoutes
 from monitor.web.live import LiveView
@@ -234,7 +235,9 @@ class App:
             self.on_liquidation.append(self.notifier.publish_liquidation)
         self.ingest = Ingest(self.store, self.detector, self.metrics, self.clock,
                              capacity=config.feed.queue_size, on_whale=self._alert,
-                             on_liquidation=self._liquidation if self.on_liquidation else None)
+                             on_liquidation=self._liquidation if self.on_liquidation else None,
+                             dedupe=ingest_dedupe(config.store.dedupe_ttl_hours,
+                                                  config.store.dedupe_max_ids))
         self._cache_dir = (Path(config.feed.instrument_cache_dir)
                            if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():

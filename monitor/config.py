@@ -13,7 +13,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from monitor.detector.config import DetectorConfig
 from monitor.errors import ConfigError
 from monitor.notify.config import NotifyConfig
+from monitor.redact import redact
 from monitor.store.config import StoreConfig
 from monitor.venues import VENUES, make_dialect
 from monitor.venues.dialect import VenueSettings
@@ -180,9 +181,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             with open(path, "rb") as f:
                 raw = tomllib.load(f)
         except FileNotFoundError as exc:
-            raise ConfigError("(file)", str(path), "an existing TOML file") from exc
+            raise _bad("(file)", str(path), "an existing TOML file") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("(file)", str(path), f"valid TOML ({exc})") from exc
+            raise _bad("(file)", str(path), f"valid TOML ({exc})") from exc
     apply_env_overrides(raw, os.environ if env is None else env)
     return build_config(raw)
 
@@ -190,13 +191,13 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 def build_config(raw: Mapping[str, Any]) -> Config:
     venues_raw = raw.get("venues", {})
     if not isinstance(venues_raw, Mapping):
-        raise ConfigError("venues", venues_raw, "a table of [venues.<id>] sections")
+        raise _bad("venues", venues_raw, "a table of [venues.<id>] sections")
     venues = _default_venues()
     for venue, table in venues_raw.items():
         if venue not in VENUES:
-            raise ConfigError(f"venues.{venue}", venue, f"one of {', '.join(sorted(VENUES))}")
+            raise _bad(f"venues.{venue}", venue, f"one of {', '.join(sorted(VENUES))}")
         if not isinstance(table, Mapping):
-            raise ConfigError(f"venues.{venue}", table, "a table")
+            raise _bad(f"venues.{venue}", table, "a table")
         venues[venue] = _build(VenueConfig, table, f"venues.{venue}", base=venues[venue])
     rest = {k: v for k, v in raw.items() if k != "venues"}
     config = dataclasses.replace(_build(Config, rest, "", base=Config()), venues=venues)
@@ -273,7 +274,7 @@ def apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         for part in parts[:-1]:
             table = table.setdefault(part, {})
             if not isinstance(table, dict):
-                raise ConfigError(".".join(parts), value, "a table to put the override in")
+                raise _bad(".".join(parts), value, "a table to put the override in")
         table[parts[-1]] = _parse_env_value(value)
 
 
@@ -291,7 +292,7 @@ def _build(cls: type[T], table: Mapping[str, Any], prefix: str, base: T) -> T:
     for key, value in table.items():
         path = f"{prefix}.{key}" if prefix else key
         if key not in fields:
-            raise ConfigError(path, value, f"one of the keys {', '.join(sorted(fields))}")
+            raise _bad(path, value, f"one of the keys {', '.join(sorted(fields))}")
         current = getattr(base, key)
         changes[key] = _convert(hints[key], value, path, fields[key].metadata, current)
     return dataclasses.replace(cast(Any, base), **changes) if changes else base
@@ -301,7 +302,7 @@ def _convert(hint: Any, value: Any, path: str, meta: Mapping[str, Any], current:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if not isinstance(value, Mapping):
-            raise ConfigError(path, value, "a table")
+            raise _bad(path, value, "a table")
         return _build(hint, value, path, base=current)
     if origin in (types.UnionType, typing.Union):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -312,20 +313,20 @@ def _convert(hint: Any, value: Any, path: str, meta: Mapping[str, Any], current:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple):
-            raise ConfigError(path, value, "a list")
+            raise _bad(path, value, "a list")
         (item_hint, *_rest) = typing.get_args(hint)
         return tuple(
             _convert(item_hint, v, f"{path}[{i}]", meta, None) for i, v in enumerate(value)
         )
     if origin in (Mapping, dict, typing.get_origin(Mapping[str, Any])):
         if not isinstance(value, Mapping):
-            raise ConfigError(path, value, "a table")
+            raise _bad(path, value, "a table")
         _key_hint, value_hint = typing.get_args(hint)
         if dataclasses.is_dataclass(value_hint) and isinstance(value_hint, type):
             built = {}
             for k, v in value.items():
                 if not isinstance(v, Mapping):
-                    raise ConfigError(f"{path}.{k}", v, "a table")
+                    raise _bad(f"{path}.{k}", v, "a table")
                 built[k] = _build(value_hint, v, f"{path}.{k}", base=value_hint())
             return built
         return dict(value)
@@ -335,54 +336,58 @@ def _convert(hint: Any, value: Any, path: str, meta: Mapping[str, Any], current:
 def _scalar(hint: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, value, "true or false")
+            raise _bad(path, value, "true or false")
         result: Any = value
     elif hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, "an integer")
+            raise _bad(path, value, "an integer")
         result = value
     elif hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(path, value, "a number")
+            raise _bad(path, value, "a number")
         result = float(value)
     elif hint is str:
         if not isinstance(value, str):
-            raise ConfigError(path, value, "a string")
+            raise _bad(path, value, "a string")
         result = value
     else:
         result = value
     choices = meta.get("choices")
     if choices is not None and result not in choices:
-        raise ConfigError(path, value, "one of " + ", ".join(repr(c) for c in choices))
+        raise _bad(path, value, "one of " + ", ".join(repr(c) for c in choices))
     if "min" in meta and result < meta["min"]:
-        raise ConfigError(path, value, f"a value >= {meta['min']}")
+        raise _bad(path, value, f"a value >= {meta['min']}")
     if "max" in meta and result > meta["max"]:
-        raise ConfigError(path, value, f"a value <= {meta['max']}")
+        raise _bad(path, value, f"a value <= {meta['max']}")
     return result
 
 
-def config_to_toml(config: Config, comments: bool = False) -> str:
+def config_to_toml(config: Config, comments: bool = False, *, reveal: bool = False) -> str:
     """The effective configuration as TOML text (``liqmon check-config``).
 
     With ``comments``, each key is preceded by its help text: that is how the commented
-    example ``config/liqmon.toml`` is made (``liqmon check-config --example``).
+    example ``config/liqmon.toml`` is made (``liqmon check-config --example``). Secrets
+    are redacted (``monitor.redact``) unless ``reveal``: printed output ends up in
+    terminals, tickets and logs.
     """
+    show = _identity if reveal else redact
     lines: list[str] = []
     for section in dataclasses.fields(config):
         value = getattr(config, section.name)
         if section.name == "venues":
             for venue, vc in value.items():
                 lines.append(f"[venues.{venue}]")
-                lines.extend(_toml_fields(vc, comments))
+                lines.extend(_toml_fields(vc, comments, section=f"venues.{venue}", show=show))
                 lines.append("")
             continue
         lines.append(f"[{section.name}]")
-        lines.extend(_toml_fields(value, comments))
+        lines.extend(_toml_fields(value, comments, section=section.name, show=show))
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_fields(obj: Any, comments: bool = False, prefix: str = "") -> list[str]:
+def _toml_fields(obj: Any, comments: bool = False, prefix: str = "", *, section: str,
+                 show: Callable[[str, Any], Any]) -> list[str]:
     out: list[str] = []
     nested = []
     for f in dataclasses.fields(obj):
@@ -399,13 +404,23 @@ def _toml_fields(obj: Any, comments: bool = False, prefix: str = "") -> list[str
         ):
             nested.extend((f"{f.name}.{_toml_key(k)}", v) for k, v in value.items())
             continue
-        out.append(f"{f.name} = {_toml_value(value)}")
+        out.append(f"{f.name} = {_toml_value(show(f'{section}.{prefix}{f.name}', value))}")
     for name, value in nested:
         # Sub-tables as dotted keys keep them inside their section without a new header.
-        out.extend(_toml_fields(value, comments, prefix=f"{prefix}{name}."))
+        out.extend(_toml_fields(value, comments, prefix=f"{prefix}{name}.", section=section,
+                                show=show))
     if prefix:
         out = [line if line.startswith("#") else prefix + line for line in out]
     return out
+
+
+def _identity(path: str, value: Any) -> Any:
+    return value
+
+
+def _bad(path: str, value: object, expected: str) -> ConfigError:
+    """A ConfigError naming the key and expectation, its value with secrets redacted."""
+    return ConfigError(path, redact(path, value), expected)
 
 
 def _toml_key(key: str) -> str:

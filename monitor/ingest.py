@@ -4,6 +4,12 @@ Readers hand events to :meth:`Ingest.put`, which never blocks (a full queue drop
 One consumer task dedupes, updates metrics, feeds the detector, and writes to the store.
 Detection runs here, on the ingest path, not from store reads, so its latency is that of
 the event loop, not of Redis.
+
+What is counted is decided here, once, for the detector, the metrics and the store alike:
+an event no store can keep (``store.records.refusal``) is refused and counted by reason;
+the one dedupe (``store.dedupe``) runs over the store's window by exchange time, so an id
+seen in it is a duplicate and an event older than it is refused as too old, whatever its
+age. The store only ever sees admitted events.
 """
 
 from __future__ import annotations
@@ -19,17 +25,16 @@ from monitor.clock import Clock
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.events import SIDE_NAME, Liquidation, MarkPrice
+from monitor.logs import RateLimitedLog
 from monitor.metrics import Metrics
 from monitor.store.base import Store
+from monitor.store.config import StoreConfig
+from monitor.store.dedupe import Dedupe, Verdict, ingest_dedupe
+from monitor.store.records import refusal
 
 log = logging.getLogger(__name__)
 
 Event = Liquidation | MarkPrice
-# Local dedupe protects metrics and the detector from the overlaps a live feed produces
-# (rotation, reconnect replays, OKX's first push): minutes, not days. The store dedupes
-# exactly over its own, much longer TTL.
-RECENT_IDS_SECONDS = 900.0
-RECENT_IDS_MAX = 500_000
 
 
 @dataclass
@@ -40,33 +45,10 @@ class IngestStats:
     usd_long: float = 0.0
     usd_short: float = 0.0
     duplicates: int = 0
+    too_old: int = 0
+    refused: int = 0
     dropped: int = 0
     per_venue: dict[str, int] = field(default_factory=dict)
-
-
-class RecentIds:
-    """Event ids seen in the last few minutes, bounded in count."""
-
-    def __init__(self, ttl_seconds: float, max_ids: int) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_ids
-        # A dict for lookups and a deque of the same ids, oldest first, for expiry: cheaper
-        # than an OrderedDict by half. An id is in both or in neither.
-        self._seen: dict[str, float] = {}
-        self._order: deque[str] = deque()
-
-    def add(self, event_id: str, now: float) -> bool:
-        """True when the id is new."""
-        seen = self._seen
-        if event_id in seen:
-            return False
-        seen[event_id] = now
-        order = self._order
-        order.append(event_id)
-        expired = now - self._ttl
-        while order and (len(seen) > self._max or seen[order[0]] < expired):
-            del seen[order.popleft()]
-        return True
 
 
 class Ingest:
@@ -80,6 +62,7 @@ class Ingest:
         capacity: int,
         on_whale: Callable[[WhaleAlert], None] = lambda alert: None,
         on_liquidation: Callable[[Liquidation], None] | None = None,
+        dedupe: Dedupe | None = None,
     ) -> None:
         self.store = store
         self.detector = detector
@@ -95,7 +78,11 @@ class Ingest:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._recent = RecentIds(RECENT_IDS_SECONDS, RECENT_IDS_MAX)
+        if dedupe is None:
+            defaults = StoreConfig()
+            dedupe = ingest_dedupe(defaults.dedupe_ttl_hours, defaults.dedupe_max_ids)
+        self._dedupe = dedupe
+        self._limited = RateLimitedLog(log)
         self.stats = IngestStats()
         self.counted_total = 0
         # (venue, position_side) → [count, usd] since start: what `liqmon demo` compares
@@ -149,7 +136,8 @@ class Ingest:
         self._idle.set()
 
     def _process(self, events: list[Event], batch: list[Liquidation]) -> None:
-        now = self._clock.monotonic()
+        now = self._clock.wall()
+        admit = self._dedupe.admit
         detector = self.detector
         metrics = self._metrics
         stats = self.stats
@@ -159,9 +147,21 @@ class Ingest:
                 if detector is not None:
                     detector.on_mark_price(event)
                 continue
-            if not self._recent.add(event.event_id, now):
-                stats.duplicates += 1
-                metrics.duplicate(event.venue)
+            reason = refusal(event)
+            if reason is not None:
+                stats.refused += 1
+                metrics.rejected(reason, 1)
+                self._limited.warning("refused:" + reason, "%s: not counting an event (%s): %r",
+                                      event.venue, reason, event)
+                continue
+            verdict = admit(event.event_id, event.exchange_ts_ms / 1000.0, now)
+            if verdict is not Verdict.NEW:
+                if verdict is Verdict.DUPLICATE:
+                    stats.duplicates += 1
+                    metrics.duplicate(event.venue)
+                else:
+                    stats.too_old += 1
+                    metrics.too_old(event.venue)
                 continue
             batch.append(event)
             metrics.liquidation(event)

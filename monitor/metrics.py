@@ -50,6 +50,8 @@ LARGEST_WINDOW_MS = 60_000
 # labels outside the configured coins are "other"), so this only guards against a flood of
 # venues or listings.
 CHILD_CACHE_LIMIT = 10_000
+# The reasons of monitor.store.records.REFUSAL_REASONS (metrics imports no store module).
+STORE_REJECT_REASONS = ("value", "timestamp", "unencodable")
 RECONNECT_REASONS = ("closed", "error", "stale", "rejected", "timeout", "rotation")
 
 # A histogram as one list: the count of each bucket (not cumulative; the last is +Inf), then
@@ -207,8 +209,25 @@ class Metrics:
         self.reconnects = Counter(
             "liqmon_feed_reconnects", "Reconnections of venue connections, by reason.",
             ["venue", "reason"], registry=r)
+        self.too_old_events = Counter(
+            "liqmon_too_old_events",
+            "Events stamped before the dedupe window (a replay of any age counts once): "
+            "counted by nobody.", ["venue"], registry=r)
         self.store_up_gauge = Gauge(
-            "liqmon_store_up", "1 when the store backend is reachable.", registry=r)
+            "liqmon_store_up",
+            "1 when writes land in the store: 0 after a failed write, or when buffered events "
+            "have waited too long without a write landing.", registry=r)
+        self.store_last_write = Gauge(
+            "liqmon_store_last_write_timestamp_seconds",
+            "Wall time of the last write that landed in the store.", registry=r)
+        self.store_rejected = Counter(
+            "liqmon_store_rejected_events",
+            "Events no store can keep (non-finite or absurd values, unencodable), skipped.",
+            ["reason"], registry=r)
+        self.store_persistent = Gauge(
+            "liqmon_store_persistence_enabled",
+            "1 when the store keeps its data across a restart (Redis AOF or RDB on), 0 when "
+            "not, -1 when it cannot be told (the memory backend, CONFIG refused).", registry=r)
         self.store_buffered = Gauge(
             "liqmon_store_buffered_events", "Events waiting to be written to the store.",
             registry=r)
@@ -240,6 +259,9 @@ class Metrics:
                       ["version", "python"], registry=r)
         build.labels(__version__, platform.python_version()).set(1)
         self.store_up_gauge.set(1)
+        for reason in STORE_REJECT_REASONS:
+            self.store_rejected.labels(reason)
+        self.store_persistent.set(-1)  # until a Redis store has been asked
         # (venue, coin label) → (venue ms, USD) of the largest liquidation of the last minute.
         self._largest_seen: dict[tuple[str, str], tuple[int, float]] = {}
         # (venue, raw coin, side) → the slot one liquidation updates: many raw coins share
@@ -272,6 +294,7 @@ class Metrics:
         hot.event_lag.setdefault(venue, _new_buckets(LAG_BUCKETS_SECONDS))
         hot.ingest_dropped.setdefault(venue, [0.0])
         hot.duplicates.setdefault(venue, [0.0])
+        self.too_old_events.labels(venue)
         for side in SIDE_NAMES:
             self.cascade_active.labels(venue_scope(venue), side)
             self.cascade_severity.labels(venue_scope(venue), side)
@@ -348,6 +371,9 @@ class Metrics:
 
     def duplicate(self, venue: str) -> None:
         _count(self._hot.duplicates, venue)
+
+    def too_old(self, venue: str) -> None:
+        self.too_old_events.labels(venue).inc()
 
     # -- events -------------------------------------------------------------------------
     def _slot(self, venue: str, coin: str, position_side: PositionSide) -> _Slot:
@@ -448,6 +474,15 @@ class Metrics:
 
     def oldest_buffered_age(self, seconds: float) -> None:
         self.store_oldest_age.set(seconds)
+
+    def rejected(self, reason: str, events: int) -> None:
+        self.store_rejected.labels(reason).inc(events)
+
+    def write_landed(self, wall_seconds: float) -> None:
+        self.store_last_write.set(wall_seconds)
+
+    def persistence(self, enabled: bool | None) -> None:
+        self.store_persistent.set(-1 if enabled is None else 1 if enabled else 0)
 
 
 def _count(counts: dict[str, list[float]], venue: str) -> None:

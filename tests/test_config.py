@@ -108,3 +108,97 @@ def test_every_config_key_has_help_and_the_docs_reference_is_current() -> None:
     assert doc[start:end] == reference, (
         "docs/configuration.md's reference is stale: "
         "run `liqmon check-config --reference` and paste it between the markers")
+
+
+# Secrets: never printed, wherever the config is shown.
+
+SECRETS = ("hunter2redis", "mqttpass42", "T00000/B00000/XXXXslacktoken", "hmackey99",
+           "Bearer abc.def.ghi", "123456:telegramtoken")
+SECRET_TOML = f"""
+[store]
+backend = "redis"
+url = "redis://liqmon:{SECRETS[0]}@redis.internal:6379/0"
+
+[notify.mqtt]
+username = "liqmon"
+password = "{SECRETS[1]}"
+
+[notify.webhooks.slack]
+format = "slack"
+url = "https://hooks.slack.com/services/{SECRETS[2]}"
+secret = "{SECRETS[3]}"
+headers = {{ Authorization = "{SECRETS[4]}" }}
+
+[notify.webhooks.tg]
+format = "telegram"
+url = "https://api.telegram.org/bot{SECRETS[5]}/sendMessage"
+chat_id = "-100123"
+"""
+
+
+def test_check_config_never_prints_a_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "liqmon.toml"
+    path.write_text(SECRET_TOML)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    for secret in SECRETS:
+        assert secret not in out
+    # What helps to diagnose stays: the keys, the user and the hosts.
+    assert "redis://liqmon:<redacted>@redis.internal:6379/0" in out
+    assert 'url = "https://hooks.slack.com/<redacted>"' in out
+    assert 'password = "<redacted>"' in out
+    assert 'username = "liqmon"' in out
+    tomllib.loads(out)  # still valid TOML
+
+
+def test_config_errors_name_the_key_but_not_the_secret() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={"LIQMON_NOTIFY__MQTT__PASSWORD": '["pw-in-a-list"]'})
+    assert info.value.key == "notify.mqtt.password"
+    assert "pw-in-a-list" not in str(info.value)
+
+
+def test_a_secret_in_a_misplaced_table_is_redacted_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "liqmon.toml"
+    path.write_text('[notify.webhooks]\nops = "https://hooks.example/xyzsecret"\n'
+                    '[notify.mqtt]\npassword = 5\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert "xyzsecret" not in str(info.value)
+
+
+def test_a_bad_redis_url_error_hides_its_password() -> None:
+    from monitor.store.config import StoreConfig
+    from monitor.store.connect import connect
+
+    with pytest.raises(ConfigError) as info:
+        connect(StoreConfig(backend="redis", url="mysql://root:topsecret7@db:3306/x"))
+    assert "topsecret7" not in str(info.value)
+    assert info.value.key == "store.url"
+
+
+@pytest.mark.parametrize(("url", "allow", "ok"), [
+    ("https://hooks.example.com/x", False, True),
+    ("http://127.0.0.1:9000/hook", False, True),
+    ("http://[::1]:9000/hook", False, True),
+    ("http://localhost:9000/hook", False, True),
+    ("http://hooks.example.com/xyzsecret", False, False),
+    ("http://10.0.0.5/hook", False, False),
+    ("http://hooks.example.com/xyzsecret", True, True),
+])
+def test_plain_http_webhooks_only_to_loopback_unless_allowed(
+    url: str, allow: bool, ok: bool
+) -> None:
+    from monitor.notify.config import WebhookConfig, webhook_url
+
+    config = WebhookConfig(url=url, allow_insecure_http=allow)
+    if ok:
+        assert webhook_url(config, "notify.webhooks.ops") == url
+        return
+    with pytest.raises(ConfigError) as info:
+        webhook_url(config, "notify.webhooks.ops")
+    assert info.value.key == "notify.webhooks.ops.url"
+    assert "allow_insecure_http" in info.value.expected
+    assert "xyzsecret" not in str(info.value)

@@ -87,3 +87,18 @@ async def test_endpoint_serves_metrics_health_and_readiness() -> None:
             assert (await client.post(base + "/metrics")).status_code == 405
     finally:
         await server.aclose()
+
+
+def test_store_health_the_observer_reports() -> None:
+    registry, metrics = make()
+    get = registry.get_sample_value
+    assert get("liqmon_store_rejected_events_total", {"reason": "value"}) == 0
+    assert get("liqmon_store_persistence_enabled") == -1  # not asked yet
+    metrics.rejected("timestamp", 2)
+    metrics.write_landed(1_769_904_000.5)
+    metrics.persistence(False)
+    assert get("liqmon_store_rejected_events_total", {"reason": "timestamp"}) == 2
+    assert get("liqmon_store_last_write_timestamp_seconds") == 1_769_904_000.5
+    assert get("liqmon_store_persistence_enabled") == 0
+    metrics.persistence(None)
+    assert get("liqmon_store_persistence_enabled") == -1

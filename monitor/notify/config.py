@@ -8,14 +8,17 @@ are never logged and never printed by ``liqmon check-config`` beyond what the fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
+from monitor.redact import redact_url
 
 SEVERITIES = ("warning", "critical", "extreme")
 FORMATS = ("generic", "slack", "discord", "telegram")
@@ -106,6 +109,11 @@ class WebhookConfig:
     url_file: str = field(
         default="", metadata={"help": "file holding the URL; relative to $CREDENTIALS_DIRECTORY"}
     )
+    allow_insecure_http: bool = field(
+        default=False,
+        metadata={"help": "allow an http:// URL to a host other than this one (the alert, "
+                  "its signature and any token in the URL cross the network in clear)"},
+    )
     secret: str = field(
         default="", metadata={"help": "HMAC-SHA256 key: X-Liqmon-Signature: sha256=<hex>"}
     )
@@ -159,6 +167,40 @@ class NotifyConfig:
         default_factory=dict,
         metadata={"help": "[notify.webhooks.<name>] tables (remove this line when adding one)"},
     )
+
+
+def webhook_url(config: WebhookConfig, key: str) -> str:
+    """The webhook's URL (from ``url_file`` or ``url``), checked; errors never show it.
+
+    Plain http is accepted only to a loopback address (a local relay) unless
+    ``allow_insecure_http`` says otherwise: elsewhere the alert, its HMAC signature and
+    any token in the URL would cross the network in clear.
+    """
+    url = read_secret(config.url, config.url_file, f"{key}.url_file")
+    if not url:
+        raise ConfigError(f"{key}.url", "", "a URL (or url_file)")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"{key}.url", "(hidden)", "an http:// or https:// URL")
+    if scheme == "http" and not config.allow_insecure_http and not _loopback(url):
+        raise ConfigError(
+            f"{key}.url", redact_url(url, whole_path=True),
+            f"an https:// URL; plain http only to a loopback host, or set "
+            f"{key}.allow_insecure_http = true")
+    return url
+
+
+def _loopback(url: str) -> bool:
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost is not known to stay on this host
 
 
 def read_secret(inline: str, file: str, key: str) -> str:

@@ -23,7 +23,7 @@ import orjson
 from monitor import __version__
 from monitor.alerts import CascadeAlert, WhaleAlert, alert_payload
 from monitor.errors import ConfigError, NotifyError, NotifyRejected
-from monitor.notify.config import WebhookConfig, read_secret
+from monitor.notify.config import WebhookConfig, read_secret, webhook_url
 from monitor.notify.formats import render_body
 
 SIGNATURE_HEADER = "X-Liqmon-Signature"
@@ -80,11 +80,7 @@ class WebhookChannel:
         self.name = name
         self.config = config
         key = f"notify.webhooks.{name}"
-        self._url = read_secret(config.url, config.url_file, f"{key}.url_file")
-        if not self._url:
-            raise ConfigError(f"{key}.url", "", "a URL (or url_file)")
-        if not self._url.startswith(("http://", "https://")):
-            raise ConfigError(f"{key}.url", "(hidden)", "an http:// or https:// URL")
+        self._url = webhook_url(config, key)
         if config.format == "telegram" and not config.chat_id:
             raise ConfigError(f"{key}.chat_id", "", "the Telegram chat id")
         self._secret = read_secret(config.secret, config.secret_file, f"{key}.secret_file")

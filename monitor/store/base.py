@@ -117,6 +117,18 @@ class StoreObserver(Protocol):
 
     def oldest_buffered_age(self, seconds: float) -> None: ...
 
+    def rejected(self, reason: str, events: int) -> None:
+        """Events no store can keep (see ``records.refusal``), skipped and counted."""
+        ...
+
+    def write_landed(self, wall_seconds: float) -> None:
+        """A write reached the store at this wall time."""
+        ...
+
+    def persistence(self, enabled: bool | None) -> None:
+        """Whether the backend keeps its data across a restart (None: cannot tell)."""
+        ...
+
 
 class NullObserver:
     """An observer that records nothing."""
@@ -134,6 +146,15 @@ class NullObserver:
         pass
 
     def oldest_buffered_age(self, seconds: float) -> None:
+        pass
+
+    def rejected(self, reason: str, events: int) -> None:
+        pass
+
+    def write_landed(self, wall_seconds: float) -> None:
+        pass
+
+    def persistence(self, enabled: bool | None) -> None:
         pass
 
 

@@ -5,9 +5,11 @@ background task (``store-flusher``) writes them in queue order, ``batch_size`` a
 one Lua script call per batch, with up to two batches in flight so that Redis always has
 the next one waiting; a partial batch waits at most ``flush_interval_seconds``.
 
-Outage: when a write fails because Redis is unreachable (connection refused, timeout,
-loading, failover, out of memory), the batch goes back to the front of the buffer and is
-retried after a jittered backoff (50 ms doubling to 2 s). Retrying is safe even when the
+Outage: when a write fails because Redis is unreachable or refuses writes for a while
+(connection refused, timeout, loading, failover, out of memory, a read-only replica, a
+failing disk: see ``connect.translate``), the batch goes back to the front of the buffer
+and is retried after a jittered backoff (50 ms doubling to 2 s). The first failure is an
+ERROR; the retries of one outage are WARNINGs at most every 10 s. Retrying is safe even when the
 failed call did reach Redis: the script counts each event id once. A write that Redis
 rejects for another reason is a bug, not an outage: it is logged as an ERROR and its events
 are counted as dropped rather than retried forever (a script stopped by an error keeps what
@@ -19,11 +21,20 @@ at the far end of the outage. A batch already being written is never dropped. Ev
 is counted exactly through ``observer.dropped`` and ``dropped_total``, and logged as a
 WARNING at most every 10 s.
 
+One bad event never stops the writer: an event no store can keep (``records.refusal``,
+or one the encoder refuses) is left out of its batch, counted through
+``observer.rejected`` and logged with the event. ``store_up`` says whether writes land:
+it falls to 0 on a failed write, and also when buffered events have waited
+``write_stall_seconds`` without any write landing; a successful ping alone does not raise
+it while events wait. ``observer.write_landed`` gives the time of the last landed write.
+
 Reads go straight to Redis and raise StoreUnavailable while it is down; callers fall back
 to their in-process view. ``healthy()`` is true while Redis answers or the buffer still has
-room. Lifecycle: inside the daemon the app runs the flusher from ``background()`` in its
-TaskGroup, so a flusher that dies takes the daemon down; a command that uses the store on
-its own calls ``await store.start()`` (``open_store(start=True)`` does it) or ``async with``.
+room, and false once a flusher of its own has died (``add`` then raises StoreError, so the
+store is never half alive). Lifecycle: inside the daemon the app runs the flusher from
+``background()`` in its TaskGroup, so a flusher that dies takes the daemon down; a command
+that uses the store on its own calls ``await store.start()`` (``open_store(start=True)``
+does it) or ``async with``.
 Then ``await store.flush(timeout)`` drains and ``await store.aclose()`` (safe twice) logs
 how many events it had to abandon.
 """
@@ -31,7 +42,6 @@ how many events it had to abandon.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import deque
@@ -43,9 +53,10 @@ from typing import Any, Self
 from monitor.clock import Clock, SystemClock
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.events import Liquidation
+from monitor.logs import RateLimitedLog
 from monitor.store.base import Background, StoreObserver, TotalsRow
 from monitor.store.config import StoreConfig
-from monitor.store.redis import RedisStore
+from monitor.store.redis import Prepared, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,10 @@ _IN_FLIGHT = 2  # batches written at once
 _HURRY_DELAY_SECONDS = 0.02  # between retries while flush() waits for Redis
 _IDLE_PING_SECONDS = 5.0  # keeps store_up current when nothing is written
 _DROP_LOG_EVERY_SECONDS = 10.0
+_DOWN_ERROR_EVERY_SECONDS = 10.0
+_CLOSE_WAIT_SECONDS = 5.0
+
+Item = tuple[Liquidation, float]  # an event and the monotonic time it was buffered
 
 
 class BufferedStore:
@@ -73,10 +88,11 @@ class BufferedStore:
         self._capacity = config.buffer_size
         self._batch_size = max(1, min(config.batch_size, config.buffer_size))
         self._interval = config.flush_interval_seconds
+        self._stall = config.write_stall_seconds
         # (event, monotonic time it was buffered), oldest first
-        self._queue: deque[tuple[Liquidation, float]] = deque()
+        self._queue: deque[Item] = deque()
         # Batches taken from the queue and not yet written, oldest first.
-        self._in_flight: list[list[tuple[Liquidation, float]]] = []
+        self._in_flight: list[list[Item]] = []
         self._in_flight_count = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None  # only when started on its own
@@ -88,6 +104,10 @@ class BufferedStore:
         self.written_total = 0  # events Redis counted as new
         self._drops_unlogged = 0
         self._next_drop_log = 0.0
+        self._landed_at = self._clock.monotonic()  # the last write that landed (or start)
+        self._next_down_error = 0.0
+        self._limited = RateLimitedLog(log)
+        self._persistence_checked = False
 
     def background(self) -> Background:
         return {"store-flusher": self._run}
@@ -97,7 +117,7 @@ class BufferedStore:
         daemon's TaskGroup."""
         if self._task is None and not self._closed:
             self._task = asyncio.create_task(self._run(), name="store-flusher")
-            self._task.add_done_callback(_report_crash)
+            self._task.add_done_callback(self._report_crash)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -121,6 +141,8 @@ class BufferedStore:
         fewer than given only when they alone overflow it. Not a dedupe count."""
         if self._closed:
             raise StoreError("the store is closed")
+        if self._task is not None and self._task.done():
+            raise StoreError("the store writer stopped; nothing more can be written")
         if not events:
             return 0
         now = self._clock.monotonic()
@@ -161,6 +183,8 @@ class BufferedStore:
         return own or self._flusher_running
 
     def healthy(self) -> bool:
+        if self._task is not None and self._task.done():
+            return False
         return self._up is not False or self.pending < self._capacity
 
     async def aclose(self) -> None:
@@ -169,8 +193,10 @@ class BufferedStore:
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A flusher that failed was reported when it did; closing must not raise it.
+            await asyncio.wait((self._task,), timeout=_CLOSE_WAIT_SECONDS)
+            if not self._task.done():
+                log.error("the store flusher did not stop within %.0fs", _CLOSE_WAIT_SECONDS)
         if self.pending:
             log.warning("redis store closed with %d events not written", self.pending)
         if self._drops_unlogged:
@@ -212,6 +238,9 @@ class BufferedStore:
             await self._probe()
             while True:
                 self._wake.clear()
+                self._check_stall()
+                if self._up and not self._persistence_checked:
+                    await self._check_persistence()
                 if not self._queue:
                     if not await self._wait(_IDLE_PING_SECONDS):
                         await self._probe()
@@ -240,7 +269,7 @@ class BufferedStore:
         the work between batches. They are sent in queue order; the totals do not depend
         on the order in which batches land anyway.
         """
-        flying: deque[tuple[list[tuple[Liquidation, float]], asyncio.Task[int], float]] = deque()
+        flying: deque[tuple[list[Item], asyncio.Task[int], float]] = deque()
         unreachable: StoreUnavailable | None = None
         try:
             while True:
@@ -257,6 +286,10 @@ class BufferedStore:
                 if not flying:
                     break
                 items, task, started = flying.popleft()
+                while not task.done():
+                    # A write can hang up to the socket timeout: the stall is judged meanwhile.
+                    await asyncio.wait((task,), timeout=self._stall)
+                    self._check_stall()
                 try:
                     new = await task
                 except StoreUnavailable as exc:
@@ -268,7 +301,9 @@ class BufferedStore:
                     self._count_drops(len(items), self._clock.monotonic(), full=False)
                 else:
                     self.written_total += new
-                    self._observer.write_seconds(self._clock.monotonic() - started)
+                    self._landed_at = now = self._clock.monotonic()
+                    self._observer.write_seconds(now - started)
+                    self._observer.write_landed(self._clock.wall())
                     self._set_up(True)
                 self._landed(items)
                 self._observer.buffered(self.pending)
@@ -283,7 +318,7 @@ class BufferedStore:
             self._observer.oldest_buffered_age(0.0)
         return True
 
-    def _take(self) -> tuple[list[tuple[Liquidation, float]], tuple[list[str], list[Any]]] | None:
+    def _take(self) -> tuple[list[Item], Prepared] | None:
         """Move the next batch from the queue to in-flight and build its script call."""
         queue = self._queue
         count = min(self._batch_size, len(queue), self._capacity - self._in_flight_count)
@@ -292,9 +327,14 @@ class BufferedStore:
         taken = [queue.popleft() for _ in range(count)]
         self._in_flight.append(taken)
         self._in_flight_count += count
-        return taken, self.redis.prepare([item[0] for item in taken])
+        prepared = self.redis.prepare([item[0] for item in taken])
+        for event, reason in prepared.refused:
+            self._observer.rejected(reason, 1)
+            self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
+                                  reason, event)
+        return taken, prepared
 
-    def _landed(self, items: list[tuple[Liquidation, float]]) -> None:
+    def _landed(self, items: list[Item]) -> None:
         """A batch is written (or rejected for good): it is no longer in flight."""
         for i, batch in enumerate(self._in_flight):
             if batch is items:
@@ -315,16 +355,56 @@ class BufferedStore:
         except StoreUnavailable as exc:
             self._set_up(False, exc)
         else:
-            self._set_up(True)
+            if not self.pending:  # while events wait, only a landed write says "up"
+                self._landed_at = self._clock.monotonic()
+                self._set_up(True)
+
+    async def _check_persistence(self) -> None:
+        """Once Redis answers: say whether it keeps the data across its own restart."""
+        try:
+            enabled, settings = await self.redis.persistence()
+        except StoreUnavailable:
+            return  # asked again once Redis is back
+        self._persistence_checked = True
+        self._observer.persistence(enabled)
+        if enabled is False:
+            log.warning(
+                "redis keeps no data across a restart (%s): a restart of Redis erases the "
+                "stored windows; run it with appendonly yes and appendfsync everysec "
+                "(docs/storage.md)", settings)
+        elif enabled is None:
+            log.info("cannot tell whether redis persists its data (%s); run it with "
+                     "appendonly yes (docs/storage.md)", settings)
+
+    def _check_stall(self) -> None:
+        """Down when events have waited ``write_stall_seconds`` and no write landed
+        meanwhile: the connection may answer while writes go nowhere."""
+        oldest = self._oldest_buffered_at()
+        if oldest is None or self._up is False:
+            return
+        now = self._clock.monotonic()
+        waited = now - max(oldest, self._landed_at)
+        if waited > self._stall:
+            self._set_up(False, StoreUnavailable(
+                f"no write has landed for {waited:.1f}s while {self.pending} events wait"))
+
+    def _oldest_buffered_at(self) -> float | None:
+        if self._in_flight:
+            return self._in_flight[0][0][1]
+        return self._queue[0][1] if self._queue else None
 
     async def _wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds`` or until woken. True when woken."""
+        """Sleep up to ``seconds`` or until woken. True when woken.
+
+        Not ``asyncio.timeout``: on Python 3.11 a cancel that arrives as its deadline
+        expires can be taken for the timeout and swallowed, leaving a flusher that
+        ``aclose()`` waits for forever (seen in the test suite)."""
+        waiter = asyncio.ensure_future(self._wake.wait())
         try:
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        except TimeoutError:
-            return False
-        return True
+            done, _ = await asyncio.wait((waiter,), timeout=seconds)
+        finally:
+            waiter.cancel()
+        return bool(done)
 
     async def _backoff(self, seconds: float) -> None:
         """Sleep between retries. New events do not cut it short (they would turn an
@@ -346,8 +426,15 @@ class BufferedStore:
             if self._drops_unlogged:
                 self._log_drops()
         else:
-            log.error("redis store unreachable, buffering up to %d events: %s",
-                      self._capacity, exc)
+            now = self._clock.monotonic()
+            if now >= self._next_down_error:
+                # An outage starts: one ERROR. A store flapping in and out of it (memory
+                # freed by a TTL, then full again) repeats as throttled WARNINGs.
+                self._next_down_error = now + _DOWN_ERROR_EVERY_SECONDS
+                log.error("redis store not taking writes, buffering up to %d events: %s",
+                          self._capacity, exc)
+            else:
+                self._limited.warning("down", "redis store not taking writes again: %s", exc)
         self._up = up
         self._observer.store_up(up)
 
@@ -368,7 +455,9 @@ class BufferedStore:
         )
         self._drops_unlogged = 0
 
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the store flusher stopped", exc_info=task.exception())
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the store flusher stopped; %d events will not be written",
+                      self.pending, exc_info=task.exception())
+            self._up = False
+            self._observer.store_up(False)

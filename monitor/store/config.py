@@ -34,6 +34,11 @@ class StoreConfig:
     dedupe_ttl_hours: float = field(
         default=48.0, metadata={"min": 0.1, "help": "how long an event id is remembered"}
     )
+    dedupe_max_ids: int = field(
+        default=1_000_000,
+        metadata={"min": 1, "help": "most event ids remembered in process (~150 B each); "
+                  "past it the oldest go and events older than them are refused"},
+    )
     connect_timeout_seconds: float = field(
         default=2.0, metadata={"min": 0.01, "help": "Redis connect timeout"}
     )
@@ -43,6 +48,11 @@ class StoreConfig:
     batch_size: int = field(default=500, metadata={"min": 1, "help": "events per write"})
     flush_interval_seconds: float = field(
         default=0.1, metadata={"min": 0.001, "help": "longest wait before a partial batch"}
+    )
+    write_stall_seconds: float = field(
+        default=15.0,
+        metadata={"min": 0.01, "help": "store_up falls to 0 when buffered events wait this "
+                  "long without a write landing"},
     )
     cascade_history: int = field(
         default=100, metadata={"min": 1, "help": "how many cascades the store keeps"}

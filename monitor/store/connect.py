@@ -31,6 +31,7 @@ from redis.exceptions import (
     ClusterDownError,
     ConnectionError as RedisConnectionError,
     MasterDownError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     RedisError,
@@ -40,6 +41,7 @@ from redis.exceptions import (
 )
 
 from monitor.errors import ConfigError, StoreError, StoreUnavailable
+from monitor.redact import redact_url
 from monitor.store.config import StoreConfig
 
 RedisClient = Redis | RedisCluster
@@ -55,8 +57,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TryAgainError,
     MasterDownError,
     ReadOnlyError,  # a replica promoted away under us during a failover
+    OutOfMemoryError,  # maxmemory with noeviction: Redis answers "OOM ..."
     OSError,
 )
+_UNAVAILABLE_PREFIXES = ("OOM", "LOADING", "BUSY", "MISCONF", "READONLY", "MASTERDOWN")
 
 
 def translate(exc: BaseException, doing: str) -> StoreError:
@@ -64,8 +68,10 @@ def translate(exc: BaseException, doing: str) -> StoreError:
     text = f"redis {doing}: {type(exc).__name__}: {exc}"
     if isinstance(exc, _UNAVAILABLE):
         return StoreUnavailable(text)
-    if isinstance(exc, ResponseError) and str(exc).startswith(("OOM", "LOADING", "BUSY")):
-        # Out of memory or a long script elsewhere: an outage of the store, not our bug.
+    if isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_PREFIXES):
+        # Out of memory, a replica, a disk that fails, a long script elsewhere: the store
+        # takes no writes for now; not our bug. (redis-py strips the prefixes it maps to a
+        # class, such as OOM, and keeps the others, such as MISCONF.)
         return StoreUnavailable(text)
     return StoreError(text)
 
@@ -97,11 +103,12 @@ def _check_url(config: StoreConfig) -> dict[str, Any]:
         parsed = dict(parse_url(config.url))
     except ValueError as exc:
         expected = f"a redis:// or rediss:// URL ({exc})"
-        raise ConfigError("store.url", config.url, expected) from exc
+        raise ConfigError("store.url", redact_url(config.url), expected) from exc
     if parsed.get("connection_class") not in (None, SSLConnection) and (
         config.cluster or config.sentinels
     ):
-        raise ConfigError("store.url", config.url, "redis:// or rediss:// with cluster/sentinels")
+        raise ConfigError("store.url", redact_url(config.url),
+                          "redis:// or rediss:// with cluster/sentinels")
     return parsed
 
 

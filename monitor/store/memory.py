@@ -2,7 +2,8 @@
 
 Same semantics as the Redis store (one contract suite runs over both), without sharing or
 surviving a restart. Buckets and hour roll-ups expire ``retention`` after their last write,
-as Redis keys do; event ids are forgotten after the dedupe TTL, so memory stays bounded.
+as Redis keys do; event ids are forgotten after the dedupe TTL or beyond
+``dedupe_max_ids`` (``dedupe.py``), so memory stays bounded.
 Expiry is checked on every read and swept at most once a second.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Mapping, Sequence
-from math import isfinite
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,16 +19,20 @@ import orjson
 
 from monitor.clock import Clock, SystemClock
 from monitor.events import Liquidation
+from monitor.logs import RateLimitedLog
 from monitor.store.aggregate import Group, RowBuilder, cover, top_events, window_range
 from monitor.store.base import (
     COMPLETENESS_BITS,
     LARGEST_KEEP,
     Background,
+    NullObserver,
     StoreObserver,
     TotalsRow,
     check_by,
 )
 from monitor.store.config import StoreConfig
+from monitor.store.dedupe import Verdict, arrival_dedupe
+from monitor.store.records import refusal
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +97,16 @@ class MemoryStore:
         cfg = config or StoreConfig()
         self._clock = clock or SystemClock()
         self._retention_seconds = cfg.retention_hours * 3600.0
-        self._dedupe_seconds = cfg.dedupe_ttl_hours * 3600.0
+        self._dedupe = arrival_dedupe(cfg.dedupe_ttl_hours, cfg.dedupe_max_ids)
         self._cascade_limit = cfg.cascade_history
         self._minutes: dict[int, _Bucket] = {}
         self._hours: dict[int, _Bucket] = {}
-        # event id → when it is forgotten. The TTL is constant, so insertion order is
-        # expiry order and the sweep pops from the front.
-        self._seen: dict[str, float] = {}
         self._cascades: dict[str, bytes] = {}
         self._next_sweep = 0.0
         self._closed = False
-        if observer is not None:
-            observer.store_up(True)
+        self._observer = observer or NullObserver()
+        self._limited = RateLimitedLog(log)
+        self._observer.store_up(True)
 
     async def __aenter__(self) -> Self:
         return self
@@ -120,22 +122,20 @@ class MemoryStore:
     async def add(self, events: Sequence[Liquidation]) -> int:
         now = self._clock.monotonic()
         self._sweep(now)
-        seen = self._seen
-        forget_at = now + self._dedupe_seconds
+        dedupe = self._dedupe
         expires_at = now + self._retention_seconds
         new = 0
         for event in events:
-            if not (isfinite(event.notional_usd) and isfinite(event.qty_base)):
-                # One NaN would poison every sum it joins; the Redis store refuses them too.
-                log.warning("not storing event %s: non-finite USD value or quantity",
-                            event.event_id)
+            reason = refusal(event)
+            if reason is not None:
+                # One NaN or inf would poison every sum it joins; the Redis store refuses
+                # the same events.
+                self._observer.rejected(reason, 1)
+                self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
+                                      reason, event)
                 continue
-            known = seen.get(event.event_id)
-            if known is not None:
-                if known > now:
-                    continue
-                del seen[event.event_id]  # expired: re-insert at the end to keep the order
-            seen[event.event_id] = forget_at
+            if dedupe.admit(event.event_id, now, now) is not Verdict.NEW:
+                continue
             new += 1
             group = (event.venue, event.coin, event.position_side.value)
             mask = COMPLETENESS_BITS[event.completeness]
@@ -233,12 +233,6 @@ class MemoryStore:
         for buckets in (self._minutes, self._hours):
             for index in [i for i, b in buckets.items() if b.expires_at <= now]:
                 del buckets[index]
-        seen = self._seen
-        while seen:
-            first = next(iter(seen))
-            if seen[first] > now:
-                break
-            del seen[first]
 
 
 def _identity(event: Liquidation) -> Liquidation:

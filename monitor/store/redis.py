@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
-from math import isfinite
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from redis.asyncio.sentinel import Sentinel
 from redis.commands.core import AsyncScript
 
 from monitor.clock import Clock, SystemClock
+from monitor.errors import StoreUnavailable
 from monitor.events import Liquidation
 from monitor.store.aggregate import RowBuilder, cover, top_events, window_range
 from monitor.store.base import COMPLETENESS_BITS, LARGEST_KEEP, TotalsRow, check_by
@@ -31,11 +31,19 @@ from monitor.store.config import StoreConfig
 from monitor.store.connect import REDIS_ERRORS, RedisClient, close_client, translate
 from monitor.store.keys import FIELD_SEP, Keys, parse_group_field
 from monitor.store.lua import ADD_EVENTS, READ_HASHES, RECORD_CASCADE
-from monitor.store.records import decode_record, encode_record
+from monitor.store.records import REFUSED_UNENCODABLE, decode_record, encode_record, refusal
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+class Prepared(NamedTuple):
+    """One write-script call, built ahead, and the events left out of it (with why)."""
+
+    keys: list[str]
+    args: list[Any]
+    refused: list[tuple[Liquidation, str]]
+
 
 # A cell's largest liquidation, to fetch once its row has won: (largest-hash key, field).
 Ref = tuple[str, bytes]
@@ -66,60 +74,68 @@ class RedisStore:
         self._closed = False
 
     async def write(self, events: Sequence[Liquidation]) -> int:
-        """Write one batch with one script call. Returns how many events were new."""
-        return await self.write_prepared(self.prepare(events))
+        """Write one batch with one script call. Returns how many events were new; events
+        no store can keep are logged and skipped."""
+        prepared = self.prepare(events)
+        for event, reason in prepared.refused:
+            log.warning("not storing an event (%s): %r", reason, event)
+        return await self.write_prepared(prepared)
 
-    async def write_prepared(self, batch: tuple[list[str], list[Any]]) -> int:
+    async def write_prepared(self, batch: Prepared) -> int:
         """Run the script on a batch from :meth:`prepare`. Building a batch costs more
         client CPU than sending it, so the buffered store builds the next one while Redis
         runs this one."""
-        keys, args = batch
-        if not args:
+        if not batch.args:
             return 0
-        new = await self._call("write", self._add_script(keys=keys, args=args))
+        new = await self._call("write", self._add_script(keys=batch.keys, args=batch.args))
         return int(new)
 
-    def prepare(self, events: Sequence[Liquidation]) -> tuple[list[str], list[Any]]:
-        """The script's KEYS and ARGV for a batch (both empty when nothing to write)."""
+    def prepare(self, events: Sequence[Liquidation]) -> Prepared:
+        """The script's KEYS and ARGV for a batch (both empty when nothing to write), and
+        the events left out with the reason. Never raises for one event's content: one
+        unencodable event must not stop the writer."""
+        refused: list[tuple[Liquidation, str]] = []
         # Group events per (minute, cell, completeness) so the script sums a group at once,
         # and sort each group largest first so its first new event is the group's largest.
-        groups: dict[tuple[int, str, int, str], list[Liquidation]] = {}
+        groups: dict[tuple[int, str, int, str], list[tuple[Liquidation, bytes]]] = {}
         for e in events:
+            reason = refusal(e)
+            if reason is None:
+                try:
+                    record = encode_record(e)
+                except (TypeError, ValueError):  # orjson: out-of-range int, bad str
+                    reason = REFUSED_UNENCODABLE
+            if reason is not None:
+                refused.append((e, reason))
+                continue
             key = (e.exchange_ts_ms // 60_000, e.venue, COMPLETENESS_BITS[e.completeness],
                    e.coin + FIELD_SEP + e.position_side)
             group = groups.get(key)
             if group is None:
-                groups[key] = [e]
+                groups[key] = [(e, record)]
             else:
-                group.append(e)
+                group.append((e, record))
         targets: dict[tuple[str, int], int] = {}  # ("m" | "h", index) → 1-based target
         parts: list[bytes] = []
         keys: list[str] = []
         event_id_key = self.keys.event_id
         ngroups = 0
         for (minute, venue, mask, coin_side), group in groups.items():
-            good = [e for e in group if isfinite(e.notional_usd) and isfinite(e.qty_base)]
-            if len(good) != len(group):
-                log.warning("not storing %d events with a non-finite USD value or quantity",
-                            len(group) - len(good))
-                if not good:
-                    continue
-            if len(good) > 1:
-                good.sort(key=_by_usd_desc)
-            tm = targets.setdefault(("m", minute), len(targets) + 1)
-            th = targets.setdefault(("h", minute // 60), len(targets) + 1)
             field = (venue + FIELD_SEP + coin_side).encode()
             if b"\n" in field or field.count(FIELD_SEP.encode()) != 2:
-                log.warning("not storing %d events of the unusable cell %r", len(good), field)
+                refused.extend((e, REFUSED_UNENCODABLE) for e, _ in group)
                 continue
-            parts.append(b"%d %d %d %d %d %s" % (mask, tm, th, len(good), len(field), field))
-            for e in good:
+            if len(group) > 1:
+                group.sort(key=_by_usd_desc)
+            tm = targets.setdefault(("m", minute), len(targets) + 1)
+            th = targets.setdefault(("h", minute // 60), len(targets) + 1)
+            parts.append(b"%d %d %d %d %d %s" % (mask, tm, th, len(group), len(field), field))
+            for e, record in group:
                 keys.append(event_id_key(e.event_id))
-                record = encode_record(e)
                 parts.append(b"%d %s" % (len(record), record))
             ngroups += 1
         if not ngroups:
-            return [], []
+            return Prepared([], [], refused)
         k = self.keys
         nevents = len(keys)
         for kind, index in targets:
@@ -131,10 +147,31 @@ class RedisStore:
             nevents, self._dedupe_ms, self._retention_ms, LARGEST_KEEP,
             len(targets), ngroups, b"".join(parts),
         ]
-        return keys, args
+        return Prepared(keys, args, refused)
 
     async def ping(self) -> None:
         await self._call("ping", self.client.ping())
+
+    async def persistence(self) -> tuple[bool | None, str]:
+        """Whether Redis keeps its data across a restart (AOF or RDB snapshots on), and the
+        settings that say so. None when it cannot be told: managed services often disable
+        CONFIG, and then INFO shows AOF but not whether RDB snapshots are scheduled."""
+        try:
+            found: dict[Any, Any] = dict(await self.client.config_get("appendonly"))
+            found.update(await self.client.config_get("save"))
+        except REDIS_ERRORS as exc:
+            error = translate(exc, "config get")
+            if isinstance(error, StoreUnavailable):
+                raise error from exc
+            info = await self._call("info", self.client.info("persistence"))
+            if int(info.get("aof_enabled", 0)) == 1:
+                return True, "aof_enabled:1"
+            return None, "CONFIG GET refused; aof_enabled:0"
+        settings = _single_node(found)
+        aof = str(settings.get("appendonly", "no")).lower() == "yes"
+        rdb = bool(str(settings.get("save", "")).strip())
+        return aof or rdb, (
+            f"appendonly {settings.get('appendonly')!s}, save {settings.get('save')!r}")
 
     async def totals(
         self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None
@@ -266,6 +303,19 @@ class RedisStore:
             raise translate(exc, doing) from exc
 
 
+def _single_node(found: Mapping[Any, Any]) -> dict[str, Any]:
+    """CONFIG GET's reply as one node's {name: value}; the cluster client returns one
+    entry per node (the nodes of one deployment share their persistence settings)."""
+    values = dict(found)
+    if values and all(isinstance(v, dict) for v in values.values()):
+        values = dict(next(iter(values.values())))
+    return {_text(k): _text(v) for k, v in values.items()}
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _fold(
     builder: RowBuilder[Ref],
     fields: dict[bytes, tuple[str, str, str]],
@@ -283,6 +333,6 @@ def _fold(
         )
 
 
-def _by_usd_desc(e: Liquidation) -> float:
-    return -e.notional_usd
+def _by_usd_desc(item: tuple[Liquidation, bytes]) -> float:
+    return -item[0].notional_usd
 

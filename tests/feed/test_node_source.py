@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.app import App
+from monitor.clock import SystemClock
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.venues import VENUES
 from tests.support.daemon import wait_until
 from tests.support.node_fills import LIQUIDATED, block, fill
 from tests.support.timing import T
+
+
+class FillTimeClock(SystemClock):
+    """Wall time running on from the recorded fills' date: ingest refuses events older than
+    the dedupe window (48 h), and these fills are from June 2026."""
+
+    def __init__(self) -> None:
+        self._offset = time.time() - 1_782_636_233.0
+
+    def wall(self) -> float:
+        return time.time() - self._offset
 
 
 def append(path: Path, text: str) -> None:
@@ -38,7 +51,7 @@ async def test_node_fills_are_counted_and_silence_is_reported(tmp_path: Path) ->
     (hour / "8").write_text(block([LIQUIDATED, fill(tid=1)]) + "\n")  # before start: skipped
     config = load_config(None, env=only_node(
         tmp_path, LIQMON_VENUES__HYPERLIQUID_NODE__SILENCE_LIMIT_SECONDS=str(1.0 * T)))
-    app = App(config, registry=CollectorRegistry())
+    app = App(config, registry=CollectorRegistry(), clock=FillTimeClock())
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop))
     await app.ready.wait()

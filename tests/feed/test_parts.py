@@ -13,7 +13,7 @@ from monitor.backoff import Backoff
 from monitor.clock import VirtualClock
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.feed.recorder import Recorder, read_recording
-from monitor.ingest import Ingest, RecentIds
+from monitor.ingest import Ingest
 from monitor.metrics import Metrics
 from monitor.store.config import StoreConfig
 from monitor.store.memory import MemoryStore
@@ -66,15 +66,6 @@ def test_a_bad_recording_line_names_its_file_and_line(tmp_path: Path) -> None:
     path.write_text('{"venue":"bybit","received_at":1,"frame":"x"}\nnot json\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
         list(read_recording(path))
-
-
-def test_recent_ids_dedupe_and_expire() -> None:
-    recent = RecentIds(ttl_seconds=10, max_ids=3)
-    assert recent.add("a", 0)
-    assert not recent.add("a", 1)
-    assert recent.add("b", 2) and recent.add("c", 3) and recent.add("d", 4)
-    assert recent.add("a", 5)  # evicted by the bound
-    assert recent.add("e", 20) and recent.add("b", 21)  # expired
 
 
 async def test_ingest_counts_once_and_drops_beyond_capacity_with_a_count() -> None:

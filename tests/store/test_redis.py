@@ -36,6 +36,9 @@ class Recorder:
         self.dropped_total = 0
         self.writes: list[float] = []
         self.ages: list[float] = []
+        self.rejected_by_reason: dict[str, int] = {}
+        self.landed: list[float] = []
+        self.persistent: list[bool | None] = []
 
     def store_up(self, up: bool) -> None:
         self.up.append(up)
@@ -51,6 +54,15 @@ class Recorder:
 
     def oldest_buffered_age(self, seconds: float) -> None:
         self.ages.append(seconds)
+
+    def rejected(self, reason: str, events: int) -> None:
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + events
+
+    def write_landed(self, wall_seconds: float) -> None:
+        self.landed.append(wall_seconds)
+
+    def persistence(self, enabled: bool | None) -> None:
+        self.persistent.append(enabled)
 
 
 def redis_config(url: str, **overrides: Any) -> StoreConfig:

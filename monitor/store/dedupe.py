@@ -1,0 +1,104 @@
+"""The one in-process dedupe: event ids over a window, bounded in count and in age.
+
+Ingest keeps one :class:`Dedupe` over the store's window (``store.dedupe_ttl_hours``),
+stamped with each event's exchange minute, so that the detector, the metrics and the store
+count the same events: an id seen within the window is a duplicate; an event stamped
+before the window's floor is *too old* and counted by nobody, whatever its age, because
+its id may have been forgotten (a relay or a venue's catch-up replaying hours-old frames
+would otherwise be counted again by the detector while the store refuses them). The
+memory store keeps its idempotence with the same class, stamped with arrival time, as
+Redis' TTL does.
+
+Memory. Ids are grouped in slots of their stamp (a minute for ingest), oldest slot
+first. When more than ``max_ids`` are held, the oldest slots go first and the floor rises
+past them, so an evicted id can never be counted again: it is refused as too old instead.
+A held id costs about 150 bytes (the string, a dict entry and a list slot), so the default
+bound of 1,000,000 ids is about 150 MB at most, reached only on a day of far more than a
+million liquidations within the window; then the window shrinks to what fits.
+"""
+
+from __future__ import annotations
+
+import heapq
+from enum import Enum
+
+
+class Verdict(Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    TOO_OLD = "too_old"
+
+
+class Dedupe:
+    """Ids by time slot; ``admit`` is O(1) amortised."""
+
+    __slots__ = ("_floor", "_heap", "_ids", "_max", "_slot", "_slots", "_window")
+
+    def __init__(self, window_seconds: float, max_ids: int, slot_seconds: float = 60.0
+                 ) -> None:
+        if window_seconds <= 0 or max_ids < 1 or slot_seconds <= 0:
+            raise ValueError("dedupe window, bound and slot must be positive")
+        self._window = window_seconds
+        self._max = max_ids
+        self._slot = slot_seconds
+        self._ids: dict[str, int] = {}  # id → its slot
+        self._slots: dict[int, list[str]] = {}  # slot → its ids
+        self._heap: list[int] = []  # the slots held, smallest first
+        self._floor = -(2**63)  # slots below it were evicted: refused as too old
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def floor_seconds(self) -> float:
+        """Stamps before this are refused (evicted by the bound); -inf-like at start."""
+        return self._floor * self._slot
+
+    def admit(self, event_id: str, stamp: float, now: float) -> Verdict:
+        """Remember ``event_id`` stamped ``stamp`` (seconds, same clock as ``now``)."""
+        self._expire(now)
+        ids = self._ids
+        if event_id in ids:
+            return Verdict.DUPLICATE
+        slot = int(stamp // self._slot)
+        if slot < self._floor:
+            return Verdict.TOO_OLD
+        held = self._slots.get(slot)
+        if held is None:
+            held = self._slots[slot] = []
+            heapq.heappush(self._heap, slot)
+        held.append(event_id)
+        ids[event_id] = slot
+        if len(ids) > self._max:
+            self._evict_oldest()
+        return Verdict.NEW
+
+    def _expire(self, now: float) -> None:
+        # The first slot wholly inside the window; whatever lies before it is forgotten.
+        floor = int((now - self._window) // self._slot) + 1
+        if floor > self._floor:
+            self._floor = floor
+            heap = self._heap
+            while heap and heap[0] < floor:
+                self._drop(heapq.heappop(heap))
+
+    def _evict_oldest(self) -> None:
+        slot = heapq.heappop(self._heap)
+        self._drop(slot)
+        self._floor = max(self._floor, slot + 1)
+
+    def _drop(self, slot: int) -> None:
+        ids = self._ids
+        for event_id in self._slots.pop(slot):
+            del ids[event_id]
+
+
+def ingest_dedupe(window_hours: float, max_ids: int) -> Dedupe:
+    """Ingest's dedupe over the store's window, stamped with exchange time in minutes."""
+    return Dedupe(window_hours * 3600.0, max_ids, slot_seconds=60.0)
+
+
+def arrival_dedupe(window_hours: float, max_ids: int) -> Dedupe:
+    """A store's own dedupe by arrival time, as a Redis TTL remembers ids."""
+    window = window_hours * 3600.0
+    return Dedupe(window, max_ids, slot_seconds=window / 64)

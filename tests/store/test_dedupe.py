@@ -1,0 +1,77 @@
+"""The one in-process dedupe: pure logic, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.store.dedupe import Dedupe, Verdict, arrival_dedupe, ingest_dedupe
+
+NEW, DUP, OLD = Verdict.NEW, Verdict.DUPLICATE, Verdict.TOO_OLD
+HOUR = 3600.0
+
+
+def test_an_id_is_new_once_within_the_window() -> None:
+    d = ingest_dedupe(48, 1000)
+    now = 1_769_904_000.0
+    assert d.admit("a", now - 10, now) is NEW
+    assert d.admit("b", now - 47 * HOUR, now) is NEW
+    assert d.admit("a", now - 10, now + 47 * HOUR) is DUP
+
+
+def test_an_event_older_than_the_window_is_too_old_whatever_its_age() -> None:
+    d = ingest_dedupe(48, 1000)
+    now = 1_769_904_000.0
+    for age_hours in (49, 100, 10_000, 50 * 365 * 24):
+        assert d.admit(f"old-{age_hours}", now - age_hours * HOUR, now) is OLD
+    assert len(d) == 0  # refused ids are not held
+
+
+def test_ids_age_out_and_their_replays_are_then_too_old() -> None:
+    d = ingest_dedupe(1, 1000)
+    t0 = 1_769_904_000.0
+    assert d.admit("a", t0, t0) is NEW
+    later = t0 + 2 * HOUR
+    assert d.admit("b", later, later) is NEW
+    assert len(d) == 1  # "a" is forgotten...
+    assert d.admit("a", t0, later) is OLD  # ...and its replay is not counted again
+
+
+def test_the_count_bound_evicts_the_oldest_and_raises_the_floor() -> None:
+    d = ingest_dedupe(48, 3)
+    now = 1_769_904_000.0
+    for i, minutes_ago in enumerate((30, 20, 10)):
+        assert d.admit(f"e{i}", now - minutes_ago * 60, now) is NEW
+    assert d.admit("e3", now, now) is NEW  # the 30-minutes-ago id goes
+    assert len(d) == 3
+    assert d.admit("e0", now - 30 * 60, now) is OLD  # evicted: refused, never counted twice
+    assert d.admit("x", now - 30 * 60 + 5, now) is OLD  # anything in the evicted minute too
+    assert d.floor_seconds == now - 29 * 60
+    # A later minute is still taken; being the oldest held now, it is the one evicted,
+    # so its replay is refused rather than counted again.
+    assert d.admit("y", now - 25 * 60, now) is NEW
+    assert d.admit("y", now - 25 * 60, now) is OLD
+    assert d.admit("e2", now - 10 * 60, now) is DUP
+
+
+def test_memory_stays_bounded_under_a_flood() -> None:
+    d = ingest_dedupe(48, 10_000)
+    now = 1_769_904_000.0
+    for i in range(200_000):
+        t = now + i * 0.05  # 10,000 s of a 20-per-second stream
+        assert d.admit(f"id{i}", t, t) is NEW
+    assert len(d) <= 10_000
+
+
+def test_arrival_dedupe_is_a_ttl() -> None:
+    d = arrival_dedupe(1, 100)
+    assert d.admit("a", 0.0, 0.0) is NEW
+    assert d.admit("a", 100.0, 100.0) is DUP
+    assert d.admit("b", 3 * HOUR, 3 * HOUR) is NEW
+    assert d.admit("a", 3 * HOUR, 3 * HOUR) is NEW  # forgotten after the TTL, as in Redis
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Dedupe(0, 10)
+    with pytest.raises(ValueError):
+        Dedupe(10, 0)

@@ -1,0 +1,116 @@
+"""Ingest decides once what is counted: the detector, the metrics and the store agree.
+
+The store is the memory store and a real Redis (through the buffered store the daemon
+uses); the detector is the real one, wrapped only to count what it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.alerts import WhaleAlert
+from monitor.clock import VirtualClock
+from monitor.config import Config
+from monitor.detector.engine import Detector
+from monitor.events import Completeness, Liquidation, PositionSide
+from monitor.ingest import Ingest
+from monitor.metrics import Metrics
+from monitor.store.base import Store
+from monitor.store.config import StoreConfig
+from monitor.store.dedupe import ingest_dedupe
+from monitor.store.factory import open_store
+from tests.fixtures.redis import RedisServer
+from tests.support.timing import T
+
+T0 = 1_769_904_000.0  # 2026-02-01T00:00:00Z
+HOUR = 3600.0
+
+
+class CountingDetector(Detector):
+    """The real detector; also counts the liquidations it is given."""
+
+    seen = 0
+
+    def on_liquidation(self, event: Liquidation) -> list[WhaleAlert]:
+        self.seen += 1
+        return super().on_liquidation(event)
+
+
+def liq(n: int, ts: float, usd: float = 1000.0) -> Liquidation:
+    ts_ms = int(ts * 1000)
+    return Liquidation("bybit", "BTCUSDT", "BTC", PositionSide.LONG, 50_000.0, usd / 50_000.0,
+                       usd, ts_ms, ts + 0.2, Completeness.FULL, f"bybit:{n}")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        config = StoreConfig()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        config = StoreConfig(backend="redis", url=server.url, flush_interval_seconds=0.005)
+    opened = await open_store(config)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+def parts(store: Store) -> tuple[Ingest, CountingDetector, CollectorRegistry, VirtualClock]:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, ["bybit"], ["BTC"], process_metrics=False)
+    clock = VirtualClock(T0)
+    detector = CountingDetector(Config().detector)
+    ingest = Ingest(store, detector, metrics, clock, capacity=100_000,
+                    dedupe=ingest_dedupe(48, 1_000_000))
+    return ingest, detector, registry, clock
+
+
+async def run(ingest: Ingest, store: Store, events: list[Liquidation]) -> None:
+    for i in range(0, len(events), 100):
+        ingest.put("bybit", list(events[i : i + 100]))
+    assert await ingest.drain(5 * T) == 0
+    ingest.accepting = True
+    assert await store.flush(5 * T) == 0
+
+
+async def test_a_replay_of_frames_hours_old_is_counted_once_everywhere(store: Store) -> None:
+    ingest, detector, registry, clock = parts(store)
+    live = [liq(i, T0 + i, 1000.0 + i) for i in range(600)]
+    await run(ingest, store, live)
+    # Three hours later a relay replays the whole stream, then frames two days old that
+    # nobody has seen (their ids could have been forgotten: they are not counted).
+    clock.set(T0 + 3 * HOUR)
+    ancient = [liq(10_000 + i, T0 - 49 * HOUR + i) for i in range(50)]
+    await run(ingest, store, live + ancient + live[:100])
+    usd = sum(e.notional_usd for e in live)
+    get = registry.get_sample_value
+    labels = {"venue": "bybit", "coin": "BTC", "position_side": "long"}
+    assert ingest.counted_total == detector.seen == 600
+    assert get("liqmon_liquidations_total", labels) == 600
+    assert get("liqmon_liquidated_usd_total", labels) == usd
+    assert get("liqmon_duplicate_events_total", {"venue": "bybit"}) == 700
+    assert get("liqmon_too_old_events_total", {"venue": "bybit"}) == 50
+    row = (await store.totals(60, now_ms=int((T0 + 600) * 1000)))[0]
+    assert (row.count, row.usd) == (600, usd)
+
+
+async def test_events_no_store_can_keep_are_counted_by_nobody(store: Store) -> None:
+    ingest, detector, registry, _ = parts(store)
+    good = [liq(i, T0 - 60 + i) for i in range(10)]
+    bad = [
+        liq(100, T0, 1e308),
+        liq(101, T0, float("inf")),
+        Liquidation("gate", "BTC_USDT", "BTC", PositionSide.SHORT, 1.0, 1.0, 1.0,
+                    -(2**63) * 1000, T0, Completeness.FULL, "gate:overflow"),
+    ]
+    await run(ingest, store, good[:5] + bad + good[5:])
+    assert ingest.counted_total == detector.seen == 10
+    get = registry.get_sample_value
+    assert get("liqmon_store_rejected_events_total", {"reason": "value"}) == 2
+    assert get("liqmon_store_rejected_events_total", {"reason": "timestamp"}) == 1
+    row = (await store.totals(5, now_ms=int(T0 * 1000)))[0]
+    assert (row.count, row.usd) == (10, 10_000.0)
