@@ -237,7 +237,8 @@ class App:
                              capacity=config.feed.queue_size, on_whale=self._alert,
                              on_liquidation=self._liquidation if self.on_liquidation else None,
                              dedupe=ingest_dedupe(config.store.dedupe_ttl_hours,
-                                                  config.store.dedupe_max_ids))
+                                                  config.store.dedupe_max_ids),
+                             bounds=config.feed.bounds())
         self._cache_dir = (Path(config.feed.instrument_cache_dir)
                            if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():

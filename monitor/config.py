@@ -25,6 +25,7 @@ from monitor.notify.config import NotifyConfig
 from monitor.redact import redact
 from monitor.store.config import StoreConfig
 from monitor.venues import VENUES, make_dialect
+from monitor.venues.bounds import Bounds
 from monitor.venues.dialect import VenueSettings
 
 ENV_PREFIX = "LIQMON_"
@@ -95,6 +96,22 @@ class FeedConfig:
     instrument_cache_dir: str = field(
         default="", metadata={"help": "where REST instrument documents are cached; '' = default"}
     )
+    max_notional_usd: float = field(
+        default=5e9,
+        metadata={"min": 1, "help": "a liquidation this large or larger is refused as invalid"},
+    )
+    max_event_age_seconds: float = field(
+        default=7 * 86400.0,
+        metadata={"min": 1, "help": "refuse events stamped this long before their receipt"},
+    )
+    max_event_lead_seconds: float = field(
+        default=3600.0,
+        metadata={"min": 0, "help": "refuse events stamped this long after their receipt"},
+    )
+
+    def bounds(self) -> Bounds:
+        return Bounds(self.max_notional_usd, self.max_event_age_seconds,
+                      self.max_event_lead_seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,7 +144,7 @@ async def replay(
             on_alert(alert)
 
     ingest = Ingest(store, detector, metrics, clock, capacity=INGEST_CAPACITY, on_whale=whale,
-                    on_liquidation=on_event)
+                    on_liquidation=on_event, bounds=config.feed.bounds())
     parsers = _Parsers(config, books, cache_dir, simulated)
     evaluated: int | None = None
     wall_start = asyncio.get_running_loop().time()

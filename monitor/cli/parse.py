@@ -14,6 +14,7 @@ from monitor.errors import FrameError, InstrumentFetchError
 from monitor.events import Liquidation, MarkPrice
 from monitor.feed.instruments import InstrumentService, default_cache_dir, load_cached
 from monitor.venues import VENUES, make_dialect
+from monitor.venues.bounds import screen
 from monitor.venues.dialect import Dialect, Invalid, Unrecognised
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
@@ -65,7 +66,7 @@ def run_parse(
         if not text.strip():
             continue
         try:
-            items = session.parse(text, now)
+            items = screen(session.parse(text, now), relative_time=False)
         except FrameError as exc:
             print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
             bad += 1
@@ -110,14 +111,20 @@ def _parse_node_lines(now: float) -> int:
         if not text.strip():
             continue
         try:
-            events = parse_block_line(text, now)
+            items = screen(list(parse_block_line(text, now)), relative_time=False)
         except FrameError as exc:
             print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
             bad += 1
             continue
-        good += 1
-        for event in events:
-            out.write(orjson.dumps(event.to_json_dict()) + b"\n")
+        if any(isinstance(item, Invalid) for item in items):
+            bad += 1
+        else:
+            good += 1
+        for item in items:
+            if isinstance(item, Liquidation):
+                out.write(orjson.dumps(item.to_json_dict()) + b"\n")
+            elif isinstance(item, Invalid):
+                print(f"line {number}: {item.reason}: {item.detail}", file=sys.stderr)
     out.flush()
     return _status(good, bad)
 
