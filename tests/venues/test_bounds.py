@@ -138,7 +138,7 @@ def test_every_event_that_passes_the_edge_is_inside_the_bounds(venue: str) -> No
         frames = [golden_session(path)[1]["frame"], *seed_frames(venue)]
         for frame in frames:
             for text in mutants(frame, rng):
-                session, case = golden_session(path)
+                session, _ = golden_session(path)
                 try:
                     items = screen(session.parse(text, T0))
                 except FrameError:
