@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -15,7 +16,7 @@ from monitor.events import Liquidation, MarkPrice
 from monitor.feed.instruments import InstrumentService, default_cache_dir, load_cached
 from monitor.venues import VENUES, make_dialect
 from monitor.venues.bounds import screen
-from monitor.venues.dialect import Dialect, Invalid, Unrecognised
+from monitor.venues.dialect import Dialect, Invalid, Item, Unrecognised
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ def run_parse(
     else:
         book.update(load_cached(dialect, default_cache_dir()))
     session = dialect.session(book)
+    return _parse_lines(lambda text: session.parse(text, now), prices)
+
+
+def _parse_lines(parse: Callable[[str], list[Item]], prices: bool) -> int:
+    """Each stdin line through ``parse`` and the bounds; events to stdout as JSON Lines,
+    what is invalid to stderr with its line number."""
     out = sys.stdout.buffer
     good = bad = 0
     for number, line in enumerate(sys.stdin.buffer, 1):
@@ -66,7 +73,7 @@ def run_parse(
         if not text.strip():
             continue
         try:
-            items = screen(session.parse(text, now), relative_time=False)
+            items = screen(parse(text), relative_time=False)
         except FrameError as exc:
             print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
             bad += 1
@@ -104,29 +111,7 @@ def _parse_node_lines(now: float) -> int:
     """``hyperliquid-node``: one block object of a node fills file per line."""
     from monitor.venues.hyperliquid_node import parse_block_line
 
-    out = sys.stdout.buffer
-    good = bad = 0
-    for number, line in enumerate(sys.stdin.buffer, 1):
-        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-        if not text.strip():
-            continue
-        try:
-            items = screen(list(parse_block_line(text, now)), relative_time=False)
-        except FrameError as exc:
-            print(f"line {number}: {exc.reason}: {exc.detail}", file=sys.stderr)
-            bad += 1
-            continue
-        if any(isinstance(item, Invalid) for item in items):
-            bad += 1
-        else:
-            good += 1
-        for item in items:
-            if isinstance(item, Liquidation):
-                out.write(orjson.dumps(item.to_json_dict()) + b"\n")
-            elif isinstance(item, Invalid):
-                print(f"line {number}: {item.reason}: {item.detail}", file=sys.stderr)
-    out.flush()
-    return _status(good, bad)
+    return _parse_lines(lambda text: list(parse_block_line(text, now)), prices=False)
 
 
 async def run_instruments_fetch(config: Config, venues: list[str]) -> int:
