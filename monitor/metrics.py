@@ -204,7 +204,7 @@ class Metrics:
             "liqmon_feed_subscribed_connections", "Connections of the venue currently subscribed.",
             ["venue"], registry=r)
         self.feed_gaps = Gauge(
-            "liqmon_feed_gap_minutes",
+            "liqmon_feed_gaps_last_hour",
             "Minutes of the last 60 in which the venue's feed had a gap: some connection not "
             "subscribed for part of the minute, or liqmon not running.", ["venue"], registry=r)
         # Others told of each change of a venue's connection counts (the coverage writer).

@@ -11,7 +11,7 @@ the venue meanwhile, and no gap is recorded; its own verdicts say the rest.
 
 A store that cannot be written keeps the verdicts here, bounded to the retention, and they
 go with the next write that lands (a warning at most every 10 s meanwhile). The gauge
-``liqmon_feed_gap_minutes`` counts this daemon's gap minutes of the last hour per venue.
+``liqmon_feed_gaps_last_hour`` counts this daemon's gap minutes of the last hour per venue.
 """
 
 from __future__ import annotations

@@ -201,4 +201,4 @@ def test_metrics_tell_connection_listeners_and_export_the_gauge() -> None:
     metrics.connections("okx", 1, 2)
     metrics.feed_gap_minutes("okx", 4)
     assert heard == [("okx", 1, 2)]
-    assert metrics.registry.get_sample_value("liqmon_feed_gap_minutes", {"venue": "okx"}) == 4
+    assert metrics.registry.get_sample_value("liqmon_feed_gaps_last_hour", {"venue": "okx"}) == 4

@@ -43,7 +43,7 @@ async def test_the_daemon_tracks_subscriptions_and_leaves_a_heartbeat(
             next_minute = int(now // 60) + 1
             assert {(m.venue, m.covered) for m in found if m.minute == next_minute} == {
                 (v, True) for v in VENUES}
-            assert sample(app, "liqmon_feed_gap_minutes", {"venue": "okx"}) >= 0
+            assert sample(app, "liqmon_feed_gaps_last_hour", {"venue": "okx"}) >= 0
         stopped = app.clock.wall()
     store = await open_store(StoreConfig(backend="redis", url=redis_server.url,
                                          key_prefix="daemoncov"))
