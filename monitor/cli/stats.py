@@ -18,7 +18,7 @@ import orjson
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.store.base import LARGEST_KEEP, Store, check_by, parse_window
-from monitor.store.coverage import CoverageRow, gap_ranges
+from monitor.store.coverage import CoverageRow, coverage_json, describe_gaps
 from monitor.store.factory import open_store
 
 MEMORY_STORE_EMPTY = (
@@ -71,12 +71,6 @@ async def run_stats(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def coverage_json(row: CoverageRow) -> dict[str, Any]:
-    return {"venue": row.venue, "recorded_minutes": row.recorded, "gap_minutes": len(row.gaps),
-            "gaps": [{"start": _iso(a), "end": _iso(b + 1), "minutes": b - a + 1}
-                     for a, b in gap_ranges(row.gaps)]}
-
-
 def render_coverage(coverage: list[CoverageRow], window_minutes: int) -> str:
     """One line per venue: its gaps in the window, or that it had none."""
     if not coverage:
@@ -84,23 +78,9 @@ def render_coverage(coverage: list[CoverageRow], window_minutes: int) -> str:
     lines = ["feed coverage (minutes the feed was not subscribed throughout, or liqmon down):"]
     width = max(len(c.venue) for c in coverage)
     for c in coverage:
-        runs = gap_ranges(c.gaps)
-        spans = ", ".join(_span(a, b) for a, b in runs[:5]) + (
-            f", and {len(runs) - 5} more" if len(runs) > 5 else "")
-        what = f"{len(c.gaps)} min of gaps: {spans}" if c.gaps else "no gap"
-        lines.append(f"  {c.venue.ljust(width)}  {what} "
+        lines.append(f"  {c.venue.ljust(width)}  {describe_gaps(c.gaps)} "
                      f"({c.recorded} of {window_minutes} min recorded)")
     return "\n".join(lines)
-
-
-def _iso(minute: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minute * 60))
-
-
-def _span(first: int, last: int) -> str:
-    start = time.strftime("%H:%M", time.gmtime(first * 60))
-    end = time.strftime("%H:%M", time.gmtime((last + 1) * 60))
-    return f"{start}-{end} UTC"
 
 
 def render_table(window: str, by: tuple[str, ...], rows: list[Any],

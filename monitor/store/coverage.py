@@ -17,9 +17,10 @@ clock; the two agree to well under a minute on an NTP-synchronised host).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # A tick longer than this (the process was stopped, the host slept) is not trusted as
 # covered: nothing was read meanwhile, whatever the connections said before and after.
@@ -156,13 +157,43 @@ def gap_ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def silent_minutes(frame_minutes: Mapping[str, Iterable[int]]) -> dict[str, list[int]]:
-    """A recording's coverage: the minutes in which a venue had no frame while another
-    venue of the recording had one (each venue's price stream flows every few seconds, so
-    a minute without a frame is a minute the feed was not reading)."""
+def silent_minutes(frame_minutes: Mapping[str, Iterable[int]]) -> list[CoverageRow]:
+    """A recording's coverage, per venue: the minutes from the recording's first frame to
+    its last in which the venue had no frame. Each venue's price stream flows every few
+    seconds, so a minute without a frame is a minute its feed was not reading (or nothing
+    was recording). ``recorded`` is the span's length."""
     seen = {venue: set(ms) for venue, ms in frame_minutes.items()}
-    everyone: set[int] = set().union(*seen.values()) if seen else set()
-    return {venue: sorted(everyone - ms) for venue, ms in sorted(seen.items())}
+    everyone: set[int] = set().union(*seen.values())
+    if not everyone:
+        return []
+    span = range(min(everyone), max(everyone) + 1)
+    return [CoverageRow(venue, len(span), tuple(m for m in span if m not in ms))
+            for venue, ms in sorted(seen.items())]
+
+
+def coverage_json(row: CoverageRow) -> dict[str, Any]:
+    """One venue's coverage in a JSON document (``stats --json``, the backtest JSON)."""
+    return {"venue": row.venue, "recorded_minutes": row.recorded, "gap_minutes": len(row.gaps),
+            "gaps": [{"start": _iso(a), "end": _iso(b + 1), "minutes": b - a + 1}
+                     for a, b in gap_ranges(row.gaps)]}
+
+
+def describe_gaps(gaps: Sequence[int], most: int = 5) -> str:
+    """``"3 min of gaps: 12:01-12:03 UTC, 12:07-12:08 UTC"``, or ``"no gap"``."""
+    if not gaps:
+        return "no gap"
+    runs = gap_ranges(gaps)
+    spans = ", ".join(f"{_hhmm(a)}-{_hhmm(b + 1)} UTC" for a, b in runs[:most])
+    more = f", and {len(runs) - most} more" if len(runs) > most else ""
+    return f"{len(set(gaps))} min of gaps: {spans}{more}"
+
+
+def _iso(minute: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minute * 60))
+
+
+def _hhmm(minute: int) -> str:
+    return time.strftime("%H:%M", time.gmtime(minute * 60))
 
 
 # -- the bitmap form (Redis) --------------------------------------------------------------

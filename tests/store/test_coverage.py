@@ -17,6 +17,7 @@ from monitor.store.coverage import (
     CoverageRow,
     CoverageTracker,
     day_bits,
+    describe_gaps,
     down_minutes,
     gap_ranges,
     read_day,
@@ -94,9 +95,15 @@ def test_down_minutes_run_from_the_heartbeat_to_the_start_within_the_retention()
 def test_gap_ranges_and_silent_minutes() -> None:
     assert gap_ranges([7, 1, 2, 3, 3]) == [(1, 3), (7, 7)]
     assert gap_ranges([]) == []
-    assert silent_minutes({"okx": [1, 2, 3], "bybit": [1, 3], "gate": []}) == {
-        "bybit": [2], "gate": [1, 2, 3], "okx": []}
-    assert silent_minutes({}) == {}
+    assert silent_minutes({"okx": [1, 2, 3], "bybit": [1, 3], "gate": []}) == [
+        CoverageRow("bybit", 3, (2,)), CoverageRow("gate", 3, (1, 2, 3)),
+        CoverageRow("okx", 3, ())]
+    # Minutes without any frame inside the recording are gaps of every venue.
+    assert silent_minutes({"okx": [1, 4]}) == [CoverageRow("okx", 4, (2, 3))]
+    assert silent_minutes({}) == []
+    assert describe_gaps([]) == "no gap"
+    assert describe_gaps([0, 1, 5]) == "3 min of gaps: 00:00-00:02 UTC, 00:05-00:06 UTC"
+    assert describe_gaps(list(range(0, 20, 2)), most=2).endswith(", and 8 more")
 
 
 def test_bitmaps_round_trip_as_redis_numbers_its_bits() -> None:
