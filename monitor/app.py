@@ -41,6 +41,7 @@ from monitor.service.reload import Reloader, ReloadPlan
 from monitor.service.sdnotify import SdNotify, watchdog_seconds
 from monitor.service.watchdog import PipelineState, ServiceLoop
 from monitor.store.base import Store
+from monitor.store.coverage_writer import CoverageWriter
 from monitor.store.dedupe import ingest_dedupe
 from monitor.store.factory import open_store
 from monitor.web.http import WebRoutes
@@ -77,6 +78,7 @@ class App:
         self._tap = tap
         self._metrics_port = config.metrics.port if metrics_port is None else metrics_port
         self.store: Store | None = None
+        self.coverage: CoverageWriter | None = None  # feed gaps per venue and minute
         self.ingest: Ingest | None = None
         self.detector: Detector | None = (
             Detector(config.detector) if config.detector.enabled else None
@@ -217,6 +219,10 @@ class App:
     async def _open(self) -> None:
         config = self.config
         self.store = await open_store(config.store, self.metrics, self.clock, start=False)
+        self.coverage = CoverageWriter(self.store, self.metrics, self.clock,
+                                       config.enabled_venues(),
+                                       retention_hours=config.store.retention_hours)
+        self.metrics.connection_listeners.append(self.coverage.connections)
         # Every alert goes to the notifier's outboxes (publish never waits); large
         # liquidations reach it from ingest. It claims alerts in the store.
         self.notifier = Notifier(config.notify, self.store, self.metrics, self.clock)
@@ -253,8 +259,10 @@ class App:
 
     def _start_background(self, tg: asyncio.TaskGroup) -> None:
         assert self.store is not None and self.notifier is not None and self.ingest is not None
+        assert self.coverage is not None
         work: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             **self.store.background(),
+            "coverage": self.coverage.run,
             **self.notifier.background(),
             "ingest": self.ingest.run,
             "evaluate": self._evaluate_loop,
@@ -302,6 +310,8 @@ class App:
             if left:
                 log.error("shutdown: %d notifications were not delivered", left)
             await self.notifier.aclose()  # MQTT says offline while its connection lives
+        if self.coverage is not None and not await self.coverage.flush(self.shutdown_left() / 4):
+            log.error("shutdown: the last minutes of feed coverage were not recorded")
         if self.store is not None:
             left = await self.store.flush(self.shutdown_left())
             if left:
@@ -365,10 +375,14 @@ class App:
             await self.remove_feed(venue)
         for venue in plan.removed:
             self.metrics.remove_venue_health(venue)
+            if self.coverage is not None:
+                self.coverage.remove_venue(venue)
         venues = plan.config.enabled_venues()
         for venue in (*plan.added, *plan.restarted):
             if venue in plan.added:
                 self.metrics.add_venue(venue)
+                if self.coverage is not None:
+                    self.coverage.add_venue(venue)
             self.add_feed(venue, venues[venue])
 
 

@@ -7,6 +7,10 @@ peak, end, severity path, USD, side and reasons, the whale prints, and, where th
 ground truth, the lead time from its onset and the share of the input's notional that was
 liquidated before the first cascade alert. ``to_json()`` is the ``--json`` document of
 ``liqmon backtest``; ``render_text()`` the report a trader reads.
+
+A recording's totals miss what a feed missed, so the report says where: ``coverage``, per
+venue, the minutes without a frame of it (``store/coverage.silent_minutes``), and
+``feed_gaps``, each silence past the venue's silence limit. A scenario has neither.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from monitor.detector.engine import Detector
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.feed.recorder import RawFrame, read_recording
 from monitor.replay import Progress, ReplayResult, replay
+from monitor.store.coverage import CoverageRow, coverage_json, describe_gaps, silent_minutes
 from monitor.web.report import ReportSeries
 
 # Scenario time 0 on the venues' clock: midnight UTC before the night of 1 February 2026.
@@ -102,6 +107,8 @@ class BacktestReport:
     # Minute volumes, prices and feed gaps, for the HTML report (and the JSON's
     # ``minutes`` and ``feed_gaps``).
     series: ReportSeries | None = None
+    # Per venue, the minutes of a recording without a frame of it.
+    coverage: list[CoverageRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         series = self.series
@@ -118,6 +125,8 @@ class BacktestReport:
             "end": rfc3339(self.last_at) if self.last_at is not None else None,
             "minutes": series.minutes_json() if series is not None else [],
             "feed_gaps": series.gaps_json() if series is not None else [],
+            "coverage": [coverage_json(c) for c in self.coverage],
+            "gap_minutes": sum(len(c.gaps) for c in self.coverage),
         }
 
     def transitions(self) -> dict[str, list[dict[str, Any]]]:
@@ -189,10 +198,12 @@ async def backtest_recording(
     progress: Progress | None = None,
 ) -> BacktestReport:
     series = new_series(config)
+    minutes: dict[str, set[int]] = {}
 
     def frames() -> Iterator[RawFrame]:
         for raw in read_recording(recording):
             series.frame(raw.venue, raw.received_at)
+            minutes.setdefault(raw.venue, set()).add(int(raw.received_at // 60))
             yield raw
 
     result = await replay(frames(), config, simulated=simulated, progress=progress,
@@ -200,6 +211,7 @@ async def backtest_recording(
     onset = _onset(ground_truth, None)
     report = build_report(str(recording), result, ground_truth, onset)
     report.series = series
+    report.coverage = silent_minutes(minutes)
     return report
 
 
@@ -351,6 +363,11 @@ def _render(report: BacktestReport) -> str:
         lines.append(f"  ground truth: onset {_clock(report.onset)}"
                      + (f", total {format_usd(float(truth['total_usd']))}"
                         if truth.get("total_usd") else ""))
+    gapped = [c for c in report.coverage if c.gaps]
+    if gapped:
+        lines.append("  feed gaps (minutes without a frame of the venue; totals miss what it "
+                     "missed):")
+        lines += [f"    {c.venue}: {describe_gaps(c.gaps)}" for c in gapped]
     lines.append("")
     if not report.cascades:
         lines.append("No cascade.")

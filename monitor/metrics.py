@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import platform
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -203,6 +203,12 @@ class Metrics:
         self.feed_subscribed = Gauge(
             "liqmon_feed_subscribed_connections", "Connections of the venue currently subscribed.",
             ["venue"], registry=r)
+        self.feed_gaps = Gauge(
+            "liqmon_feed_gaps_last_hour",
+            "Minutes of the last 60 in which the venue's feed had a gap: some connection not "
+            "subscribed for part of the minute, or liqmon not running.", ["venue"], registry=r)
+        # Others told of each change of a venue's connection counts (the coverage writer).
+        self.connection_listeners: list[Callable[[str, int, int], None]] = []
         self.frames_invalid = Counter(
             "liqmon_frames_invalid", "Frames or rows that could not be read, by reason.",
             ["venue", "reason"], registry=r)
@@ -287,6 +293,7 @@ class Metrics:
             hot.size.setdefault((venue, side), _new_buckets(SIZE_BUCKETS_USD))
         self.feed_connected.labels(venue)
         self.feed_subscribed.labels(venue)
+        self.feed_gaps.labels(venue)
         for reason in RECONNECT_REASONS:
             self.reconnects.labels(venue, reason)
         hot.frames.setdefault(venue, [0.0])
@@ -307,7 +314,7 @@ class Metrics:
     def remove_venue_health(self, venue: str) -> None:
         """A venue switched off is not a feed that is down: drop its health series so the
         feed alerts do not fire for it. Its counters stay."""
-        for gauge in (self.feed_connected, self.feed_subscribed):
+        for gauge in (self.feed_connected, self.feed_subscribed, self.feed_gaps):
             with contextlib.suppress(KeyError):
                 gauge.remove(venue)
         self._hot.last_frame.pop(venue, None)
@@ -365,6 +372,11 @@ class Metrics:
     def connections(self, venue: str, subscribed: int, total: int) -> None:
         self.feed_subscribed.labels(venue).set(subscribed)
         self.feed_connected.labels(venue).set(1 if total and subscribed >= total else 0)
+        for listener in self.connection_listeners:
+            listener(venue, subscribed, total)
+
+    def feed_gap_minutes(self, venue: str, minutes: int) -> None:
+        self.feed_gaps.labels(venue).set(minutes)
 
     def ingest_drop(self, venue: str) -> None:
         _count(self._hot.ingest_dropped, venue)

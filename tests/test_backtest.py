@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -148,6 +149,33 @@ async def test_a_recording_backtests_through_the_replay_path(tmp_path: Path) -> 
     assert report.lead_seconds is not None and report.lead_seconds > 0
     assert report.first_alert_share is not None and report.first_alert_share < 0.1
     assert report.source == str(path)
+
+
+async def test_a_recording_with_a_dead_feed_reports_its_gap_minutes(tmp_path: Path) -> None:
+    scenario = build_scenario("feb-2026", venues=["bybit"], duration_seconds=1200)
+    # The feed read nothing for three whole minutes, ten minutes in.
+    dead_from, dead_to = SCENARIO_EPOCH + 600, SCENARIO_EPOCH + 780
+    path = tmp_path / "gap.jsonl"
+    write_recording(path, (f for f in simulated_frames(scenario.iter_events())
+                           if not dead_from <= f.received_at < dead_to))
+    report = await backtest_recording(path, Config(), simulated=True)
+    assert report.liquidations < scenario.ground_truth["total_count"]
+    document = orjson.loads(orjson.dumps(report.to_json()))
+    [bybit] = document["coverage"]
+    assert bybit["venue"] == "bybit" and bybit["gap_minutes"] == 3 == document["gap_minutes"]
+    assert bybit["recorded_minutes"] >= 20
+    assert bybit["gaps"] == [{"start": rfc3339_minute(dead_from),
+                              "end": rfc3339_minute(dead_to), "minutes": 3}]
+    # The silence past the venue's limit, to the frame.
+    [silence] = document["feed_gaps"]
+    assert silence["venue"] == "bybit" and 180 <= silence["seconds"] < 181
+    assert "bybit: 3 min of gaps: 00:10-00:13 UTC" in report.render_text()
+    # A scenario has no feed, so no gap.
+    assert run_backtest(scenario="calm", duration_seconds=600).to_json()["coverage"] == []
+
+
+def rfc3339_minute(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 def test_exactly_one_input_is_required() -> None:

@@ -1,4 +1,10 @@
-"""``liqmon stats``: windows from the configured store, as a table or JSON."""
+"""``liqmon stats``: windows from the configured store, as a table or JSON.
+
+Totals come with the feed's coverage over the same window (``store/coverage.py``): per
+venue, how many of the window's minutes have a verdict and which of them were gaps, when
+the venue's feed was not subscribed for the whole minute or no liqmon was running. A
+total over minutes with gaps is a lower bound.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import orjson
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.store.base import LARGEST_KEEP, Store, check_by, parse_window
+from monitor.store.coverage import CoverageRow, coverage_json, describe_gaps
 from monitor.store.factory import open_store
 
 MEMORY_STORE_EMPTY = (
@@ -44,26 +51,48 @@ async def run_stats(config: Config, args: argparse.Namespace) -> int:
                 print(render_cascades(cascades))
             return 0
         rows = await store.totals(minutes, by=by)
+        coverage = await store.coverage(minutes)
     except StoreError as exc:
         print(f"liqmon stats: the store cannot be read: {exc}", file=sys.stderr)
         return 1
     finally:
         await store.aclose()
+    gaps = {c.venue: len(c.gaps) for c in coverage}
     if args.json:
         doc = {"window": args.window, "rows": [
             {**{k: getattr(r, k) for k in by}, "usd": r.usd, "count": r.count,
-             "largest_usd": r.largest_usd, "completeness": r.completeness}
-            for r in rows]}
+             "largest_usd": r.largest_usd, "completeness": r.completeness,
+             **({"gap_minutes": gaps.get(r.venue or "")} if "venue" in by else {})}
+            for r in rows], "coverage": [coverage_json(c) for c in coverage]}
         sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
     else:
-        print(render_table(args.window, by, rows))
+        print(render_table(args.window, by, rows, gaps))
+        print(render_coverage(coverage, minutes))
     return 0
 
 
-def render_table(window: str, by: tuple[str, ...], rows: list[Any]) -> str:
-    header = [*by, "usd", "count", "largest_usd", "completeness"]
+def render_coverage(coverage: list[CoverageRow], window_minutes: int) -> str:
+    """One line per venue: its gaps in the window, or that it had none."""
+    if not coverage:
+        return "feed coverage: none recorded in the window"
+    lines = ["feed coverage (minutes the feed was not subscribed throughout, or liqmon down):"]
+    width = max(len(c.venue) for c in coverage)
+    for c in coverage:
+        lines.append(f"  {c.venue.ljust(width)}  {describe_gaps(c.gaps)} "
+                     f"({c.recorded} of {window_minutes} min recorded)")
+    return "\n".join(lines)
+
+
+def render_table(window: str, by: tuple[str, ...], rows: list[Any],
+                 gaps: dict[str, int] | None = None) -> str:
+    """The totals; with ``gaps`` and rows by venue, a column of each venue's gap minutes
+    (``-`` where none was recorded)."""
+    show_gaps = gaps is not None and "venue" in by
+    header = [*by, "usd", "count", "largest_usd", "completeness"] + (
+        ["gap_min"] if show_gaps else [])
     body = [[str(getattr(r, k)) for k in by]
             + [f"{r.usd:,.2f}", str(r.count), f"{r.largest_usd:,.2f}", r.completeness]
+            + ([str((gaps or {}).get(r.venue, "-"))] if show_gaps else [])
             for r in sorted(rows, key=lambda r: -r.usd)]
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(header)]

@@ -20,6 +20,11 @@ Semantics every implementation shares (one contract suite checks them):
 - ``largest`` is exact for ``limit`` up to :data:`LARGEST_KEEP`; larger limits are clamped.
 - Retention: a bucket disappears ``retention`` after it was last written (a Redis TTL;
   the memory store mimics it), so a window reaching back past retention is partial.
+- Coverage (``coverage.py``): ``record_coverage`` keeps, per venue and minute, whether the
+  feed was subscribed the whole minute, merged so that covered wins, with the same
+  retention; it also sets each given venue's heartbeat (the wall time of the record).
+  ``coverage`` returns one row per venue that has a heartbeat (or per venue asked for):
+  the minutes of the window with a verdict and, of those, the gaps.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from monitor.events import Completeness, Liquidation
+from monitor.store.coverage import CoverageMinute, CoverageRow
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +188,19 @@ class Store(Protocol):
     async def cascades(self, limit: int = 20) -> list[dict[str, Any]]: ...
 
     async def claim(self, key: str, ttl_seconds: float) -> bool: ...
+
+    async def record_coverage(
+        self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
+    ) -> None: ...
+
+    async def heartbeats(self) -> dict[str, float]:
+        """Venue → wall time of its last coverage record."""
+        ...
+
+    async def coverage(
+        self, window_minutes: int, now_ms: int | None = None,
+        venues: Sequence[str] | None = None,
+    ) -> list[CoverageRow]: ...
 
     # The contract fixes the name `timeout`: the app bounds shutdown with it.
     async def flush(self, timeout: float) -> int: ...  # noqa: ASYNC109

@@ -56,6 +56,7 @@ from monitor.events import Liquidation
 from monitor.logs import RateLimitedLog
 from monitor.store.base import Background, StoreObserver, TotalsRow
 from monitor.store.config import StoreConfig
+from monitor.store.coverage import CoverageMinute, CoverageRow
 from monitor.store.redis import Prepared, RedisStore
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,20 @@ class BufferedStore:
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         return await self.redis.claim(key, ttl_seconds)
+
+    async def record_coverage(
+        self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
+    ) -> None:
+        await self.redis.record_coverage(minutes, heartbeat)
+
+    async def heartbeats(self) -> dict[str, float]:
+        return await self.redis.heartbeats()
+
+    async def coverage(
+        self, window_minutes: int, now_ms: int | None = None,
+        venues: Sequence[str] | None = None,
+    ) -> list[CoverageRow]:
+        return await self.redis.coverage(window_minutes, now_ms, venues)
 
     # The flusher.
 

@@ -15,10 +15,13 @@ Layout (``P`` is the configured ``key_prefix``, default ``liqmon``)::
     {P}:cascades:order zset   cascade id → sequence number of its first recording
     {P}:cascades:seq   string the sequence counter
     {P}:claim:<key>    string held by the daemon that claimed an alert id (SET NX PX)
+    {P}:cov:<venue>:<day>  string  a bitmap of the venue's coverage over one UTC day
+                              (``coverage.py``: bit 2i recorded, bit 2i+1 covered, minute i)
+    {P}:heartbeat      hash   venue → wall time of the last coverage record
 
-Minutes and hours are counted from the Unix epoch in the venue's time. Buckets and roll-ups
-expire ``retention`` after their last write; dedupe ids after the dedupe TTL. A record is a
-liquidation as a JSON array (``records.py``).
+Minutes and hours are counted from the Unix epoch in the venue's time. Buckets, roll-ups,
+coverage bitmaps and the heartbeat expire ``retention`` after their last write; dedupe ids
+after the dedupe TTL. A record is a liquidation as a JSON array (``records.py``).
 
 Hash tag. Every key carries the same ``{P}`` tag, so on Redis Cluster all of them live in one
 hash slot: the write script (dedupe ids and buckets of many minutes in one call), the cascade
@@ -46,7 +49,7 @@ FIELD_SEP = "|"
 class Keys:
     """Key names for one deployment prefix."""
 
-    __slots__ = ("_p", "cascade_order", "cascade_seq", "cascades", "prefix")
+    __slots__ = ("_p", "cascade_order", "cascade_seq", "cascades", "heartbeat", "prefix")
 
     def __init__(self, prefix: str = "liqmon") -> None:
         if not _PREFIX_RE.match(prefix):
@@ -59,6 +62,7 @@ class Keys:
         self.cascades = self._p + "cascades"
         self.cascade_order = self._p + "cascades:order"
         self.cascade_seq = self._p + "cascades:seq"
+        self.heartbeat = self._p + "heartbeat"
 
     def event_id(self, event_id: str) -> str:
         return self._p + "id:" + event_id
@@ -80,6 +84,9 @@ class Keys:
 
     def hour_top(self, hour: int) -> str:
         return f"{self._p}ht:{hour}"
+
+    def coverage(self, venue: str, day: int) -> str:
+        return f"{self._p}cov:{venue}:{day}"
 
     def claim(self, key: str) -> str:
         return self._p + "claim:" + key

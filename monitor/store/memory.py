@@ -31,6 +31,7 @@ from monitor.store.base import (
     check_by,
 )
 from monitor.store.config import StoreConfig
+from monitor.store.coverage import DAY_MINUTES, CoverageMinute, CoverageRow, rows_from
 from monitor.store.dedupe import Verdict, arrival_dedupe
 from monitor.store.records import refusal
 
@@ -85,6 +86,16 @@ class _Bucket:
             heapq.heapreplace(self.top, item)
 
 
+class _Day:
+    """One venue's coverage verdicts of one UTC day (a Redis bitmap's counterpart)."""
+
+    __slots__ = ("expires_at", "minutes")
+
+    def __init__(self) -> None:
+        self.minutes: dict[int, bool] = {}
+        self.expires_at = 0.0
+
+
 class MemoryStore:
     """The embedded store. An async context manager; ``aclose()`` is safe twice."""
 
@@ -102,6 +113,9 @@ class MemoryStore:
         self._minutes: dict[int, _Bucket] = {}
         self._hours: dict[int, _Bucket] = {}
         self._cascades: dict[str, bytes] = {}
+        self._coverage: dict[tuple[str, int], _Day] = {}
+        self._beats: dict[str, float] = {}
+        self._beats_expire_at = 0.0
         self._next_sweep = 0.0
         self._closed = False
         self._observer = observer or NullObserver()
@@ -196,6 +210,43 @@ class MemoryStore:
         records = list(self._cascades.values())[::-1][: max(limit, 0)]
         return [orjson.loads(r) for r in records]
 
+    async def record_coverage(
+        self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
+    ) -> None:
+        now = self._clock.monotonic()
+        expires_at = now + self._retention_seconds
+        for venue, minute, covered in minutes:
+            key = (venue, minute // DAY_MINUTES)
+            day = self._coverage.get(key)
+            if day is None or day.expires_at <= now:
+                day = self._coverage[key] = _Day()
+            day.minutes[minute] = covered or day.minutes.get(minute, False)
+            day.expires_at = expires_at
+        if heartbeat:
+            if self._beats_expire_at <= now:
+                self._beats.clear()
+            self._beats.update(heartbeat)
+            self._beats_expire_at = expires_at
+
+    async def heartbeats(self) -> dict[str, float]:
+        return dict(self._beats) if self._beats_expire_at > self._clock.monotonic() else {}
+
+    async def coverage(
+        self, window_minutes: int, now_ms: int | None = None,
+        venues: Sequence[str] | None = None,
+    ) -> list[CoverageRow]:
+        start, end = window_range(window_minutes, self._now_ms(now_ms))
+        names = list(venues) if venues is not None else list(await self.heartbeats())
+        now = self._clock.monotonic()
+        found: dict[str, list[tuple[int, bool]]] = {}
+        for venue in names:
+            verdicts = found[venue] = []
+            for index in range(start // DAY_MINUTES, end // DAY_MINUTES + 1):
+                day = self._coverage.get((venue, index))
+                if day is not None and day.expires_at > now:
+                    verdicts += [(m, c) for m, c in day.minutes.items() if start <= m <= end]
+        return rows_from(found)
+
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         # One process holds every alert it raises; claims matter only between daemons.
         return True
@@ -233,6 +284,8 @@ class MemoryStore:
         for buckets in (self._minutes, self._hours):
             for index in [i for i, b in buckets.items() if b.expires_at <= now]:
                 del buckets[index]
+        for key in [k for k, d in self._coverage.items() if d.expires_at <= now]:
+            del self._coverage[key]
 
 
 def _identity(event: Liquidation) -> Liquidation:

@@ -29,6 +29,14 @@ from monitor.store.aggregate import RowBuilder, cover, top_events, window_range
 from monitor.store.base import COMPLETENESS_BITS, LARGEST_KEEP, TotalsRow, check_by
 from monitor.store.config import StoreConfig
 from monitor.store.connect import REDIS_ERRORS, RedisClient, close_client, translate
+from monitor.store.coverage import (
+    DAY_MINUTES,
+    CoverageMinute,
+    CoverageRow,
+    day_bits,
+    read_day,
+    rows_from,
+)
 from monitor.store.keys import FIELD_SEP, Keys, parse_group_field
 from monitor.store.lua import ADD_EVENTS, READ_HASHES, RECORD_CASCADE
 from monitor.store.records import REFUSED_UNENCODABLE, decode_record, encode_record, refusal
@@ -253,6 +261,52 @@ class RedisStore:
         setting = self.client.set(self.keys.claim(key), b"1", nx=True, px=ttl_ms)
         done = await self._call("claim", setting)
         return bool(done)
+
+    async def record_coverage(
+        self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
+    ) -> None:
+        """One pipeline: a BITFIELD of 1-bits per (venue, day) bitmap, and the heartbeats.
+        Bits are only ever set, so a retry or a second collector cannot undo a verdict."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        queued = False
+        for (venue, day), bits in day_bits(minutes).items():
+            key = k.coverage(venue, day)
+            ops: list[str | int] = []
+            for bit in bits:
+                ops += ("SET", "u1", bit, 1)
+            pipe.execute_command("BITFIELD", key, *ops)
+            pipe.pexpire(key, self._retention_ms)
+            queued = True
+        if heartbeat:
+            pipe.hset(k.heartbeat, mapping={v: repr(float(t)) for v, t in heartbeat.items()})
+            pipe.pexpire(k.heartbeat, self._retention_ms)
+            queued = True
+        if queued:
+            await self._call("record_coverage", pipe.execute())
+
+    async def heartbeats(self) -> dict[str, float]:
+        found = await self._call("heartbeats", self.client.hgetall(self.keys.heartbeat))
+        return {_text(v): float(t) for v, t in found.items()}
+
+    async def coverage(
+        self, window_minutes: int, now_ms: int | None = None,
+        venues: Sequence[str] | None = None,
+    ) -> list[CoverageRow]:
+        start, end = window_range(window_minutes, self._now_ms(now_ms))
+        names = list(venues) if venues is not None else sorted(await self.heartbeats())
+        days = range(start // DAY_MINUTES, end // DAY_MINUTES + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for venue in names:
+            for day in days:
+                pipe.get(self.keys.coverage(venue, day))
+        bitmaps: list[bytes | None] = await self._call("read", pipe.execute()) if names else []
+        found: dict[str, list[tuple[int, bool]]] = {}
+        for i, venue in enumerate(names):
+            found[venue] = [
+                verdict for j, day in enumerate(days)
+                for verdict in read_day(bitmaps[i * len(days) + j], day, start, end)]
+        return rows_from(found)
 
     async def aclose(self) -> None:
         if self._closed:

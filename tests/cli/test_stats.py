@@ -10,6 +10,7 @@ import orjson
 
 from monitor.events import Completeness, Liquidation, PositionSide
 from monitor.store.config import StoreConfig
+from monitor.store.coverage import CoverageMinute
 from monitor.store.factory import open_store
 from tests.cli.commands import cli_env, liqmon
 from tests.fixtures.redis import RedisServer
@@ -77,3 +78,43 @@ async def test_tail_follows_the_largest_in_the_store(
     assert "largest liquidations of each minute in the daemon's Redis store" in done.stderr
     # Oldest first, as a tape: e3 ($400k) happened 3 s before e2 ($300k).
     assert [orjson.loads(line)["event_id"] for line in done.stdout.splitlines()] == ["e3", "e2"]
+
+
+async def test_gaps_beside_the_totals_in_the_table_and_the_json(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = StoreConfig(backend="redis", url=redis_server.url, key_prefix="statsgaps")
+    store = await open_store(config)
+    now_ms = int(time.time() * 1000)
+    minute = now_ms // 60_000
+    await store.add([_event(n, "BTC", PositionSide.LONG, 1e6, now_ms) for n in range(2)])
+    assert await store.flush(5.0) == 0
+    # okx: two gaps in a row 10 and 9 minutes ago and one 3 minutes ago; bybit covered.
+    await store.record_coverage(
+        [CoverageMinute("okx", minute - ago, ago not in (10, 9, 3)) for ago in range(1, 20)]
+        + [CoverageMinute("bybit", minute - ago, True) for ago in range(1, 20)],
+        {"okx": time.time(), "bybit": time.time()})
+    await store.aclose()
+    env = cli_env(tmp_path, LIQMON_STORE__BACKEND="redis", LIQMON_STORE__URL=redis_server.url,
+                  LIQMON_STORE__KEY_PREFIX="statsgaps")
+
+    done = liqmon(["stats", "--window", "15m", "--by", "venue"], env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split() == ["venue", "usd", "count", "largest_usd", "completeness",
+                                "gap_min"]
+    assert {line.split()[0]: line.split()[-1] for line in lines[2:4]} == {"okx": "3",
+                                                                       "bybit": "0"}
+    hhmm = [time.strftime("%H:%M", time.gmtime((minute - ago) * 60)) for ago in (10, 8, 3, 2)]
+    assert f"  okx    3 min of gaps: {hhmm[0]}-{hhmm[1]} UTC, {hhmm[2]}-{hhmm[3]} UTC " \
+        "(14 of 15 min recorded)" in lines
+    assert "  bybit  no gap (14 of 15 min recorded)" in lines
+
+    done = liqmon(["stats", "--window", "1h", "--by", "venue", "--json"], env)
+    doc = orjson.loads(done.stdout)
+    assert {r["venue"]: r["gap_minutes"] for r in doc["rows"]} == {"okx": 3, "bybit": 0}
+    okx = next(c for c in doc["coverage"] if c["venue"] == "okx")
+    assert okx["recorded_minutes"] == 19 and okx["gap_minutes"] == 3
+    assert [g["minutes"] for g in okx["gaps"]] == [2, 1]
+    assert okx["gaps"][0]["start"] == time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                    time.gmtime((minute - 10) * 60))

@@ -21,6 +21,7 @@ import pytest
 from monitor.events import Liquidation
 from monitor.store.base import GROUP_KEYS, LARGEST_KEEP, WINDOWS, Store, TotalsRow
 from monitor.store.config import StoreConfig
+from monitor.store.coverage import DAY_MINUTES, CoverageMinute, CoverageRow
 from monitor.store.factory import open_store
 from tests.support.store_events import (
     BASE_MS,
@@ -404,6 +405,64 @@ async def test_an_event_id_is_remembered_for_the_dedupe_ttl(backend: Backend) ->
     await asyncio.sleep(SHORT_TTL + 0.3)
     await put(store, [event])  # forgotten: a replay this late counts again, by design
     assert overall(await store.totals(1, now_ms=NOW_MS)).count == 2
+
+
+# Coverage
+
+
+NOW_MINUTE = NOW_MS // MINUTE
+
+
+def verdicts(venue: str, covered: dict[int, bool]) -> list[CoverageMinute]:
+    """Verdicts for minutes given as minutes before NOW_MINUTE."""
+    return [CoverageMinute(venue, NOW_MINUTE - ago, c) for ago, c in covered.items()]
+
+
+async def test_coverage_rows_count_recorded_minutes_and_list_gaps(backend: Backend) -> None:
+    store = await backend.open()
+    await store.record_coverage(
+        verdicts("okx", {0: True, 1: False, 2: True, 3: False, 90: False})
+        + verdicts("bybit", {0: True, 1: True}), {"okx": 1.0, "bybit": 2.0})
+    assert await store.heartbeats() == {"okx": 1.0, "bybit": 2.0}
+    rows = await store.coverage(60, now_ms=NOW_MS)
+    assert rows == [CoverageRow("bybit", 2, ()),
+                    CoverageRow("okx", 4, (NOW_MINUTE - 3, NOW_MINUTE - 1))]
+    [okx] = await store.coverage(120, now_ms=NOW_MS, venues=["okx"])
+    assert okx.recorded == 5 and okx.gaps[0] == NOW_MINUTE - 90
+    # A venue asked for without any record, and a window with none.
+    assert await store.coverage(5, now_ms=NOW_MS, venues=["gate"]) == [CoverageRow("gate", 0, ())]
+    assert await store.coverage(5, now_ms=NOW_MS - 4 * 3_600_000) == [
+        CoverageRow("bybit", 0, ()), CoverageRow("okx", 0, ())]
+
+
+async def test_covered_wins_whoever_writes_last(backend: Backend) -> None:
+    store = await backend.open()
+    other = await backend.another_client(store)
+    await store.record_coverage(verdicts("okx", {1: False, 2: True}), {"okx": 1.0})
+    await other.record_coverage(verdicts("okx", {1: True, 2: False, 3: False}), {"okx": 5.0})
+    await store.record_coverage(verdicts("okx", {1: False, 3: False}), {})
+    [row] = await store.coverage(10, now_ms=NOW_MS)
+    assert row == CoverageRow("okx", 3, (NOW_MINUTE - 3,))
+    assert await store.heartbeats() == {"okx": 5.0}
+
+
+async def test_coverage_across_a_day_boundary(backend: Backend) -> None:
+    store = await backend.open()
+    midnight = (NOW_MINUTE // DAY_MINUTES) * DAY_MINUTES
+    minutes = [CoverageMinute("okx", m, m % 2 == 0) for m in range(midnight - 3, midnight + 3)]
+    await store.record_coverage(minutes, {"okx": 1.0})
+    [row] = await store.coverage(6, now_ms=(midnight + 2) * MINUTE)
+    assert row == CoverageRow("okx", 6, tuple(m for m in range(midnight - 3, midnight + 3)
+                                              if m % 2))
+
+
+async def test_coverage_expires_after_the_retention(backend: Backend) -> None:
+    store = await backend.open(retention_hours=SHORT_TTL / 3600)
+    await store.record_coverage(verdicts("okx", {1: False}), {"okx": 1.0})
+    assert (await store.coverage(5, now_ms=NOW_MS, venues=["okx"]))[0].recorded == 1
+    await asyncio.sleep(SHORT_TTL + 0.3)
+    assert await store.heartbeats() == {}
+    assert await store.coverage(5, now_ms=NOW_MS, venues=["okx"]) == [CoverageRow("okx", 0, ())]
 
 
 # Cascades and claims
