@@ -22,8 +22,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-# A tick longer than this (the process was stopped, the host slept) is not trusted as
-# covered: nothing was read meanwhile, whatever the connections said before and after.
+# A pause of the daemon's writer longer than this on the monotonic clock (the process was
+# stopped, the host slept) is not trusted as covered: nothing was read meanwhile, whatever
+# the connections said before and after.
 STALL_SECONDS = 30.0
 
 
@@ -90,10 +91,13 @@ class CoverageTracker:
         if not state.covered:
             state.whole = False
 
-    def take(self, now: float) -> list[CoverageMinute]:
-        """The verdicts of the minutes finished by ``now`` since the last take."""
+    def take(self, now: float, stalled: bool = False) -> list[CoverageMinute]:
+        """The verdicts of the minutes finished by ``now`` since the last take.
+
+        ``stalled``: the caller was not running since the last take (its monotonic clock
+        says so), so every minute since then is a gap, whatever the connections said."""
         minute = _minute(now)
-        if now - self._last_take > STALL_SECONDS:
+        if stalled:
             stalled_from = _minute(self._last_take)
             for venue, state in self._venues.items():
                 self._roll(venue, state, stalled_from)

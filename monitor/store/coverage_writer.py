@@ -26,7 +26,13 @@ from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.logs import RateLimitedLog
 from monitor.store.base import Store
-from monitor.store.coverage import CoverageMinute, CoverageTracker, down_minutes, gap_ranges
+from monitor.store.coverage import (
+    STALL_SECONDS,
+    CoverageMinute,
+    CoverageTracker,
+    down_minutes,
+    gap_ranges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ class CoverageWriter:
         self.tracker = CoverageTracker(venues, clock.wall())
         self._retention_minutes = max(1, int(retention_hours * 60))
         self._interval = interval_seconds
+        self._last_take = clock.monotonic()  # the stall rule: monotonic, even in the demo
         self._pending: list[CoverageMinute] = []
         self._resumed = False
         self._gaps: dict[str, set[int]] = {}  # venue → its recent gap minutes
@@ -96,8 +103,11 @@ class CoverageWriter:
         """Record what finished since the last write. False when the store refused it."""
         async with self._lock:
             now = self._clock.wall()
-            # Taken every time, written or not: a tracker left untaken would see a stall.
-            self._add(self.tracker.take(now))
+            # Taken every time, written or not: an untaken tracker would look stalled.
+            mono = self._clock.monotonic()
+            stalled = mono - self._last_take > STALL_SECONDS
+            self._last_take = mono
+            self._add(self.tracker.take(now, stalled))
             if not self._resumed:
                 try:
                     beats = await self._store.heartbeats()

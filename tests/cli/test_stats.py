@@ -24,11 +24,20 @@ def _event(n: int, coin: str, side: PositionSide, usd: float, now_ms: int) -> Li
                        event_id=f"e{n}")
 
 
+def _config(redis_server: RedisServer, prefix: str) -> StoreConfig:
+    return StoreConfig(backend="redis", url=redis_server.url, key_prefix=prefix)
+
+
+def _env(tmp_path: Path, redis_server: RedisServer, prefix: str) -> dict[str, str]:
+    """The environment of a command reading the store ``_config`` writes."""
+    return cli_env(tmp_path, LIQMON_STORE__BACKEND="redis", LIQMON_STORE__URL=redis_server.url,
+                   LIQMON_STORE__KEY_PREFIX=prefix)
+
+
 async def test_largest_with_filters_from_the_daemons_store(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = StoreConfig(backend="redis", url=redis_server.url, key_prefix="statslargest")
-    store = await open_store(config)
+    store = await open_store(_config(redis_server, "statslargest"))
     now_ms = int(time.time() * 1000)
     coins = ("ETH", "BTC", "ETH", "ETH", "SOL", "ETH")
     events = [_event(n, coin, PositionSide.SHORT if n == 3 else PositionSide.LONG,
@@ -36,8 +45,7 @@ async def test_largest_with_filters_from_the_daemons_store(
     await store.add(events)
     assert await store.flush(5.0) == 0
     await store.aclose()
-    env = cli_env(tmp_path, LIQMON_STORE__BACKEND="redis", LIQMON_STORE__URL=redis_server.url,
-                  LIQMON_STORE__KEY_PREFIX="statslargest")
+    env = _env(tmp_path, redis_server, "statslargest")
 
     done = liqmon(["stats", "--largest", "2", "--coin", "eth", "--side", "long",
                    "--window", "1h"], env)
@@ -64,15 +72,13 @@ def test_the_memory_store_says_why_it_is_empty(tmp_path: Path) -> None:
 async def test_tail_follows_the_largest_in_the_store(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = StoreConfig(backend="redis", url=redis_server.url, key_prefix="tailstore")
-    store = await open_store(config)
+    store = await open_store(_config(redis_server, "tailstore"))
     now_ms = int(time.time() * 1000)
     await store.add([_event(n, "BTC", PositionSide.LONG, (n + 1) * 1e5, now_ms)
                      for n in range(4)])
     assert await store.flush(5.0) == 0
     await store.aclose()
-    env = cli_env(tmp_path, LIQMON_STORE__BACKEND="redis", LIQMON_STORE__URL=redis_server.url,
-                  LIQMON_STORE__KEY_PREFIX="tailstore")
+    env = _env(tmp_path, redis_server, "tailstore")
     done = liqmon(["tail", "--json", "--count", "2", "--min-usd", "250k"], env)
     assert done.returncode == 0, done.stderr
     assert "largest liquidations of each minute in the daemon's Redis store" in done.stderr
@@ -83,8 +89,7 @@ async def test_tail_follows_the_largest_in_the_store(
 async def test_gaps_beside_the_totals_in_the_table_and_the_json(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = StoreConfig(backend="redis", url=redis_server.url, key_prefix="statsgaps")
-    store = await open_store(config)
+    store = await open_store(_config(redis_server, "statsgaps"))
     now_ms = int(time.time() * 1000)
     minute = now_ms // 60_000
     await store.add([_event(n, "BTC", PositionSide.LONG, 1e6, now_ms) for n in range(2)])
@@ -95,8 +100,7 @@ async def test_gaps_beside_the_totals_in_the_table_and_the_json(
         + [CoverageMinute("bybit", minute - ago, True) for ago in range(1, 20)],
         {"okx": time.time(), "bybit": time.time()})
     await store.aclose()
-    env = cli_env(tmp_path, LIQMON_STORE__BACKEND="redis", LIQMON_STORE__URL=redis_server.url,
-                  LIQMON_STORE__KEY_PREFIX="statsgaps")
+    env = _env(tmp_path, redis_server, "statsgaps")
 
     done = liqmon(["stats", "--window", "15m", "--by", "venue"], env)
     assert done.returncode == 0, done.stderr
