@@ -98,6 +98,10 @@ class Metrics:
             ["venue"], registry=r)
         self.frames = Counter(
             "liqmon_frames", "Frames received from the venue.", ["venue"], registry=r)
+        self.topics_refused = Counter(
+            "liqmon_topics_refused", "Topics the venue refused (dropped until the next "
+            "instrument refresh; the connection keeps its other topics).", ["venue"],
+            registry=r)
         self.frames_invalid = Counter(
             "liqmon_frames_invalid", "Frames or rows that could not be read, by reason.",
             ["venue", "reason"], registry=r)
@@ -181,6 +185,7 @@ class Metrics:
         for reason in RECONNECT_REASONS:
             self.reconnects.labels(venue, reason)
         self.frames.labels(venue)
+        self.topics_refused.labels(venue)
         self.last_frame.labels(venue)
         self.event_lag.labels(venue)
         self.ingest_dropped.labels(venue)
@@ -248,6 +253,9 @@ class Metrics:
     def connections(self, venue: str, subscribed: int, total: int) -> None:
         self.feed_subscribed.labels(venue).set(subscribed)
         self.feed_connected.labels(venue).set(1 if total and subscribed >= total else 0)
+
+    def topic_refused(self, venue: str) -> None:
+        self._venue_child(self.topics_refused, venue).inc()
 
     def ingest_drop(self, venue: str) -> None:
         self._venue_child(self.ingest_dropped, venue).inc()

@@ -23,6 +23,7 @@ from monitor.clock import Clock
 from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice
 from monitor.feed.ports import Event, EventSink, FeedObserver, FrameTap, InstrumentSource
+from monitor.feed.topics import LiveTopics
 from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import (
     Ack,
@@ -70,6 +71,7 @@ class ConnectionRunner:
         instruments: InstrumentSource | None = None,
         tap: FrameTap | None = None,
         warn: RateLimitedLog | None = None,
+        refused: set[str] | None = None,
     ) -> None:
         self.dialect = dialect
         self.venue = dialect.venue
@@ -87,11 +89,14 @@ class ConnectionRunner:
         self.subscribed = False
         self.connects = 0
         self._held: list[tuple[str, float, float]] = []  # (text, received_at, deadline)
+        self._topics = LiveTopics(dialect, plan.name, set() if refused is None else refused)
+        self._live: ClientConnection | None = None  # the subscribed connection, if any
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             reason, opened_at = await self._one_connection()
+            self._live = None
             self._set_subscribed(False)
             self._observer.reconnect(self.venue, reason)
             if opened_at is not None and (
@@ -130,7 +135,9 @@ class ConnectionRunner:
             log.info("%s %s: rotated to a fresh connection", self.venue, self.plan.name)
             ws, session = replacement
             opened_at = self._clock.monotonic()
+            self._live = ws
             self._set_subscribed(True)
+            await self._sync(ws)
 
     async def _open(self) -> tuple[ClientConnection, DialectSession]:
         async with asyncio.timeout(self._timing.open_timeout_seconds):
@@ -152,19 +159,44 @@ class ConnectionRunner:
             await ws.close()
             raise
         self._set_subscribed(True)
-        log.info("%s %s: subscribed (%d acknowledgements) at %s", self.venue, self.plan.name,
-                 self.plan.expected_acks, self.plan.url)
+        log.info("%s %s: subscribed at %s", self.venue, self.plan.name, self.plan.url)
+        if self._live is None:  # a rotation's new connection takes over when the old ends
+            self._live = ws
+            await self._sync(ws)
         return ws, session
+
+    async def update(self, plan: ConnectionPlan) -> None:
+        """Take a new plan of the same connection: its topics change on the live socket."""
+        self.plan = plan
+        if self._live is not None:
+            await self._sync(self._live)
+
+    async def _sync(self, ws: ClientConnection) -> None:
+        """Send what brings the connection's topics to the plan's (a listing, a delisting,
+        a change made while it was subscribing). A closed socket is the reader's to see."""
+        if not self.plan.topics:
+            return
+        try:
+            for request in self._topics.sync(self.plan.topics):
+                await ws.send(request.text)
+        except websockets.exceptions.ConnectionClosed:
+            pass
 
     async def _subscribe(self, ws: ClientConnection, session: DialectSession) -> None:
         acks = 0
-        for i, frame in enumerate(self.plan.subscribe_frames):
+        if self.plan.topics:
+            requests = self._topics.start(self.plan.topics)
+            frames: Sequence[str] = [r.text for r in requests]
+            expected = sum(r.acks for r in requests)
+        else:
+            frames, expected = self.plan.subscribe_frames, self.plan.expected_acks
+        for i, frame in enumerate(frames):
             if i and self.plan.subscribe_interval_seconds:
                 # Read while spacing the requests: acks and data keep arriving meanwhile.
                 acks += await self._read_acks(
                     ws, session, self.plan.subscribe_interval_seconds, need=None)
             await ws.send(frame)
-        remaining = self.plan.expected_acks - acks
+        remaining = expected - acks
         if remaining > 0:
             async with asyncio.timeout(self._timing.ack_timeout_seconds):
                 await self._read_acks(ws, session, None, need=remaining)
@@ -288,7 +320,10 @@ class ConnectionRunner:
             elif isinstance(item, Reply):
                 await ws.send(item.text)
             elif isinstance(item, Rejection):
-                raise SubscriptionRejected(self.venue, item.message)
+                if item.topic is None:
+                    raise SubscriptionRejected(self.venue, item.message)
+                acks += 1  # the refusal answers the request
+                await self._refused(ws, item)
             elif isinstance(item, Invalid):
                 self._invalid(FrameError(item.reason, item.detail), text)
             elif isinstance(item, Unrecognised):
@@ -296,6 +331,19 @@ class ConnectionRunner:
         if events:
             self._sink.put(self.venue, events)
         return acks
+
+    async def _refused(self, ws: ClientConnection, rejection: Rejection) -> None:
+        """One topic refused: drop it (until the next instrument refresh), keep the rest."""
+        self._observer.topic_refused(self.venue)
+        self._warn.warning(f"{self.venue}-refused-{rejection.topic}",
+                           "%s %s: topic %s refused (%s); dropped until the next instrument "
+                           "refresh", self.venue, self.plan.name, rejection.topic,
+                           rejection.message)
+        for request in self._topics.refuse(rejection):
+            await ws.send(request.text)
+        if not self._topics.held:
+            # Every topic refused: that is a refusal of the connection, with backoff.
+            raise SubscriptionRejected(self.venue, rejection.message)
 
     def _invalid(self, exc: FrameError, text: str) -> None:
         self._observer.frame_invalid(self.venue, exc.reason)

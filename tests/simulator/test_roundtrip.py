@@ -161,7 +161,8 @@ FACTS: dict[str, Facts] = {
     "binance-usdm": Facts(completeness="throttled", spacing_ms=1000),
     "binance-coinm": Facts(completeness="throttled", spacing_ms=1000),
     "bybit": Facts(connections=2),  # linear and inverse
-    "okx": Facts(completeness="throttled", spacing_ms=1000),
+    "okx": Facts(completeness="throttled", spacing_ms=1000,
+                 connections=2),  # liquidations apart from the long price list
     "hyperliquid": Facts(completeness="inferred"),
     "kraken-futures": Facts(),
     "bitmex": Facts(arrival_stamped=True,

@@ -204,6 +204,7 @@ class Observer:
     def __init__(self) -> None:
         self.reconnects: list[str] = []
         self.invalid: list[str] = []
+        self.refused: list[str] = []
 
     def frame(self, venue: str, received_at: float) -> None:
         pass
@@ -216,6 +217,9 @@ class Observer:
 
     def connections(self, venue: str, subscribed: int, total: int) -> None:
         pass
+
+    def topic_refused(self, venue: str) -> None:
+        self.refused.append(venue)
 
 
 class Keeping:
