@@ -29,7 +29,7 @@ class FeedObserver(Protocol):
 class FrameTap(Protocol):
     """Receives every raw frame as text (the recorder)."""
 
-    def frame(self, venue: str, received_at: float, text: str) -> None: ...
+    def frame(self, venue: str, received_at: float, text: str, connection: str = "") -> None: ...
 
 
 class InstrumentSource(Protocol):

@@ -186,6 +186,9 @@ class ConnectionRunner:
         acks = 0
         if self.plan.topics:
             requests = self._topics.start(self.plan.topics)
+            if not requests:
+                raise SubscriptionRejected(self.venue, "every topic of this connection was "
+                                           "refused; retried after the next instrument refresh")
             frames: Sequence[str] = [r.text for r in requests]
             expected = sum(r.acks for r in requests)
         else:
@@ -298,7 +301,7 @@ class ConnectionRunner:
             self._invalid(exc, repr(message[:FRAME_LOG_CHARS]))
             return 0
         if self._tap is not None:
-            self._tap.frame(self.venue, received_at, text)
+            self._tap.frame(self.venue, received_at, text, f"{self.plan.name}#{self.connects}")
         try:
             items = session.parse(text, received_at)
         except UnknownInstrument as exc:

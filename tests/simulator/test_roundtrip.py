@@ -163,7 +163,7 @@ FACTS: dict[str, Facts] = {
     "bybit": Facts(connections=2),  # linear and inverse
     "okx": Facts(completeness="throttled", spacing_ms=1000,
                  connections=2),  # liquidations apart from the long price list
-    "hyperliquid": Facts(completeness="inferred"),
+    "hyperliquid": Facts(completeness="backstop"),  # the vaults' liquidation fills
     "kraken-futures": Facts(),
     "bitmex": Facts(arrival_stamped=True,
                     keepalive=Keepalive("monitor.venues.bitmex.Bitmex.ping_interval_seconds",
