@@ -105,6 +105,11 @@ class Metrics:
         self.frames_invalid = Counter(
             "liqmon_frames_invalid", "Frames or rows that could not be read, by reason.",
             ["venue", "reason"], registry=r)
+        self.last_data = Gauge(
+            "liqmon_feed_last_data_timestamp_seconds",
+            "Wall time of the last frame that carried data (a liquidation or a price), not an "
+            "acknowledgement or pong: what the feed-silent alert watches.", ["venue"],
+            registry=r)
         self.last_frame = Gauge(
             "liqmon_feed_last_frame_timestamp_seconds", "Wall time of the last frame received.",
             ["venue"], registry=r)
@@ -202,7 +207,8 @@ class Metrics:
     def remove_venue_health(self, venue: str) -> None:
         """A venue switched off is not a feed that is down: drop its health series so the
         feed alerts do not fire for it. Its counters stay."""
-        for gauge in (self.feed_connected, self.feed_subscribed, self.last_frame):
+        for gauge in (self.feed_connected, self.feed_subscribed, self.last_frame,
+                      self.last_data):
             with contextlib.suppress(KeyError):
                 gauge.remove(venue)
 
@@ -243,6 +249,9 @@ class Metrics:
         self._venue_child(self.frames, venue).inc()
         # Not cached: reload removes this gauge's child when a venue is switched off.
         self.last_frame.labels(venue).set(received_at)
+
+    def data(self, venue: str, received_at: float) -> None:
+        self.last_data.labels(venue).set(received_at)
 
     def frame_invalid(self, venue: str, reason: str) -> None:
         self.frames_invalid.labels(venue, reason).inc()

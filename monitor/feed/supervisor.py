@@ -276,6 +276,9 @@ class ConnectionRunner:
                     "%s %s: no frame for %.1fs (limit %.1fs); reconnecting",
                     self.venue, self.plan.name, silent_for, limit)
                 stale[0] = True
+                # Not subscribed from this moment: liqmon_feed_connected drops now, not
+                # after the close handshake and the backoff.
+                self._set_subscribed(False)
                 await ws.close(code=1000, reason="stale")
                 return
             await asyncio.sleep(min(limit - silent_for, 1.0) + 0.01)
@@ -332,6 +335,7 @@ class ConnectionRunner:
             elif isinstance(item, Unrecognised):
                 self._invalid(FrameError("unrecognised", item.reason), text)
         if events:
+            self._observer.data(self.venue, events[-1].received_at)
             self._sink.put(self.venue, events)
         return acks
 

@@ -209,6 +209,9 @@ class Observer:
     def frame(self, venue: str, received_at: float) -> None:
         pass
 
+    def data(self, venue: str, received_at: float) -> None:
+        pass
+
     def frame_invalid(self, venue: str, reason: str) -> None:
         self.invalid.append(reason)
 
