@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from monitor.events import Liquidation, MarkPrice
+from monitor.venues.instruments import InstrumentBook
 
 Event = Liquidation | MarkPrice
 
@@ -35,5 +36,7 @@ class FrameTap(Protocol):
 
 class InstrumentSource(Protocol):
     """The venue's instrument book and a way to ask for a refresh now."""
+
+    book: InstrumentBook
 
     async def refresh_soon(self) -> None: ...

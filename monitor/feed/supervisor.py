@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from monitor.backoff import Backoff
 from monitor.clock import Clock
 from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice
+from monitor.feed.held import HeldFrame, HeldFrames
 from monitor.feed.ports import Event, EventSink, FeedObserver, FrameTap, InstrumentSource
 from monitor.feed.topics import LiveTopics
 from monitor.logs import RateLimitedLog
@@ -41,6 +44,12 @@ log = logging.getLogger(__name__)
 FRAME_LOG_CHARS = 300
 # Protocol pings prove the socket lives; the silence watchdog proves data flows.
 PROTOCOL_PING_SECONDS = 20.0
+# Backoff resets after a connection lived this share of the venue's usual lifetime (the
+# median of its recent ones), between twice the first delay and healthy_after_seconds: a
+# venue that drops every connection after 5 s is then reconnected after the first delay,
+# not after ever longer ones, and stays subscribed most of the time.
+HEALTHY_SHARE_OF_LIFETIME = 0.5
+LIFETIMES_KEPT = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +97,8 @@ class ConnectionRunner:
         self._backoff = Backoff(timing.backoff_initial_seconds, timing.backoff_max_seconds)
         self.subscribed = False
         self.connects = 0
-        self._held: list[tuple[str, float, float]] = []  # (text, received_at, deadline)
+        self._held = HeldFrames()
+        self._lifetimes: deque[float] = deque(maxlen=LIFETIMES_KEPT)
         self._topics = LiveTopics(dialect, plan.name, set() if refused is None else refused)
         self._live: ClientConnection | None = None  # the subscribed connection, if any
 
@@ -99,14 +109,23 @@ class ConnectionRunner:
             self._live = None
             self._set_subscribed(False)
             self._observer.reconnect(self.venue, reason)
-            if opened_at is not None and (
-                self._clock.monotonic() - opened_at >= self._timing.healthy_after_seconds
-            ):
-                self._backoff.reset()
+            if opened_at is not None:
+                lived = self._clock.monotonic() - opened_at
+                if lived >= self.healthy_after():
+                    self._backoff.reset()
+                self._lifetimes.append(lived)
             delay = self._backoff.next_delay()
             log.info("%s %s: reconnecting in %.2fs (%s)", self.venue, self.plan.name, delay,
                      reason)
             await asyncio.sleep(delay)
+
+    def healthy_after(self) -> float:
+        """How long a connection must live to reset the backoff (see HEALTHY_SHARE...)."""
+        limit = self._timing.healthy_after_seconds
+        if not self._lifetimes:
+            return limit
+        usual = statistics.median(self._lifetimes) * HEALTHY_SHARE_OF_LIFETIME
+        return min(limit, max(2.0 * self._timing.backoff_initial_seconds, usual))
 
     async def _one_connection(self) -> tuple[str, float | None]:
         """Run one connection (and its rotations) to its end; return why it ended."""
@@ -363,21 +382,32 @@ class ConnectionRunner:
         if self._instruments is None or hold <= 0:
             self._invalid(exc, text)
             return
-        self._held.append((text, received_at, self._clock.monotonic() + hold))
+        frame = HeldFrame(exc.instrument, text, received_at, self._clock.monotonic() + hold)
+        if not self._held.add(frame, self._instruments.book.version):
+            self._invalid(FrameError("held_overflow", f"{self._held.cap} frames already wait "
+                                     "for instruments"), text)
+            return
         await self._instruments.refresh_soon()
 
     async def _retry_held(self, session: DialectSession) -> None:
-        held, self._held = self._held, []
+        """Each held frame once: when a refresh landed (retried if it brought the frame's
+        instrument), or given up at its deadline."""
+        if self._instruments is None:
+            return
+        book = self._instruments.book
         now = self._clock.monotonic()
-        for text, received_at, deadline in held:
+        if not self._held.due(book.version, now):
+            return
+        refreshed = book.version != self._held.book_version
+        known = {i for i in self._held.instruments() if i in book} if refreshed else None
+        self._held.rebase(book.version)
+        for frame, retry in self._held.release(known, now):
+            text, received_at = frame.text, frame.received_at
+            if not retry:
+                self._invalid(UnknownInstrument(self.venue, frame.instrument), text)
+                continue
             try:
                 items = session.parse(text, received_at)
-            except UnknownInstrument as exc:
-                if now >= deadline:
-                    self._invalid(exc, text)
-                else:
-                    self._held.append((text, received_at, deadline))
-                continue
             except FrameError as exc:
                 self._invalid(exc, text)
                 continue
