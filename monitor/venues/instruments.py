@@ -89,7 +89,7 @@ class InstrumentBook:
 # Venues spell some coins their own way.
 COIN_ALIASES = {"XBT": "BTC"}
 STABLE_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USDE", "USD")
-USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "USDE", "DAI", "TUSD"})
+USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "USDE", "DAI", "TUSD", "USD1"})
 
 # 1000PEPE, 1000000MOG, 10000SATS, 1MBABYDOGE (Binance), kPEPE (Hyperliquid).
 _MULTIPLIER_PREFIX = re.compile(r"^(1000000|100000|10000|1000|100|10)(?=[A-Z])|^1M(?=[A-Z]{3,})")
