@@ -99,6 +99,7 @@ class ConnectionRunner:
         self.connects = 0
         self._held = HeldFrames()
         self._lifetimes: deque[float] = deque(maxlen=LIFETIMES_KEPT)
+        self.last_data_at: float | None = None  # monotonic
         self._topics = LiveTopics(dialect, plan.name, set() if refused is None else refused)
         self._live: ClientConnection | None = None  # the subscribed connection, if any
 
@@ -354,6 +355,7 @@ class ConnectionRunner:
             elif isinstance(item, Unrecognised):
                 self._invalid(FrameError("unrecognised", item.reason), text)
         if events:
+            self.last_data_at = self._clock.monotonic()
             self._observer.data(self.venue, events[-1].received_at)
             self._sink.put(self.venue, events)
         return acks

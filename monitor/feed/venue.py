@@ -64,6 +64,12 @@ class VenueFeed:
     def connections(self) -> int:
         return len(self.runners)
 
+    @property
+    def last_data_at(self) -> float | None:
+        """Monotonic time of the last frame carrying data, on any connection."""
+        return max((r.last_data_at for _p, r, _t in self.runners.values()
+                    if r.last_data_at is not None), default=None)
+
     def _report(self) -> None:
         self._observer.connections(self.venue, self.subscribed, len(self.runners))
 
