@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import statistics
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +23,7 @@ from monitor.clock import Clock
 from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice
 from monitor.feed.held import HeldFrame, HeldFrames
+from monitor.feed.lifetimes import Lifetimes
 from monitor.feed.ports import Event, EventSink, FeedObserver, FrameTap, InstrumentSource
 from monitor.feed.topics import LiveTopics
 from monitor.logs import RateLimitedLog
@@ -44,12 +43,6 @@ log = logging.getLogger(__name__)
 FRAME_LOG_CHARS = 300
 # Protocol pings prove the socket lives; the silence watchdog proves data flows.
 PROTOCOL_PING_SECONDS = 20.0
-# Backoff resets after a connection lived this share of the venue's usual lifetime (the
-# median of its recent ones), between twice the first delay and healthy_after_seconds: a
-# venue that drops every connection after 5 s is then reconnected after the first delay,
-# not after ever longer ones, and stays subscribed most of the time.
-HEALTHY_SHARE_OF_LIFETIME = 0.5
-LIFETIMES_KEPT = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +91,7 @@ class ConnectionRunner:
         self.subscribed = False
         self.connects = 0
         self._held = HeldFrames()
-        self._lifetimes: deque[float] = deque(maxlen=LIFETIMES_KEPT)
+        self._lifetimes = Lifetimes(timing.healthy_after_seconds, timing.backoff_initial_seconds)
         self.last_data_at: float | None = None  # monotonic
         self._topics = LiveTopics(dialect, plan.name, set() if refused is None else refused)
         self._live: ClientConnection | None = None  # the subscribed connection, if any
@@ -110,23 +103,13 @@ class ConnectionRunner:
             self._live = None
             self._set_subscribed(False)
             self._observer.reconnect(self.venue, reason)
-            if opened_at is not None:
-                lived = self._clock.monotonic() - opened_at
-                if lived >= self.healthy_after():
-                    self._backoff.reset()
-                self._lifetimes.append(lived)
+            if opened_at is not None and self._lifetimes.ended(
+                    self._clock.monotonic() - opened_at):
+                self._backoff.reset()
             delay = self._backoff.next_delay()
             log.info("%s %s: reconnecting in %.2fs (%s)", self.venue, self.plan.name, delay,
                      reason)
             await asyncio.sleep(delay)
-
-    def healthy_after(self) -> float:
-        """How long a connection must live to reset the backoff (see HEALTHY_SHARE...)."""
-        limit = self._timing.healthy_after_seconds
-        if not self._lifetimes:
-            return limit
-        usual = statistics.median(self._lifetimes) * HEALTHY_SHARE_OF_LIFETIME
-        return min(limit, max(2.0 * self._timing.backoff_initial_seconds, usual))
 
     async def _one_connection(self) -> tuple[str, float | None]:
         """Run one connection (and its rotations) to its end; return why it ended."""

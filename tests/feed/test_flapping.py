@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from monitor.feed.lifetimes import Lifetimes
 from monitor.simulator.faults import Faults
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.server import Simulator
@@ -46,3 +47,17 @@ async def test_a_venue_flapping_every_few_seconds_stays_subscribed_over_70_perce
             flaps = closed()
     assert up / total > 0.7, f"subscribed {100 * up / total:.0f}% of the time"
     assert flaps >= 15  # it did flap all along
+
+
+def test_backoff_resets_after_half_the_usual_lifetime_within_its_bounds() -> None:
+    lifetimes = Lifetimes(healthy_after_seconds=60.0, first_delay_seconds=1.0)
+    assert not lifetimes.ended(5.0)  # nothing known yet: the 60 s rule
+    assert lifetimes.healthy_after() == 2.5
+    assert lifetimes.ended(5.0) and lifetimes.ended(4.0)
+    assert not lifetimes.ended(1.0)  # short of half the usual 5 s
+    for _ in range(9):
+        lifetimes.ended(0.5)  # a venue that drops at once: never below twice the first delay
+    assert lifetimes.healthy_after() == 2.0
+    for _ in range(9):
+        lifetimes.ended(3600.0)  # long-lived connections: never above healthy_after
+    assert lifetimes.healthy_after() == 60.0
