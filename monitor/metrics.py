@@ -98,6 +98,10 @@ class Metrics:
             ["venue"], registry=r)
         self.frames = Counter(
             "liqmon_frames", "Frames received from the venue.", ["venue"], registry=r)
+        self.completeness_info = Gauge(
+            "liqmon_venue_completeness_info", "What the venue's feed shows of its liquidations "
+            "(full, throttled, aggregated, backstop, inferred); always 1.",
+            ["venue", "completeness"], registry=r)
         self.topics_refused = Counter(
             "liqmon_topics_refused", "Topics the venue refused (dropped until the next "
             "instrument refresh; the connection keeps its other topics).", ["venue"],
@@ -262,6 +266,9 @@ class Metrics:
     def connections(self, venue: str, subscribed: int, total: int) -> None:
         self.feed_subscribed.labels(venue).set(subscribed)
         self.feed_connected.labels(venue).set(1 if total and subscribed >= total else 0)
+
+    def completeness_of(self, venue: str, completeness: str) -> None:
+        self.completeness_info.labels(venue, completeness).set(1)
 
     def topic_refused(self, venue: str) -> None:
         self._venue_child(self.topics_refused, venue).inc()

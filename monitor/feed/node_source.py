@@ -75,4 +75,5 @@ class NodeFillsFeed:
     async def run(self) -> None:
         log.info("%s: following fills in %s", VENUE, self.follower.directory)
         self._observer.connections(VENUE, 1, 1)
+        self._observer.completeness_of(VENUE, "full")  # a node writes every fill
         await self.follower.run(self._line)

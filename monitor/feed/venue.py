@@ -79,6 +79,7 @@ class VenueFeed:
 
     async def run(self) -> None:
         self._report()
+        self._observer.completeness_of(self.venue, self.dialect.completeness.value)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.instruments.run(), name=f"{self.venue}-instruments")
             if self.dialect.instrument_requests(""):

@@ -45,3 +45,8 @@ async def test_stale_connection_drops_connected_at_once_and_data_time_stops(
                           {"venue": "bybit"}) > 0
             assert sample(app, "liqmon_feed_last_frame_timestamp_seconds",
                           {"venue": "binance-usdm"}) > 0
+            # What each venue's feed shows is a metric too.
+            assert sample(app, "liqmon_venue_completeness_info",
+                          {"venue": "bybit", "completeness": "full"}) == 1
+            assert sample(app, "liqmon_venue_completeness_info",
+                          {"venue": "binance-usdm", "completeness": "throttled"}) == 1

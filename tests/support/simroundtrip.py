@@ -221,6 +221,9 @@ class Observer:
     def connections(self, venue: str, subscribed: int, total: int) -> None:
         pass
 
+    def completeness_of(self, venue: str, completeness: str) -> None:
+        pass
+
     def topic_refused(self, venue: str) -> None:
         self.refused.append(venue)
 
