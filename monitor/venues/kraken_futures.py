@@ -28,7 +28,9 @@ Facts (reference/exchanges.md §11):
   ``subscribed_failed`` naming one product is read as the refusal of that topic alone
   (topics are spelled ``feed:product``, ``trade:PF_XBTUSD``); an ``error`` event names no
   product (``Invalid product id``, ``Json Error``) and stays a refusal of the whole
-  subscription. Products are unsubscribed live with ``event: unsubscribe``.
+  subscription. Products are unsubscribed live with ``event: unsubscribe``. That Kraken
+  names the refused product in ``product_ids`` of its ``subscribed_failed`` is UNCONFIRMED
+  (the docs list the event and its echoed fields; no recorded refusal was found).
 """
 
 from __future__ import annotations
