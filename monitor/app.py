@@ -30,11 +30,13 @@ from monitor.detector.engine import Detector
 from monitor.errors import StoreError
 from monitor.events import Liquidation
 from monitor.feed.factory import Feed, build_feed
+from monitor.feed.health import FeedChange, FeedWatch
 from monitor.feed.instruments import default_cache_dir
 from monitor.feed.ports import FrameTap
 from monitor.feed.recorder import Recorder
 from monitor.ingest import Ingest
 from monitor.metrics import Metrics
+from monitor.notify.feed_notice import FeedNotice
 from monitor.notify.notifier import Notifier
 from monitor.service.endpoint import MetricsServer
 from monitor.service.reload import Reloader, ReloadPlan
@@ -249,6 +251,10 @@ class App:
                            if config.feed.instrument_cache_dir else default_cache_dir())
         for venue, vc in config.enabled_venues().items():
             self.add_feed(venue, vc)
+        # A feed delivering no data goes out as a notice on MQTT and webhooks.
+        self.feed_watch = FeedWatch(lambda: self.feeds,
+                                    lambda v: self.config.venues[v].silence_limit_seconds,
+                                    self.clock, self._feed_changed)
         if config.metrics.enabled:
             self.server = MetricsServer(self.registry, config.metrics.host, self._metrics_port,
                                         self.readiness,
@@ -268,6 +274,7 @@ class App:
             "evaluate": self._evaluate_loop,
             "summary": self._summary_loop,
             "service": self.service.run,
+            "feed-watch": self.feed_watch.run,
         }
         if self.server is not None:
             work["metrics-endpoint"] = self.server.serve
@@ -277,6 +284,17 @@ class App:
             self._background.append(tg.create_task(self._supervised(name, run()), name=name))
         for venue in self.feeds:
             self._start_feed(venue)
+
+    def _feed_changed(self, change: FeedChange) -> None:
+        if change.up:
+            log.info("%s: delivers data again after %.0fs without", change.venue,
+                     change.silent_seconds)
+        else:
+            log.warning("%s: no price or liquidation for %.0fs; feed down", change.venue,
+                        change.silent_seconds)
+        if self.notifier is not None:
+            self.notifier.publish(FeedNotice(change.venue, change.up, change.at,
+                                             change.silent_seconds))
 
     async def _supervised(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         try:

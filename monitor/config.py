@@ -47,7 +47,7 @@ class VenueConfig:
         default=60.0, metadata={"min": 1, "help": "reconnect after this long without a frame"}
     )
     instruments_refresh_seconds: float = field(
-        default=3600.0, metadata={"min": 10, "help": "how often instrument lists are refetched"}
+        default=3600.0, metadata={"min": 1, "help": "how often instrument lists are refetched"}
     )
     options: Mapping[str, Any] = field(
         default_factory=dict,

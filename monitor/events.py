@@ -32,6 +32,9 @@ class Completeness(StrEnum):
     THROTTLED = "throttled"  # at most one per symbol per interval: totals are lower bounds
     AGGREGATED = "aggregated"  # the venue merges several into one record
     INFERRED = "inferred"  # derived from indirect evidence (Hyperliquid backstop trades)
+    # Only the liquidations a liquidator vault took over (Hyperliquid userFills); market
+    # liquidations on the book are not seen.
+    BACKSTOP = "backstop"
 
 
 LIQUIDATION_KEYS = (

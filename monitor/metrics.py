@@ -19,6 +19,7 @@ import contextlib
 import platform
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -212,6 +213,20 @@ class Metrics:
         self.frames_invalid = Counter(
             "liqmon_frames_invalid", "Frames or rows that could not be read, by reason.",
             ["venue", "reason"], registry=r)
+        self.completeness_info = Gauge(
+            "liqmon_venue_completeness_info", "What the venue's feed shows of its liquidations "
+            "(full, throttled, aggregated, backstop, inferred); always 1.",
+            ["venue", "completeness"], registry=r)
+        self.topics_refused = Counter(
+            "liqmon_topics_refused", "Topics the venue refused (dropped until the next "
+            "instrument refresh; the connection keeps its other topics).", ["venue"],
+            registry=r)
+        self.last_data = Gauge(
+            "liqmon_feed_last_data_timestamp_seconds",
+            "Wall time of the last frame that carried data (a liquidation or a price), not an "
+            "acknowledgement or pong: what the feed-silent alert watches.", ["venue"],
+            registry=r)
+        self._last_data_children: dict[str, Any] = {}
         self.reconnects = Counter(
             "liqmon_feed_reconnects", "Reconnections of venue connections, by reason.",
             ["venue", "reason"], registry=r)
@@ -302,6 +317,7 @@ class Metrics:
         hot.ingest_dropped.setdefault(venue, [0.0])
         hot.duplicates.setdefault(venue, [0.0])
         self.too_old_events.labels(venue)
+        self.topics_refused.labels(venue)
         for side in SIDE_NAMES:
             self.cascade_active.labels(venue_scope(venue), side)
             self.cascade_severity.labels(venue_scope(venue), side)
@@ -314,10 +330,12 @@ class Metrics:
     def remove_venue_health(self, venue: str) -> None:
         """A venue switched off is not a feed that is down: drop its health series so the
         feed alerts do not fire for it. Its counters stay."""
-        for gauge in (self.feed_connected, self.feed_subscribed, self.feed_gaps):
+        for gauge in (self.feed_connected, self.feed_subscribed, self.feed_gaps,
+                      self.last_data):
             with contextlib.suppress(KeyError):
                 gauge.remove(venue)
         self._hot.last_frame.pop(venue, None)
+        self._last_data_children.pop(venue, None)
 
     def frames_total(self) -> float:
         """Frames read since start, every venue."""
@@ -363,6 +381,13 @@ class Metrics:
             hot.frames[venue] = [1.0]
         hot.last_frame[venue] = received_at
 
+    def data(self, venue: str, received_at: float) -> None:
+        # Once per data frame: the child is looked up once per venue, not per frame.
+        child = self._last_data_children.get(venue)
+        if child is None:
+            child = self._last_data_children[venue] = self.last_data.labels(venue)
+        child.set(received_at)
+
     def frame_invalid(self, venue: str, reason: str) -> None:
         self.frames_invalid.labels(venue, reason).inc()
 
@@ -377,6 +402,12 @@ class Metrics:
 
     def feed_gap_minutes(self, venue: str, minutes: int) -> None:
         self.feed_gaps.labels(venue).set(minutes)
+
+    def completeness_of(self, venue: str, completeness: str) -> None:
+        self.completeness_info.labels(venue, completeness).set(1)
+
+    def topic_refused(self, venue: str) -> None:
+        self.topics_refused.labels(venue).inc()
 
     def ingest_drop(self, venue: str) -> None:
         _count(self._hot.ingest_dropped, venue)

@@ -84,7 +84,8 @@ def instrument_books(
 
 
 class _Parsers:
-    """One dialect session per venue, made on the venue's first frame."""
+    """One dialect session per venue and recorded connection, as live keeps one per
+    connection: a resubscribe's snapshot is then first-push state of a fresh session."""
 
     def __init__(self, config: Config, books: Mapping[str, InstrumentBook] | None,
                  cache_dir: Path | None, simulated: bool) -> None:
@@ -92,10 +93,10 @@ class _Parsers:
         self._books = books
         self._cache_dir = cache_dir
         self._simulated = simulated
-        self._sessions: dict[str, DialectSession] = {}
+        self._sessions: dict[tuple[str, str], DialectSession] = {}
 
-    def session(self, venue: str) -> DialectSession | None:
-        session = self._sessions.get(venue)
+    def session(self, venue: str, connection: str = "") -> DialectSession | None:
+        session = self._sessions.get((venue, connection))
         if session is None:
             if venue not in VENUES:
                 return None
@@ -104,9 +105,11 @@ class _Parsers:
             if self._books is not None and venue in self._books:
                 book = self._books[venue]
             else:
-                book = instrument_books([venue], cache_dir=self._cache_dir,
-                                        simulated=self._simulated)[venue]
-            session = self._sessions[venue] = dialect.session(book)
+                # One book per venue, whatever the number of its connections.
+                self._books = dict(self._books or {})
+                book = self._books[venue] = instrument_books(
+                    [venue], cache_dir=self._cache_dir, simulated=self._simulated)[venue]
+            session = self._sessions[(venue, connection)] = dialect.session(book)
         return session
 
 
@@ -179,7 +182,7 @@ async def replay(
             result.frames += 1
             if progress is not None and result.frames % 10_000 == 0:
                 progress(result.frames, None)
-            session = parsers.session(raw.venue)
+            session = parsers.session(raw.venue, raw.connection)
             if session is None:
                 result.unknown_venue_frames += 1
                 continue

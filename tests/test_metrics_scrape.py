@@ -39,7 +39,7 @@ SCENARIO_SECONDS = 3600.0
 SPEED = 400.0 / T
 # Labels liqmon may export; instrument, order id and price never.
 ALLOWED_LABELS = {"venue", "coin", "position_side", "reason", "scope", "severity", "channel",
-                  "version", "python", "le"}
+                  "version", "python", "le", "completeness"}  # completeness: 5 values
 
 
 @dataclass

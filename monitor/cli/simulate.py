@@ -58,7 +58,9 @@ async def _simulate(
               "Ctrl-C stops the simulator", file=sys.stderr, flush=True)
         finished = asyncio.create_task(sim.wait_finished())
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        # With --loop the scenario starts again when it ends: only a stop ends it.
+        await asyncio.wait({stopped} if args.loop else {finished, stopped},
+                           return_when=asyncio.FIRST_COMPLETED)
         for task in (finished, stopped):
             task.cancel()
         if args.sent:

@@ -27,6 +27,11 @@ class Feed(Protocol):
         """Connections (or sources) planned."""
         ...
 
+    @property
+    def last_data_at(self) -> float | None:
+        """Monotonic time of the last frame carrying data; None before the first."""
+        ...
+
     async def run(self) -> None: ...
 
 

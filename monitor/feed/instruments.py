@@ -20,7 +20,7 @@ from monitor.backoff import Backoff
 from monitor.errors import FrameError, InstrumentFetchError
 from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import Dialect, RestRequest
-from monitor.venues.instruments import InstrumentBook, InstrumentSpec
+from monitor.venues.instruments import BookChange, InstrumentBook, InstrumentSpec
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class InstrumentService:
         refresh_seconds: float,
         cache_dir: Path | None,
         timeout_seconds: float = 10.0,
-        on_new_listings: Callable[[list[InstrumentSpec]], None] | None = None,
+        on_change: Callable[[BookChange], None] | None = None,
     ) -> None:
         self.dialect = dialect
         self.book = InstrumentBook(dialect.venue)
@@ -125,7 +125,7 @@ class InstrumentService:
         self._refresh_seconds = refresh_seconds
         self._cache_dir = cache_dir
         self._timeout = timeout_seconds
-        self._on_new = on_new_listings
+        self._on_change = on_change
         self._wake = asyncio.Event()
         self.loaded = asyncio.Event()
         self._last_refresh = -1e18
@@ -148,14 +148,21 @@ class InstrumentService:
         return len(specs)
 
     def _apply(self, specs: list[InstrumentSpec], announce: bool = True) -> None:
+        if not specs and len(self.book):
+            # An empty document is a venue fault, not the delisting of everything.
+            log.warning("%s: instrument refresh listed nothing; keeping %d instruments",
+                        self.dialect.venue, len(self.book))
+            return
         had = len(self.book)
-        added = self.book.update(specs)
+        change = self.book.replace(specs)
         self._last_refresh = asyncio.get_running_loop().time()
         self.loaded.set()
-        if had and added and announce:
-            log.info("%s: %d new instruments listed", self.dialect.venue, len(added))
-            if self._on_new is not None:
-                self._on_new(added)
+        if had and (change.added or change.removed):
+            log.info("%s: %d instruments listed, %d delisted", self.dialect.venue,
+                     len(change.added), len(change.removed))
+        # Every refresh is announced, changed or not: refused topics are retried after it.
+        if announce and self._on_change is not None:
+            self._on_change(change)
 
     async def refresh_soon(self) -> None:
         """Ask the run loop for a refresh now (an unknown instrument was seen)."""

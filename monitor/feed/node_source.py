@@ -39,6 +39,8 @@ class NodeFillsFeed:
         self._observer = observer
         self._clock = clock
         self._warn = RateLimitedLog(log)
+        # Monotonic time of the last block line: blocks flow whether or not they liquidate.
+        self.last_data_at: float | None = None
         self.follower = NodeFillsFollower(
             directory, state_file, clock, poll_interval_seconds, silence_limit_seconds,
             on_staleness=self._staleness)
@@ -58,6 +60,8 @@ class NodeFillsFeed:
 
     def _line(self, text: str, received_at: float) -> None:
         self._observer.frame(VENUE, received_at)
+        self._observer.data(VENUE, received_at)
+        self.last_data_at = self._clock.monotonic()
         try:
             events = parse_block_line(text, received_at)
         except FrameError as exc:
@@ -71,4 +75,5 @@ class NodeFillsFeed:
     async def run(self) -> None:
         log.info("%s: following fills in %s", VENUE, self.follower.directory)
         self._observer.connections(VENUE, 1, 1)
+        self._observer.completeness_of(VENUE, "full")  # a node writes every fill
         await self.follower.run(self._line)

@@ -24,6 +24,9 @@ class RawFrame:
     venue: str
     received_at: float
     frame: str
+    # Which connection read it (``bybit-linear-0#3``: plan and connection number), so that
+    # replay keeps one parse session per connection as live does; "" when unknown.
+    connection: str = ""
 
 
 def open_text(path: Path, mode: str) -> IO[str]:
@@ -44,7 +47,7 @@ def read_recording(path: str | Path) -> Iterator[RawFrame]:
                 try:
                     data = orjson.loads(line)
                     yield RawFrame(str(data["venue"]), float(data["received_at"]),
-                                   str(data["frame"]))
+                                   str(data["frame"]), str(data.get("conn", "")))
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                     raise ValueError(f"{path}:{number}: not a recorded frame ({exc})") from exc
         except EOFError:
@@ -54,8 +57,11 @@ def read_recording(path: str | Path) -> Iterator[RawFrame]:
                         "killed?); the frames before are replayed", path, number)
 
 
-def encode_frame(venue: str, received_at: float, text: str) -> bytes:
-    return orjson.dumps({"venue": venue, "received_at": received_at, "frame": text}) + b"\n"
+def encode_frame(venue: str, received_at: float, text: str, connection: str = "") -> bytes:
+    line: dict[str, object] = {"venue": venue, "received_at": received_at, "frame": text}
+    if connection:
+        line["conn"] = connection
+    return orjson.dumps(line) + b"\n"
 
 
 class Recorder:
@@ -93,12 +99,12 @@ class Recorder:
         stamp = time.strftime(fmt, time.gmtime(received_at)) if fmt != "all" else "all"
         return self._directory / f"liqmon-{stamp}.jsonl{'.gz' if self._gzip else ''}"
 
-    def frame(self, venue: str, received_at: float, text: str) -> None:
+    def frame(self, venue: str, received_at: float, text: str, connection: str = "") -> None:
         target = self._target(received_at)
         if target != self._current:
             self._open(target)
         assert self._file is not None
-        self._file.write(encode_frame(venue, received_at, text))
+        self._file.write(encode_frame(venue, received_at, text, connection))
         self.frames_written += 1
 
     def _open(self, target: Path) -> None:

@@ -29,7 +29,10 @@ from monitor.backoff import Backoff
 from monitor.clock import Clock
 from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice
+from monitor.feed.held import HeldFrame, HeldFrames
+from monitor.feed.lifetimes import Lifetimes
 from monitor.feed.ports import Event, EventSink, FeedObserver, FrameTap, InstrumentSource
+from monitor.feed.topics import LiveTopics
 from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import (
     Ack,
@@ -80,6 +83,7 @@ class ConnectionRunner:
         instruments: InstrumentSource | None = None,
         tap: FrameTap | None = None,
         warn: RateLimitedLog | None = None,
+        refused: set[str] | None = None,
     ) -> None:
         self.dialect = dialect
         self.venue = dialect.venue
@@ -96,17 +100,21 @@ class ConnectionRunner:
         self._backoff = Backoff(timing.backoff_initial_seconds, timing.backoff_max_seconds)
         self.subscribed = False
         self.connects = 0
-        self._held: list[tuple[str, float, float]] = []  # (text, received_at, deadline)
+        self._held = HeldFrames()
+        self._lifetimes = Lifetimes(timing.healthy_after_seconds, timing.backoff_initial_seconds)
+        self.last_data_at: float | None = None  # monotonic
+        self._topics = LiveTopics(dialect, plan.name, set() if refused is None else refused)
+        self._live: ClientConnection | None = None  # the subscribed connection, if any
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             reason, opened_at = await self._one_connection()
+            self._live = None
             self._set_subscribed(False)
             self._observer.reconnect(self.venue, reason)
-            if opened_at is not None and (
-                self._clock.monotonic() - opened_at >= self._timing.healthy_after_seconds
-            ):
+            if opened_at is not None and self._lifetimes.ended(
+                    self._clock.monotonic() - opened_at):
                 self._backoff.reset()
             delay = self._backoff.next_delay()
             log.info("%s %s: reconnecting in %.2fs (%s)", self.venue, self.plan.name, delay,
@@ -140,7 +148,9 @@ class ConnectionRunner:
             log.info("%s %s: rotated to a fresh connection", self.venue, self.plan.name)
             ws, session = replacement
             opened_at = self._clock.monotonic()
+            self._live = ws
             self._set_subscribed(True)
+            await self._sync(ws)
 
     async def _open(self) -> tuple[ClientConnection, DialectSession]:
         async with asyncio.timeout(self._timing.open_timeout_seconds):
@@ -162,19 +172,47 @@ class ConnectionRunner:
             await ws.close()
             raise
         self._set_subscribed(True)
-        log.info("%s %s: subscribed (%d acknowledgements) at %s", self.venue, self.plan.name,
-                 self.plan.expected_acks, self.plan.url)
+        log.info("%s %s: subscribed at %s", self.venue, self.plan.name, self.plan.url)
+        if self._live is None:  # a rotation's new connection takes over when the old ends
+            self._live = ws
+            await self._sync(ws)
         return ws, session
+
+    async def update(self, plan: ConnectionPlan) -> None:
+        """Take a new plan of the same connection: its topics change on the live socket."""
+        self.plan = plan
+        if self._live is not None:
+            await self._sync(self._live)
+
+    async def _sync(self, ws: ClientConnection) -> None:
+        """Send what brings the connection's topics to the plan's (a listing, a delisting,
+        a change made while it was subscribing). A closed socket is the reader's to see."""
+        if not self.plan.topics:
+            return
+        try:
+            for request in self._topics.sync(self.plan.topics):
+                await ws.send(request.text)
+        except websockets.exceptions.ConnectionClosed:
+            pass
 
     async def _subscribe(self, ws: ClientConnection, session: DialectSession) -> None:
         acks = 0
-        for i, frame in enumerate(self.plan.subscribe_frames):
+        if self.plan.topics:
+            requests = self._topics.start(self.plan.topics)
+            if not requests:
+                raise SubscriptionRejected(self.venue, "every topic of this connection was "
+                                           "refused; retried after the next instrument refresh")
+            frames: Sequence[str] = [r.text for r in requests]
+            expected = sum(r.acks for r in requests)
+        else:
+            frames, expected = self.plan.subscribe_frames, self.plan.expected_acks
+        for i, frame in enumerate(frames):
             if i and self.plan.subscribe_interval_seconds:
                 # Read while spacing the requests: acks and data keep arriving meanwhile.
                 acks += await self._read_acks(
                     ws, session, self.plan.subscribe_interval_seconds, need=None)
             await ws.send(frame)
-        remaining = self.plan.expected_acks - acks
+        remaining = expected - acks
         if remaining > 0:
             async with asyncio.timeout(self._timing.ack_timeout_seconds):
                 await self._read_acks(ws, session, None, need=remaining)
@@ -256,6 +294,9 @@ class ConnectionRunner:
                     "%s %s: no frame for %.1fs (limit %.1fs); reconnecting",
                     self.venue, self.plan.name, silent_for, limit)
                 stale[0] = True
+                # Not subscribed from this moment: liqmon_feed_connected drops now, not
+                # after the close handshake and the backoff.
+                self._set_subscribed(False)
                 await ws.close(code=1000, reason="stale")
                 return
             await asyncio.sleep(min(limit - silent_for, 1.0) + 0.01)
@@ -281,7 +322,7 @@ class ConnectionRunner:
             self._invalid(exc, repr(message[:FRAME_LOG_CHARS]))
             return 0
         if self._tap is not None:
-            self._tap.frame(self.venue, received_at, text)
+            self._tap.frame(self.venue, received_at, text, f"{self.plan.name}#{self.connects}")
         try:
             items = session.parse(text, received_at)
         except UnknownInstrument as exc:
@@ -303,14 +344,32 @@ class ConnectionRunner:
             elif isinstance(item, Reply):
                 await ws.send(item.text)
             elif isinstance(item, Rejection):
-                raise SubscriptionRejected(self.venue, item.message)
+                if item.topic is None:
+                    raise SubscriptionRejected(self.venue, item.message)
+                acks += 1  # the refusal answers the request
+                await self._refused(ws, item)
             elif isinstance(item, Invalid):
                 self._invalid(FrameError(item.reason, item.detail), text)
             elif isinstance(item, Unrecognised):
                 self._invalid(FrameError("unrecognised", item.reason), text)
         if events:
+            self.last_data_at = self._clock.monotonic()
+            self._observer.data(self.venue, events[-1].received_at)
             self._sink.put(self.venue, events)
         return acks
+
+    async def _refused(self, ws: ClientConnection, rejection: Rejection) -> None:
+        """One topic refused: drop it (until the next instrument refresh), keep the rest."""
+        self._observer.topic_refused(self.venue)
+        self._warn.warning(f"{self.venue}-refused-{rejection.topic}",
+                           "%s %s: topic %s refused (%s); dropped until the next instrument "
+                           "refresh", self.venue, self.plan.name, rejection.topic,
+                           rejection.message)
+        for request in self._topics.refuse(rejection):
+            await ws.send(request.text)
+        if not self._topics.held:
+            # Every topic refused: that is a refusal of the connection, with backoff.
+            raise SubscriptionRejected(self.venue, rejection.message)
 
     def _invalid(self, exc: FrameError, text: str) -> None:
         self._observer.frame_invalid(self.venue, exc.reason)
@@ -323,21 +382,32 @@ class ConnectionRunner:
         if self._instruments is None or hold <= 0:
             self._invalid(exc, text)
             return
-        self._held.append((text, received_at, self._clock.monotonic() + hold))
+        frame = HeldFrame(exc.instrument, text, received_at, self._clock.monotonic() + hold)
+        if not self._held.add(frame, self._instruments.book.version):
+            self._invalid(FrameError("held_overflow", f"{self._held.cap} frames already wait "
+                                     "for instruments"), text)
+            return
         await self._instruments.refresh_soon()
 
     async def _retry_held(self, session: DialectSession) -> None:
-        held, self._held = self._held, []
+        """Each held frame once: when a refresh landed (retried if it brought the frame's
+        instrument), or given up at its deadline."""
+        if self._instruments is None:
+            return
+        book = self._instruments.book
         now = self._clock.monotonic()
-        for text, received_at, deadline in held:
+        if not self._held.due(book.version, now):
+            return
+        refreshed = book.version != self._held.book_version
+        known = {i for i in self._held.instruments() if i in book} if refreshed else None
+        self._held.rebase(book.version)
+        for frame, retry in self._held.release(known, now):
+            text, received_at = frame.text, frame.received_at
+            if not retry:
+                self._invalid(UnknownInstrument(self.venue, frame.instrument), text)
+                continue
             try:
                 items = session.parse(text, received_at)
-            except UnknownInstrument as exc:
-                if now >= deadline:
-                    self._invalid(exc, text)
-                else:
-                    self._held.append((text, received_at, deadline))
-                continue
             except FrameError as exc:
                 self._invalid(exc, text)
                 continue

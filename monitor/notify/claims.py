@@ -28,13 +28,14 @@ from __future__ import annotations
 import math
 
 from monitor.alerts import AlertState, CascadeAlert, WhaleAlert
+from monitor.notify.feed_notice import FeedNotice
 
 
 def claim_keys(
-    alert: CascadeAlert | WhaleAlert, channel: str, window_seconds: float
+    alert: CascadeAlert | WhaleAlert | FeedNotice, channel: str, window_seconds: float
 ) -> list[str]:
     """The keys to claim, in the order to claim them; all must be won to send."""
-    if isinstance(alert, WhaleAlert):
+    if isinstance(alert, WhaleAlert | FeedNotice):
         return [f"notify:{channel}:{alert.id}"]
     status = alert.status.value
     severity = "" if alert.status is AlertState.RESOLVED else alert.severity.value

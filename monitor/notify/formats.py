@@ -31,6 +31,8 @@ def summary(payload: Payload) -> str:
     """One line: icon, what happened, severity, then the detector's reason."""
     if payload.get("kind") == "whale":
         return f"{_icon(payload)} Whale liquidation ({payload['severity']}): {payload['reason']}"
+    if payload.get("kind") == "feed":
+        return f"{_icon(payload)} Feed {payload['feed']}: {payload['reason']}"
     return (
         f"{_icon(payload)} Liquidation cascade {payload['status']} ({payload['severity']}): "
         f"{payload['reason']}"
@@ -50,6 +52,10 @@ def _top(shares: list[Mapping[str, Any]], key: str, n: int = 3) -> str:
 
 def figures(payload: Payload) -> list[tuple[str, str]]:
     """The numbers behind the summary, as (label, value), most telling first."""
+    if payload.get("kind") == "feed":
+        return [("Venue", str(payload["venue"])), ("Feed", str(payload["feed"])),
+                ("Silent for", format_duration(float(payload["silent_seconds"]))),
+                ("Id", str(payload["id"]))]
     if payload.get("kind") == "whale":
         liq = payload["liquidation"]
         return [
@@ -109,8 +115,9 @@ def discord_body(payload: Payload) -> dict[str, Any]:
     ``allowed_mentions`` is empty, so nothing in a reason can ping @everyone.
     """
     colour_key = "resolved" if payload.get("status") == "resolved" else str(payload["severity"])
-    title = ("Whale liquidation" if payload.get("kind") == "whale"
-             else f"Liquidation cascade {payload['status']}")
+    kind = payload.get("kind")
+    title = ("Whale liquidation" if kind == "whale" else f"Feed {payload['feed']}"
+             if kind == "feed" else f"Liquidation cascade {payload['status']}")
     return {
         "content": summary(payload)[:DISCORD_MAX_CONTENT],
         "embeds": [{

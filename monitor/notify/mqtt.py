@@ -51,6 +51,7 @@ from monitor.backoff import Backoff
 from monitor.errors import ConfigError, NotifyError
 from monitor.events import Liquidation
 from monitor.notify.config import MqttConfig, read_secret
+from monitor.notify.feed_notice import FeedNotice
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,12 @@ class Topics:
 
     def state(self, scope: str, side: str) -> str:
         return f"{self.base}/state/cascade/{scope_path(scope)}/{segment(side)}"
+
+    def feed(self, venue: str) -> str:
+        return f"{self.base}/alerts/feed/{segment(venue)}"
+
+    def feed_state(self, venue: str) -> str:
+        return f"{self.base}/state/feed/{segment(venue)}"
 
     def whale(self, coin: str) -> str:
         return f"{self.base}/alerts/whale/{segment(coin)}"
@@ -155,8 +162,12 @@ class MqttChannel:
         return ctx
 
     # -- what the hub calls -------------------------------------------------------------------
-    def note(self, alert: CascadeAlert) -> None:
-        """Keep the current state of ``alert``'s scope and side; synchronous, at detection."""
+    def note(self, alert: CascadeAlert | FeedNotice) -> None:
+        """Keep the current state of ``alert``'s scope and side (of a feed notice: its
+        venue's feed, retained whether down or up); synchronous, at detection."""
+        if isinstance(alert, FeedNotice):
+            self._state[self.topics.feed_state(alert.venue)] = orjson.dumps(alert.payload())
+            return
         if alert.scope == TEST_SCOPE:
             return
         side = alert.position_side.value
@@ -179,7 +190,12 @@ class MqttChannel:
         return self._connected.is_set()
 
     # -- Channel protocol ---------------------------------------------------------------------
-    def render(self, alert: CascadeAlert | WhaleAlert) -> Sequence[MqttMessage]:
+    def render(self, alert: CascadeAlert | WhaleAlert | FeedNotice) -> Sequence[MqttMessage]:
+        if isinstance(alert, FeedNotice):
+            return [MqttMessage(self.topics.feed(alert.venue), orjson.dumps(alert.payload()),
+                                alert.id),
+                    MqttMessage(self.topics.feed_state(alert.venue), alert_id=alert.id,
+                                retain=True, state=True)]
         payload = orjson.dumps(alert_payload(alert))
         if isinstance(alert, WhaleAlert):
             return [MqttMessage(self.topics.whale(alert.liquidation.coin), payload, alert.id)]

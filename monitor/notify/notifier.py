@@ -24,6 +24,7 @@ from monitor.events import Liquidation
 from monitor.metrics import Metrics
 from monitor.notify.claims import claim_keys
 from monitor.notify.config import NotifyConfig
+from monitor.notify.feed_notice import FeedNotice
 from monitor.notify.mqtt import CHANNEL_NAME as MQTT_NAME, MqttChannel
 from monitor.notify.outbox import Alert, Claimer, Outbox, OutboxPolicy
 from monitor.notify.webhook import WebhookChannel
@@ -45,6 +46,8 @@ class Filter:
     whales: bool
 
     def accepts(self, alert: Alert) -> bool:
+        if isinstance(alert, FeedNotice):
+            return True  # a feed that stops is news whatever the alert filters say
         if isinstance(alert, WhaleAlert):
             return self.whales and alert.severity >= self.min_severity
         if alert.status is AlertState.RESOLVED:
@@ -163,13 +166,14 @@ class Notifier:
         for name, outbox in self.outboxes.items():
             self._tasks.append(asyncio.create_task(outbox.run(), name=f"notify-outbox-{name}"))
 
-    def publish(self, alert: CascadeAlert | WhaleAlert, *, force: bool = False) -> None:
+    def publish(self, alert: Alert, *, force: bool = False) -> None:
         """Queue ``alert`` on every channel that takes it; never waits. ``force`` skips the
         channels' severity and whale filters (notify-test)."""
         for name, outbox in self.outboxes.items():
             if not force and not self._filters[name].accepts(alert):
                 continue
-            if name == MQTT_NAME and self.mqtt is not None and isinstance(alert, CascadeAlert):
+            if name == MQTT_NAME and self.mqtt is not None and isinstance(
+                    alert, CascadeAlert | FeedNotice):
                 self.mqtt.note(alert)
             outbox.put(alert)
 

@@ -28,10 +28,11 @@ from monitor.backoff import Backoff
 from monitor.clock import Clock
 from monitor.errors import NotifyError, NotifyRejected
 from monitor.metrics import Metrics
+from monitor.notify.feed_notice import FeedNotice
 
 log = logging.getLogger(__name__)
 
-Alert = CascadeAlert | WhaleAlert
+Alert = CascadeAlert | WhaleAlert | FeedNotice
 M = TypeVar("M")
 
 

@@ -24,6 +24,7 @@ from monitor import __version__
 from monitor.alerts import CascadeAlert, WhaleAlert, alert_payload
 from monitor.errors import ConfigError, NotifyError, NotifyRejected
 from monitor.notify.config import WebhookConfig, read_secret, webhook_url
+from monitor.notify.feed_notice import FeedNotice
 from monitor.notify.formats import render_body
 
 SIGNATURE_HEADER = "X-Liqmon-Signature"
@@ -93,9 +94,9 @@ class WebhookChannel:
                 headers={"User-Agent": f"liqmon/{__version__}"})
         return self._client
 
-    def render(self, alert: CascadeAlert | WhaleAlert) -> Sequence[WebhookMessage]:
-        body = orjson.dumps(
-            render_body(self.config.format, alert_payload(alert), self.config.chat_id))
+    def render(self, alert: CascadeAlert | WhaleAlert | FeedNotice) -> Sequence[WebhookMessage]:
+        payload = alert.payload() if isinstance(alert, FeedNotice) else alert_payload(alert)
+        body = orjson.dumps(render_body(self.config.format, payload, self.config.chat_id))
         headers = {"Content-Type": "application/json", ALERT_ID_HEADER: alert.id,
                    **self.config.headers}
         if self._secret:

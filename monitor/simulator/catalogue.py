@@ -318,6 +318,8 @@ def _gate() -> tuple[Listing, ...]:
     ]
     out.append(Listing(_spec("gate", "BTC_USD", "BTC", ContractKind.INVERSE, 1.0, "USD", 1.0,
                              "btc"), 1, 0))  # fmt: skip
+    out.append(Listing(_spec("gate", "BTC_USD1", "BTC", ContractKind.LINEAR, 0.0001, "USD1",
+                             1.0, "usd1"), 1, 0))  # fmt: skip
     return tuple(out)
 
 

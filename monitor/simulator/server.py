@@ -222,6 +222,24 @@ class Simulator:
             return len(self._conns.get(venue, ()))
         return sum(len(c) for c in self._conns.values())
 
+    def delist(self, venue: str, symbol: str, *, rest: bool = True) -> None:
+        """Delist ``symbol`` mid-run: subscribing it is refused in the venue's own words,
+        its topics fall silent, and (``rest``) its REST documents drop it."""
+        self._check_venue(venue)
+        if not self._sims[venue].delist(symbol, rest):
+            raise ValueError(f"{venue} does not list {symbol}")
+
+    def holds(self, venue: str, topic: str) -> bool:
+        """Whether some connection of ``venue`` holds ``topic`` (in the sim's spelling)."""
+        self._check_venue(venue)
+        return self._contexts[venue].subscribed[topic] > 0
+
+    def relist(self, venue: str, symbol: str) -> None:
+        """List ``symbol`` (delisted before) again: a new listing for the clients."""
+        self._check_venue(venue)
+        if not self._sims[venue].relist(symbol):
+            raise ValueError(f"{venue} has no delisted {symbol}")
+
     def write_ground_truth(self, path: str | Path) -> None:
         """The scenario's ground truth, the clock mapping and what was sent, as JSON."""
         document: dict[str, Any] = dict(self.scenario.ground_truth)
@@ -351,7 +369,8 @@ class Simulator:
                 each.on_mark(event.coin, event.price, ts_ms)
             return
         sim = self._sims.get(event.venue)
-        if sim is not None:
+        # A delisted instrument trades no more: its liquidations never happen.
+        if sim is not None and sim.is_listed(event.instrument):
             self._seq += 1
             sim.on_liquidation(Liq(self._seq, event, ts_ms))
 

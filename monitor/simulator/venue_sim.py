@@ -183,6 +183,18 @@ class VenueSim(Protocol):
         """Publications due by ``now``; ``final`` empties every pending window."""
         ...
 
+    def delist(self, symbol: str, rest: bool = True) -> bool:
+        """Take ``symbol`` off the venue mid-run: refused on subscribe, silent where it was
+        subscribed and, with ``rest``, gone from the REST documents (without: they still
+        list it, as venues do until a contract settles). False when it is unknown."""
+        ...
+
+    def relist(self, symbol: str) -> bool:
+        """List a delisted (or catalogue) ``symbol`` again; False when it was listed."""
+        ...
+
+    def is_listed(self, symbol: str) -> bool: ...
+
 
 def subscribe_topics(ctx: SimContext, held: set[str], topics: Sequence[str]) -> None:
     """Record that a session now holds ``topics`` (idempotent per session)."""

@@ -88,6 +88,7 @@ COMPLETENESS_BITS: dict[Completeness, int] = {
     Completeness.THROTTLED: 2,
     Completeness.AGGREGATED: 4,
     Completeness.INFERRED: 8,
+    Completeness.BACKSTOP: 16,
 }
 
 

@@ -15,6 +15,14 @@ Facts (reference/exchanges.md §4):
 * ``{"op":"ping"}`` every 20 s; the answer is ``{"ret_msg":"pong","op":"ping",...}``.
 * ``tickers.{symbol}`` carries the mark price: a snapshot, then deltas that omit
   unchanged fields, merged here per symbol.
+* Refusals (reference/exchanges.md §4.8a: ccxt issue 30284's raw-socket probe and PR 30439,
+  ccxt pro bybit ``handleErrorMessage``, pybit PR 373, sieblyio/bybit-api issue 477): one
+  unknown or already-subscribed topic makes Bybit refuse the WHOLE subscribe request,
+  ``{"success":false,"ret_msg":"error:handler not found,topic:<first bad topic>",
+  "req_id":..,"op":"subscribe"}``, naming only the first bad topic; the connection stays
+  open and its other requests keep flowing. The refusal is read as a :class:`Rejection`
+  of that topic and request, so the supervisor resubscribes the request's other topics
+  (again until Bybit accepts). Topics are unsubscribed live with ``op: unsubscribe``.
 * The retired ``liquidation.{symbol}`` topic (one per symbol per second, so ``throttled``)
   is still read, because recordings hold it.
 
@@ -26,6 +34,8 @@ instruments) by the symbol: see :func:`kind_of_symbol`.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -45,6 +55,7 @@ from monitor.venues.dialect import (
     Pong,
     Rejection,
     RestRequest,
+    TopicRequest,
     Unrecognised,
     read_rows,
 )
@@ -66,6 +77,8 @@ PING_FRAME = '{"op":"ping"}'
 SYMBOL_STATE_LIMIT = 4096
 _POSITION_SIDE = {"Buy": PositionSide.LONG, "Sell": PositionSide.SHORT}
 _MONTH_CODES = frozenset("FGHJKMNQUVXZ")
+# "error:handler not found,topic:X" (documented) or "Invalid symbol :[X]" (older servers).
+_REFUSED_TOPIC = re.compile(r"topic:\s*([^\s,\]]+)|\[([^\]\s,]+)\]")
 
 # (linear or inverse, coin, unit multiplier)
 _Terms = tuple[ContractKind, str, float]
@@ -247,7 +260,13 @@ def _reply(msg: dict[str, Any]) -> Item:
     if op == "pong" or ret_msg == "pong":
         return Pong()
     if msg.get("success") is False:
-        return Rejection(ret_msg if isinstance(ret_msg, str) and ret_msg else _json.compact(msg))
+        text = ret_msg if isinstance(ret_msg, str) and ret_msg else _json.compact(msg)
+        found = _REFUSED_TOPIC.search(text) if op == "subscribe" else None
+        if found is None:
+            return Rejection(text)
+        req_id = msg.get("req_id")
+        return Rejection(text, found.group(1) or found.group(2),
+                         req_id if isinstance(req_id, str) and req_id else None)
     if op == "subscribe" and msg.get("success") is True:
         return Ack(_json.describe(msg.get("req_id", "")))
     if op == "unsubscribe":
@@ -316,16 +335,25 @@ class Bybit(DialectDefaults):
                 shards[-1].extend(topics)
                 used += cost
             for n, args in enumerate(shards):
-                frames = tuple(
-                    orjson.dumps({"req_id": f"{category}-{n}-{i // ARGS_PER_FRAME}",
-                                  "op": "subscribe",
-                                  "args": args[i : i + ARGS_PER_FRAME]}).decode()
-                    for i in range(0, len(args), ARGS_PER_FRAME))
+                requests = self.topic_requests("subscribe", args, f"{category}-{n}")
                 plans.append(ConnectionPlan(
-                    f"{VENUE}-{category}-{n}", f"{base}/v5/public/{category}", frames,
-                    expected_acks=len(frames),
-                    subscribe_interval_seconds=self.subscribe_interval_seconds))
+                    f"{VENUE}-{category}-{n}", f"{base}/v5/public/{category}",
+                    tuple(r.text for r in requests), expected_acks=len(requests),
+                    subscribe_interval_seconds=self.subscribe_interval_seconds,
+                    topics=tuple(args)))
         return plans
+
+    def topic_requests(
+        self, op: str, topics: Sequence[str], tag: str
+    ) -> list[TopicRequest]:
+        """Batches of ``ARGS_PER_FRAME`` topics; Bybit echoes ``req_id`` in its answer."""
+        requests = []
+        for i in range(0, len(topics), ARGS_PER_FRAME):
+            batch = tuple(topics[i : i + ARGS_PER_FRAME])
+            req_id = f"{tag}-{i // ARGS_PER_FRAME}"
+            text = orjson.dumps({"req_id": req_id, "op": op, "args": batch}).decode()
+            requests.append(TopicRequest(req_id, text, batch, 1 if op == "subscribe" else 0))
+        return requests
 
     def _symbols(self, category: str, book: InstrumentBook) -> list[str]:
         if self.settings.symbols is None:

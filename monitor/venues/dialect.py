@@ -29,9 +29,19 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """The venue refused a subscription; ``message`` is the venue's own text."""
+    """The venue refused a subscription; ``message`` is the venue's own text.
+
+    Its scope decides what the supervisor does. No ``topic``: the venue refused the
+    connection's subscription as a whole (bad URL, auth, rate limit), an error with backoff.
+    A ``topic`` alone: only that argument was refused (OKX, Kraken Futures); it is dropped
+    and the connection keeps flowing. A ``topic`` with a ``request`` id: the venue refused
+    the whole request and named only its first bad topic (Bybit); the request's other
+    topics are subscribed again without it.
+    """
 
     message: str
+    topic: str | None = None
+    request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,23 @@ class ConnectionPlan:
     subscribe_frames: tuple[str, ...]
     expected_acks: int
     subscribe_interval_seconds: float = 0.0
+    # The connection's topics in the dialect's own spelling, for venues whose topics can be
+    # added and removed on a live connection (``Dialect.topic_requests``); empty elsewhere.
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRequest:
+    """One (un)subscribe request for some topics of a live connection.
+
+    ``request_id`` is the id the venue echoes in its answer (empty when it echoes none);
+    ``acks`` is how many :class:`Ack` notices answer it.
+    """
+
+    request_id: str
+    text: str
+    topics: tuple[str, ...]
+    acks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +188,13 @@ class Dialect(Protocol):
         (Bybit reads linear or inverse from its URL). None outside a live connection."""
         ...
 
+    def topic_requests(
+        self, op: str, topics: Sequence[str], tag: str
+    ) -> list[TopicRequest]:
+        """Requests that ``op`` ("subscribe" or "unsubscribe") ``topics`` on a live
+        connection, their ids starting with ``tag``; [] when the venue cannot."""
+        ...
+
 
 class DialectDefaults:
     """What most venues share; a dialect subclasses it and states only what differs.
@@ -193,6 +227,11 @@ class DialectDefaults:
         self, request: RestRequest, body: bytes
     ) -> tuple[list[InstrumentSpec], RestRequest | None]:
         return [], None
+
+    def topic_requests(
+        self, op: str, topics: Sequence[str], tag: str
+    ) -> list[TopicRequest]:
+        return []
 
     def option_float(self, name: str, default: float) -> float:
         """``options.<name>``: a number >= 0, else ConfigError naming the key."""

@@ -1,8 +1,12 @@
-"""Gate futures: ``futures.public_liquidates`` on the USDT- and BTC-settled hosts.
+"""Gate futures: ``futures.public_liquidates`` on the USDT-, BTC- and USD1-settled hosts.
 
-Facts (reference/exchanges.md §10 and Gate's futures WebSocket docs):
+Facts (reference/exchanges.md §10 and Gate's futures WebSocket docs with their changelog,
+https://www.gate.com/docs/developers/futures/ws/en#changelog):
 
-* Two connections, ``{ws}/v4/ws/usdt`` and ``{ws}/v4/ws/btc``, each subscribing
+* Three connections, ``{ws}/v4/ws/usdt``, ``{ws}/v4/ws/btc`` and, since Gate added the
+  USD1-settled contracts on 2026-08-19, ``{ws}/v4/ws/usd1`` (contracts ``BTC_USD1``; REST
+  ``/api/v4/futures/usd1/contracts``; valued like the USDT host, USD1 being a USD
+  stablecoin), each subscribing
   ``{"time":..,"channel":"futures.public_liquidates","event":"subscribe","payload":["!all"]}``
   and ``futures.tickers`` for a few contracts (the price stream and canary; ``!all`` is not
   confirmed to work for tickers, so contracts are listed: BTC_USDT and ETH_USDT, BTC_USD,
@@ -25,10 +29,10 @@ Facts (reference/exchanges.md §10 and Gate's futures WebSocket docs):
 * The row's time is ``time_ms``, or ``time`` (milliseconds since Gate's 2026-08 change,
   seconds before it), else the frame's ``time_ms``. The event id hashes contract, time,
   size and price (Gate publishes no id).
-* Completeness ``throttled``: at most one liquidation per contract per second was pushed.
-  Gate's changelog of 2026-08-20 says the channel now batches every liquidation of the
-  aggregation period into one array instead of dropping them; until that is confirmed live
-  the totals are kept as lower bounds.
+* Completeness ``full``: until 2026-08-20 at most one liquidation per contract per second
+  was pushed (``throttled``); since then, Gate's changelog says, the channel delivers every
+  liquidation of the aggregation period in one batch (``result`` an array, contracts
+  mixed) instead of dropping all but one.
 """
 
 from __future__ import annotations
@@ -66,14 +70,15 @@ from monitor.venues.dialect import (
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
 VENUE = "gate"
-SETTLES = ("usdt", "btc")
+SETTLES = ("usdt", "btc", "usd1")
 LIQUIDATES = "futures.public_liquidates"
 TICKERS = "futures.tickers"
 PING = "futures.ping"
 PONG = "futures.pong"
 PING_INTERVAL_SECONDS = 10.0
 SUBSCRIBE_TIME = 1739950000  # see the module docstring: public subscriptions are not timed
-DEFAULT_PRICE_CONTRACTS = {"usdt": ("BTC_USDT", "ETH_USDT"), "btc": ("BTC_USD",)}
+DEFAULT_PRICE_CONTRACTS = {"usdt": ("BTC_USDT", "ETH_USDT"), "btc": ("BTC_USD",),
+                           "usd1": ("BTC_USD1",)}
 CONTRACTS_PATH = "/api/v4/futures/{settle}/contracts"
 PAGE_LIMIT = 1000
 # Continue paging while a page holds at least this many rows (Gate may cap pages at 100),
@@ -85,8 +90,12 @@ _SECONDS_BEFORE = 10_000_000_000  # a Unix time below this is in seconds (until 
 
 
 def settle_of(contract: str) -> str:
-    """The settle host of a contract name: ``_USD`` contracts are BTC-settled."""
-    return "btc" if contract.upper().endswith("_USD") else "usdt"
+    """The settle host of a contract name: ``_USD`` contracts are BTC-settled, ``_USD1``
+    ones USD1-settled, the others USDT-settled."""
+    name = contract.upper()
+    if name.endswith("_USD"):
+        return "btc"
+    return "usd1" if name.endswith("_USD1") else "usdt"
 
 
 def contract_coin(contract: str) -> tuple[str, float]:
@@ -186,7 +195,7 @@ class GateSession(SessionDefaults):
         return Liquidation(
             venue=VENUE, instrument=contract, coin=coin, position_side=side,
             price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
-            exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.THROTTLED,
+            exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.FULL,
             event_id=event_id_from_fields(VENUE, contract, ts, raw_size, raw_price))
 
     def _tickers(self, msg: dict[str, Any], received_at: float) -> list[Item]:
@@ -229,7 +238,7 @@ def contract_spec(settle: str, row: dict[str, Any]) -> InstrumentSpec:
 
 class Gate(DialectDefaults):
     venue = VENUE
-    completeness = Completeness.THROTTLED
+    completeness = Completeness.FULL
     ping_interval_seconds = PING_INTERVAL_SECONDS
     # max_lifetime_seconds stays None: none documented.
     needs_instruments = True  # quanto_multiplier values USDT-settled contracts

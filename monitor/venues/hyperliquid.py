@@ -1,41 +1,44 @@
-"""Hyperliquid: backstop liquidations inferred from public trades; mid prices from ``allMids``.
+"""Hyperliquid: backstop liquidations from the liquidator vaults' ``userFills``; mid prices
+from ``allMids``.
 
-Limitation, plainly: Hyperliquid has no public market-wide liquidation feed, and public trades
-carry no liquidation flag. A liquidation first goes to the book as an ordinary market order
-(a "market" liquidation); those look like any other trade and are invisible here. Only when
-that fails does the liquidator vault take the position over (a "backstop" liquidation), and
-then the vault is a counterparty in ``users`` = [buyer, seller]. This dialect reports exactly
-those trades, with completeness ``inferred``: vault as buyer means a LONG was liquidated (the
-vault bought the position), vault as seller a SHORT. The vault also trades to unwind what it
-absorbed; such trades are indistinguishable here and count too. Totals from this venue are
-therefore a partial, inferred view, not Hyperliquid's liquidation volume.
+Facts (reference/exchanges.md §5.1-5.3 and §5.2a; Hyperliquid's websocket docs for
+``userFills``/``WsUserFills``; the ``WsFill`` and ``FillLiquidation`` types of
+nktkas/hyperliquid and of the Python SDK):
+
+* There is no public market-wide liquidation feed. A liquidation first goes to the book as
+  market orders (a "market" liquidation, invisible without a node); when that fails the
+  liquidator vault takes the position over (a "backstop" liquidation).
+* ``{"method":"subscribe","subscription":{"type":"userFills","user":"0x…"}}`` works for ANY
+  address; at most 10 distinct users per IP. Its first push is a snapshot of recent fills,
+  flagged ``"isSnapshot": true``: skipped whole, it is history. Later pushes are
+  ``{"channel":"userFills","data":{"user":..,"fills":[WsFill,...]}}``.
+* A fill of a liquidation carries ``liquidation``: ``{"liquidatedUser","markPx","method"}``
+  (``method`` ``market`` or ``backstop``). Exactly those fills of a vault are counted; its
+  other fills (unwinding what it absorbed) are ignored. The fill's ``side`` is the vault's:
+  ``B`` (the vault bought) means it took over a LONG, ``A`` a SHORT. Notional is px x sz in
+  USDC; ``tid`` is the trade id and the dedupe key.
+* What this sees is the backstop liquidations of the watched vaults only: completeness
+  ``backstop``. Full coverage needs a node (venue ``hyperliquid-node``).
 
 Vault addresses come from ``options.vault_addresses`` (compared case-insensitively), by
-default the three HLP liquidator vaults. Coins come from the configured symbols or from the
-``meta`` universe over REST; every coin needs its own ``trades`` subscription, so coins are
-spread over connections and subscribed one frame at a time at a polite pace.
+default HLP's liquidator vaults 1-4 and the standalone Liquidator vault.
+``options.infer_from_trades`` (off by default) adds the doubtful counterparty inference of
+:mod:`monitor.venues.hyperliquid_trades`.
 
 Prices are ``allMids``: the book MID of each coin, not a mark price (Hyperliquid's mark is
-only per coin, in ``activeAssetCtx``). A mid is emitted when it changes, for the coins whose
-trades this connection subscribed (every connection carries ``allMids`` so that none is
-silent). ``allMids`` has no venue time, so its prices carry the arrival time.
-
-The first ``trades`` push of a coin is a snapshot of recent trades. As for OKX's replay, rows
-of that first push older than ``replay_max_age_seconds`` before arrival are dropped and the
-rest count; the ``event_id`` is the venue's trade id (``tid``), so dedupe is exact.
+only per coin, in ``activeAssetCtx``). A mid is emitted when it changes; ``allMids`` has no
+venue time, so its prices carry the arrival time.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any
 
 import orjson
 
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError
-from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.events import Completeness, MarkPrice, PositionSide
 from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
@@ -51,16 +54,23 @@ from monitor.venues.dialect import (
     Unrecognised,
     VenueSettings,
     chunks,
+    plan_name,
 )
+from monitor.venues.hyperliquid_trades import TradesInference, coin_terms, fill_liquidation
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
 VENUE = "hyperliquid"
-# HLP's liquidator child vaults (reference §5.3; verify against vaultDetails of HLP).
+# HLP's liquidator child vaults 1-4 and the standalone Liquidator vault (reference §5.2a,
+# §5.3; verify against vaultDetails of HLP 0xdfc24b077bc1425ad1dea75bcb6f8158e10df303).
 DEFAULT_VAULT_ADDRESSES = (
     "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14",
     "0xb0a55f13d22f66e6d495ac98113841b2326e9540",
     "0x5e177e5e39c0f4e421f5865a6d8beed8d921cb70",
+    "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308",
+    "0x63c621a33714ec48660e32f2374895c8026a3a00",
 )
+# Hyperliquid allows user-specific subscriptions for at most 10 distinct users per IP.
+MAX_USERS = 10
 PING_FRAME = '{"method":"ping"}'
 # The server closes a connection after 60 s without a message from the client.
 PING_INTERVAL_SECONDS = 50.0
@@ -70,31 +80,20 @@ DEFAULT_SUBSCRIBE_INTERVAL_SECONDS = 0.25
 DEFAULT_COINS_PER_CONNECTION = 50
 DEFAULT_REPLAY_MAX_AGE_SECONDS = 30.0
 WELCOME_TEXT = "Websocket connection established."
+# The vault's side of its fill: buying takes over a long.
+_TAKEN_OVER = {"B": PositionSide.LONG, "A": PositionSide.SHORT}
 
 
-class _Skipped(Enum):
-    REPLAYED = "replayed"  # a snapshot row older than the replay age limit
-
-
-def _vault_addresses(options: Mapping[str, object]) -> frozenset[str]:
+def _vault_addresses(options: Mapping[str, object]) -> tuple[str, ...]:
     value = options.get("vault_addresses", DEFAULT_VAULT_ADDRESSES)
     if (
         isinstance(value, list | tuple)
-        and value
+        and 0 < len(value) <= MAX_USERS
         and all(isinstance(a, str) and a.startswith("0x") for a in value)
     ):
-        return frozenset(a.lower() for a in value)
-    raise ConfigError(
-        f"venues.{VENUE}.options.vault_addresses", value, "a non-empty list of 0x addresses"
-    )
-
-
-def _int(trade: dict[str, Any], key: str) -> int:
-    value = _json.req(trade, key)
-    # Bound the digits first: int() refuses strings past 4300 digits with a ValueError.
-    if isinstance(value, str) and len(value) > 20:
-        raise FrameError(_json.BAD_VALUE, f"{key}: not an integer id or time: {value:.40}")
-    return _json.to_int(value, key)
+        return tuple(dict.fromkeys(a.lower() for a in value))
+    raise ConfigError(f"venues.{VENUE}.options.vault_addresses", value,
+                      f"a list of 1 to {MAX_USERS} 0x addresses")
 
 
 def _subscribe(subscription: dict[str, str]) -> str:
@@ -103,11 +102,11 @@ def _subscribe(subscription: dict[str, str]) -> str:
 
 class Hyperliquid(DialectDefaults):
     venue = VENUE
-    completeness = Completeness.INFERRED
+    completeness = Completeness.BACKSTOP
     ping_interval_seconds = PING_INTERVAL_SECONDS
     ping_text = PING_FRAME
-    # needs_instruments stays False: trades are valued as px x sz (USDC); the coin list,
-    # not valuation, needs meta.
+    # needs_instruments stays False: fills are valued as px x sz (USDC); only the coin list
+    # of the optional trades inference needs meta.
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
@@ -118,6 +117,11 @@ class Hyperliquid(DialectDefaults):
             "coins_per_connection", DEFAULT_COINS_PER_CONNECTION)
         self.replay_max_age_seconds = self.option_float(
             "replay_max_age_seconds", DEFAULT_REPLAY_MAX_AGE_SECONDS)
+        infer = settings.options.get("infer_from_trades", False)
+        if not isinstance(infer, bool):
+            raise ConfigError(f"venues.{VENUE}.options.infer_from_trades", infer,
+                              "true or false")
+        self.infer_from_trades = infer
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
         url = rest_base_url.rstrip("/") + "/info"
@@ -140,56 +144,40 @@ class Hyperliquid(DialectDefaults):
             if not isinstance(name, str) or not name:
                 continue
             coin, multiplier = normalise_coin(name)
-            specs.append(
-                InstrumentSpec(
-                    venue=VENUE,
-                    instrument=name,
-                    coin=coin,
-                    kind=ContractKind.LINEAR,
-                    contract_size=1.0,
-                    quote="USDC",
-                    base_multiplier=multiplier,
-                    category="perp",
-                )
-            )
+            specs.append(InstrumentSpec(
+                venue=VENUE, instrument=name, coin=coin, kind=ContractKind.LINEAR,
+                contract_size=1.0, quote="USDC", base_multiplier=multiplier, category="perp"))
         return specs, None
 
     def coins(self, instruments: InstrumentBook) -> list[str]:
-        """The coins to watch: the configured symbols, else every listed perp."""
+        """The coins whose trades the inference watches: configured, else every perp."""
         if self.settings.symbols is not None:
             return list(dict.fromkeys(self.settings.symbols))
         return [spec.instrument for spec in instruments]
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws"
-        coins = self.coins(instruments)
-        per = self.coins_per_connection
-        shards = chunks(coins, per) or [[]]
-        plans = []
-        for index, shard in enumerate(shards):
-            # allMids first on every connection: prices flow at once and keep it from
-            # looking stale while its coins are quiet.
-            frames = [_subscribe({"type": "allMids"})]
-            frames += [_subscribe({"type": "trades", "coin": coin}) for coin in shard]
-            plans.append(
-                ConnectionPlan(
-                    name=f"hyperliquid-{index}",
-                    url=url,
-                    subscribe_frames=tuple(frames),
-                    expected_acks=len(frames),
-                    subscribe_interval_seconds=self.subscribe_interval_seconds,
-                )
-            )
+        # allMids first on every connection: prices flow at once and keep it from looking
+        # stale while the vaults are quiet.
+        mids = _subscribe({"type": "allMids"})
+        fills = [mids] + [_subscribe({"type": "userFills", "user": vault})
+                          for vault in self.vault_addresses]
+        plans = [ConnectionPlan(plan_name(VENUE, 0), url, tuple(fills), len(fills),
+                                self.subscribe_interval_seconds)]
+        if self.infer_from_trades:
+            for shard in chunks(self.coins(instruments), self.coins_per_connection):
+                frames = [mids] + [_subscribe({"type": "trades", "coin": c}) for c in shard]
+                plans.append(ConnectionPlan(plan_name(VENUE, len(plans)), url, tuple(frames),
+                                            len(frames), self.subscribe_interval_seconds))
         return plans
 
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
     ) -> DialectSession:
+        # Offline (no plan: `liqmon parse`, replay) no wall-clock snapshot rule applies.
         return HyperliquidSession(
-            instruments,
-            vault_addresses=self.vault_addresses,
-            replay_max_age_seconds=self.replay_max_age_seconds,
-        )
+            instruments, vault_addresses=frozenset(self.vault_addresses),
+            replay_max_age_seconds=None if plan is None else self.replay_max_age_seconds)
 
 
 class HyperliquidSession:
@@ -199,16 +187,16 @@ class HyperliquidSession:
         self,
         instruments: InstrumentBook,
         vault_addresses: frozenset[str] = frozenset(DEFAULT_VAULT_ADDRESSES),
-        replay_max_age_seconds: float = DEFAULT_REPLAY_MAX_AGE_SECONDS,
+        replay_max_age_seconds: float | None = None,
     ) -> None:
         self.instruments = instruments
         self.vault_addresses = frozenset(a.lower() for a in vault_addresses)
-        self.replay_max_age_ms = replay_max_age_seconds * 1000.0
+        self._trades = TradesInference(instruments, self.vault_addresses,
+                                       replay_max_age_seconds)
         # Coins whose trades this connection subscribed; until one is acknowledged (a
         # recording without acks, `liqmon parse`), every coin's mid is emitted.
         self._acked_coins: set[str] = set()
         self._last_mid: dict[str, str] = {}
-        self._pushed_coins: set[str] = set()
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         if text == WELCOME_TEXT:
@@ -217,8 +205,10 @@ class HyperliquidSession:
         if not isinstance(msg, dict):
             raise FrameError(_json.BAD_VALUE, f"expected an object, got {type(msg).__name__}")
         channel = msg.get("channel")
+        if channel == "userFills":
+            return self._user_fills(_json.obj(_json.req(msg, "data"), "data"), received_at)
         if channel == "trades":
-            return self._trades(_json.arr(_json.req(msg, "data"), "data"), received_at)
+            return self._trades.trades(_json.arr(_json.req(msg, "data"), "data"), received_at)
         if channel == "allMids":
             mids = _json.obj(_json.req(_json.obj(_json.req(msg, "data"), "data"), "mids"), "mids")
             return self._mids(mids, received_at)
@@ -239,74 +229,31 @@ class HyperliquidSession:
             self._acked_coins.add(coin)
         return Ack(",".join(f"{k}={_json.describe(v)}" for k, v in subscription.items())[:200])
 
-    def _trades(self, data: list[Any], received_at: float) -> list[Item]:
+    def _user_fills(self, data: dict[str, Any], received_at: float) -> list[Item]:
+        fills = _json.arr(_json.req(data, "fills"), "fills")
+        if data.get("isSnapshot") is True:
+            return [Info(f"userFills snapshot of {len(fills)} fills skipped")]
+        user = data.get("user")
+        if isinstance(user, str) and user.lower() not in self.vault_addresses:
+            return [Unrecognised("fills_of_an_unwatched_user")]
         items: list[Item] = []
         errors: list[FrameError] = []
-        first_coins: set[str] = set()
-        replayed = 0
-        for element in data:
+        for element in fills:
             try:
-                trade = _json.obj(element, "data[]")
-                coin = _json.req_str(trade, "coin")
-                first = coin not in self._pushed_coins
-                if first:
-                    first_coins.add(coin)
-                oldest_ms = received_at * 1000.0 - self.replay_max_age_ms if first else None
-                liq = self._liquidation(trade, coin, received_at, oldest_ms)
+                fill = _json.obj(element, "fills[]")
+                if fill.get("liquidation") is None:
+                    continue  # the vault's own trading: unwinding what it took over
+                _json.obj(fill["liquidation"], "liquidation")
+                coin = _json.req_str(fill, "coin")
+                _raw, side = _json.req_choice(fill, "side", _TAKEN_OVER)
+                items.append(fill_liquidation(self.instruments, fill, coin, side, received_at,
+                                              Completeness.BACKSTOP))
             except FrameError as exc:
                 errors.append(exc)
-                continue
-            if liq is _Skipped.REPLAYED:
-                replayed += 1
-            elif liq is not None:
-                items.append(liq)
-        self._pushed_coins |= first_coins
-        if errors and not items and len(errors) == len(data):
+        if errors and not items and len(errors) == len(fills):
             raise errors[0]
         items.extend(Invalid(e.reason, e.detail) for e in errors)
-        if replayed:
-            items.append(Info(f"{replayed} snapshot trades older than the limit"))
         return items
-
-    def _liquidation(
-        self, trade: dict[str, Any], coin: str, received_at: float, oldest_ms: float | None
-    ) -> Liquidation | _Skipped | None:
-        """The backstop liquidation in ``trade``, or None for an ordinary trade."""
-        users = _json.arr(_json.req(trade, "users"), "users")
-        if len(users) != 2 or not all(isinstance(u, str) for u in users):
-            raise FrameError(_json.BAD_VALUE, f"users: expected [buyer, seller], got "
-                                              f"{_json.describe(users)}")
-        buyer_is_vault = users[0].lower() in self.vault_addresses
-        seller_is_vault = users[1].lower() in self.vault_addresses
-        if buyer_is_vault == seller_is_vault:
-            return None  # no vault, or vault against vault: no user was liquidated
-        time_ms = _int(trade, "time")
-        if oldest_ms is not None and time_ms < oldest_ms:
-            return _Skipped.REPLAYED
-        tid = _int(trade, "tid")
-        px = _json.positive(_json.req_float(trade, "px"), "px")
-        sz = _json.positive(_json.req_float(trade, "sz"), "sz")
-        spec = self.instruments.get(coin)
-        canonical, multiplier = (
-            (spec.coin, spec.base_multiplier) if spec is not None else normalise_coin(coin)
-        )
-        if not canonical:
-            raise FrameError(_json.BAD_VALUE, f"coin: {coin!r:.40}")
-        if not (math.isfinite(px * sz) and math.isfinite(sz * multiplier)):
-            raise FrameError(_json.BAD_VALUE, f"{coin}: px x sz out of range")
-        return Liquidation(
-            venue=VENUE,
-            instrument=coin,
-            coin=canonical,
-            position_side=PositionSide.LONG if buyer_is_vault else PositionSide.SHORT,
-            price=px / multiplier,
-            qty_base=sz * multiplier,
-            notional_usd=px * sz,
-            exchange_ts_ms=time_ms,
-            received_at=received_at,
-            completeness=Completeness.INFERRED,
-            event_id=f"{VENUE}:{tid}",
-        )
 
     def _mids(self, mids: dict[str, Any], received_at: float) -> list[Item]:
         items: list[Item] = []
@@ -321,14 +268,11 @@ class HyperliquidSession:
                 continue
             try:
                 mid = _json.positive(_json.to_float(raw, name), name)
+                coin, multiplier = coin_terms(self.instruments, name)
             except FrameError as exc:
                 errors.append(exc)
                 continue
             self._last_mid[name] = raw
-            spec = self.instruments.get(name)
-            coin, multiplier = (
-                (spec.coin, spec.base_multiplier) if spec is not None else normalise_coin(name)
-            )
             items.append(MarkPrice(VENUE, name, coin, mid / multiplier, ts_ms, received_at))
         if errors and not items and len(errors) == len(mids):
             raise errors[0]

@@ -32,8 +32,18 @@ class InstrumentSpec:
     category: str = ""  # the venue's own grouping: linear/inverse, SWAP/FUTURES, usdt/btc
 
 
+@dataclass(frozen=True, slots=True)
+class BookChange:
+    """What a refresh changed: new listings and delisted instruments."""
+
+    added: tuple[InstrumentSpec, ...]
+    removed: tuple[InstrumentSpec, ...]
+
+
 class InstrumentBook:
-    """The known instruments of one venue, replaced wholesale on each refresh."""
+    """The known instruments of one venue: replaced wholesale on each refresh
+    (:meth:`replace`), so a delisted instrument leaves it; merged (:meth:`update`) only
+    where several sources build one book (``liqmon parse``, replay)."""
 
     def __init__(self, venue: str, specs: Iterable[InstrumentSpec] = ()) -> None:
         self.venue = venue
@@ -43,6 +53,15 @@ class InstrumentBook:
 
     def get(self, instrument: str) -> InstrumentSpec | None:
         return self._specs.get(instrument)
+
+    def replace(self, specs: Iterable[InstrumentSpec]) -> BookChange:
+        """Make ``specs`` the whole book; say what was listed and what was delisted."""
+        new = {spec.instrument: spec for spec in specs}
+        added = tuple(s for name, s in new.items() if name not in self._specs)
+        removed = tuple(s for name, s in self._specs.items() if name not in new)
+        self._specs = new
+        self.version += 1
+        return BookChange(added, removed)
 
     def update(self, specs: Iterable[InstrumentSpec]) -> list[InstrumentSpec]:
         """Add or replace specs; return the ones that were not known before (new listings)."""
@@ -70,7 +89,7 @@ class InstrumentBook:
 # Venues spell some coins their own way.
 COIN_ALIASES = {"XBT": "BTC"}
 STABLE_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USDE", "USD")
-USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "USDE", "DAI", "TUSD"})
+USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "USDE", "DAI", "TUSD", "USD1"})
 
 # 1000PEPE, 1000000MOG, 10000SATS, 1MBABYDOGE (Binance), kPEPE (Hyperliquid).
 _MULTIPLIER_PREFIX = re.compile(r"^(1000000|100000|10000|1000|100|10)(?=[A-Z])|^1M(?=[A-Z]{3,})")

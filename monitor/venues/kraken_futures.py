@@ -22,10 +22,20 @@ Facts (reference/exchanges.md §11):
   sent: an unknown ``{"event":"ping"}`` could come back as an ``error`` event, which would
   read as a refused subscription. The ticker feed keeps data flowing for the watchdog.
 * ``uid`` is the trade's id and the dedupe key.
+* Refusals are per product (reference/exchanges.md §4.8a): Kraken Futures' websocket docs
+  list the answers to a subscribe as ``subscribed``, ``subscribed_failed``, ``unsubscribed``
+  and ``unsubscribed_failed``, each echoing ``feed`` and ``product_ids``. A
+  ``subscribed_failed`` naming one product is read as the refusal of that topic alone
+  (topics are spelled ``feed:product``, ``trade:PF_XBTUSD``); an ``error`` event names no
+  product (``Invalid product id``, ``Json Error``) and stays a refusal of the whole
+  subscription. Products are unsubscribed live with ``event: unsubscribe``. That Kraken
+  names the refused product in ``product_ids`` of its ``subscribed_failed`` is UNCONFIRMED
+  (the docs list the event and its echoed fields; no recorded refusal was found).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -44,6 +54,7 @@ from monitor.venues.dialect import (
     Rejection,
     RestRequest,
     SessionDefaults,
+    TopicRequest,
     Unrecognised,
     chunks,
     plan_name,
@@ -69,6 +80,7 @@ MAX_PRODUCTS_PER_CONNECTION = 100
 FALLBACK_PRODUCTS = ("PF_XBTUSD",)
 _SIDE = {"sell": PositionSide.LONG, "buy": PositionSide.SHORT}
 _REFUSALS = ("error", "subscribed_failed")
+FEEDS = ("trade", "ticker")
 
 
 def product_terms(product: str) -> tuple[str, float, bool]:
@@ -118,7 +130,13 @@ class KrakenFuturesSession(SessionDefaults):
             return [Ack(_json.describe(msg.get("feed")))]
         if event in _REFUSALS:
             message = msg.get("message")
-            return [Rejection(message if isinstance(message, str) else _json.compact(msg, 500))]
+            text = message if isinstance(message, str) else _json.compact(msg, 500)
+            products = msg.get("product_ids")
+            feed = msg.get("feed")
+            if (event == "subscribed_failed" and isinstance(feed, str) and isinstance(
+                    products, list) and len(products) == 1 and isinstance(products[0], str)):
+                return [Rejection(text, f"{feed}:{products[0]}")]
+            return [Rejection(text)]
         if event == "pong":
             return [Pong()]
         if event in ("info", "unsubscribed", "alert"):
@@ -216,13 +234,28 @@ class KrakenFutures(DialectDefaults):
             products = sorted(s.instrument for s in instruments) or list(FALLBACK_PRODUCTS)
         plans = []
         for n, shard in enumerate(chunks(products, MAX_PRODUCTS_PER_CONNECTION)):
-            frames = tuple(
-                orjson.dumps({"event": "subscribe", "feed": feed, "product_ids": list(shard)})
-                .decode() for feed in ("trade", "ticker"))
-            # One "subscribed" per request is the minimum; per-product acks only finish early.
-            plans.append(ConnectionPlan(plan_name(VENUE, n), url, frames,
-                                        expected_acks=len(frames)))
+            topics = tuple(f"{feed}:{product}" for feed in FEEDS for product in shard)
+            requests = self.topic_requests("subscribe", topics, "")
+            plans.append(ConnectionPlan(plan_name(VENUE, n), url,
+                                        tuple(r.text for r in requests),
+                                        expected_acks=sum(r.acks for r in requests),
+                                        topics=topics))
         return plans
+
+    def topic_requests(
+        self, op: str, topics: Sequence[str], tag: str
+    ) -> list[TopicRequest]:
+        """One request per feed; Kraken echoes no request id."""
+        requests = []
+        for feed in FEEDS:
+            products = tuple(t.partition(":")[2] for t in topics if t.startswith(f"{feed}:"))
+            if products:
+                text = orjson.dumps({"event": op, "feed": feed, "product_ids": products})
+                # One "subscribed" per request is the minimum; per-product acks finish early.
+                requests.append(TopicRequest("", text.decode(),
+                                             tuple(f"{feed}:{p}" for p in products),
+                                             1 if op == "subscribe" else 0))
+        return requests
 
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None

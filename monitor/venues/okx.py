@@ -20,6 +20,16 @@ recovers what the reconnect gap would otherwise have lost. Later pushes are kept
 their age: OKX says they are not in time order. This needs the host clock within the age
 limit of OKX's; a skewed clock only moves rows between "replayed" and "counted".
 
+Refusals come one argument at a time (reference/exchanges.md §4.8a and §8.2; cryptofeed
+issues 612/817): ``{"event":"error","code":"60018","msg":"Wrong URL or channel:mark-price,
+instId:X doesn't exist..."}`` refuses that argument only, the others of the request are
+acknowledged and flow. Such an error is read as a :class:`Rejection` of that one topic, so
+a delisted mark-price instId is dropped without touching the connection. Topics are spelled
+``channel:key`` (``mark-price:BTC-USDT-SWAP``) and unsubscribed live with
+``op: unsubscribe``. Because any refused argument used to cost its whole connection, and
+still costs a request round, the liquidation channel rides on its own connection with only
+a few mark prices (its canary), never with the long price lists.
+
 The channel shows "recent" orders, at most about one per contract per second: completeness
 is ``throttled``.
 """
@@ -27,6 +37,8 @@ is ``throttled``.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -45,6 +57,7 @@ from monitor.venues.dialect import (
     Pong,
     Rejection,
     RestRequest,
+    TopicRequest,
     Unrecognised,
     VenueSettings,
     chunks,
@@ -72,6 +85,10 @@ DEFAULT_MARK_TOPICS_PER_CONNECTION = 200
 DEFAULT_REPLAY_MAX_AGE_SECONDS = 30.0
 # Which SWAP gives a coin's price when no symbols are configured: one per coin is enough.
 _QUOTE_PREFERENCE = ("USDT", "USDC", "USD")
+# Mark prices on the liquidation connection: enough to prove it flows, too few to matter.
+LIQUIDATION_CANARY_MARKS = 3
+_CANARY_COINS = ("BTC", "ETH", "SOL")
+_REFUSED_ARG = re.compile(r"channel:([\w-]+),\w+:([\w.-]+)")
 
 
 def _ts_ms(value: object, what: str) -> int:
@@ -134,25 +151,36 @@ def spec_from_instrument(row: dict[str, Any]) -> InstrumentSpec | None:
     )
 
 
-def _subscribe_frames(args: list[dict[str, str]]) -> tuple[str, ...]:
-    """Subscribe requests carrying ``args``, each under OKX's per-request size limit."""
-    frames: list[str] = []
-    batch: list[dict[str, str]] = []
+def topic_arg(topic: str) -> dict[str, str]:
+    """``mark-price:BTC-USDT-SWAP`` as OKX's subscription argument."""
+    channel, _, key = topic.partition(":")
+    return {"channel": channel, "instType" if channel == LIQUIDATION_CHANNEL else "instId": key}
+
+
+def okx_requests(op: str, topics: Sequence[str], tag: str = "") -> list[TopicRequest]:
+    """Requests carrying ``topics``, each under OKX's per-request size limit."""
+    requests: list[TopicRequest] = []
+    batch: list[str] = []
     size = 0
-    for arg in args:
-        arg_size = len(orjson.dumps(arg)) + 1
+
+    def close() -> None:
+        request_id = f"{tag}{len(requests) + 1}"
+        text = orjson.dumps({"id": request_id, "op": op,
+                             "args": [topic_arg(t) for t in batch]}).decode()
+        # OKX acknowledges each argument separately.
+        requests.append(TopicRequest(request_id, text, tuple(batch),
+                                     len(batch) if op == "subscribe" else 0))
+
+    for topic in topics:
+        arg_size = len(orjson.dumps(topic_arg(topic))) + 1
         if batch and size + arg_size > MAX_ARGS_CHARS:
-            frames.append(_request(len(frames) + 1, batch))
+            close()
             batch, size = [], 0
-        batch.append(arg)
+        batch.append(topic)
         size += arg_size
     if batch:
-        frames.append(_request(len(frames) + 1, batch))
-    return tuple(frames)
-
-
-def _request(request_id: int, args: list[dict[str, str]]) -> str:
-    return orjson.dumps({"id": str(request_id), "op": "subscribe", "args": args}).decode()
+        close()
+    return requests
 
 
 class Okx(DialectDefaults):
@@ -201,25 +229,30 @@ class Okx(DialectDefaults):
 
     def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws/v5/public"
-        liquidation_args = [{"channel": LIQUIDATION_CHANNEL, "instType": t} for t in INST_TYPES]
         marks = self.mark_price_instruments(instruments)
-        per = self.mark_topics_per_connection
-        shards = chunks(marks, per) or [[]]
+        # okx-0 carries the liquidation channel and a few mark prices as its canary; the
+        # other mark prices go on their own connections (see the module docstring).
+        ranked = sorted(marks, key=lambda inst: (_canary_rank(inst, instruments), inst))
+        chosen = set(ranked[:LIQUIDATION_CANARY_MARKS])
+        canary = [inst for inst in marks if inst in chosen]
+        rest = [inst for inst in marks if inst not in chosen]
+        shards = [[f"{LIQUIDATION_CHANNEL}:{t}" for t in INST_TYPES]
+                  + [f"{MARK_CHANNEL}:{inst}" for inst in canary]]
+        shards += [[f"{MARK_CHANNEL}:{inst}" for inst in shard]
+                   for shard in chunks(rest, self.mark_topics_per_connection)]
         plans = []
-        for index, shard in enumerate(shards):
-            # The liquidation channel rides on the first connection only; every connection
-            # carries mark prices, which keep its stream from looking stale.
-            args = liquidation_args if index == 0 else []
-            args = args + [{"channel": MARK_CHANNEL, "instId": inst} for inst in shard]
-            plans.append(
-                ConnectionPlan(
-                    name=f"okx-{index}",
-                    url=url,
-                    subscribe_frames=_subscribe_frames(args),
-                    expected_acks=len(args),  # OKX acknowledges each arg separately
-                )
-            )
+        for index, topics in enumerate(shards):
+            requests = okx_requests("subscribe", topics)
+            plans.append(ConnectionPlan(
+                name=f"okx-{index}", url=url,
+                subscribe_frames=tuple(r.text for r in requests),
+                expected_acks=sum(r.acks for r in requests), topics=tuple(topics)))
         return plans
+
+    def topic_requests(
+        self, op: str, topics: Sequence[str], tag: str
+    ) -> list[TopicRequest]:
+        return okx_requests(op, topics, f"{tag}-")
 
     def session(
         self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
@@ -229,6 +262,12 @@ class Okx(DialectDefaults):
             watched=self.wanted or None,
             replay_max_age_seconds=self.replay_max_age_seconds,
         )
+
+
+def _canary_rank(inst: str, instruments: InstrumentBook) -> int:
+    spec = instruments.get(inst)
+    coin = spec.coin if spec is not None else inst.split("-", 1)[0]
+    return _CANARY_COINS.index(coin) if coin in _CANARY_COINS else len(_CANARY_COINS)
 
 
 class OkxSession:
@@ -402,7 +441,9 @@ def _event_notice(msg: dict[str, Any], event: object) -> Item:
     # Venue values are rendered by _json.compact: str() of a deeply nested one raises.
     if event == "error":
         code, text = _json.compact(msg.get("code", "")), _json.compact(msg.get("msg", ""))
-        return Rejection(f"{code}: {text}".strip(": "))
+        found = _REFUSED_ARG.search(text) if code == "60018" else None
+        topic = None if found is None else f"{found.group(1)}:{found.group(2)}"
+        return Rejection(f"{code}: {text}".strip(": "), topic)
     if event in ("unsubscribe", "notice", "channel-conn-count"):
         return Info(f"{event}: {_json.compact(msg.get('msg') or msg.get('arg') or '')}"[:200])
     return Unrecognised("unknown_event")

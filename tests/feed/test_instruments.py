@@ -86,6 +86,15 @@ def test_book_reports_new_listings_and_bumps_version() -> None:
     assert book.get("SOLUSDT") is None
 
 
+def test_a_refresh_replaces_the_book_wholesale_so_delistings_leave_it() -> None:
+    book = InstrumentBook("bybit", [_spec("BTCUSDT"), _spec("LUNAUSDT")])
+    change = book.replace([_spec("BTCUSDT"), _spec("ETHUSDT")])
+    assert [s.instrument for s in change.added] == ["ETHUSDT"]
+    assert [s.instrument for s in change.removed] == ["LUNAUSDT"]
+    assert "LUNAUSDT" not in book and sorted(s.instrument for s in book) == ["BTCUSDT", "ETHUSDT"]
+    assert book.version == 2
+
+
 def test_book_categories() -> None:
     book = InstrumentBook("bybit", [_spec("BTCUSDT"), _spec("BTCUSD", "inverse")])
     assert [s.instrument for s in book.in_category("inverse")] == ["BTCUSD"]

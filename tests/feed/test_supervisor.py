@@ -129,8 +129,8 @@ async def test_rotation_opens_the_new_connection_before_closing_the_old(
 async def test_topics_sharded_over_several_connections_all_subscribe(tmp_path: Path) -> None:
     async with Simulator(calm(), speed=900, venues=FIVE, start_wall=time.time(),
                          wait_for_subscribers=10 * T) as sim:
-        env = {"LIQMON_VENUES__HYPERLIQUID__OPTIONS":
-               "{coins_per_connection = 3, subscribe_interval_seconds = 0.01}"}
+        env = {"LIQMON_VENUES__HYPERLIQUID__OPTIONS": "{coins_per_connection = 3, "
+               "subscribe_interval_seconds = 0.01, infer_from_trades = true}"}
         async with running_daemon(sim, tmp_path, env) as app:
             await wait_until(lambda: sample(app, "liqmon_feed_connected",
                                             {"venue": "hyperliquid"}) == 1, 10 * T)

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 
+import orjson
 import pytest
 
 from monitor.errors import UnknownInstrument
@@ -65,7 +66,8 @@ def test_size_sign_is_the_side() -> None:
     assert sizes[0] < 0 < sizes[1]
 
 
-def test_at_most_one_liquidation_per_contract_per_second() -> None:
+def test_every_liquidation_of_a_second_goes_out_in_one_batch() -> None:
+    # Gate's changelog of 2026-08-20: batched, none dropped (it was one per contract per s).
     venue_sim = sim()
     btc = [e for e in scenario_events(VENUE) if e.instrument == "BTC_USDT"]
     eth = [e for e in scenario_events(VENUE) if e.instrument == "ETH_USDT"]
@@ -73,7 +75,9 @@ def test_at_most_one_liquidation_per_contract_per_second() -> None:
                 Liq(3, eth[0], START_MS + 700), Liq(4, btc[0], START_MS + 1_200)]:
         venue_sim.on_liquidation(liq)
     first = venue_sim.flush(SimNow(START_MS + 1_000, 1.0))
-    assert sorted(liq.seq for p in first for liq in p.liquidations) == [2, 3]  # 1 is dropped
+    (batch,) = first
+    assert [liq.seq for liq in batch.liquidations] == [1, 2, 3]
+    assert len(orjson.loads(batch.payload)["result"]) == 3  # contracts mixed in one push
     second = venue_sim.flush(SimNow(START_MS + 2_000, 1.0))
     assert [liq.seq for p in second for liq in p.liquidations] == [4]
 
@@ -85,7 +89,7 @@ def test_acks_tickers_pong_and_refusals() -> None:
     for conn in conns:
         assert sum(isinstance(i, Ack) for i in conn.items) == 2
     marks = {i.instrument: i for c in conns for i in c.items if isinstance(i, MarkPrice)}
-    assert set(marks) == {"BTC_USDT", "ETH_USDT", "BTC_USD"}
+    assert set(marks) == {"BTC_USDT", "ETH_USDT", "BTC_USD", "BTC_USD1"}
     assert marks["BTC_USD"].price == COIN_PRICES_USD["BTC"]
     ping = DIALECT.ping_frame(1_769_904_000.5)
     assert ping is not None

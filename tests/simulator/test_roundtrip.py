@@ -161,8 +161,9 @@ FACTS: dict[str, Facts] = {
     "binance-usdm": Facts(completeness="throttled", spacing_ms=1000),
     "binance-coinm": Facts(completeness="throttled", spacing_ms=1000),
     "bybit": Facts(connections=2),  # linear and inverse
-    "okx": Facts(completeness="throttled", spacing_ms=1000),
-    "hyperliquid": Facts(completeness="inferred"),
+    "okx": Facts(completeness="throttled", spacing_ms=1000,
+                 connections=2),  # liquidations apart from the long price list
+    "hyperliquid": Facts(completeness="backstop"),  # the vaults' liquidation fills
     "kraken-futures": Facts(),
     "bitmex": Facts(arrival_stamped=True,
                     keepalive=Keepalive("monitor.venues.bitmex.Bitmex.ping_interval_seconds",
@@ -181,8 +182,8 @@ FACTS: dict[str, Facts] = {
     "htx": Facts(connections=3, linger_seconds=0.5, marks=False,
                  keepalive=Keepalive("monitor.simulator.venues.htx.PING_INTERVAL_SECONDS", 0.1,
                                      Reply)),
-    # One connection per settle host (usdt, btc).
-    "gate": Facts(completeness="throttled", spacing_ms=1000, connections=2,
+    # One connection per settle host (usdt, btc, usd1); every liquidation, batched.
+    "gate": Facts(completeness="full", connections=3,
                   keepalive=Keepalive("monitor.venues.gate.Gate.ping_interval_seconds", 0.05,
                                       Pong)),
 }

@@ -199,7 +199,13 @@ async def test_bybit_refuses_other_categories_and_unknown_topics(sim: Simulator)
         await send(ws, {"req_id": "x", "op": "subscribe", "args": ["allLiquidation.BTCUSD"]})
         refused = await recv_json(ws)
         assert refused["success"] is False
-        assert refused["ret_msg"] == "Invalid symbol :[allLiquidation.BTCUSD]"
+        assert refused["ret_msg"] == "error:handler not found,topic:allLiquidation.BTCUSD"
+        # The whole request is refused, naming only its first bad topic.
+        await send(ws, {"req_id": "y", "op": "subscribe",
+                        "args": ["tickers.BTCUSDT", "bogus.A", "bogus.B"]})
+        refused = await recv_json(ws)
+        assert (refused["req_id"], refused["success"]) == ("y", False)
+        assert refused["ret_msg"] == "error:handler not found,topic:bogus.A"
         await send(ws, {"op": "subscribe", "args": ["bogus.BTCUSDT"]})
         assert (await recv_json(ws))["ret_msg"].startswith("error:handler not found")
         await send(ws, {"op": "subscribe", "args": [f"allLiquidation.{'X' * 900}"] * 30})

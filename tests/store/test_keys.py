@@ -118,7 +118,7 @@ def test_completeness_labels() -> None:
     assert completeness_label(bits[Completeness.FULL] | bits[Completeness.THROTTLED]) == (
         "throttled"
     )
-    assert completeness_label(sum(bits.values())) == "aggregated,inferred,throttled"
+    assert completeness_label(sum(bits.values())) == "aggregated,backstop,inferred,throttled"
 
 
 def test_check_by() -> None:

@@ -204,8 +204,12 @@ class Observer:
     def __init__(self) -> None:
         self.reconnects: list[str] = []
         self.invalid: list[str] = []
+        self.refused: list[str] = []
 
     def frame(self, venue: str, received_at: float) -> None:
+        pass
+
+    def data(self, venue: str, received_at: float) -> None:
         pass
 
     def frame_invalid(self, venue: str, reason: str) -> None:
@@ -216,6 +220,12 @@ class Observer:
 
     def connections(self, venue: str, subscribed: int, total: int) -> None:
         pass
+
+    def completeness_of(self, venue: str, completeness: str) -> None:
+        pass
+
+    def topic_refused(self, venue: str) -> None:
+        self.refused.append(venue)
 
 
 class Keeping:

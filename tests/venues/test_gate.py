@@ -219,9 +219,11 @@ def test_malformed_frames_raise_frame_error(text: str) -> None:
 
 def test_instrument_requests_and_paging() -> None:
     dialect = Gate(VenueSettings())
-    usdt, btc = dialect.instrument_requests("https://api.gateio.ws/")
+    usdt, btc, usd1 = dialect.instrument_requests("https://api.gateio.ws/")
     assert usdt.url == "https://api.gateio.ws/api/v4/futures/usdt/contracts?limit=1000&offset=0"
     assert btc.url == "https://api.gateio.ws/api/v4/futures/btc/contracts?limit=1000&offset=0"
+    # USD1-settled contracts since Gate's changelog of 2026-08-19.
+    assert usd1.url == "https://api.gateio.ws/api/v4/futures/usd1/contracts?limit=1000&offset=0"
     full = [contract(f"C{n}_USDT") for n in range(MIN_FULL_PAGE)]
     specs, following = dialect.parse_instruments(usdt, orjson.dumps(full))
     assert len(specs) == MIN_FULL_PAGE and following is not None
@@ -254,9 +256,11 @@ def test_bad_instrument_documents(body: bytes) -> None:
 
 
 def test_plans_one_connection_per_settle_host() -> None:
-    usdt, btc = Gate(VenueSettings()).plans("wss://fx-ws.gateio.ws", book_of(BOOK_ROWS))
-    assert (usdt.url, btc.url) == ("wss://fx-ws.gateio.ws/v4/ws/usdt",
-                                   "wss://fx-ws.gateio.ws/v4/ws/btc")
+    usdt, btc, usd1 = Gate(VenueSettings()).plans("wss://fx-ws.gateio.ws", book_of(BOOK_ROWS))
+    assert (usdt.url, btc.url, usd1.url) == ("wss://fx-ws.gateio.ws/v4/ws/usdt",
+                                             "wss://fx-ws.gateio.ws/v4/ws/btc",
+                                             "wss://fx-ws.gateio.ws/v4/ws/usd1")
+    assert json.loads(usd1.subscribe_frames[1])["payload"] == ["BTC_USD1"]
     assert usdt.name != btc.name
     frames = [json.loads(f) for f in usdt.subscribe_frames]
     assert [(f["channel"], f["event"], f["payload"]) for f in frames] == [
@@ -268,8 +272,9 @@ def test_plans_one_connection_per_settle_host() -> None:
 
 
 def test_plans_with_symbols_and_the_simulator_prefix() -> None:
-    dialect = Gate(VenueSettings(symbols=("SOL_USDT", "BTC_USDT")))
-    (plan,) = dialect.plans("ws://127.0.0.1:9/gate", InstrumentBook("gate"))
+    dialect = Gate(VenueSettings(symbols=("SOL_USDT", "BTC_USDT", "ETH_USD1")))
+    plan, usd1 = dialect.plans("ws://127.0.0.1:9/gate", InstrumentBook("gate"))
+    assert usd1.url == "ws://127.0.0.1:9/gate/v4/ws/usd1"
     assert plan.url == "ws://127.0.0.1:9/gate/v4/ws/usdt"
     assert [json.loads(f)["payload"] for f in plan.subscribe_frames] == [
         ["BTC_USDT", "SOL_USDT"], ["BTC_USDT", "SOL_USDT"]]
@@ -278,5 +283,6 @@ def test_plans_with_symbols_and_the_simulator_prefix() -> None:
 def test_registry_builds_the_dialect() -> None:
     dialect = make_dialect("gate")
     assert isinstance(dialect, Gate)
-    assert dialect.venue == "gate" and dialect.completeness == "throttled"
+    # Every liquidation, batched, since Gate's changelog of 2026-08-20.
+    assert dialect.venue == "gate" and dialect.completeness == "full"
     assert dialect.needs_instruments

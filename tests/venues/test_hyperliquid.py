@@ -1,7 +1,9 @@
-"""The Hyperliquid dialect: backstop liquidations from vault trades, mids, plans, bad input.
+"""The Hyperliquid dialect: liquidation fills of the vaults' userFills, the optional trades
+inference, mids, plans, bad input.
 
 No public recording of a backstop liquidation exists, so the frames here are built from the
-trade schema of reference/exchanges.md §5.3.
+WsUserFills/WsFill/FillLiquidation schema (reference/exchanges.md §5.2a, §5.3) and the trade
+schema of §5.3.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from monitor.venues.hyperliquid import DEFAULT_VAULT_ADDRESSES, Hyperliquid, Hyp
 from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import liquidations, marks
 
-VAULT, VAULT_2, VAULT_3 = DEFAULT_VAULT_ADDRESSES
+VAULT, VAULT_2, VAULT_3, LIQUIDATOR_4, LIQUIDATOR = DEFAULT_VAULT_ADDRESSES
 USER = "0x1111111111111111111111111111111111111111"
 OTHER = "0x2222222222222222222222222222222222222222"
 NOW = 1_769_904_000.0
@@ -48,11 +50,85 @@ def trades_frame(*trades: dict[str, Any]) -> str:
     return orjson.dumps({"channel": "trades", "data": list(trades)}).decode()
 
 
-def session(**options: object) -> HyperliquidSession:
+def session(live: bool = False, **options: object) -> HyperliquidSession:
+    """A session as `liqmon parse` and replay make it, or (``live``) a connection's."""
     dialect = Hyperliquid(VenueSettings(options=options))
-    parser = dialect.session(InstrumentBook("hyperliquid"))
+    book = InstrumentBook("hyperliquid")
+    parser = dialect.session(book, dialect.plans("wss://x", book)[0] if live else None)
     assert isinstance(parser, HyperliquidSession)
     return parser
+
+
+def fill(coin: str = "BTC", side: str = "B", px: str = "95000", sz: str = "1.5", tid: int = 1,
+         liquidation: dict[str, str] | None = None) -> dict[str, Any]:
+    """A WsFill as userFills pushes it."""
+    row: dict[str, Any] = {
+        "coin": coin, "px": px, "sz": sz, "side": side, "time": NOW_MS, "startPosition": "0",
+        "dir": "Open Long" if side == "B" else "Open Short", "closedPnl": "0", "hash": "0x00",
+        "oid": 7, "crossed": True, "fee": "0", "tid": tid, "feeToken": "USDC"}
+    if liquidation is not None:
+        row["liquidation"] = liquidation
+    return row
+
+
+LIQ = {"liquidatedUser": USER, "markPx": "95010.0", "method": "backstop"}
+
+
+def fills_frame(*fills: dict[str, Any], user: str = VAULT, snapshot: bool = False) -> str:
+    data: dict[str, Any] = {"user": user, "fills": list(fills)}
+    if snapshot:
+        data["isSnapshot"] = True
+    return orjson.dumps({"channel": "userFills", "data": data}).decode()
+
+
+# -- userFills of the liquidator vaults -----------------------------------------------------
+
+
+def test_default_vaults_include_liquidator_4_and_the_liquidator_vault() -> None:
+    assert "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308" in DEFAULT_VAULT_ADDRESSES
+    assert "0x63c621a33714ec48660e32f2374895c8026a3a00" in DEFAULT_VAULT_ADDRESSES
+    (plan,) = Hyperliquid(VenueSettings()).plans("wss://api.hyperliquid.xyz",
+                                                  InstrumentBook("hyperliquid"))
+    subscriptions = [json.loads(f)["subscription"] for f in plan.subscribe_frames]
+    assert subscriptions == [{"type": "allMids"}] + [
+        {"type": "userFills", "user": v} for v in DEFAULT_VAULT_ADDRESSES]
+    assert plan.expected_acks == 1 + len(DEFAULT_VAULT_ADDRESSES)
+
+
+@pytest.mark.parametrize(("side", "expected"), [("B", "long"), ("A", "short")])
+def test_a_liquidation_fill_counts_with_the_taken_over_side(side: str, expected: str) -> None:
+    (liq,) = liquidations(session().parse(fills_frame(fill(side=side, liquidation=LIQ)), NOW))
+    assert liq.position_side == PositionSide(expected)  # the vault buying takes over a long
+    assert liq.completeness == "backstop"
+    assert (liq.event_id, liq.coin, liq.price, liq.qty_base) == (
+        "hyperliquid:1", "BTC", 95000.0, 1.5)
+    assert abs(liq.notional_usd - 142500.0) < 0.005
+
+
+def test_snapshot_skipped_and_ordinary_vault_fills_ignored() -> None:
+    parser = session(live=True)
+    snapshot = fills_frame(fill(liquidation=LIQ, tid=1), fill(tid=2), snapshot=True)
+    (info,) = parser.parse(snapshot, NOW)
+    assert isinstance(info, Info) and "snapshot" in info.detail
+    frame = fills_frame(fill(tid=3), fill(side="A", tid=4, liquidation=LIQ), fill(tid=5),
+                        user=LIQUIDATOR_4)
+    got = liquidations(parser.parse(frame, NOW))
+    assert [(liq.event_id, liq.position_side) for liq in got] == [
+        ("hyperliquid:4", PositionSide.SHORT)]
+    unwatched = fills_frame(fill(liquidation=LIQ), user=OTHER)
+    assert parser.parse(unwatched, NOW) == [Unrecognised("fills_of_an_unwatched_user")]
+
+
+def test_a_bad_liquidation_fill_among_good_ones_is_invalid() -> None:
+    frame = fills_frame(fill(tid=1, liquidation=LIQ), fill(tid=2, side="X", liquidation=LIQ))
+    items = session().parse(frame, NOW)
+    assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:1"]
+    assert len([i for i in items if isinstance(i, Invalid)]) == 1
+    with pytest.raises(FrameError):
+        session().parse(fills_frame(fill(px="nope", liquidation=LIQ)), NOW)
+
+
+# -- the optional trades inference ----------------------------------------------------------
 
 
 # -- who was liquidated ---------------------------------------------------------------------
@@ -92,6 +168,8 @@ def test_configured_vault_addresses_replace_the_defaults() -> None:
         Hyperliquid(VenueSettings(options={"vault_addresses": "0xabc"}))
     with pytest.raises(ConfigError):
         Hyperliquid(VenueSettings(options={"vault_addresses": []}))
+    with pytest.raises(ConfigError):  # Hyperliquid allows 10 users per IP
+        Hyperliquid(VenueSettings(options={"vault_addresses": [f"0x{i}" for i in range(11)]}))
 
 
 def test_kpepe_is_scaled_to_pepe() -> None:
@@ -115,8 +193,15 @@ def test_event_id_is_the_trade_id_and_several_trades_count() -> None:
 # -- the first trades push of a coin is a snapshot ------------------------------------------
 
 
+def test_offline_no_wall_clock_rule_drops_the_first_push() -> None:
+    # `liqmon parse` and replay read recordings hours old: every row counts.
+    old = NOW_MS - 3_600_000
+    frame = trades_frame(trade(buyer=VAULT, tid=1, time=old), trade(buyer=VAULT, tid=2, time=old))
+    assert len(liquidations(session().parse(frame, NOW))) == 2
+
+
 def test_first_push_per_coin_drops_old_rows() -> None:
-    parser = session()
+    parser = session(live=True)
     old, fresh = NOW_MS - 300_000, NOW_MS - 1_000
     first = trades_frame(trade(buyer=VAULT, tid=1, time=old), trade(buyer=VAULT, tid=2, time=fresh))
     items = parser.parse(first, NOW)
@@ -245,9 +330,13 @@ def test_instrument_request_and_meta() -> None:
 
 def test_plans_shard_coins_with_all_mids_on_every_connection() -> None:
     universe = [{"name": f"C{i}"} for i in range(120)]
-    dialect = Hyperliquid(VenueSettings(options={"coins_per_connection": 50}))
+    dialect = Hyperliquid(VenueSettings(options={"coins_per_connection": 50,
+                                                 "infer_from_trades": True}))
     specs, _ = dialect.parse_instruments(META_REQUEST, orjson.dumps({"universe": universe}))
-    plans = dialect.plans("ws://127.0.0.1:9100/hyperliquid/", InstrumentBook("hyperliquid", specs))
+    fills, *plans = dialect.plans("ws://127.0.0.1:9100/hyperliquid/",
+                                  InstrumentBook("hyperliquid", specs))
+    assert fills.name == "hyperliquid"
+    assert [p.name for p in plans] == ["hyperliquid-1", "hyperliquid-2", "hyperliquid-3"]
     assert [p.url for p in plans] == ["ws://127.0.0.1:9100/hyperliquid/ws"] * 3
     assert [p.expected_acks for p in plans] == [51, 51, 21]
     assert all(p.subscribe_interval_seconds == 0.25 for p in plans)
@@ -260,23 +349,22 @@ def test_plans_shard_coins_with_all_mids_on_every_connection() -> None:
 
 
 def test_plans_with_configured_symbols() -> None:
-    dialect = Hyperliquid(VenueSettings(symbols=("BTC", "kPEPE"),
-                                        options={"subscribe_interval_seconds": 1}))
-    (plan,) = dialect.plans("wss://api.hyperliquid.xyz", InstrumentBook("hyperliquid"))
+    dialect = Hyperliquid(VenueSettings(symbols=("BTC", "kPEPE"), options={
+        "subscribe_interval_seconds": 1, "infer_from_trades": True}))
+    _fills, plan = dialect.plans("wss://api.hyperliquid.xyz", InstrumentBook("hyperliquid"))
     assert plan.url == "wss://api.hyperliquid.xyz/ws"
     assert plan.subscribe_interval_seconds == 1.0
     assert [json.loads(f)["subscription"] for f in plan.subscribe_frames] == [
         {"type": "allMids"}, {"type": "trades", "coin": "BTC"}, {"type": "trades", "coin": "kPEPE"}]
-    (empty,) = Hyperliquid(VenueSettings()).plans("wss://api.hyperliquid.xyz",
-                                                   InstrumentBook("hyperliquid"))
-    assert empty.expected_acks == 1
+    with pytest.raises(ConfigError):
+        Hyperliquid(VenueSettings(options={"infer_from_trades": "yes"}))
 
 
 def test_dialect_contract() -> None:
     dialect = make_dialect("hyperliquid")
     assert isinstance(dialect, Hyperliquid)
     assert dialect.venue == "hyperliquid"
-    assert dialect.completeness == "inferred"
+    assert dialect.completeness == "backstop"
     assert dialect.needs_instruments is False
     assert dialect.ping_interval_seconds is not None and dialect.ping_interval_seconds < 60
     assert json.loads(dialect.ping_frame(0.0) or "") == {"method": "ping"}

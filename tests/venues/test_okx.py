@@ -421,15 +421,21 @@ def test_plans_default() -> None:
     assert plan.expected_acks == 4
 
 
-def test_plans_shard_mark_prices_and_keep_liquidations_on_one_connection() -> None:
+def test_plans_keep_liquidations_apart_from_the_long_price_lists() -> None:
+    # OKX refuses per argument: the liquidation channel shares its connection only with a
+    # few mark prices (its canary), BTC and ETH first.
     rows = [instrument(f"C{i:03d}-USDT-SWAP", "1", f"C{i:03d}") for i in range(450)]
+    rows += [instrument("ETH-USDT-SWAP", "0.1", "ETH"), instrument("BTC-USDT-SWAP", "0.01", "BTC")]
     dialect = Okx(VenueSettings(options={"mark_price_topics_per_connection": 200}))
     plans = dialect.plans("ws://127.0.0.1:9000/okx", book_of(rows))
-    assert [p.name for p in plans] == ["okx-0", "okx-1", "okx-2"]
+    assert [p.name for p in plans] == ["okx-0", "okx-1", "okx-2", "okx-3"]
     assert {p.url for p in plans} == {"ws://127.0.0.1:9000/okx/ws/v5/public"}
     args = [[a for f in p.subscribe_frames for a in json.loads(f)["args"]] for p in plans]
-    assert [len(a) for a in args] == [202, 200, 50]
-    assert [p.expected_acks for p in plans] == [202, 200, 50]
+    assert [len(a) for a in args] == [5, 200, 200, 49]
+    assert [p.expected_acks for p in plans] == [5, 200, 200, 49]
+    assert {a.get("instId") for a in args[0][2:]} == {"BTC-USDT-SWAP", "ETH-USDT-SWAP",
+                                                      "C000-USDT-SWAP"}
+    assert plans[0].topics[:2] == ("liquidation-orders:SWAP", "liquidation-orders:FUTURES")
     liquidation_args = [a for shard in args for a in shard if a["channel"] == "liquidation-orders"]
     assert liquidation_args == [a for a in args[0] if a["channel"] == "liquidation-orders"]
     assert len(liquidation_args) == 2
@@ -440,7 +446,7 @@ def test_plans_shard_mark_prices_and_keep_liquidations_on_one_connection() -> No
 def test_subscribe_frames_stay_under_the_request_size_limit() -> None:
     rows = [instrument(f"LONGNAME{i:04d}-USDT-SWAP", "1", f"LONGNAME{i:04d}") for i in range(1500)]
     dialect = Okx(VenueSettings(options={"mark_price_topics_per_connection": 1500}))
-    (plan,) = dialect.plans("wss://ws.okx.com:8443", book_of(rows))
+    _liquidations, plan = dialect.plans("wss://ws.okx.com:8443", book_of(rows))
     assert len(plan.subscribe_frames) > 1
     assert all(len(f) < 64 * 1024 for f in plan.subscribe_frames)
     ids = [json.loads(f)["id"] for f in plan.subscribe_frames]

@@ -71,7 +71,7 @@ class BybitSim(VenueSimBase):
         if request.path != "/v5/market/instruments-info":
             return None
         category = request.query.get("category", "")
-        items = [item for item in self.listings.values() if item.spec.category == category]
+        items = [item for item in self.rest_listings() if item.spec.category == category]
         if not items:
             return _rest_error(10001, "params error: Category is invalid")
         symbol = request.query.get("symbol")
@@ -119,7 +119,7 @@ class BybitSim(VenueSimBase):
             lambda item, ts_ms: self.ticker(item, ts_ms, False))
 
     def _batch(self, symbol: str, batch: list[Liq]) -> Publication:
-        item = self.listings[symbol]
+        item = self.listing(symbol)
         rows = []
         for liq in batch:
             event = liq.event
@@ -213,12 +213,13 @@ class BybitSession(SessionBase[BybitSim]):
         return Frame(orjson.dumps(body).decode())
 
     def _invalid(self, topic: str) -> str | None:
+        # Bybit refuses an unknown, delisted, wrong-endpoint or already-held topic with the
+        # same words, naming the first bad topic only (reference/exchanges.md §4.8a).
         kind, _, symbol = topic.rpartition(".")
-        if kind.split(".")[0] not in TOPIC_KINDS:
-            return f"error:handler not found,topic:{topic}"
         item = self.sim.listings.get(symbol)
-        if item is None or item.spec.category != self.category:
-            return f"Invalid symbol :[{topic}]"
+        if (kind.split(".")[0] not in TOPIC_KINDS or item is None
+                or item.spec.category != self.category or topic in self.held):
+            return f"error:handler not found,topic:{topic}"
         return None
 
     def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
@@ -238,7 +239,7 @@ class BybitSession(SessionBase[BybitSim]):
             self.release(args)
             return [self._reply(op, True, "", req_id)]
         if self.reject:
-            return [self._reply(op, False, f"Invalid symbol :[{args[0]}]", req_id)]
+            return [self._reply(op, False, f"error:handler not found,topic:{args[0]}", req_id)]
         for topic in args:
             problem = self._invalid(topic)
             if problem:
@@ -249,7 +250,7 @@ class BybitSession(SessionBase[BybitSim]):
         out: list[Out] = [self._reply(op, True, "", req_id)]
         for topic in args:
             if topic.startswith("tickers."):
-                item = self.sim.listings[topic.removeprefix("tickers.")]
+                item = self.sim.listing(topic.removeprefix("tickers."))
                 out.append(Frame(self.sim.ticker(item, now.exchange_ms, True), is_data=True))
         return out
 

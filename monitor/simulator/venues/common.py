@@ -91,10 +91,46 @@ class VenueSimBase:
     def __init__(self, ctx: vs.SimContext) -> None:
         self.ctx = ctx
         self.listings = {item.symbol: item for item in listings(self.venue)}
+        self._delisted: dict[str, Listing] = {}
+        self._rest_lag: dict[str, Listing] = {}
         self.prices = PriceBoard(ctx.mark_interval_ms, self.price_interval_ms)
 
     def rest(self, request: vs.RestRequest) -> vs.RestReply | None:
         return None
+
+    def delist(self, symbol: str, rest: bool = True) -> bool:
+        item = self.listings.pop(symbol, None) or self._delisted.get(symbol)
+        if item is None:
+            return False
+        self._delisted[symbol] = item
+        if rest:
+            self._rest_lag.pop(symbol, None)
+        else:
+            self._rest_lag[symbol] = item
+        return True
+
+    def relist(self, symbol: str) -> bool:
+        item = self._delisted.pop(symbol, None)
+        if item is None:
+            return False
+        self._rest_lag.pop(symbol, None)
+        self.listings[symbol] = item
+        return True
+
+    def listing(self, symbol: str) -> Listing:
+        """A listing by symbol, delisted or not (a batch may outlive its instrument)."""
+        found = self.listings.get(symbol) or self._delisted.get(symbol)
+        if found is None:
+            raise KeyError(symbol)
+        return found
+
+    def rest_listings(self) -> list[Listing]:
+        """What the REST documents list: the live listings and those whose delisting the
+        documents do not show yet (venues list a contract until it has settled)."""
+        return [*self.listings.values(), *self._rest_lag.values()]
+
+    def is_listed(self, symbol: str) -> bool:
+        return symbol in self.listings
 
     def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
         self.prices.set(coin, price)

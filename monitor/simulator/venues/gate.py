@@ -1,20 +1,22 @@
-"""Gate futures websockets (USDT- and BTC-settled) and contract lists, as simulated.
+"""Gate futures websockets (USDT-, BTC- and USD1-settled) and contract lists, as simulated.
 
-* Websocket paths ``/v4/ws/usdt`` and ``/v4/ws/btc``; each serves only its own contracts.
+* Websocket paths ``/v4/ws/usdt``, ``/v4/ws/btc`` and ``/v4/ws/usd1`` (Gate's changelog,
+  2026-08-19); each serves only its own contracts.
   ``{"time":..,"channel":..,"event":"subscribe","payload":[...]}`` is acked with
   ``{"time":..,"time_ms":..,"channel":..,"event":"subscribe","payload":[...],
   "result":{"status":"success"}}``; an unknown contract or channel (or the
   ``reject_subscription`` fault) gets ``"error":{"code":2,"message":...}`` and
   ``"result":{"status":"failed"}``.
-* ``futures.public_liquidates`` with ``["!all"]`` or a contract list: THROTTLED as the
-  channel was documented until 2026-08: at most one liquidation per contract per second (the
-  latest; the others are dropped and never count as sent), pushed at the end of its second.
+* ``futures.public_liquidates`` with ``["!all"]`` or a contract list: as Gate's changelog
+  of 2026-08-20 documents it, every liquidation of a settle host's one-second aggregation
+  period goes out in one batch (``result`` lists them all, contracts mixed), pushed at the
+  end of its second; none is dropped.
   ``size`` is a signed whole number of contracts (negative: a forced sell, so a long was
   liquidated), ``price`` a decimal string, ``time`` in ms.
 * ``futures.tickers`` with a contract list: ``mark_price`` at once, then on the price
   cadence.
 * ``{"time":..,"channel":"futures.ping"}`` is answered with ``futures.pong``.
-* REST ``/api/v4/futures/{usdt,btc}/contracts`` with ``limit`` (at most 1000) and
+* REST ``/api/v4/futures/{usdt,btc,usd1}/contracts`` with ``limit`` (at most 1000) and
   ``offset``.
 """
 
@@ -37,10 +39,16 @@ from monitor.simulator.venue_sim import (
     SimContext,
     SimNow,
 )
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
+from monitor.simulator.venues.common import (
+    SessionBase,
+    VenueSimBase,
+    WindowedBatches,
+    json_reply,
+    json_request,
+)
 
 VENUE = "gate"
-SETTLES = ("usdt", "btc")
+SETTLES = ("usdt", "btc", "usd1")
 LIQUIDATES = "futures.public_liquidates"
 TICKERS = "futures.tickers"
 THROTTLE_MS = 1000
@@ -54,7 +62,7 @@ class GateSim(VenueSimBase):
 
     def __init__(self, ctx: SimContext) -> None:
         super().__init__(ctx)
-        self._latest: dict[tuple[int, str], Liq] = {}  # (second, contract) -> latest
+        self._batches = WindowedBatches(THROTTLE_MS, self._push)  # per settle host
 
     # --- REST ------------------------------------------------------------------------------
 
@@ -95,28 +103,28 @@ class GateSim(VenueSimBase):
         return None
 
     def on_liquidation(self, liq: Liq) -> None:
-        self._latest[(liq.ts_ms // THROTTLE_MS, liq.event.instrument)] = liq
+        self._batches.add(self.listing(liq.event.instrument).spec.category, liq)
 
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
-        out = []
-        for key in sorted(k for k in self._latest
-                          if final or (k[0] + 1) * THROTTLE_MS <= now.exchange_ms):
-            liq = self._latest.pop(key)
-            out.append(self._push(liq, (key[0] + 1) * THROTTLE_MS))
-        return out + self.price_publications(
+        return self._batches.due(now.exchange_ms, final) + self.price_publications(
             now.exchange_ms, lambda item: f"{TICKERS}:{item.symbol}", self.ticker)
 
-    def _push(self, liq: Liq, pushed_ms: int) -> Publication:
-        event = liq.event
-        item = self.listings[event.instrument]
-        contracts = int(venue_quantity(item, event.qty_base, event.notional_usd))
-        row = {"price": fmt(venue_price(item, event.price), item.price_decimals),
-               "size": -contracts if event.position_side is PositionSide.LONG else contracts,
-               "time": liq.ts_ms, "contract": item.symbol}  # fmt: skip
+    def _push(self, settle: str, batch: list[Liq]) -> Publication:
+        pushed_ms = (batch[-1].ts_ms // THROTTLE_MS + 1) * THROTTLE_MS
+        rows = []
+        for liq in batch:
+            event = liq.event
+            item = self.listing(event.instrument)
+            contracts = int(venue_quantity(item, event.qty_base, event.notional_usd))
+            rows.append({
+                "price": fmt(venue_price(item, event.price), item.price_decimals),
+                "size": -contracts if event.position_side is PositionSide.LONG else contracts,
+                "time": liq.ts_ms, "contract": item.symbol})  # fmt: skip
         body = {"channel": LIQUIDATES, "event": "update", "time": pushed_ms // 1000,
-                "time_ms": pushed_ms, "result": [row]}
-        topics = (f"{LIQUIDATES}:{item.symbol}", f"{LIQUIDATES}:!all:{item.spec.category}")
-        return Publication(topics, orjson.dumps(body).decode(), (liq,))
+                "time_ms": pushed_ms, "result": rows}
+        topics = (f"{LIQUIDATES}:!all:{settle}",
+                  *dict.fromkeys(f"{LIQUIDATES}:{row['contract']}" for row in rows))
+        return Publication(topics, orjson.dumps(body).decode(), tuple(batch))
 
     def ticker(self, item: Listing, ts_ms: int) -> str:
         mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)

@@ -1,10 +1,17 @@
 """Hyperliquid's public websocket and info endpoint, as the simulator serves them.
 
-Hyperliquid publishes no liquidation feed. What the public ``trades`` channel shows is the
-backstop: a trade in which a liquidator vault is a counterparty (``users`` = [buyer,
-seller]). The vault buys from a liquidated long and sells to a liquidated short, so each
-scenario liquidation goes out as a trade with a vault on that side; ordinary trades between
-other users are mixed in as noise and never count as sent.
+Hyperliquid publishes no liquidation feed. Each scenario liquidation is a backstop: a
+liquidator vault takes the position over. It goes out as the vault's fill on
+``userFills`` of that vault, carrying the ``liquidation`` object (``liquidatedUser``,
+``markPx``, ``method``), the vault buying a liquidated long and selling a liquidated short;
+the vault's unwind fills (no ``liquidation`` object) are mixed in and never count. The same
+takeover is also a public trade with the vault as counterparty (``users`` = [buyer,
+seller]), for the optional trades inference; ordinary trades are noise there.
+
+* ``{"type":"userFills","user":addr}`` is acked, then answered with a snapshot of the
+  vault's recent fills flagged ``"isSnapshot": true`` (it counts as sent nowhere: a client
+  skips it), then the vault's new fills as ``{"channel":"userFills","data":{"user",
+  "fills"}}``.
 
 * Websocket path ``/ws``. ``{"method":"subscribe","subscription":{"type":"trades","coin":C}}``
   and ``{"type":"allMids"}`` are acked with ``{"channel":"subscriptionResponse","data":{...}}``;
@@ -40,11 +47,13 @@ from monitor.simulator.venue_sim import (
 )
 from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
-# The HLP liquidator vaults of reference/exchanges.md §5.3 (the dialect's defaults).
+# The liquidator vaults of reference/exchanges.md §5.2a/§5.3 (the dialect's defaults).
 LIQUIDATOR_VAULTS = (
     "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14",
     "0xb0a55f13d22f66e6d495ac98113841b2326e9540",
     "0x5e177e5e39c0f4e421f5865a6d8beed8d921cb70",
+    "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308",
+    "0x63c621a33714ec48660e32f2374895c8026a3a00",
 )
 MIDS_MS = 500
 RECENT_TRADES = 10
@@ -64,6 +73,8 @@ class HyperliquidSim(VenueSimBase):
         self._pending: dict[str, list[Liq]] = {}
         # coin -> recent trades, with the liquidation each one carries (None for noise)
         self.recent: dict[str, deque[tuple[dict[str, Any], Liq | None]]] = {}
+        # vault -> its recent fills, for the isSnapshot push
+        self.recent_fills: dict[str, deque[dict[str, Any]]] = {}
         self._tid = 900_000_000_000_000
 
     # --- REST ------------------------------------------------------------------------------
@@ -117,16 +128,33 @@ class HyperliquidSim(VenueSimBase):
 
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
         trades: dict[str, list[tuple[dict[str, Any], Liq | None]]] = {}
+        fills: dict[str, list[tuple[dict[str, Any], Liq | None]]] = {}
         for name, batch in self._pending.items():
-            trades[name] = [(self._trade(self.listings[name], liq), liq) for liq in batch]
+            trades[name] = [(self._trade(self.listing(name), liq), liq) for liq in batch]
+            for row, liq in trades[name]:
+                assert liq is not None
+                vault = _vault(liq)
+                fills.setdefault(vault, []).append((self._fill(row, vault, liq), liq))
         self._pending = {}
         out = []
         if self.prices.due(now.exchange_ms):
+            for vault in LIQUIDATOR_VAULTS:
+                if f"userFills:{vault}" in self.ctx.subscribed and self.listings:
+                    item = next(iter(self.listings.values()))
+                    unwind = self._noise(item, now.exchange_ms, vault)
+                    fills.setdefault(vault, []).append((self._fill(unwind, vault, None), None))
             for name, item in self.listings.items():
                 if f"trades:{name}" in self.ctx.subscribed:
                     trades.setdefault(name, []).append((self._noise(item, now.exchange_ms), None))
             if "allMids" in self.ctx.subscribed:
                 out.append(Publication(("allMids",), self.mids_push()))
+        for vault, vault_fills in fills.items():
+            self.recent_fills.setdefault(vault, deque(maxlen=RECENT_TRADES)).extend(
+                row for row, _ in vault_fills)
+            liqs = tuple(liq for _row, liq in vault_fills if liq is not None)
+            payload = orjson.dumps({"channel": "userFills", "data": {
+                "user": vault, "fills": [row for row, _ in vault_fills]}})
+            out.append(Publication((f"userFills:{vault}",), payload.decode(), liqs))
         for name, rows in trades.items():
             self.recent.setdefault(name, deque(maxlen=RECENT_TRADES)).extend(rows)
             liqs = tuple(liq for _row, liq in rows if liq is not None)
@@ -141,10 +169,26 @@ class HyperliquidSim(VenueSimBase):
         self._tid += 1
         return self._tid
 
+    def _fill(self, trade: dict[str, Any], vault: str, liq: Liq | None) -> dict[str, Any]:
+        """The vault's side of ``trade`` as a WsFill; a takeover carries ``liquidation``."""
+        buys = trade["users"][0] == vault
+        row = {
+            "coin": trade["coin"], "px": trade["px"], "sz": trade["sz"],
+            "side": "B" if buys else "A", "time": trade["time"], "startPosition": "0.0",
+            "dir": "Open Long" if buys else "Open Short", "closedPnl": "0.0",
+            "hash": trade["hash"], "oid": trade["tid"] + 1, "crossed": liq is None,
+            "fee": "0.0", "tid": trade["tid"], "feeToken": "USDC",
+        }  # fmt: skip
+        if liq is not None:
+            liquidated = trade["users"][1] if buys else trade["users"][0]
+            row["liquidation"] = {"liquidatedUser": liquidated, "markPx": trade["px"],
+                                  "method": "backstop"}
+        return row
+
     def _trade(self, item: Listing, liq: Liq) -> dict[str, Any]:
         event = liq.event
         long = event.position_side is PositionSide.LONG
-        vault = LIQUIDATOR_VAULTS[(0, 0, 0, 1, 2)[liq.seq % 5]]
+        vault = _vault(liq)
         user = _address(liq.seq + 1)
         size = venue_quantity(item, event.qty_base, event.notional_usd)
         return {
@@ -154,15 +198,17 @@ class HyperliquidSim(VenueSimBase):
             "tid": self._next_tid(), "users": [vault, user] if long else [user, vault],
         }  # fmt: skip
 
-    def _noise(self, item: Listing, ts_ms: int) -> dict[str, Any]:
+    def _noise(self, item: Listing, ts_ms: int, vault: str | None = None) -> dict[str, Any]:
         tid = self._next_tid()
         price = venue_price(item, self.prices.get(item.coin))
         size = max(10.0**-item.qty_decimals, round(500.0 / price, item.qty_decimals))
+        users = [_address(tid * 7), _address(tid * 7 + 3)]
+        if vault is not None:  # the vault unwinding: it trades like anyone else
+            users[tid % 2] = vault
         return {
             "coin": item.symbol, "side": "B" if tid % 2 else "A",
             "px": fmt(price, item.price_decimals), "sz": fmt(size, item.qty_decimals),
-            "hash": f"0x{tid:064x}", "time": ts_ms, "tid": tid,
-            "users": [_address(tid * 7), _address(tid * 7 + 3)],
+            "hash": f"0x{tid:064x}", "time": ts_ms, "tid": tid, "users": users,
         }  # fmt: skip
 
 
@@ -183,8 +229,11 @@ class HyperliquidSession(SessionBase[HyperliquidSim]):
         if method not in ("subscribe", "unsubscribe") or not isinstance(subscription, dict):
             return [self._error(parse_error)]
         kind = subscription.get("type")
+        user = subscription.get("user")
         if kind == "allMids":
             topic = "allMids"
+        elif kind == "userFills" and isinstance(user, str) and user.startswith("0x"):
+            topic = f"userFills:{user.lower()}"
         elif kind == "trades" and isinstance(subscription.get("coin"), str):
             topic = f"trades:{subscription['coin']}"
         else:
@@ -202,6 +251,12 @@ class HyperliquidSession(SessionBase[HyperliquidSim]):
         self.hold([topic])
         if topic == "allMids":
             return [ack, Frame(self.sim.mids_push(), is_data=True)]
+        if kind == "userFills":
+            vault = topic.partition(":")[2]
+            history = {"isSnapshot": True, "user": vault,
+                       "fills": list(self.sim.recent_fills.get(vault, ()))}
+            push = orjson.dumps({"channel": "userFills", "data": history}).decode()
+            return [ack, Frame(push, is_data=True)]
         recent = [
             (row, liq)
             for row, liq in self.sim.recent.get(subscription["coin"], ())
@@ -212,6 +267,11 @@ class HyperliquidSession(SessionBase[HyperliquidSim]):
         snapshot = orjson.dumps({"channel": "trades", "data": [row for row, _ in recent]})
         liqs = tuple(liq for _, liq in recent if liq is not None)
         return [ack, Frame(snapshot.decode(), is_data=True, liquidations=liqs)]
+
+
+def _vault(liq: Liq) -> str:
+    """Which liquidator vault takes a scenario liquidation over (most go to the first)."""
+    return LIQUIDATOR_VAULTS[(0, 0, 0, 1, 2, 3, 4)[liq.seq % 7]]
 
 
 def make(ctx: SimContext) -> HyperliquidSim:

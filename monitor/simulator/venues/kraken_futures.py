@@ -2,8 +2,11 @@
 
 * Websocket path ``/ws/v1``; the server greets with ``{"event":"info","version":1}``.
   ``{"event":"subscribe","feed":"trade"|"ticker","product_ids":[...]}`` is acked with
-  ``{"event":"subscribed","feed":..,"product_ids":[...]}``; an unknown product (or the
-  ``reject_subscription`` fault) gets ``{"event":"error","message":"Invalid product id"}``.
+  ``{"event":"subscribed","feed":..,"product_ids":[...]}``. Each unknown (or delisted)
+  product gets its own ``{"event":"subscribed_failed","feed":..,"product_ids":[p]}`` (the
+  answers Kraken Futures documents for a subscribe) and the others are subscribed; the
+  ``reject_subscription`` fault, or no products at all, gets
+  ``{"event":"error","message":"Invalid product id"}``.
 * Each ``trade`` subscription first gets a ``trade_snapshot`` of the product's recent trades
   (liquidations already sent elsewhere, so skipping it and deduplicating it agree), then one
   ``trade`` message per trade. Liquidations have ``type`` ``liquidation`` and the taker's
@@ -66,7 +69,7 @@ class KrakenFuturesSim(VenueSimBase):
         if request.path != "/derivatives/api/v3/instruments":
             return None
         return json_reply({"result": "success", "serverTime": "2026-02-01T00:00:00.000Z",
-                           "instruments": [_instrument(i) for i in self.listings.values()]})
+                           "instruments": [_instrument(i) for i in self.rest_listings()]})
 
     # --- websocket -------------------------------------------------------------------------
 
@@ -89,7 +92,7 @@ class KrakenFuturesSim(VenueSimBase):
 
     def trade(self, liq: Liq) -> dict[str, Any]:
         event = liq.event
-        item = self.listings[event.instrument]
+        item = self.listing(event.instrument)
         return {
             "feed": "trade", "product_id": item.symbol,
             "uid": str(uuid.uuid5(_UID_NAMESPACE, f"{liq.seq}")),
@@ -147,21 +150,29 @@ class KrakenFuturesSession(SessionBase[KrakenFuturesSim]):
                                  request.get("product_ids"))
         if event not in ("subscribe", "unsubscribe") or feed not in FEEDS:
             return [self._json({"event": "error", "message": "Json Error"})]
-        if (self.reject or not isinstance(products, list) or not products
-                or any(p not in self.sim.listings for p in products)):
+        if self.reject or not isinstance(products, list) or not products:
             return [self._json({"event": "error", "message": "Invalid product id"})]
+        # Unsubscribing what the connection holds always works, delisted or not.
+        known = [p for p in products if p in self.sim.listings
+                 or (event == "unsubscribe" and f"{feed}:{p}" in self.held)]
+        failed = "subscribed_failed" if event == "subscribe" else "unsubscribed_failed"
+        out: list[Out] = [self._json({"event": failed, "feed": feed, "product_ids": [p]})
+                          for p in products if p not in known]
+        products = known
+        if not products:
+            return out
         topics = [f"{feed}:{product}" for product in products]
         if event == "unsubscribe":
             self.release(topics)
-            return [self._json({"event": "unsubscribed", "feed": feed, "product_ids": products})]
-        self.hold(topics)
-        out: list[Out] = [self._json({"event": "subscribed", "feed": feed,
+            return [*out, self._json({"event": "unsubscribed", "feed": feed,
                                       "product_ids": products})]
+        self.hold(topics)
+        out.append(self._json({"event": "subscribed", "feed": feed, "product_ids": products}))
         for product in products:
             if feed == "trade":
                 out.append(self._snapshot(product))
             else:
-                push = self.sim.ticker(self.sim.listings[product], now.exchange_ms)
+                push = self.sim.ticker(self.sim.listing(product), now.exchange_ms)
                 out.append(Frame(push, is_data=True))
         return out
 

@@ -2,7 +2,9 @@
 
 * Websocket path ``/ws/v5/public``. ``{"op":"subscribe","args":[...]}`` is acked once per arg
   (``{"event":"subscribe","arg":{...},"connId":"..."}``); an unknown channel, instType or
-  instId gets ``{"event":"error","code":"60018","msg":"Wrong URL or channel:...",...}``.
+  instId (a delisted one too) gets ``{"event":"error","code":"60018","msg":"Wrong URL or
+  channel:...",...}`` for that argument alone; the request's other arguments are acked and
+  flow (OKX refuses one argument at a time, reference/exchanges.md §4.8a).
 * ``liquidation-orders`` per ``instType`` (SWAP, FUTURES): every push lists instruments in
   ``data``, each with a ``details`` array (several liquidations may share one). ``sz`` is in
   contracts of ``ctVal``; ``posSide`` is ``long``/``short`` (hedge mode) or ``net``, in which
@@ -71,7 +73,7 @@ class OkxSim(VenueSimBase):
             return _rest_error(400, "50014", "Parameter instType can not be empty.")
         if inst_type not in (*INST_TYPES, "SPOT"):
             return _rest_error(400, "51000", "Parameter instType error")
-        items = [i for i in self.listings.values() if i.spec.category == inst_type]
+        items = [i for i in self.rest_listings() if i.spec.category == inst_type]
         family = request.query.get("instFamily") or request.query.get("uly")
         if family:
             items = [i for i in items if _family(i) == family]
@@ -85,7 +87,7 @@ class OkxSim(VenueSimBase):
         return OkxSession(self, reject) if path == "/ws/v5/public" else None
 
     def on_liquidation(self, liq: Liq) -> None:
-        item = self.listings[liq.event.instrument]
+        item = self.listing(liq.event.instrument)
         self._pending.setdefault(item.spec.category, []).append(liq)
 
     def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
@@ -102,7 +104,7 @@ class OkxSim(VenueSimBase):
         by_instrument: dict[str, list[dict[str, str]]] = {}
         for liq in batch:
             event = liq.event
-            item = self.listings[event.instrument]
+            item = self.listing(event.instrument)
             long = event.position_side is PositionSide.LONG
             contracts = venue_quantity(item, event.qty_base, event.notional_usd)
             # Some accounts are in net mode: posSide "net", and the order side tells.
@@ -113,8 +115,8 @@ class OkxSim(VenueSimBase):
                 "sz": fmt(contracts, item.qty_decimals), "ts": str(liq.ts_ms),
             })  # fmt: skip
         data = [
-            {"details": details, "instFamily": _family(self.listings[inst]), "instId": inst,
-             "instType": inst_type, "uly": _family(self.listings[inst])}
+            {"details": details, "instFamily": _family(self.listing(inst)), "instId": inst,
+             "instType": inst_type, "uly": _family(self.listing(inst))}
             for inst, details in by_instrument.items()
         ]  # fmt: skip
         arg = {"channel": "liquidation-orders", "instType": inst_type}
@@ -176,6 +178,12 @@ class OkxSession(SessionBase[OkxSim]):
             return f"mark-price:{arg['instId']}"
         return None
 
+    def _held_topic(self, arg: object) -> str | None:
+        if not isinstance(arg, dict):
+            return None
+        topic = f"{arg.get('channel')}:{arg.get('instId') or arg.get('instType')}"
+        return topic if topic in self.held else None
+
     @staticmethod
     def _wrong(arg: object) -> str:
         if not isinstance(arg, dict):
@@ -194,22 +202,27 @@ class OkxSession(SessionBase[OkxSim]):
         args = request.get("args")
         if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
             return [self._error("60012", f"Invalid request: {text[:100]}", request_id)]
-        topics = [self._topic(arg) for arg in args]
-        if self.reject or None in topics:
-            bad = args[0] if self.reject else args[topics.index(None)]
-            return [self._error("60018", self._wrong(bad), request_id)]
-        valid = [t for t in topics if t is not None]
+        # Unsubscribing what the connection holds always works, delisted or not.
+        topics = [None if self.reject else self._topic(arg) for arg in args]
+        if op == "unsubscribe":
+            topics = [t or self._held_topic(arg) for t, arg in zip(topics, args, strict=True)]
+        # OKX answers each argument on its own: a bad one gets its 60018, the rest go on.
+        out: list[Out] = [self._error("60018", self._wrong(arg), request_id)
+                          for arg, topic in zip(args, topics, strict=True) if topic is None]
+        good = [(arg, topic) for arg, topic in zip(args, topics, strict=True) if topic]
+        valid = [topic for _arg, topic in good]
         if op == "unsubscribe":
             self.release(valid)
-            return [self._event({"event": "unsubscribe", "arg": a}, request_id) for a in args]
-        out: list[Out] = [self._event({"event": "subscribe", "arg": a}, request_id) for a in args]
+            return out + [self._event({"event": "unsubscribe", "arg": a}, request_id)
+                          for a, _t in good]
+        out += [self._event({"event": "subscribe", "arg": a}, request_id) for a, _t in good]
         self.hold(valid)
         for topic in valid:
             kind, _, key = topic.partition(":")
             if kind == "liquidation-orders":
                 out.append(self._replay(topic, key))
             else:
-                push = self.sim.mark_push(self.sim.listings[key], now.exchange_ms)
+                push = self.sim.mark_push(self.sim.listing(key), now.exchange_ms)
                 out.append(Frame(push, is_data=True))
         return out
 
