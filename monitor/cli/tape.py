@@ -20,13 +20,6 @@ from monitor.events import Completeness, Liquidation
 
 _ANSI = {"red": "\x1b[31m", "green": "\x1b[32m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
 _RESET = "\x1b[0m"
-# Marks what a venue's feed cannot guarantee: a throttled feed's row stands for more.
-_COMPLETENESS_MARK = {
-    Completeness.FULL: "",
-    Completeness.THROTTLED: "throttled",
-    Completeness.AGGREGATED: "aggregated",
-    Completeness.INFERRED: "inferred",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +58,9 @@ def tape_line(event: Liquidation, *, color: bool = False, origin: float | None =
         side_text = f"{_ANSI[SIDE_STYLE[side]]}{side_text}{_RESET}"
         if event.notional_usd >= 1e6:
             amount = f"{_ANSI['bold']}{amount:>8}{_RESET}"
-    mark = _COMPLETENESS_MARK[event.completeness]
+    # Marks what a venue's feed cannot guarantee (a throttled feed's row stands for more);
+    # every level but full is named, whatever levels venues add.
+    mark = "" if event.completeness is Completeness.FULL else event.completeness.value
     line = (f"{when:<9} {event.venue[:14]:<14} {event.coin[:6]:<6} {side_text} {amount:>8} "
             f"@ {price(event.price):>11}")
     if mark:
