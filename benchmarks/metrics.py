@@ -95,7 +95,7 @@ def populated(venues: list[str]) -> tuple[CollectorRegistry, Metrics]:
     registry, metrics = build(venues)
     for event in events(50_000, venues):
         metrics.liquidation(event)
-        metrics.whale(event)
+        metrics.whale(event, "critical")
         metrics.mark(MarkPrice(event.venue, "X", event.coin, 100.0, 1, 1.0))
     for venue in venues:
         metrics.frame(venue, time.time())

@@ -201,7 +201,7 @@ class Ingest:
                 self._on_liquidation(event)
             if detector is not None:
                 for whale in detector.on_liquidation(event):
-                    metrics.whale(event)
+                    metrics.whale(event, whale.severity.value)
                     self._on_whale(whale)
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109

@@ -47,6 +47,7 @@ SEVERITY_LEVEL = {"warning": 1, "critical": 2, "extreme": 3}
 SIZE_BUCKETS_USD = (1e3, 1e4, 5e4, 1e5, 5e5, 1e6, 5e6, 1e7, 5e7, 1e8, 5e8)
 LAG_BUCKETS_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LARGEST_WINDOW_MS = 60_000
+WHALE_WINDOW_MS = 300_000  # as long as the whale alert rule's increase() window
 # Bounds the cache from raw coins to label slots; the label sets themselves are bounded (coin
 # labels outside the configured coins are "other"), so this only guards against a flood of
 # venues or listings.
@@ -74,6 +75,7 @@ class _HotCollector:
     def __init__(self) -> None:
         self.liquidations: dict[tuple[str, str, str], Tally] = {}
         self.whales: dict[tuple[str, str, str], list[float]] = {}
+        self.whale_severity: dict[tuple[str, str, str], float] = {}
         self.size: dict[tuple[str, str], Buckets] = {}
         self.event_lag: dict[str, Buckets] = {}
         self.largest: dict[tuple[str, str], float] = {}
@@ -98,6 +100,11 @@ class _HotCollector:
             "USD notional liquidated (stablecoin quotes count as USD).", labels=vcs)
         whales = CounterMetricFamily(
             "liqmon_whale_liquidations", "Single liquidations above the whale threshold.",
+            labels=vcs)
+        whale_severity = GaugeMetricFamily(
+            "liqmon_whale_severity",
+            "Highest severity the daemon gave a whale liquidation of this venue, coin and side "
+            "in the last 5 minutes of venue time (1 warning, 2 critical, 3 extreme; 0 none).",
             labels=vcs)
         size = HistogramMetricFamily(
             "liqmon_liquidation_size_usd", "USD notional of single liquidations.",
@@ -129,6 +136,8 @@ class _HotCollector:
                 usd.add_metric(labels, total_usd)
             for labels, (count,) in self.whales.items():
                 whales.add_metric(labels, count)
+            for labels, level in self.whale_severity.items():
+                whale_severity.add_metric(labels, level)
             for pair, buckets in self.size.items():
                 size.add_metric(pair, _cumulative(SIZE_LE, buckets), buckets[-1])
             for pair, value in self.largest.items():
@@ -145,8 +154,8 @@ class _HotCollector:
                 dropped.add_metric((venue,), count)
             for venue, (count,) in self.duplicates.items():
                 duplicates.add_metric((venue,), count)
-        return iter((liquidations, usd, size, largest, whales, mark, frames, last_frame, lag,
-                     dropped, duplicates))
+        return iter((liquidations, usd, size, largest, whales, whale_severity, mark, frames,
+                     last_frame, lag, dropped, duplicates))
 
 
 def _le(bounds: Sequence[float]) -> tuple[str, ...]:
@@ -284,6 +293,8 @@ class Metrics:
             self.store_rejected.labels(reason)
         self.store_persistent.set(-1)  # until a Redis store has been asked
         # (venue, coin label) → (venue ms, USD) of the largest liquidation of the last minute.
+        # (venue, coin label, side) → (venue ms, level) of the strongest recent whale.
+        self._whale_seen: dict[tuple[str, str, str], tuple[int, float]] = {}
         self._largest_seen: dict[tuple[str, str], tuple[int, float]] = {}
         # (venue, raw coin, side) → the slot one liquidation updates: many raw coins share
         # the slot of "other".
@@ -459,15 +470,29 @@ class Metrics:
             self._hot.largest[largest_key] = notional
 
     def expire_largest(self, now_ms: int) -> None:
-        """Zero the largest-liquidation gauges whose minute has passed (called each second)."""
+        """Zero the largest-liquidation gauges whose minute has passed and the whale
+        severities whose 5 minutes have (called each second)."""
         for key, (ts_ms, _usd) in list(self._largest_seen.items()):
             if now_ms - ts_ms > LARGEST_WINDOW_MS:
                 del self._largest_seen[key]
                 self._hot.largest[key] = 0.0
+        for whale_key, (ts_ms, _level) in list(self._whale_seen.items()):
+            if now_ms - ts_ms > WHALE_WINDOW_MS:
+                del self._whale_seen[whale_key]
+                self._hot.whale_severity[whale_key] = 0.0
 
-    def whale(self, event: Liquidation) -> None:
+    def whale(self, event: Liquidation, severity: str) -> None:
+        """A whale alert was raised for ``event`` with ``severity`` (warning, critical or
+        extreme): counted, and its severity kept for 5 minutes, so the Prometheus alert
+        carries the severity the daemon's own alert has."""
         key = (event.venue, self.coin_label(event.coin), event.position_side.value)
         self._hot.whales.setdefault(key, [0.0])[0] += 1
+        level = float(SEVERITY_LEVEL[severity])
+        seen = self._whale_seen.get(key)
+        if seen is not None and event.exchange_ts_ms - seen[0] <= WHALE_WINDOW_MS:
+            level = max(level, seen[1])
+        self._whale_seen[key] = (event.exchange_ts_ms, level)
+        self._hot.whale_severity[key] = level
 
     def mark(self, price: MarkPrice) -> None:
         key = (price.venue, price.coin)

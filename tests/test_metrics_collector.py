@@ -53,6 +53,11 @@ class Reference:
                              ["venue", "coin"], registry=r)
         self.whales = Counter("liqmon_whale_liquidations",
                               "Single liquidations above the whale threshold.", vcs, registry=r)
+        self.whale_severity = Gauge(
+            "liqmon_whale_severity",
+            "Highest severity the daemon gave a whale liquidation of this venue, coin and side "
+            "in the last 5 minutes of venue time (1 warning, 2 critical, 3 extreme; 0 none).",
+            vcs, registry=r)
         self.mark = Gauge("liqmon_mark_price_usd",
                           "Last mark price of the coin on the venue, in USD.", ["venue", "coin"],
                           registry=r)
@@ -127,8 +132,9 @@ def test_the_collector_exposes_what_prometheus_client_objects_expose() -> None:
         metrics.liquidation(event)
         ref.liquidation(event)
         if i % 7 == 0:
-            metrics.whale(event)
+            metrics.whale(event, "warning")
             ref.whales.labels(venue, ref.label(coin), side.value).inc()
+            ref.whale_severity.labels(venue, ref.label(coin), side.value).set(1)
         if i % 5 == 0:
             metrics.frame(venue, ts / 1000)
             ref.frames.labels(venue).inc()
