@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
@@ -40,7 +41,6 @@ from monitor.events import (
     event_id_from_fields,
     new_liquidation,
 )
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE, MALFORMED_JSON
 from monitor.venues.dialect import (
     NEVER,

@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError
 from monitor.events import (
     Completeness,
@@ -44,7 +45,6 @@ from monitor.events import (
     PositionSide,
     event_id_from_fields,
 )
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     LONE_ROW,

@@ -41,9 +41,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     LONE_ROW,

@@ -43,9 +43,9 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     Ack,

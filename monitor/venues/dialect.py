@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import monitor.venues._json as _json
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice
-from monitor.venues import _json
 from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
 

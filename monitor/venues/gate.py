@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
@@ -49,7 +50,6 @@ from monitor.events import (
     PositionSide,
     event_id_from_fields,
 )
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     LONE_ROW,

@@ -36,9 +36,9 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_fields
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     LONE_ROW,

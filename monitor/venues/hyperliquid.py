@@ -37,9 +37,9 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError
 from monitor.events import Completeness, MarkPrice, PositionSide
-from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_fields
-from monitor.venues import _json
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import Invalid
 from monitor.venues.instruments import normalise_coin

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, PositionSide
-from monitor.venues import _json
 from monitor.venues.dialect import Info, Invalid, Item
 from monitor.venues.instruments import InstrumentBook, normalise_coin
 

@@ -43,9 +43,9 @@ from typing import Any
 
 import orjson
 
+import monitor.venues._json as _json
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
-from monitor.venues import _json
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
