@@ -232,6 +232,7 @@ def check_config(config: Config) -> None:
     for venue, vc in config.venues.items():
         for key, schemes in URL_SCHEMES.items():
             _check_url(f"venues.{venue}.{key}", getattr(vc, key), schemes)
+        check_option_names(venue, vc)
         if vc.enabled:
             check_venue_options(venue, vc)
     if config.store.backend == "redis" and not config.store.url.startswith("unix://"):
@@ -264,6 +265,18 @@ def _check_url(key: str, url: str, schemes: tuple[str, ...], *, empty_ok: bool =
         raise ConfigError(key, url, f"a {expected} ({exc})") from None
     if parts.scheme.lower() not in schemes or not parts.hostname:
         raise ConfigError(key, url, f"a {expected}")
+
+
+def check_option_names(venue: str, vc: VenueConfig) -> None:
+    """Raise ConfigError for an option key the venue does not take: a misspelt option would
+    otherwise be ignored and its default used without a word."""
+    known = VENUES[venue].options
+    for key in sorted(vc.options):
+        if key not in known:
+            expected = ("one of the options " + ", ".join(known) if known
+                        else "no options (this venue takes none)")
+            raise ConfigError(f"venues.{venue}.options.{key}", vc.options[key],
+                              expected + "; see docs/venues.md")
 
 
 def check_venue_options(venue: str, vc: VenueConfig) -> None:

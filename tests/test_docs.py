@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import build_parser
+from monitor.venues import VENUES
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -32,3 +33,11 @@ def test_every_command_named_in_the_docs_exists(doc: Path) -> None:
                 if isinstance(action, argparse._SubParsersAction) for name in action.choices}
     named = set(re.findall(r"`liqmon ([a-z][a-z-]+)", doc.read_text()))
     assert named <= commands, f"{doc.name} names {sorted(named - commands)}"
+
+
+def test_the_venue_options_table_lists_exactly_the_options_the_registry_takes() -> None:
+    text = (REPO / "docs" / "venues.md").read_text()
+    section = text.split("## Venue options", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z-]+)` \| `([a-z_]+)` \|", section, re.MULTILINE))
+    registered = {(venue, option) for venue, entry in VENUES.items() for option in entry.options}
+    assert documented == registered

@@ -23,6 +23,9 @@ class VenueEntry:
     # "websocket": a dialect behind the connection supervisor; "node-fills": the files of a
     # Hyperliquid node (options.path), followed by monitor/feed/node_source.py.
     transport: str = "websocket"
+    # The keys its ``options`` table may hold (docs/venues.md): any other is a config error,
+    # so that a misspelt option fails at start instead of being silently ignored.
+    options: tuple[str, ...] = ()
 
 
 VENUES: dict[str, VenueEntry] = {
@@ -35,9 +38,12 @@ VENUES: dict[str, VenueEntry] = {
         VenueEntry("bybit", "monitor.venues.bybit:Bybit",
                    "wss://stream.bybit.com", "https://api.bybit.com", True),
         VenueEntry("okx", "monitor.venues.okx:Okx",
-                   "wss://ws.okx.com:8443", "https://www.okx.com", True),
+                   "wss://ws.okx.com:8443", "https://www.okx.com", True,
+                   options=("mark_price_topics_per_connection", "replay_max_age_seconds")),
         VenueEntry("hyperliquid", "monitor.venues.hyperliquid:Hyperliquid",
-                   "wss://api.hyperliquid.xyz", "https://api.hyperliquid.xyz", True),
+                   "wss://api.hyperliquid.xyz", "https://api.hyperliquid.xyz", True,
+                   options=("vault_addresses", "infer_from_trades", "coins_per_connection",
+                            "subscribe_interval_seconds", "replay_max_age_seconds")),
         VenueEntry("bitmex", "monitor.venues.bitmex:Bitmex",
                    "wss://ws.bitmex.com", "https://www.bitmex.com", True),
         VenueEntry("deribit", "monitor.venues.deribit:Deribit",
@@ -52,7 +58,8 @@ VENUES: dict[str, VenueEntry] = {
                    "wss://indexer.dydx.trade", "https://indexer.dydx.trade", True),
         VenueEntry("htx", "monitor.venues.htx:Htx",
                    "wss://api.hbdm.com", "https://api.hbdm.com", True),
-        VenueEntry("hyperliquid-node", "", "", "", False, transport="node-fills"),
+        VenueEntry("hyperliquid-node", "", "", "", False, transport="node-fills",
+                   options=("path", "state_file")),
     )
 }
 WEBSOCKET_VENUES = tuple(v for v, e in VENUES.items() if e.transport == "websocket")

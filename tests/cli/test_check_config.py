@@ -27,6 +27,12 @@ BAD = {
     "coin thresholds": ("[detector.coins.BTC]\ncascade_usd = 30e6\n", "'detector.coins.BTC'"),
     "venue option": ("[venues.okx]\noptions = { replay_max_age_seconds = -1 }\n",
                      "'venues.okx.options.replay_max_age_seconds': got -1"),
+    "misspelt option": ("[venues.okx]\noptions = { replay_max_age = 5 }\n",
+                        "'venues.okx.options.replay_max_age': got 5, expected one of the "
+                        "options mark_price_topics_per_connection, replay_max_age_seconds"),
+    "option of a venue without options": (
+        "[venues.bybit]\nenabled = false\noptions = { bogus = 1 }\n",
+        "'venues.bybit.options.bogus': got 1, expected no options (this venue takes none)"),
     "node path": ("[venues.hyperliquid-node]\nenabled = true\n",
                   "'venues.hyperliquid-node.options.path'"),
 }
