@@ -37,6 +37,8 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError
 from monitor.events import (
     Completeness,
@@ -44,25 +46,6 @@ from monitor.events import (
     MarkPrice,
     PositionSide,
     event_id_from_fields,
-)
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    LONE_ROW,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    SessionDefaults,
-    Unrecognised,
-    read_rows,
-)
-from monitor.venues.instruments import (
-    InstrumentBook,
-    coin_of_symbol,
-    normalise_coin,
 )
 
 VENUE = "bitget"
@@ -82,11 +65,11 @@ def symbol_coin(symbol: str) -> tuple[str, float]:
     ``BTCUSD_CM``. Raises FrameError for a symbol with no known quote."""
     core = symbol.upper().split("_", 1)[0]
     if core.endswith("PERP") and len(core) > 4:
-        return normalise_coin(core[:-4])  # USDC futures in the classic naming
+        return instr.normalise_coin(core[:-4])  # USDC futures in the classic naming
     try:
-        return coin_of_symbol(core)
+        return instr.coin_of_symbol(core)
     except ValueError:
-        raise FrameError(BAD_VALUE, f"symbol: no known quote in {symbol!r:.40}") from None
+        raise FrameError(_json.BAD_VALUE, f"symbol: no known quote in {symbol!r:.40}") from None
 
 
 def inst_type_of(symbol: str) -> str:
@@ -99,15 +82,15 @@ def inst_type_of(symbol: str) -> str:
     return "coin-futures"
 
 
-class BitgetSession(SessionDefaults):
+class BitgetSession(dialect.SessionDefaults):
     """Parse state of one Bitget connection (none beyond the configured symbols)."""
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         if text == PONG_TEXT:
-            return [Pong()]
+            return [dialect.Pong()]
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         if "event" in msg:
             return self._event(msg)
         arg = msg.get("arg")
@@ -117,33 +100,33 @@ class BitgetSession(SessionDefaults):
                 return self._liquidations(msg, arg, received_at)
             if topic == TICKER_TOPIC:
                 return self._tickers(msg, arg, received_at)
-            return [Unrecognised("unknown_topic")]
-        return [Unrecognised("unknown_shape")]
+            return [dialect.Unrecognised("unknown_topic")]
+        return [dialect.Unrecognised("unknown_shape")]
 
-    def _event(self, msg: dict[str, Any]) -> list[Item]:
+    def _event(self, msg: dict[str, Any]) -> list[dialect.Item]:
         event = msg.get("event")
         if event == "subscribe":
-            return [Ack(_json.compact(msg.get("arg")))]
+            return [dialect.Ack(_json.compact(msg.get("arg")))]
         if event == "error":
             text = msg.get("msg")
-            return [Rejection(text if isinstance(text, str) else _json.compact(msg))]
+            return [dialect.Rejection(text if isinstance(text, str) else _json.compact(msg))]
         if event in ("unsubscribe", "login"):
-            return [Info(str(event))]
-        return [Unrecognised("unknown_event")]
+            return [dialect.Info(str(event))]
+        return [dialect.Unrecognised("unknown_event")]
 
     def _liquidations(
         self, msg: dict[str, Any], arg: dict[str, Any], received_at: float
-    ) -> list[Item]:
+    ) -> list[dialect.Item]:
         rows = _json.arr(msg["data"], "data")
         action = msg.get("action")
         if action == "snapshot":
-            return [Info("liquidation snapshot")]  # history on subscribe, if it ever comes
+            return [dialect.Info("liquidation snapshot")]  # history on subscribe, if it ever comes
         if action != "update":
-            return [Unrecognised("unknown_action")]
+            return [dialect.Unrecognised("unknown_action")]
         inst_type = arg.get("instType")
         if not isinstance(inst_type, str):
             inst_type = ""
-        return read_rows(rows, lambda element: self._liquidation(
+        return dialect.read_rows(rows, lambda element: self._liquidation(
             _json.obj(element, "data[]"), inst_type, received_at))
 
     def _liquidation(
@@ -167,7 +150,9 @@ class BitgetSession(SessionDefaults):
             event_id=event_id_from_fields(VENUE, inst_type, symbol, ts, raw_side, raw_amount,
                                           raw_price))
 
-    def _tickers(self, msg: dict[str, Any], arg: dict[str, Any], received_at: float) -> list[Item]:
+    def _tickers(
+        self, msg: dict[str, Any], arg: dict[str, Any], received_at: float
+    ) -> list[dialect.Item]:
         rows = _json.arr(msg["data"], "data")
         symbol = arg.get("symbol")
         frame_ts = msg.get("ts")
@@ -176,14 +161,14 @@ class BitgetSession(SessionDefaults):
             row = _json.obj(element, "data[]")
             name = row.get("symbol", symbol)
             if not isinstance(name, str) or not name:
-                raise FrameError(BAD_VALUE, "ticker without a symbol")
+                raise FrameError(_json.BAD_VALUE, "ticker without a symbol")
             coin, mult = self._coin(name)
             price = _json.positive(_json.req_float(row, "markPrice"), "markPrice")
             ts = _json.to_int(row.get("ts", frame_ts), "ts")
             _json.in_range(name, price / mult)
             return MarkPrice(VENUE, name, coin, price / mult, ts, received_at)
 
-        return read_rows(rows, ticker, raise_when=LONE_ROW)
+        return dialect.read_rows(rows, ticker, raise_when=dialect.LONE_ROW)
 
     def _coin(self, symbol: str) -> tuple[str, float]:
         spec = self._book.get(symbol)
@@ -192,7 +177,7 @@ class BitgetSession(SessionDefaults):
         return symbol_coin(symbol)
 
 
-class Bitget(DialectDefaults):
+class Bitget(dialect.DialectDefaults):
     venue = VENUE
     completeness = Completeness.AGGREGATED
     ping_interval_seconds = PING_INTERVAL_SECONDS
@@ -207,13 +192,15 @@ class Bitget(DialectDefaults):
                  for s in symbols]
         return args
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         args = self.subscribe_args()
         frame = orjson.dumps({"op": "subscribe", "args": args}).decode()
         url = ws_base_url.rstrip("/") + "/v3/ws/public"
-        return [ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
+        return [dialect.ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> BitgetSession:
         return BitgetSession(instruments, self.wanted)

@@ -50,32 +50,10 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    NEVER,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    SessionDefaults,
-    Unrecognised,
-    read_document,
-    read_rows,
-    read_specs,
-)
-from monitor.venues.instruments import (
-    USD_LIKE,
-    ContractKind,
-    InstrumentBook,
-    InstrumentSpec,
-    normalise_coin,
-)
 
 VENUE = "bitmex"
 INSTRUMENTS_PATH = "/api/v1/instrument/active"
@@ -114,47 +92,49 @@ def timestamp_ms(raw: object, fallback_ms: int) -> int:
     return fallback_ms
 
 
-class BitmexSession(SessionDefaults):
+class BitmexSession(dialect.SessionDefaults):
     """Parse state of one BitMEX connection: instrument terms seen in the partial, XBT/USD."""
 
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+    def __init__(self, book: instr.InstrumentBook, wanted: frozenset[str] | None) -> None:
         super().__init__(book, wanted)
         # symbol -> (coin, unit multiplier, quote) for instruments the book does not hold.
         self._terms: dict[str, tuple[str, float, str]] = {}
         self.xbt_usd: float | None = None
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         if text == PONG_TEXT:
-            return [Pong()]
+            return [dialect.Pong()]
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         table = msg.get("table")
         if table == "liquidation":
             return self._liquidation_table(msg, received_at)
         if table == "instrument":
             return self._instrument_table(msg, received_at)
         if msg.get("success") is True and "subscribe" in msg:
-            return [Ack(_json.compact(msg["subscribe"]))]
+            return [dialect.Ack(_json.compact(msg["subscribe"]))]
         if "error" in msg:
-            return [Rejection(_json.compact(msg["error"]))]
+            return [dialect.Rejection(_json.compact(msg["error"]))]
         if "info" in msg:
-            return [Info("welcome")]
+            return [dialect.Info("welcome")]
         if "unsubscribe" in msg:
-            return [Info("unsubscribed")]
-        return [Unrecognised("unknown_table" if isinstance(table, str) else "unknown_shape")]
+            return [dialect.Info("unsubscribed")]
+        return [dialect.Unrecognised(
+            "unknown_table" if isinstance(table, str) else "unknown_shape"
+        )]
 
     # -- liquidations ---------------------------------------------------------------------
 
-    def _liquidation_table(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _liquidation_table(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         action = _json.req(msg, "action")
         rows = _json.arr(_json.req(msg, "data"), "data")
         if action != "insert":
             if action in ("partial", "update", "delete"):
-                return [Info(f"liquidation {action}")]
-            return [Unrecognised("unknown_action")]
+                return [dialect.Info(f"liquidation {action}")]
+            return [dialect.Unrecognised("unknown_action")]
         received_ms = int(received_at * 1000)
-        return read_rows(rows, lambda element: self._liquidation(
+        return dialect.read_rows(rows, lambda element: self._liquidation(
             _json.obj(element, "data[]"), received_at, received_ms))
 
     def _liquidation(
@@ -179,12 +159,14 @@ class BitmexSession(SessionDefaults):
             exchange_ts_ms=received_ms, received_at=received_at,
             completeness=Completeness.FULL, event_id=f"{VENUE}:{order_id}")
 
-    def _value(self, spec: InstrumentSpec, contracts: float, price: float) -> tuple[float, float]:
+    def _value(
+        self, spec: instr.InstrumentSpec, contracts: float, price: float
+    ) -> tuple[float, float]:
         """(qty_base, notional_usd) of ``contracts`` at ``price``."""
-        if spec.kind is ContractKind.INVERSE:
+        if spec.kind is instr.ContractKind.INVERSE:
             notional = contracts * spec.contract_size
             return notional / price, notional
-        if spec.kind is ContractKind.LINEAR:
+        if spec.kind is instr.ContractKind.LINEAR:
             qty_base = contracts * spec.contract_size
             notional = qty_base * price
             if spec.quote == XBT:
@@ -202,16 +184,16 @@ class BitmexSession(SessionDefaults):
 
     # -- mark prices ----------------------------------------------------------------------
 
-    def _instrument_table(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _instrument_table(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         action = _json.req(msg, "action")
         rows = _json.arr(_json.req(msg, "data"), "data")
         if action == "delete":
-            return [Info("instrument delete")]
+            return [dialect.Info("instrument delete")]
         if action not in ("partial", "insert", "update"):
-            return [Unrecognised("unknown_action")]
+            return [dialect.Unrecognised("unknown_action")]
         received_ms = int(received_at * 1000)
-        return read_rows(rows, lambda element: self._mark_price(
-            _json.obj(element, "data[]"), received_at, received_ms), raise_when=NEVER)
+        return dialect.read_rows(rows, lambda element: self._mark_price(
+            _json.obj(element, "data[]"), received_at, received_ms), raise_when=dialect.NEVER)
 
     def _mark_price(
         self, row: dict[str, Any], received_at: float, received_ms: int
@@ -224,7 +206,7 @@ class BitmexSession(SessionDefaults):
         if raw_price is None or terms is None:
             return None
         coin, mult, quote = terms
-        if quote not in USD_LIKE:
+        if quote not in instr.USD_LIKE:
             return None  # priced in XBT: not a USD price of the coin
         price = _json.positive(_json.to_float(raw_price, "markPrice"), "markPrice")
         _json.in_range(symbol, price / mult)
@@ -246,14 +228,14 @@ class BitmexSession(SessionDefaults):
         quote = _currency(row.get("quoteCurrency"))
         if not isinstance(root, str) or not root or not quote:
             return None
-        coin, mult = normalise_coin(root)
+        coin, mult = instr.normalise_coin(root)
         if len(self._terms) >= _SYMBOL_TERMS_LIMIT:
             self._terms.clear()
         self._terms[symbol] = (coin, mult, quote)
         return coin, mult, quote
 
 
-def instrument_spec(row: dict[str, Any]) -> InstrumentSpec | None:
+def instrument_spec(row: dict[str, Any]) -> instr.InstrumentSpec | None:
     """The spec of one ``instrument/active`` row, or None for what is not valued here.
 
     Raises FrameError for a row of the wrong shape.
@@ -264,37 +246,39 @@ def instrument_spec(row: dict[str, Any]) -> InstrumentSpec | None:
         return None  # spot pairs, indices, options: no liquidations
     root = row.get("rootSymbol") or row.get("underlying")
     if not isinstance(root, str) or not root:
-        raise FrameError(BAD_VALUE, f"{symbol}: no rootSymbol")
-    coin, mult = normalise_coin(root)
+        raise FrameError(_json.BAD_VALUE, f"{symbol}: no rootSymbol")
+    coin, mult = instr.normalise_coin(root)
     quote = _currency(row.get("quoteCurrency"))
     settle = row.get("settlCurrency")
     multiplier = abs(_json.opt_float(row, "multiplier"))
     if row.get("isQuanto") is True:
         terms = _SETTLE_SCALE.get(settle) if isinstance(settle, str) else None
-        if terms is None or quote not in USD_LIKE or multiplier <= 0.0:
+        if terms is None or quote not in instr.USD_LIKE or multiplier <= 0.0:
             return None
         settle_name, scale = terms
-        return InstrumentSpec(VENUE, symbol, coin, ContractKind.QUANTO, multiplier / scale, quote,
-                              base_multiplier=mult, category=settle_name)
+        return instr.InstrumentSpec(VENUE, symbol, coin, instr.ContractKind.QUANTO,
+                                    multiplier / scale, quote,
+                                    base_multiplier=mult, category=settle_name)
     category = _SETTLE_SCALE.get(settle, (_currency(settle), 1.0))[0] if isinstance(
         settle, str) else ""
     if row.get("isInverse") is True:
-        if quote not in USD_LIKE:
+        if quote not in instr.USD_LIKE:
             return None  # XBTEUR and the like: contracts of a non-USD currency
         to_settle = abs(_json.opt_float(row, "underlyingToSettleMultiplier"))
         size = multiplier / to_settle if multiplier > 0.0 and to_settle > 0.0 else 1.0
-        return InstrumentSpec(VENUE, symbol, coin, ContractKind.INVERSE, size, quote,
-                              base_multiplier=mult, category=category)
-    if quote not in USD_LIKE and quote != XBT:
+        return instr.InstrumentSpec(VENUE, symbol, coin, instr.ContractKind.INVERSE, size, quote,
+                                    base_multiplier=mult, category=category)
+    if quote not in instr.USD_LIKE and quote != XBT:
         return None
     to_position = _json.opt_float(row, "underlyingToPositionMultiplier")
     if to_position <= 0.0:
         return None
-    return InstrumentSpec(VENUE, symbol, coin, ContractKind.LINEAR, 1.0 / to_position, quote,
-                          base_multiplier=mult, category=category)
+    return instr.InstrumentSpec(VENUE, symbol, coin, instr.ContractKind.LINEAR, 1.0 / to_position,
+                                quote,
+                                base_multiplier=mult, category=category)
 
 
-class Bitmex(DialectDefaults):
+class Bitmex(dialect.DialectDefaults):
     venue = VENUE
     completeness = Completeness.FULL
     ping_interval_seconds = PING_INTERVAL_SECONDS
@@ -302,16 +286,18 @@ class Bitmex(DialectDefaults):
     # max_lifetime_seconds stays None: none documented.
     needs_instruments = True
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
-        return [RestRequest(key="instrument/active",
-                            url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
+        return [dialect.RestRequest(key="instrument/active",
+                                    url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        rows = read_document(f"{VENUE} instrument/active", body,
-                             lambda doc: _json.arr(doc, "instrument/active"))
-        return read_specs(rows, lambda row: instrument_spec(_json.obj(row, "instrument"))), None
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
+        rows = dialect.read_document(f"{VENUE} instrument/active", body,
+                                     lambda doc: _json.arr(doc, "instrument/active"))
+        return dialect.read_specs(
+            rows, lambda row: instrument_spec(_json.obj(row, "instrument"))
+        ), None
 
     def subscribe_args(self) -> list[str]:
         if self.wanted is None:
@@ -321,13 +307,15 @@ class Bitmex(DialectDefaults):
         prices = sorted({*symbols, XBT_REFERENCES[0]})
         return [f"instrument:{s}" for s in prices] + [f"liquidation:{s}" for s in symbols]
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         args = self.subscribe_args()
         frame = orjson.dumps({"op": "subscribe", "args": args}).decode()
         url = ws_base_url.rstrip("/") + "/realtime"
-        return [ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
+        return [dialect.ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> BitmexSession:
         return BitmexSession(instruments, self.wanted)

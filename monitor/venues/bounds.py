@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import monitor.venues.dialect as dialect
 from monitor.events import Liquidation, MarkPrice
-from monitor.venues.dialect import Invalid, Item
 
 # The reasons (labels are "bounds_" + reason).
 PRICE, QUANTITY, NOTIONAL, TOO_LARGE, TIME = "price", "quantity", "notional", "too_large", "time"
@@ -93,16 +93,16 @@ def describe(event: Liquidation | MarkPrice, reason: str) -> str:
 
 
 def screen(
-    items: list[Item], bounds: Bounds = DEFAULT_BOUNDS, *, relative_time: bool = True
-) -> list[Item]:
+    items: list[dialect.Item], bounds: Bounds = DEFAULT_BOUNDS, *, relative_time: bool = True
+) -> list[dialect.Item]:
     """``items`` with every event outside the bounds replaced by an :class:`Invalid` notice
     (``liqmon parse`` reports those as it reports unreadable rows)."""
-    out: list[Item] = []
+    out: list[dialect.Item] = []
     for item in items:
         if isinstance(item, Liquidation | MarkPrice):
             reason = out_of_bounds(item, bounds, relative_time=relative_time)
             if reason is not None:
-                out.append(Invalid(REASON_PREFIX + reason, describe(item, reason)))
+                out.append(dialect.Invalid(REASON_PREFIX + reason, describe(item, reason)))
                 continue
         out.append(item)
     return out

@@ -44,26 +44,10 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    Reply,
-    RestRequest,
-    SessionDefaults,
-    Unrecognised,
-    read_document,
-    read_rows,
-    read_specs,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
 VENUE = "deribit"
 CURRENCIES = ("BTC", "ETH", "USDC")
@@ -86,24 +70,24 @@ def future_terms(instrument: str) -> tuple[str, float, bool]:
     """
     match = _FUTURE.match(instrument)
     if match is None:
-        raise FrameError(BAD_VALUE, f"instrument_name: not a future: {instrument!r:.60}")
-    coin, mult = normalise_coin(match.group(1))
+        raise FrameError(_json.BAD_VALUE, f"instrument_name: not a future: {instrument!r:.60}")
+    coin, mult = instr.normalise_coin(match.group(1))
     return coin, mult, match.group(2) is None
 
 
-class DeribitSession(SessionDefaults):
+class DeribitSession(dialect.SessionDefaults):
     """Parse state of one Deribit connection: the ids of our heartbeat answers."""
 
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None,
+    def __init__(self, book: instr.InstrumentBook, wanted: frozenset[str] | None,
                  channels: tuple[str, ...]) -> None:
         super().__init__(book, wanted)
         self._channels = channels
         self._test_ids = count(FIRST_TEST_ID)
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         method = msg.get("method")
         if method == "subscription":
             return self._subscription(_json.obj(_json.req(msg, "params"), "params"), received_at)
@@ -111,43 +95,45 @@ class DeribitSession(SessionDefaults):
             return self._heartbeat(_json.obj(_json.req(msg, "params"), "params"))
         if "id" in msg:
             return self._response(msg)
-        return [Unrecognised("unknown_method" if isinstance(method, str) else "unknown_shape")]
+        return [dialect.Unrecognised(
+            "unknown_method" if isinstance(method, str) else "unknown_shape"
+        )]
 
-    def _heartbeat(self, params: dict[str, Any]) -> list[Item]:
+    def _heartbeat(self, params: dict[str, Any]) -> list[dialect.Item]:
         kind = params.get("type")
         if kind == "test_request":
             answer = {"jsonrpc": "2.0", "id": next(self._test_ids), "method": "public/test",
                       "params": {}}
-            return [Reply(orjson.dumps(answer).decode())]
+            return [dialect.Reply(orjson.dumps(answer).decode())]
         if kind == "heartbeat":
-            return [Info("heartbeat")]
-        return [Unrecognised("unknown_heartbeat")]
+            return [dialect.Info("heartbeat")]
+        return [dialect.Unrecognised("unknown_heartbeat")]
 
-    def _response(self, msg: dict[str, Any]) -> list[Item]:
+    def _response(self, msg: dict[str, Any]) -> list[dialect.Item]:
         request_id = msg.get("id")
         ours = request_id in (HEARTBEAT_ID, SUBSCRIBE_ID)
         if "error" in msg:
             error = msg["error"]
             text = error.get("message") if isinstance(error, dict) else None
             message = text if isinstance(text, str) else _json.compact(error)
-            return [Rejection(message)] if ours else [Unrecognised("error_reply")]
+            return [dialect.Rejection(message)] if ours else [dialect.Unrecognised("error_reply")]
         if "result" not in msg:
-            return [Unrecognised("unknown_shape")]
+            return [dialect.Unrecognised("unknown_shape")]
         if request_id == HEARTBEAT_ID:
-            return [Ack("public/set_heartbeat")]
+            return [dialect.Ack("public/set_heartbeat")]
         if request_id == SUBSCRIBE_ID:
             result = msg["result"]
             listed = result if isinstance(result, list) else []
             granted = {c for c in listed if isinstance(c, str)}
             missing = [c for c in self._channels if c not in granted]
             if missing:
-                return [Rejection(f"channels not subscribed: {', '.join(missing)}")]
-            return [Ack("public/subscribe")]
-        return [Pong()]  # the result of one of our public/test answers
+                return [dialect.Rejection(f"channels not subscribed: {', '.join(missing)}")]
+            return [dialect.Ack("public/subscribe")]
+        return [dialect.Pong()]  # the result of one of our public/test answers
 
     # -- subscriptions --------------------------------------------------------------------
 
-    def _subscription(self, params: dict[str, Any], received_at: float) -> list[Item]:
+    def _subscription(self, params: dict[str, Any], received_at: float) -> list[dialect.Item]:
         channel = _json.req_str(params, "channel")
         data = _json.req(params, "data")
         if channel.startswith("trades."):
@@ -155,12 +141,12 @@ class DeribitSession(SessionDefaults):
         if channel.startswith("ticker."):
             mark = self._ticker(_json.obj(data, "data"), received_at)
             return [] if mark is None else [mark]
-        return [Unrecognised("unknown_channel")]
+        return [dialect.Unrecognised("unknown_channel")]
 
-    def _trades(self, rows: list[Any], received_at: float) -> list[Item]:
-        return read_rows(rows, lambda element: self._liquidations(element, received_at))
+    def _trades(self, rows: list[Any], received_at: float) -> list[dialect.Item]:
+        return dialect.read_rows(rows, lambda element: self._liquidations(element, received_at))
 
-    def _liquidations(self, element: object, received_at: float) -> list[Item]:
+    def _liquidations(self, element: object, received_at: float) -> list[dialect.Item]:
         """The liquidations a trade row flags: none for a plain trade, two for ``MT``."""
         row = _json.obj(element, "data[]")
         flag = row.get("liquidation")
@@ -168,12 +154,12 @@ class DeribitSession(SessionDefaults):
             return []
         if flag not in ("T", "M", "MT"):
             raise FrameError(
-                BAD_VALUE, f"liquidation: expected T, M or MT, got {_json.describe(flag)}")
+                _json.BAD_VALUE, f"liquidation: expected T, M or MT, got {_json.describe(flag)}")
         instrument = _json.req_str(row, "instrument_name")
         trade_id = _json.req(row, "trade_id")
         if not isinstance(trade_id, str | int) or isinstance(trade_id, bool) or trade_id == "":
             raise FrameError(
-                BAD_VALUE, f"trade_id: expected an id, got {_json.describe(trade_id)}")
+                _json.BAD_VALUE, f"trade_id: expected an id, got {_json.describe(trade_id)}")
         _direction, taker = _json.req_choice(row, "direction", _TAKER_SIDE)
         price = _json.positive(_json.req_float(row, "price"), "price")
         amount = _json.positive(_json.req_float(row, "amount"), "amount")
@@ -184,7 +170,7 @@ class DeribitSession(SessionDefaults):
         spec = self._book.get(instrument)
         if spec is not None:
             coin, mult = spec.coin, spec.base_multiplier
-            inverse = spec.kind is ContractKind.INVERSE
+            inverse = spec.kind is instr.ContractKind.INVERSE
         if inverse:
             notional, qty_base = amount, amount / price
         else:
@@ -223,24 +209,26 @@ class DeribitSession(SessionDefaults):
         return MarkPrice(VENUE, instrument, coin, price / mult, ts, received_at)
 
 
-class Deribit(DialectDefaults):
+class Deribit(dialect.DialectDefaults):
     """No application ping (the server's heartbeats are answered in parse), no documented
     lifetime, and no instruments needed: the instrument name tells inverse from linear."""
 
     venue = VENUE
     completeness = Completeness.FULL
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
         base = rest_base_url.rstrip("/") + INSTRUMENTS_PATH
-        return [RestRequest(key=currency, url=f"{base}?currency={currency}&kind=future")
+        return [dialect.RestRequest(key=currency, url=f"{base}?currency={currency}&kind=future")
                 for currency in CURRENCIES]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        rows = read_document(f"{VENUE} get_instruments", body, lambda doc: _json.arr(
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
+        rows = dialect.read_document(f"{VENUE} get_instruments", body, lambda doc: _json.arr(
             _json.req(_json.obj(doc, "get_instruments"), "result"), "result"))
-        return read_specs(rows, lambda row: instrument_spec(_json.obj(row, "instrument"))), None
+        return dialect.read_specs(
+            rows, lambda row: instrument_spec(_json.obj(row, "instrument"))
+        ), None
 
     def channels(self) -> tuple[str, ...]:
         if self.wanted is None:
@@ -251,35 +239,37 @@ class Deribit(DialectDefaults):
             prices = [name for name in sorted(self.wanted) if _FUTURE.match(name)]
         return (*trades, *(f"ticker.{name}.100ms" for name in prices))
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         heartbeat = {"jsonrpc": "2.0", "id": HEARTBEAT_ID, "method": "public/set_heartbeat",
                      "params": {"interval": HEARTBEAT_INTERVAL_SECONDS}}
         subscribe = {"jsonrpc": "2.0", "id": SUBSCRIBE_ID, "method": "public/subscribe",
                      "params": {"channels": list(self.channels())}}
         frames = (orjson.dumps(heartbeat).decode(), orjson.dumps(subscribe).decode())
         url = ws_base_url.rstrip("/") + "/ws/api/v2"
-        return [ConnectionPlan(VENUE, url, frames, expected_acks=len(frames))]
+        return [dialect.ConnectionPlan(VENUE, url, frames, expected_acks=len(frames))]
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> DeribitSession:
         return DeribitSession(instruments, self.wanted, self.channels())
 
 
-def instrument_spec(row: dict[str, Any]) -> InstrumentSpec | None:
+def instrument_spec(row: dict[str, Any]) -> instr.InstrumentSpec | None:
     """The spec of one ``get_instruments`` row; None for anything but a future."""
     name = _json.req_str(row, "instrument_name")
     if row.get("kind") != "future" or _FUTURE.match(name) is None:
         return None
     base = row.get("base_currency")
-    coin, mult = normalise_coin(base) if isinstance(base, str) and base else future_terms(
+    coin, mult = instr.normalise_coin(base) if isinstance(base, str) and base else future_terms(
         name)[:2]
     # ``future_type`` is the older name of ``instrument_type``.
     inverse = (row.get("instrument_type") or row.get("future_type")) == "reversed"
     quote = row.get("quote_currency")
     settle = row.get("settlement_currency")
-    return InstrumentSpec(
-        VENUE, name, coin, ContractKind.INVERSE if inverse else ContractKind.LINEAR,
+    return instr.InstrumentSpec(
+        VENUE, name, coin, instr.ContractKind.INVERSE if inverse else instr.ContractKind.LINEAR,
         _json.opt_float(row, "contract_size", 1.0) or 1.0,
         quote if isinstance(quote, str) and quote else "USD",
         base_multiplier=mult, category=settle if isinstance(settle, str) else "")

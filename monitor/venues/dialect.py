@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import monitor.venues._json as _json
+import monitor.venues.instruments as instr
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice
-from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,16 +173,16 @@ class Dialect(Protocol):
 
     def parse_instruments(
         self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+    ) -> tuple[list[instr.InstrumentSpec], RestRequest | None]:
         """Read one instrument document; return its specs and the next page's request, if any."""
         ...
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(self, ws_base_url: str, instruments: instr.InstrumentBook) -> list[ConnectionPlan]:
         """The connections to open, sharded where the venue limits topics per connection."""
         ...
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: ConnectionPlan | None = None
     ) -> DialectSession:
         """Fresh parse state for one connection; ``plan`` says which connection it serves
         (Bybit reads linear or inverse from its URL). None outside a live connection."""
@@ -225,7 +225,7 @@ class DialectDefaults:
 
     def parse_instruments(
         self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+    ) -> tuple[list[instr.InstrumentSpec], RestRequest | None]:
         return [], None
 
     def topic_requests(
@@ -295,7 +295,7 @@ def read_rows(
 class SessionDefaults:
     """Parse state most sessions start from: the instrument book and the symbol filter."""
 
-    def __init__(self, book: InstrumentBook, wanted: frozenset[str] | None) -> None:
+    def __init__(self, book: instr.InstrumentBook, wanted: frozenset[str] | None) -> None:
         self._book = book
         self._wanted = wanted
 
@@ -313,7 +313,7 @@ def read_document(context: str, body: bytes,
 
 
 def read_specs(rows: Iterable[Any],
-               spec: Callable[[Any], InstrumentSpec | None]) -> list[InstrumentSpec]:
+               spec: Callable[[Any], instr.InstrumentSpec | None]) -> list[instr.InstrumentSpec]:
     """The spec of every readable row: one odd listing must not hide the others."""
     specs = []
     for row in rows:

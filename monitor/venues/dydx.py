@@ -35,29 +35,10 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    LONE_ROW,
-    NEVER,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    SessionDefaults,
-    Unrecognised,
-    chunks,
-    plan_name,
-    read_document,
-    read_rows,
-    read_specs,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
 VENUE = "dydx"
 MARKETS_PATH = "/v4/perpetualMarkets"
@@ -75,13 +56,13 @@ _CLOSED_STATUSES = ("FINAL",)
 def iso_to_ms(value: object, what: str) -> int:
     """Epoch milliseconds of an ISO-8601 time (``2024-08-23T00:00:57.627Z``)."""
     if not isinstance(value, str):
-        raise FrameError(BAD_VALUE, f"{what}: expected an ISO-8601 string, got "
-                                    f"{_json.describe(value)}")
+        raise FrameError(_json.BAD_VALUE, f"{what}: expected an ISO-8601 string, got "
+                                          f"{_json.describe(value)}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FrameError(BAD_VALUE, f"{what}: not an ISO-8601 time: "
-                                    f"{_json.describe(value)}") from None
+        raise FrameError(_json.BAD_VALUE, f"{what}: not an ISO-8601 time: "
+                                          f"{_json.describe(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MS
@@ -91,27 +72,27 @@ def market_coin(ticker: str) -> tuple[str, float]:
     """Coin and unit multiplier of a market ticker (``BTC-USD``, ``1000PEPE-USD``)."""
     base, sep, _quote = ticker.rpartition("-")
     if not sep or not base:
-        raise FrameError(BAD_VALUE, f"id: not a market ticker: {ticker!r:.40}")
-    return normalise_coin(base)
+        raise FrameError(_json.BAD_VALUE, f"id: not a market ticker: {ticker!r:.40}")
+    return instr.normalise_coin(base)
 
 
-def _market_spec(pair: tuple[str, object]) -> InstrumentSpec | None:
+def _market_spec(pair: tuple[str, object]) -> instr.InstrumentSpec | None:
     """A listed market of ``/v4/perpetualMarkets``; None for one that can no longer trade."""
     ticker, row = pair
     if not isinstance(row, dict) or row.get("status") in _CLOSED_STATUSES:
         return None
     coin, mult = market_coin(ticker)
-    return InstrumentSpec(VENUE, ticker, coin, ContractKind.LINEAR, 1.0, "USD",
-                          base_multiplier=mult, category="perpetual")
+    return instr.InstrumentSpec(VENUE, ticker, coin, instr.ContractKind.LINEAR, 1.0, "USD",
+                                base_multiplier=mult, category="perpetual")
 
 
-class DydxSession(SessionDefaults):
+class DydxSession(dialect.SessionDefaults):
     """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         kind = msg.get("type")
         channel = msg.get("channel")
         if kind in ("channel_data", "channel_batch_data"):
@@ -122,35 +103,38 @@ class DydxSession(SessionDefaults):
                 return self._trades(_json.req_str(msg, "id"), batches, received_at)
             if channel == "v4_markets":
                 return self._oracle_prices(batches, received_at)
-            return [Unrecognised("unknown_channel")]
+            return [dialect.Unrecognised("unknown_channel")]
         if kind == "subscribed":
             if channel == "v4_markets":
-                return [Ack("v4_markets"), *self._market_snapshot(msg, received_at)]
-            return [Ack(f"{_json.describe(channel)}:{_json.describe(msg.get('id'))}")]
+                return [dialect.Ack("v4_markets"), *self._market_snapshot(msg, received_at)]
+            return [dialect.Ack(f"{_json.describe(channel)}:{_json.describe(msg.get('id'))}")]
         if kind == "error":
             message = msg.get("message")
-            return [Rejection(message if isinstance(message, str) else _json.compact(msg, 500))]
+            return [dialect.Rejection(
+                message if isinstance(message, str) else _json.compact(msg, 500)
+            )]
         if kind in ("connected", "unsubscribed"):
-            return [Info(str(kind))]
+            return [dialect.Info(str(kind))]
         if kind == "pong":
-            return [Pong()]
-        return [Unrecognised("unknown_type" if isinstance(kind, str) else "unknown_shape")]
+            return [dialect.Pong()]
+        return [dialect.Unrecognised("unknown_type" if isinstance(kind, str) else "unknown_shape")]
 
     # -- trades ---------------------------------------------------------------------------
 
-    def _trades(self, market: str, batches: list[Any], received_at: float) -> list[Item]:
+    def _trades(self, market: str, batches: list[Any], received_at: float) -> list[dialect.Item]:
         if not self.is_wanted(market):
             return []
         rows: list[Any] = []
         for batch in batches:
             rows.extend(_json.arr(_json.req(_json.obj(batch, "contents"), "trades"), "trades"))
-        return read_rows(rows, lambda row: self._trade(market, _json.obj(row, "trade"),
-                                                       received_at), raise_when=LONE_ROW)
+        return dialect.read_rows(
+            rows, lambda row: self._trade(market, _json.obj(row, "trade"), received_at),
+            raise_when=dialect.LONE_ROW)
 
-    def _trade(self, market: str, row: dict[str, Any], received_at: float) -> Item | None:
+    def _trade(self, market: str, row: dict[str, Any], received_at: float) -> dialect.Item | None:
         kind = row.get("type")
         if kind == "DELEVERAGED":
-            return Info(DELEVERAGED_INFO)
+            return dialect.Info(DELEVERAGED_INFO)
         if kind != "LIQUIDATED":
             return None
         _raw_side, side = _json.req_choice(row, "side", _SIDE)
@@ -174,16 +158,16 @@ class DydxSession(SessionDefaults):
 
     # -- prices ---------------------------------------------------------------------------
 
-    def _oracle_prices(self, batches: list[Any], received_at: float) -> list[Item]:
-        items: list[Item] = []
+    def _oracle_prices(self, batches: list[Any], received_at: float) -> list[dialect.Item]:
+        items: list[dialect.Item] = []
         for batch in batches:
             prices = _json.obj(batch, "contents").get("oraclePrices")
             if prices is None:
                 continue  # "trading" updates: funding, volume, status
-            items += read_rows(
+            items += dialect.read_rows(
                 list(_json.obj(prices, "oraclePrices").items()),
                 lambda pair: self._oracle_price(pair[0], _json.obj(pair[1], "oraclePrice"),
-                                                received_at), raise_when=NEVER)
+                                                received_at), raise_when=dialect.NEVER)
         return items
 
     def _oracle_price(self, market: str, row: dict[str, Any], received_at: float
@@ -197,7 +181,7 @@ class DydxSession(SessionDefaults):
         coin, mult = self._coin(market)
         return MarkPrice(VENUE, market, coin, price / mult, ts, received_at)
 
-    def _market_snapshot(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _market_snapshot(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         """The current oracle prices in the ``v4_markets`` subscription answer.
 
         They carry no time of their own, so they are stamped with the arrival time.
@@ -208,28 +192,33 @@ class DydxSession(SessionDefaults):
             return []
         quoted = [(market, row["oraclePrice"]) for market, row in markets.items()
                   if isinstance(row, dict) and row.get("oraclePrice") not in (None, "")]
-        return read_rows(quoted, lambda pair: self._oracle_price(
-            pair[0], {"price": pair[1]}, received_at), raise_when=NEVER)
+        return dialect.read_rows(quoted, lambda pair: self._oracle_price(
+            pair[0], {"price": pair[1]}, received_at), raise_when=dialect.NEVER)
 
 
-class Dydx(DialectDefaults):
+class Dydx(dialect.DialectDefaults):
     """No application ping (the server's protocol pings suffice), and no instruments needed
     to value a trade: size × price needs no contract terms."""
 
     venue = VENUE
     completeness = Completeness.FULL
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
-        return [RestRequest(key="perpetualMarkets", url=rest_base_url.rstrip("/") + MARKETS_PATH)]
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
+        return [dialect.RestRequest(
+            key="perpetualMarkets", url=rest_base_url.rstrip("/") + MARKETS_PATH
+        )]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        markets = read_document(f"{VENUE} perpetualMarkets", body, lambda doc: list(_json.obj(
-            _json.req(_json.obj(doc, "perpetualMarkets"), "markets"), "markets").items()))
-        return read_specs(markets, _market_spec), None
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
+        markets = dialect.read_document(
+            f"{VENUE} perpetualMarkets", body, lambda doc: list(_json.obj(
+                _json.req(_json.obj(doc, "perpetualMarkets"), "markets"), "markets").items()))
+        return dialect.read_specs(markets, _market_spec), None
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/v4/ws"
         if self.wanted is not None:
             markets = sorted(self.wanted)
@@ -238,17 +227,17 @@ class Dydx(DialectDefaults):
         markets_frame = orjson.dumps(
             {"type": "subscribe", "channel": "v4_markets", "batched": True}).decode()
         plans = []
-        for n, shard in enumerate(chunks(markets, MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
+        for n, shard in enumerate(dialect.chunks(markets, MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION)):
             frames = (markets_frame, *(
                 orjson.dumps({"type": "subscribe", "channel": "v4_trades", "id": market,
                               "batched": True}).decode()
                 for market in shard))
-            plans.append(ConnectionPlan(plan_name(VENUE, n), url, frames,
-                                        expected_acks=len(frames),
-                                        subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
+            plans.append(dialect.ConnectionPlan(
+                dialect.plan_name(VENUE, n), url, frames, expected_acks=len(frames),
+                subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
         return plans
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> DydxSession:
         return DydxSession(instruments, self.wanted)

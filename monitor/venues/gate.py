@@ -42,6 +42,8 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import (
     Completeness,
@@ -50,24 +52,6 @@ from monitor.events import (
     PositionSide,
     event_id_from_fields,
 )
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    LONE_ROW,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    SessionDefaults,
-    Unrecognised,
-    read_document,
-    read_rows,
-    read_specs,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
 VENUE = "gate"
 SETTLES = ("usdt", "btc", "usd1")
@@ -101,8 +85,8 @@ def settle_of(contract: str) -> str:
 def contract_coin(contract: str) -> tuple[str, float]:
     base = contract.split("_", 1)[0]
     if not base:
-        raise FrameError(BAD_VALUE, f"contract: no base in {contract!r:.40}")
-    return normalise_coin(base)
+        raise FrameError(_json.BAD_VALUE, f"contract: no base in {contract!r:.40}")
+    return instr.normalise_coin(base)
 
 
 def _time_ms(row: dict[str, Any], msg: dict[str, Any]) -> int:
@@ -116,17 +100,17 @@ def _time_ms(row: dict[str, Any], msg: dict[str, Any]) -> int:
     return _json.req_int(msg, "time") * 1000
 
 
-class GateSession(SessionDefaults):
+class GateSession(dialect.SessionDefaults):
     """Parse state of one Gate connection (none beyond the contract book)."""
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         channel = msg.get("channel")
         event = msg.get("event")
         if channel == PONG:
-            return [Pong()]
+            return [dialect.Pong()]
         if event == "subscribe":
             return [self._subscribed(msg, channel)]
         if event in ("update", "all"):
@@ -134,29 +118,31 @@ class GateSession(SessionDefaults):
                 return self._liquidations(msg, received_at)
             if channel == TICKERS:
                 return self._tickers(msg, received_at)
-            return [Unrecognised("unknown_channel")]
+            return [dialect.Unrecognised("unknown_channel")]
         if event == "unsubscribe":
-            return [Info("unsubscribed")]
-        return [Unrecognised("unknown_event" if isinstance(event, str) else "unknown_shape")]
+            return [dialect.Info("unsubscribed")]
+        return [dialect.Unrecognised(
+            "unknown_event" if isinstance(event, str) else "unknown_shape"
+        )]
 
     @staticmethod
-    def _subscribed(msg: dict[str, Any], channel: object) -> Item:
+    def _subscribed(msg: dict[str, Any], channel: object) -> dialect.Item:
         error = msg.get("error")
         if error is not None:
             text = error.get("message") if isinstance(error, dict) else None
-            return Rejection(text if isinstance(text, str) else _json.compact(error))
+            return dialect.Rejection(text if isinstance(text, str) else _json.compact(error))
         result = msg.get("result")
         if isinstance(result, dict) and result.get("status") == "success":
-            return Ack(_json.compact(channel))
-        return Rejection(f"{_json.compact(channel)}: {_json.compact(result)}"[:200])
+            return dialect.Ack(_json.compact(channel))
+        return dialect.Rejection(f"{_json.compact(channel)}: {_json.compact(result)}"[:200])
 
     @staticmethod
     def _rows(msg: dict[str, Any]) -> list[Any]:
         result = _json.req(msg, "result")
         return [result] if isinstance(result, dict) else _json.arr(result, "result")
 
-    def _liquidations(self, msg: dict[str, Any], received_at: float) -> list[Item]:
-        return read_rows(self._rows(msg), lambda element: self._liquidation(
+    def _liquidations(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
+        return dialect.read_rows(self._rows(msg), lambda element: self._liquidation(
             _json.obj(element, "result[]"), msg, received_at))
 
     def _liquidation(
@@ -167,7 +153,7 @@ class GateSession(SessionDefaults):
         raw_price = _json.req(row, "price")
         size = _json.to_float(raw_size, "size")
         if size == 0.0:
-            raise FrameError(BAD_VALUE, "size: zero")
+            raise FrameError(_json.BAD_VALUE, "size: zero")
         price = _json.positive(_json.to_float(raw_price, "price"), "price")
         ts = _time_ms(row, msg)
         if not self.is_wanted(contract):
@@ -180,11 +166,11 @@ class GateSession(SessionDefaults):
             coin, mult = contract_coin(contract)
             notional = contracts  # BTC_USD: one USD per contract
             qty_base = notional / price
-        elif spec.kind is ContractKind.LINEAR:
+        elif spec.kind is instr.ContractKind.LINEAR:
             coin, mult = spec.coin, spec.base_multiplier
             qty_base = contracts * spec.contract_size
             notional = qty_base * price
-        elif spec.kind is ContractKind.INVERSE:
+        elif spec.kind is instr.ContractKind.INVERSE:
             coin, mult = spec.coin, spec.base_multiplier
             notional = contracts * spec.contract_size
             qty_base = notional / price
@@ -198,9 +184,9 @@ class GateSession(SessionDefaults):
             exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.FULL,
             event_id=event_id_from_fields(VENUE, contract, ts, raw_size, raw_price))
 
-    def _tickers(self, msg: dict[str, Any], received_at: float) -> list[Item]:
-        return read_rows(self._rows(msg), lambda element: self._ticker(
-            _json.obj(element, "result[]"), msg, received_at), raise_when=LONE_ROW)
+    def _tickers(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
+        return dialect.read_rows(self._rows(msg), lambda element: self._ticker(
+            _json.obj(element, "result[]"), msg, received_at), raise_when=dialect.LONE_ROW)
 
     def _ticker(
         self, row: dict[str, Any], msg: dict[str, Any], received_at: float
@@ -216,7 +202,7 @@ class GateSession(SessionDefaults):
         return MarkPrice(VENUE, contract, coin, price / mult, ts, received_at)
 
 
-def contract_spec(settle: str, row: dict[str, Any]) -> InstrumentSpec:
+def contract_spec(settle: str, row: dict[str, Any]) -> instr.InstrumentSpec:
     """The spec of one row of ``/futures/{settle}/contracts``.
 
     Contracts being delisted are kept: they trade, and liquidate, until they are gone.
@@ -225,18 +211,18 @@ def contract_spec(settle: str, row: dict[str, Any]) -> InstrumentSpec:
     coin, mult = contract_coin(name)
     kind = row.get("type")
     if kind == "inverse":
-        return InstrumentSpec(VENUE, name, coin, ContractKind.INVERSE, 1.0, "USD",
-                              base_multiplier=mult, category=settle)
+        return instr.InstrumentSpec(VENUE, name, coin, instr.ContractKind.INVERSE, 1.0, "USD",
+                                    base_multiplier=mult, category=settle)
     size = _json.positive(_json.req_float(row, "quanto_multiplier"), "quanto_multiplier")
     if settle == "btc":  # a BTC-settled "direct" contract is a quanto: value in BTC
-        return InstrumentSpec(VENUE, name, coin, ContractKind.QUANTO, size, "USD",
-                              base_multiplier=mult, category=settle)
+        return instr.InstrumentSpec(VENUE, name, coin, instr.ContractKind.QUANTO, size, "USD",
+                                    base_multiplier=mult, category=settle)
     quote = name.split("_", 1)[1] if "_" in name else "USDT"
-    return InstrumentSpec(VENUE, name, coin, ContractKind.LINEAR, size, quote,
-                          base_multiplier=mult, category=settle)
+    return instr.InstrumentSpec(VENUE, name, coin, instr.ContractKind.LINEAR, size, quote,
+                                base_multiplier=mult, category=settle)
 
 
-class Gate(DialectDefaults):
+class Gate(dialect.DialectDefaults):
     venue = VENUE
     completeness = Completeness.FULL
     ping_interval_seconds = PING_INTERVAL_SECONDS
@@ -246,22 +232,23 @@ class Gate(DialectDefaults):
     def ping_frame(self, now_wall: float) -> str | None:
         return orjson.dumps({"time": int(now_wall), "channel": PING}).decode()
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
         return [self._contracts_request(rest_base_url.rstrip("/"), settle, 0)
                 for settle in SETTLES]
 
     @staticmethod
-    def _contracts_request(base: str, settle: str, offset: int) -> RestRequest:
+    def _contracts_request(base: str, settle: str, offset: int) -> dialect.RestRequest:
         url = base + CONTRACTS_PATH.format(settle=settle)
-        return RestRequest(key=settle, url=f"{url}?limit={PAGE_LIMIT}&offset={offset}")
+        return dialect.RestRequest(key=settle, url=f"{url}?limit={PAGE_LIMIT}&offset={offset}")
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
         settle = request.key
-        rows = read_document(f"{VENUE} {settle} contracts", body,
-                             lambda doc: _json.arr(doc, f"{settle} contracts"))
-        specs = read_specs(rows, lambda row: contract_spec(settle, _json.obj(row, "contract")))
+        rows = dialect.read_document(f"{VENUE} {settle} contracts", body,
+                                     lambda doc: _json.arr(doc, f"{settle} contracts"))
+        specs = dialect.read_specs(
+            rows, lambda row: contract_spec(settle, _json.obj(row, "contract")))
         base, _, query = request.url.partition("?")
         offset = 0
         for part in query.split("&"):
@@ -270,7 +257,8 @@ class Gate(DialectDefaults):
         following = offset + len(rows)
         if len(rows) < MIN_FULL_PAGE or following >= MAX_OFFSET:
             return specs, None
-        return specs, RestRequest(key=settle, url=f"{base}?limit={PAGE_LIMIT}&offset={following}")
+        return specs, dialect.RestRequest(
+            key=settle, url=f"{base}?limit={PAGE_LIMIT}&offset={following}")
 
     def _contracts(self, settle: str) -> tuple[list[str], list[str]]:
         """(liquidation payload, ticker contracts) of one settle host; empty if none wanted."""
@@ -279,7 +267,9 @@ class Gate(DialectDefaults):
         mine = sorted(c for c in self.wanted if settle_of(c) == settle)
         return mine, mine
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         base = ws_base_url.rstrip("/")
         plans = []
         for settle in SETTLES:
@@ -290,11 +280,11 @@ class Gate(DialectDefaults):
                 orjson.dumps({"time": SUBSCRIBE_TIME, "channel": channel, "event": "subscribe",
                               "payload": payload}).decode()
                 for channel, payload in ((LIQUIDATES, liquidates), (TICKERS, tickers)))
-            plans.append(ConnectionPlan(f"{VENUE}-{settle}", f"{base}/v4/ws/{settle}", frames,
-                                        expected_acks=len(frames)))
+            plans.append(dialect.ConnectionPlan(f"{VENUE}-{settle}", f"{base}/v4/ws/{settle}",
+                                                frames, expected_acks=len(frames)))
         return plans
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> GateSession:
         return GateSession(instruments, self.wanted)

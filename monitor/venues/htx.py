@@ -37,33 +37,10 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_fields
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    LONE_ROW,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    Reply,
-    RestRequest,
-    SessionDefaults,
-    Unrecognised,
-    read_document,
-    read_rows,
-    read_specs,
-)
-from monitor.venues.instruments import (
-    USD_LIKE,
-    ContractKind,
-    InstrumentBook,
-    InstrumentSpec,
-    normalise_coin,
-)
 
 VENUE = "htx"
 TOPIC = "public.*.liquidation_orders"
@@ -97,18 +74,18 @@ def gunzip(data: bytes) -> str:
     return _json.decode_utf8(raw)
 
 
-def _pong(body: dict[str, Any]) -> Reply:
+def _pong(body: dict[str, Any]) -> dialect.Reply:
     """The answer to a server ping, echoing its ts (which must be JSON orjson can write)."""
     try:
-        return Reply(orjson.dumps(body).decode())
+        return dialect.Reply(orjson.dumps(body).decode())
     except orjson.JSONEncodeError:
-        raise FrameError(BAD_VALUE, "ping: ts nested too deep to echo") from None
+        raise FrameError(_json.BAD_VALUE, "ping: ts nested too deep to echo") from None
 
 
-def _refusal(msg: dict[str, Any]) -> Rejection:
+def _refusal(msg: dict[str, Any]) -> dialect.Rejection:
     # _json.compact, not str(): str() of a deeply nested value raises RecursionError.
     code, text = _json.compact(msg.get("err-code", "")), _json.compact(msg.get("err-msg", ""))
-    return Rejection(f"{code}: {text}")
+    return dialect.Rejection(f"{code}: {text}")
 
 
 def sub_frame(category: str) -> str:
@@ -118,16 +95,16 @@ def sub_frame(category: str) -> str:
 def is_linear_code(contract_code: str) -> bool:
     """USDT/USDC-margined contract codes (``BTC-USDT``, ``BTC-USDT-250926``)."""
     parts = contract_code.upper().split("-")
-    return len(parts) >= 2 and parts[1] in USD_LIKE and parts[1] != "USD"
+    return len(parts) >= 2 and parts[1] in instr.USD_LIKE and parts[1] != "USD"
 
 
-class HtxSession(SessionDefaults):
+class HtxSession(dialect.SessionDefaults):
     """Parse state of one HTX notification connection."""
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         op = msg.get("op")
         if op == "notify":
             return self._notify(msg, received_at)
@@ -138,22 +115,22 @@ class HtxSession(SessionDefaults):
         if op == "sub":
             code = msg.get("err-code", 0)
             if code in (0, "0"):
-                return [Ack(_json.compact(msg.get("topic", "")))]
+                return [dialect.Ack(_json.compact(msg.get("topic", "")))]
             return [_refusal(msg)]
         if op == "error" or (op is None and "err-code" in msg):
             return [_refusal(msg)]
         if op in ("pong", "unsub", "close"):
-            return [Pong()] if op == "pong" else [Info(str(op))]
-        return [Unrecognised("unknown_op" if isinstance(op, str) else "unknown_shape")]
+            return [dialect.Pong()] if op == "pong" else [dialect.Info(str(op))]
+        return [dialect.Unrecognised("unknown_op" if isinstance(op, str) else "unknown_shape")]
 
-    def _notify(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _notify(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         topic = msg.get("topic")
         if not (isinstance(topic, str) and topic.endswith(".liquidation_orders")):
-            return [Unrecognised("unknown_topic")]
+            return [dialect.Unrecognised("unknown_topic")]
         rows = _json.arr(_json.req(msg, "data"), "data")
-        return read_rows(rows, lambda row: self._liquidation(
+        return dialect.read_rows(rows, lambda row: self._liquidation(
             _json.obj(row, "liquidation order"), received_at),
-            raise_when=LONE_ROW, unknown_holds_frame=True)
+            raise_when=dialect.LONE_ROW, unknown_holds_frame=True)
 
     def _liquidation(self, row: dict[str, Any], received_at: float) -> Liquidation | None:
         code = _json.req_str(row, "contract_code")
@@ -166,7 +143,8 @@ class HtxSession(SessionDefaults):
         price = _json.positive(_json.req_float(row, "price"), "price")
         ts = _json.req_int(row, "created_at")
         spec = self._book.get(code)
-        linear = spec.kind is ContractKind.LINEAR if spec is not None else is_linear_code(code)
+        linear = (spec.kind is instr.ContractKind.LINEAR if spec is not None
+                  else is_linear_code(code))
         if linear:
             notional = _json.opt_float(row, "trade_turnover")
             qty = _json.opt_float(row, "amount")
@@ -184,8 +162,8 @@ class HtxSession(SessionDefaults):
         if spec is not None:
             coin, mult = spec.coin, spec.base_multiplier
         else:
-            coin, mult = normalise_coin(symbol if isinstance(symbol, str) and symbol
-                                        else code.split("-", 1)[0])
+            coin, mult = instr.normalise_coin(symbol if isinstance(symbol, str) and symbol
+                                              else code.split("-", 1)[0])
         return Liquidation(
             venue=VENUE, instrument=code, coin=coin, position_side=side, price=price / mult,
             qty_base=qty * mult, notional_usd=notional, exchange_ts_ms=ts,
@@ -199,7 +177,7 @@ def _raw(value: object) -> str:
     return repr(float(value)) if isinstance(value, int | float) else str(value)
 
 
-class Htx(DialectDefaults):
+class Htx(dialect.DialectDefaults):
     """No application ping: the server pings and we answer (Reply). Binary frames are gzip."""
 
     venue = VENUE
@@ -209,14 +187,14 @@ class Htx(DialectDefaults):
     def decode_binary(self, data: bytes) -> str:
         return gunzip(data)
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
         base = rest_base_url.rstrip("/")
-        return [RestRequest(key=category, url=base + rest)
+        return [dialect.RestRequest(key=category, url=base + rest)
                 for category, _ws, rest in CATEGORIES]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
         context = f"{VENUE} {request.key}"
 
         def rows(document: object) -> list[Any]:
@@ -226,35 +204,37 @@ class Htx(DialectDefaults):
                                            f"{_json.describe(doc.get('err-msg'))}")
             return _json.arr(_json.req(doc, "data"), "data")
 
-        found = read_document(context, body, rows)
-        return read_specs(found, lambda row: self._spec(_json.obj(row, "contract"))), None
+        found = dialect.read_document(context, body, rows)
+        return dialect.read_specs(found, lambda row: self._spec(_json.obj(row, "contract"))), None
 
-    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+    def _spec(self, row: dict[str, Any]) -> instr.InstrumentSpec:
         # The contract code, not the request, tells the margin kind: the three documents
         # have the same row shape, and ``liqmon parse --instruments`` cannot say which it got.
         code = _json.req_str(row, "contract_code")
-        coin, mult = normalise_coin(_json.req_str(row, "symbol"))
+        coin, mult = instr.normalise_coin(_json.req_str(row, "symbol"))
         size = _json.positive(_json.req_float(row, "contract_size"), "contract_size")
         if is_linear_code(code):
             partition = row.get("trade_partition")
             quote = partition if isinstance(partition, str) and partition else code.split("-")[1]
-            kind, category = ContractKind.LINEAR, "usdt"
+            kind, category = instr.ContractKind.LINEAR, "usdt"
         else:
             quote = "USD"
-            kind = ContractKind.INVERSE
+            kind = instr.ContractKind.INVERSE
             category = "coin-swap" if "-" in code else "coin-futures"
-        return InstrumentSpec(VENUE, code, coin, kind, size, quote, base_multiplier=mult,
-                              category=category)
+        return instr.InstrumentSpec(VENUE, code, coin, kind, size, quote, base_multiplier=mult,
+                                    category=category)
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         base = ws_base_url.rstrip("/")
         return [
-            ConnectionPlan(f"{VENUE}-{category}", base + ws_path, (sub_frame(category),),
-                           expected_acks=1)
+            dialect.ConnectionPlan(f"{VENUE}-{category}", base + ws_path, (sub_frame(category),),
+                                   expected_acks=1)
             for category, ws_path, _rest in CATEGORIES
         ]
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> HtxSession:
         return HtxSession(instruments, self.wanted)

@@ -38,26 +38,11 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.hyperliquid_trades as hl_trades
+import monitor.venues.instruments as instr
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError
 from monitor.events import Completeness, MarkPrice, PositionSide
-from monitor.venues.dialect import (
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    DialectSession,
-    Info,
-    Invalid,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-    chunks,
-    plan_name,
-)
-from monitor.venues.hyperliquid_trades import TradesInference, coin_terms, fill_liquidation
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec, normalise_coin
 
 VENUE = "hyperliquid"
 # HLP's liquidator child vaults 1-4 and the standalone Liquidator vault (reference §5.2a,
@@ -100,7 +85,7 @@ def _subscribe(subscription: dict[str, str]) -> str:
     return orjson.dumps({"method": "subscribe", "subscription": subscription}).decode()
 
 
-class Hyperliquid(DialectDefaults):
+class Hyperliquid(dialect.DialectDefaults):
     venue = VENUE
     completeness = Completeness.BACKSTOP
     ping_interval_seconds = PING_INTERVAL_SECONDS
@@ -108,7 +93,7 @@ class Hyperliquid(DialectDefaults):
     # needs_instruments stays False: fills are valued as px x sz (USDC); only the coin list
     # of the optional trades inference needs meta.
 
-    def __init__(self, settings: VenueSettings) -> None:
+    def __init__(self, settings: dialect.VenueSettings) -> None:
         super().__init__(settings)
         self.vault_addresses = _vault_addresses(settings.options)
         self.subscribe_interval_seconds = self.option_float(
@@ -123,14 +108,14 @@ class Hyperliquid(DialectDefaults):
                               "true or false")
         self.infer_from_trades = infer
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
         url = rest_base_url.rstrip("/") + "/info"
         body = b'{"type":"meta"}'
-        return [RestRequest(key="hyperliquid-meta", url=url, method="POST", body=body)]
+        return [dialect.RestRequest(key="hyperliquid-meta", url=url, method="POST", body=body)]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
         try:
             doc = _json.obj(_json.loads(body), "meta document")
             universe = _json.arr(_json.req(doc, "universe"), "universe")
@@ -143,37 +128,40 @@ class Hyperliquid(DialectDefaults):
             name = row.get("name")
             if not isinstance(name, str) or not name:
                 continue
-            coin, multiplier = normalise_coin(name)
-            specs.append(InstrumentSpec(
-                venue=VENUE, instrument=name, coin=coin, kind=ContractKind.LINEAR,
+            coin, multiplier = instr.normalise_coin(name)
+            specs.append(instr.InstrumentSpec(
+                venue=VENUE, instrument=name, coin=coin, kind=instr.ContractKind.LINEAR,
                 contract_size=1.0, quote="USDC", base_multiplier=multiplier, category="perp"))
         return specs, None
 
-    def coins(self, instruments: InstrumentBook) -> list[str]:
+    def coins(self, instruments: instr.InstrumentBook) -> list[str]:
         """The coins whose trades the inference watches: configured, else every perp."""
         if self.settings.symbols is not None:
             return list(dict.fromkeys(self.settings.symbols))
         return [spec.instrument for spec in instruments]
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws"
         # allMids first on every connection: prices flow at once and keep it from looking
         # stale while the vaults are quiet.
         mids = _subscribe({"type": "allMids"})
         fills = [mids] + [_subscribe({"type": "userFills", "user": vault})
                           for vault in self.vault_addresses]
-        plans = [ConnectionPlan(plan_name(VENUE, 0), url, tuple(fills), len(fills),
-                                self.subscribe_interval_seconds)]
+        plans = [dialect.ConnectionPlan(dialect.plan_name(VENUE, 0), url, tuple(fills), len(fills),
+                                        self.subscribe_interval_seconds)]
         if self.infer_from_trades:
-            for shard in chunks(self.coins(instruments), self.coins_per_connection):
+            for shard in dialect.chunks(self.coins(instruments), self.coins_per_connection):
                 frames = [mids] + [_subscribe({"type": "trades", "coin": c}) for c in shard]
-                plans.append(ConnectionPlan(plan_name(VENUE, len(plans)), url, tuple(frames),
-                                            len(frames), self.subscribe_interval_seconds))
+                plans.append(dialect.ConnectionPlan(dialect.plan_name(VENUE, len(plans)), url,
+                                                    tuple(frames), len(frames),
+                                                    self.subscribe_interval_seconds))
         return plans
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
-    ) -> DialectSession:
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
+    ) -> dialect.DialectSession:
         # Offline (no plan: `liqmon parse`, replay) no wall-clock snapshot rule applies.
         return HyperliquidSession(
             instruments, vault_addresses=frozenset(self.vault_addresses),
@@ -185,22 +173,22 @@ class HyperliquidSession:
 
     def __init__(
         self,
-        instruments: InstrumentBook,
+        instruments: instr.InstrumentBook,
         vault_addresses: frozenset[str] = frozenset(DEFAULT_VAULT_ADDRESSES),
         replay_max_age_seconds: float | None = None,
     ) -> None:
         self.instruments = instruments
         self.vault_addresses = frozenset(a.lower() for a in vault_addresses)
-        self._trades = TradesInference(instruments, self.vault_addresses,
-                                       replay_max_age_seconds)
+        self._trades = hl_trades.TradesInference(instruments, self.vault_addresses,
+                                                 replay_max_age_seconds)
         # Coins whose trades this connection subscribed; until one is acknowledged (a
         # recording without acks, `liqmon parse`), every coin's mid is emitted.
         self._acked_coins: set[str] = set()
         self._last_mid: dict[str, str] = {}
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         if text == WELCOME_TEXT:
-            return [Info("welcome")]
+            return [dialect.Info("welcome")]
         msg = _json.loads(text)
         if not isinstance(msg, dict):
             raise FrameError(_json.BAD_VALUE, f"expected an object, got {type(msg).__name__}")
@@ -215,28 +203,30 @@ class HyperliquidSession:
         if channel == "subscriptionResponse":
             return [self._ack(msg.get("data"))]
         if channel == "pong":
-            return [Pong()]
+            return [dialect.Pong()]
         if channel == "error":
-            return [Rejection(_json.compact(msg.get("data", ""), 500))]
-        return [Unrecognised("unknown_channel")]
+            return [dialect.Rejection(_json.compact(msg.get("data", ""), 500))]
+        return [dialect.Unrecognised("unknown_channel")]
 
-    def _ack(self, data: object) -> Ack:
+    def _ack(self, data: object) -> dialect.Ack:
         subscription = data.get("subscription") if isinstance(data, dict) else None
         if not isinstance(subscription, dict):
-            return Ack()
+            return dialect.Ack()
         coin = subscription.get("coin")
         if subscription.get("type") == "trades" and isinstance(coin, str):
             self._acked_coins.add(coin)
-        return Ack(",".join(f"{k}={_json.describe(v)}" for k, v in subscription.items())[:200])
+        return dialect.Ack(
+            ",".join(f"{k}={_json.describe(v)}" for k, v in subscription.items())[:200]
+        )
 
-    def _user_fills(self, data: dict[str, Any], received_at: float) -> list[Item]:
+    def _user_fills(self, data: dict[str, Any], received_at: float) -> list[dialect.Item]:
         fills = _json.arr(_json.req(data, "fills"), "fills")
         if data.get("isSnapshot") is True:
-            return [Info(f"userFills snapshot of {len(fills)} fills skipped")]
+            return [dialect.Info(f"userFills snapshot of {len(fills)} fills skipped")]
         user = data.get("user")
         if isinstance(user, str) and user.lower() not in self.vault_addresses:
-            return [Unrecognised("fills_of_an_unwatched_user")]
-        items: list[Item] = []
+            return [dialect.Unrecognised("fills_of_an_unwatched_user")]
+        items: list[dialect.Item] = []
         errors: list[FrameError] = []
         for element in fills:
             try:
@@ -246,17 +236,17 @@ class HyperliquidSession:
                 _json.obj(fill["liquidation"], "liquidation")
                 coin = _json.req_str(fill, "coin")
                 _raw, side = _json.req_choice(fill, "side", _TAKEN_OVER)
-                items.append(fill_liquidation(self.instruments, fill, coin, side, received_at,
-                                              Completeness.BACKSTOP))
+                items.append(hl_trades.fill_liquidation(self.instruments, fill, coin, side,
+                                                        received_at, Completeness.BACKSTOP))
             except FrameError as exc:
                 errors.append(exc)
         if errors and not items and len(errors) == len(fills):
             raise errors[0]
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        items.extend(dialect.Invalid(e.reason, e.detail) for e in errors)
         return items
 
-    def _mids(self, mids: dict[str, Any], received_at: float) -> list[Item]:
-        items: list[Item] = []
+    def _mids(self, mids: dict[str, Any], received_at: float) -> list[dialect.Item]:
+        items: list[dialect.Item] = []
         errors: list[FrameError] = []
         wanted = self._acked_coins or None
         ts_ms = int(received_at * 1000)
@@ -268,7 +258,7 @@ class HyperliquidSession:
                 continue
             try:
                 mid = _json.positive(_json.to_float(raw, name), name)
-                coin, multiplier = coin_terms(self.instruments, name)
+                coin, multiplier = hl_trades.coin_terms(self.instruments, name)
             except FrameError as exc:
                 errors.append(exc)
                 continue
@@ -276,5 +266,5 @@ class HyperliquidSession:
             items.append(MarkPrice(VENUE, name, coin, mid / multiplier, ts_ms, received_at))
         if errors and not items and len(errors) == len(mids):
             raise errors[0]
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        items.extend(dialect.Invalid(e.reason, e.detail) for e in errors)
         return items

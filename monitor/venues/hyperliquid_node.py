@@ -33,11 +33,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_fields
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import Invalid
-from monitor.venues.instruments import normalise_coin
 
 VENUE = "hyperliquid-node"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,7 +56,7 @@ class NodeBlock:
     block_number: int
     block_time_ms: int
     liquidations: list[NodeLiquidation] = field(default_factory=list)
-    invalid: list[Invalid] = field(default_factory=list)
+    invalid: list[dialect.Invalid] = field(default_factory=list)
 
 
 def parse_block_line(text: str, received_at: float) -> list[Liquidation]:
@@ -76,7 +75,7 @@ def parse_block(text: str, received_at: float) -> NodeBlock:
     block_time_ms = naive_utc_to_ms(_json.req(block, "block_time"), "block_time")
     events = _json.arr(_json.req(block, "events"), "events")
     liquidations: list[NodeLiquidation] = []
-    invalid: list[Invalid] = []
+    invalid: list[dialect.Invalid] = []
     for event in events:
         # Most fills carry no liquidation: a cheap look before any checking.
         fill = event[1] if isinstance(event, list) and len(event) == 2 else None
@@ -87,7 +86,7 @@ def parse_block(text: str, received_at: float) -> NodeBlock:
         except FrameError as exc:
             if len(events) == 1:
                 raise
-            invalid.append(Invalid(exc.reason, exc.detail))
+            invalid.append(dialect.Invalid(exc.reason, exc.detail))
             continue
         if found is not None:
             liquidations.append(found)
@@ -100,15 +99,17 @@ def naive_utc_to_ms(value: object, what: str) -> int:
     Python reads at most microseconds, so the nanosecond digits are cut first.
     """
     if not isinstance(value, str):
-        raise FrameError(BAD_VALUE, f"{what}: expected a time string, got {_json.describe(value)}")
+        raise FrameError(
+            _json.BAD_VALUE, f"{what}: expected a time string, got {_json.describe(value)}"
+        )
     head, dot, fraction = value.partition(".")
     digits = fraction.rstrip("Z")
     if dot and not (digits.isascii() and digits.isdigit()):
-        raise FrameError(BAD_VALUE, f"{what}: not a time: {_json.describe(value)}")
+        raise FrameError(_json.BAD_VALUE, f"{what}: not a time: {_json.describe(value)}")
     try:
         moment = datetime.fromisoformat(head + (dot + digits[:6] if dot else ""))
     except ValueError:
-        raise FrameError(BAD_VALUE, f"{what}: not a time: {_json.describe(value)}") from None
+        raise FrameError(_json.BAD_VALUE, f"{what}: not a time: {_json.describe(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MS
@@ -117,10 +118,12 @@ def naive_utc_to_ms(value: object, what: str) -> int:
 def _liquidation(event: object, received_at: float) -> NodeLiquidation | None:
     pair = _json.arr(event, "event")
     if len(pair) != 2:
-        raise FrameError(BAD_VALUE, f"event: expected [user, fill], got {len(pair)} items")
+        raise FrameError(_json.BAD_VALUE, f"event: expected [user, fill], got {len(pair)} items")
     user = pair[0]
     if not isinstance(user, str):
-        raise FrameError(BAD_VALUE, f"event user: expected a string, got {_json.describe(user)}")
+        raise FrameError(
+            _json.BAD_VALUE, f"event user: expected a string, got {_json.describe(user)}"
+        )
     fill = _json.obj(pair[1], "fill")
     info = _json.obj(_json.req(fill, "liquidation"), "liquidation")
     liquidated = _json.req_str(info, "liquidatedUser")
@@ -132,11 +135,11 @@ def _liquidation(event: object, received_at: float) -> NodeLiquidation | None:
     ts = _json.req_int(fill, "time")
     tid = _json.req(fill, "tid")
     if not isinstance(tid, int | str) or isinstance(tid, bool):
-        raise FrameError(BAD_VALUE, f"tid: expected an id, got {_json.describe(tid)}")
+        raise FrameError(_json.BAD_VALUE, f"tid: expected an id, got {_json.describe(tid)}")
     side = _position_side(fill)
     method = info.get("method")
     # HIP-3 markets are "dex:COIN"; the coin is the part after the dex name.
-    coin, mult = normalise_coin(coin_raw.rpartition(":")[2])
+    coin, mult = instr.normalise_coin(coin_raw.rpartition(":")[2])
     _json.in_range(coin_raw, price * size, size)
     liquidation = Liquidation(
         venue=VENUE, instrument=coin_raw, coin=coin, position_side=side, price=price / mult,
@@ -166,4 +169,6 @@ def _position_side(fill: dict[str, Any]) -> PositionSide:
         return PositionSide.LONG  # a forced sell closes a long
     if side == "B":
         return PositionSide.SHORT
-    raise FrameError(BAD_VALUE, f"cannot tell the position side: dir {_json.describe(direction)}")
+    raise FrameError(
+        _json.BAD_VALUE, f"cannot tell the position side: dir {_json.describe(direction)}"
+    )

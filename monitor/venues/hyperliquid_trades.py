@@ -19,10 +19,10 @@ import math
 from typing import Any
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, PositionSide
-from monitor.venues.dialect import Info, Invalid, Item
-from monitor.venues.instruments import InstrumentBook, normalise_coin
 
 VENUE = "hyperliquid"
 
@@ -35,16 +35,16 @@ def read_int(row: dict[str, Any], key: str) -> int:
     return _json.to_int(value, key)
 
 
-def coin_terms(instruments: InstrumentBook, coin: str) -> tuple[str, float]:
+def coin_terms(instruments: instr.InstrumentBook, coin: str) -> tuple[str, float]:
     spec = instruments.get(coin)
     canonical, multiplier = (
-        (spec.coin, spec.base_multiplier) if spec is not None else normalise_coin(coin))
+        (spec.coin, spec.base_multiplier) if spec is not None else instr.normalise_coin(coin))
     if not canonical:
         raise FrameError(_json.BAD_VALUE, f"coin: {coin!r:.40}")
     return canonical, multiplier
 
 
-def fill_liquidation(instruments: InstrumentBook, row: dict[str, Any], coin: str,
+def fill_liquidation(instruments: instr.InstrumentBook, row: dict[str, Any], coin: str,
                      side: PositionSide, received_at: float,
                      completeness: Completeness) -> Liquidation:
     """A liquidation valued from a trade or fill row (px x sz in USDC; ``tid`` the id)."""
@@ -65,7 +65,7 @@ def fill_liquidation(instruments: InstrumentBook, row: dict[str, Any], coin: str
 class TradesInference:
     """Per-connection state of the inference: which coins have had their first push."""
 
-    def __init__(self, instruments: InstrumentBook, vault_addresses: frozenset[str],
+    def __init__(self, instruments: instr.InstrumentBook, vault_addresses: frozenset[str],
                  replay_max_age_seconds: float | None) -> None:
         self.instruments = instruments
         self.vault_addresses = vault_addresses
@@ -74,8 +74,8 @@ class TradesInference:
                                   else replay_max_age_seconds * 1000.0)
         self._pushed_coins: set[str] = set()
 
-    def trades(self, data: list[Any], received_at: float) -> list[Item]:
-        items: list[Item] = []
+    def trades(self, data: list[Any], received_at: float) -> list[dialect.Item]:
+        items: list[dialect.Item] = []
         errors: list[FrameError] = []
         first_coins: set[str] = set()
         replayed = 0
@@ -99,9 +99,9 @@ class TradesInference:
         self._pushed_coins |= first_coins
         if errors and not items and len(errors) == len(data):
             raise errors[0]
-        items.extend(Invalid(e.reason, e.detail) for e in errors)
+        items.extend(dialect.Invalid(e.reason, e.detail) for e in errors)
         if replayed:
-            items.append(Info(f"{replayed} snapshot trades older than the limit"))
+            items.append(dialect.Info(f"{replayed} snapshot trades older than the limit"))
         return items
 
     def _liquidation(self, trade: dict[str, Any], coin: str, received_at: float,

@@ -41,33 +41,10 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    SessionDefaults,
-    TopicRequest,
-    Unrecognised,
-    chunks,
-    plan_name,
-    read_document,
-    read_specs,
-)
-from monitor.venues.instruments import (
-    ContractKind,
-    InstrumentBook,
-    InstrumentSpec,
-    normalise_coin,
-    split_concatenated_symbol,
-)
 
 VENUE = "kraken-futures"
 INSTRUMENTS_PATH = "/derivatives/api/v3/instruments"
@@ -94,23 +71,25 @@ def product_terms(product: str) -> tuple[str, float, bool]:
     elif upper.startswith(INVERSE_PREFIXES):
         inverse = True
     else:
-        raise FrameError(BAD_VALUE, f"product_id: not a PF_/PI_/FI_/FF_ product: {product!r:.40}")
+        raise FrameError(
+            _json.BAD_VALUE, f"product_id: not a PF_/PI_/FI_/FF_ product: {product!r:.40}"
+        )
     parts = upper.split("_")
     try:
-        base, _quote = split_concatenated_symbol(parts[1])
+        base, _quote = instr.split_concatenated_symbol(parts[1])
     except (IndexError, ValueError):
-        raise FrameError(BAD_VALUE, f"product_id: no pair in {product!r:.40}") from None
-    coin, mult = normalise_coin(base)
+        raise FrameError(_json.BAD_VALUE, f"product_id: no pair in {product!r:.40}") from None
+    coin, mult = instr.normalise_coin(base)
     return coin, mult, inverse
 
 
-class KrakenFuturesSession(SessionDefaults):
+class KrakenFuturesSession(dialect.SessionDefaults):
     """Parse state of one Kraken Futures connection (none beyond the instrument book)."""
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         msg = _json.loads(text)
         if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         feed = msg.get("feed")
         if "event" in msg:
             return self._event(msg)
@@ -119,15 +98,15 @@ class KrakenFuturesSession(SessionDefaults):
         if feed == "ticker":
             return self._ticker(msg, received_at)
         if feed == "trade_snapshot":
-            return [Info("trade_snapshot")]
+            return [dialect.Info("trade_snapshot")]
         if feed in ("heartbeat", "ticker_lite"):
-            return [Info(str(feed))]
-        return [Unrecognised("unknown_feed" if isinstance(feed, str) else "unknown_shape")]
+            return [dialect.Info(str(feed))]
+        return [dialect.Unrecognised("unknown_feed" if isinstance(feed, str) else "unknown_shape")]
 
-    def _event(self, msg: dict[str, Any]) -> list[Item]:
+    def _event(self, msg: dict[str, Any]) -> list[dialect.Item]:
         event = msg.get("event")
         if event == "subscribed":
-            return [Ack(_json.describe(msg.get("feed")))]
+            return [dialect.Ack(_json.describe(msg.get("feed")))]
         if event in _REFUSALS:
             message = msg.get("message")
             text = message if isinstance(message, str) else _json.compact(msg, 500)
@@ -135,20 +114,22 @@ class KrakenFuturesSession(SessionDefaults):
             feed = msg.get("feed")
             if (event == "subscribed_failed" and isinstance(feed, str) and isinstance(
                     products, list) and len(products) == 1 and isinstance(products[0], str)):
-                return [Rejection(text, f"{feed}:{products[0]}")]
-            return [Rejection(text)]
+                return [dialect.Rejection(text, f"{feed}:{products[0]}")]
+            return [dialect.Rejection(text)]
         if event == "pong":
-            return [Pong()]
+            return [dialect.Pong()]
         if event in ("info", "unsubscribed", "alert"):
-            return [Info(str(event))]
-        return [Unrecognised("unknown_event")]
+            return [dialect.Info(str(event))]
+        return [dialect.Unrecognised("unknown_event")]
 
-    def _trade(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _trade(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         kind = _json.req(msg, "type")
         if kind != "liquidation":
             if isinstance(kind, str):
                 return []
-            raise FrameError(BAD_VALUE, f"type: expected a string, got {_json.describe(kind)}")
+            raise FrameError(
+                _json.BAD_VALUE, f"type: expected a string, got {_json.describe(kind)}"
+            )
         return [self._liquidation(msg, received_at)] if self._is_wanted(msg) else []
 
     def _is_wanted(self, msg: dict[str, Any]) -> bool:
@@ -180,7 +161,7 @@ class KrakenFuturesSession(SessionDefaults):
             exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.FULL,
             event_id=f"{VENUE}:{uid}")
 
-    def _ticker(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _ticker(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         if not self._is_wanted(msg):
             return []
         product = _json.req_str(msg, "product_id")
@@ -193,58 +174,62 @@ class KrakenFuturesSession(SessionDefaults):
         return [MarkPrice(VENUE, product, coin, price / mult, ts, received_at)]
 
 
-class KrakenFutures(DialectDefaults):
+class KrakenFutures(dialect.DialectDefaults):
     """Protocol pings only (see the module docstring); no instruments needed to value a
     liquidation: the product prefix tells inverse from linear."""
 
     venue = VENUE
     completeness = Completeness.FULL
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
-        return [RestRequest(key="instruments", url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
+        return [dialect.RestRequest(
+            key="instruments", url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH
+        )]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        rows = read_document(f"{VENUE} instruments", body, lambda doc: _json.arr(
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
+        rows = dialect.read_document(f"{VENUE} instruments", body, lambda doc: _json.arr(
             _json.req(_json.obj(doc, "instruments document"), "instruments"), "instruments"))
         # Indices (in_, rr_), spot-like rows and odd listings are skipped.
-        return read_specs(rows, lambda row: self._spec(_json.obj(row, "instrument"))), None
+        return dialect.read_specs(rows, lambda row: self._spec(_json.obj(row, "instrument"))), None
 
-    def _spec(self, row: dict[str, Any]) -> InstrumentSpec | None:
+    def _spec(self, row: dict[str, Any]) -> instr.InstrumentSpec | None:
         if row.get("tradeable") is False:
             return None
         symbol = _json.req_str(row, "symbol").upper()
         coin, mult, inverse = product_terms(symbol)
         base = row.get("base")
         if isinstance(base, str) and base:
-            coin, mult = normalise_coin(base)
+            coin, mult = instr.normalise_coin(base)
         size = _json.opt_float(row, "contractSize", 1.0) or 1.0
-        kind = ContractKind.INVERSE if inverse else ContractKind.LINEAR
+        kind = instr.ContractKind.INVERSE if inverse else instr.ContractKind.LINEAR
         quote = row.get("quote")
-        return InstrumentSpec(
+        return instr.InstrumentSpec(
             VENUE, symbol, coin, kind, size, quote if isinstance(quote, str) and quote else "USD",
             base_multiplier=mult, category=str(row.get("type") or kind.value))
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(
+        self, ws_base_url: str, instruments: instr.InstrumentBook
+    ) -> list[dialect.ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws/v1"
         if self.wanted is not None:
             products = sorted(self.wanted)
         else:
             products = sorted(s.instrument for s in instruments) or list(FALLBACK_PRODUCTS)
         plans = []
-        for n, shard in enumerate(chunks(products, MAX_PRODUCTS_PER_CONNECTION)):
+        for n, shard in enumerate(dialect.chunks(products, MAX_PRODUCTS_PER_CONNECTION)):
             topics = tuple(f"{feed}:{product}" for feed in FEEDS for product in shard)
             requests = self.topic_requests("subscribe", topics, "")
-            plans.append(ConnectionPlan(plan_name(VENUE, n), url,
-                                        tuple(r.text for r in requests),
-                                        expected_acks=sum(r.acks for r in requests),
-                                        topics=topics))
+            plans.append(dialect.ConnectionPlan(dialect.plan_name(VENUE, n), url,
+                                                tuple(r.text for r in requests),
+                                                expected_acks=sum(r.acks for r in requests),
+                                                topics=topics))
         return plans
 
     def topic_requests(
         self, op: str, topics: Sequence[str], tag: str
-    ) -> list[TopicRequest]:
+    ) -> list[dialect.TopicRequest]:
         """One request per feed; Kraken echoes no request id."""
         requests = []
         for feed in FEEDS:
@@ -252,12 +237,12 @@ class KrakenFutures(DialectDefaults):
             if products:
                 text = orjson.dumps({"event": op, "feed": feed, "product_ids": products})
                 # One "subscribed" per request is the minimum; per-product acks finish early.
-                requests.append(TopicRequest("", text.decode(),
-                                             tuple(f"{feed}:{p}" for p in products),
-                                             1 if op == "subscribe" else 0))
+                requests.append(dialect.TopicRequest("", text.decode(),
+                                                     tuple(f"{feed}:{p}" for p in products),
+                                                     1 if op == "subscribe" else 0))
         return requests
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> KrakenFuturesSession:
         return KrakenFuturesSession(instruments, self.wanted)
