@@ -34,8 +34,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 import monitor.venues._json as _json
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
@@ -85,12 +83,9 @@ def inst_type_of(symbol: str) -> str:
 class BitgetSession(dialect.SessionDefaults):
     """Parse state of one Bitget connection (none beyond the configured symbols)."""
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        if text == PONG_TEXT:
-            return [dialect.Pong()]
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    pong_text = PONG_TEXT
+
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         if "event" in msg:
             return self._event(msg)
         arg = msg.get("arg")
@@ -179,6 +174,7 @@ class BitgetSession(dialect.SessionDefaults):
 
 class Bitget(dialect.DialectDefaults):
     venue = VENUE
+    session_type = BitgetSession
     completeness = Completeness.AGGREGATED
     ping_interval_seconds = PING_INTERVAL_SECONDS
     ping_text = PING_TEXT
@@ -195,12 +191,5 @@ class Bitget(dialect.DialectDefaults):
     def plans(
         self, ws_base_url: str, instruments: instr.InstrumentBook
     ) -> list[dialect.ConnectionPlan]:
-        args = self.subscribe_args()
-        frame = orjson.dumps({"op": "subscribe", "args": args}).decode()
         url = ws_base_url.rstrip("/") + "/v3/ws/public"
-        return [dialect.ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
-
-    def session(
-        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
-    ) -> BitgetSession:
-        return BitgetSession(instruments, self.wanted)
+        return [dialect.subscribe_plan(VENUE, url, self.subscribe_args())]

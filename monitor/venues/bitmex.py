@@ -47,8 +47,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 import monitor.venues._json as _json
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
@@ -95,18 +93,15 @@ def timestamp_ms(raw: object, fallback_ms: int) -> int:
 class BitmexSession(dialect.SessionDefaults):
     """Parse state of one BitMEX connection: instrument terms seen in the partial, XBT/USD."""
 
+    pong_text = PONG_TEXT
+
     def __init__(self, book: instr.InstrumentBook, wanted: frozenset[str] | None) -> None:
         super().__init__(book, wanted)
         # symbol -> (coin, unit multiplier, quote) for instruments the book does not hold.
         self._terms: dict[str, tuple[str, float, str]] = {}
         self.xbt_usd: float | None = None
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        if text == PONG_TEXT:
-            return [dialect.Pong()]
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         table = msg.get("table")
         if table == "liquidation":
             return self._liquidation_table(msg, received_at)
@@ -120,9 +115,7 @@ class BitmexSession(dialect.SessionDefaults):
             return [dialect.Info("welcome")]
         if "unsubscribe" in msg:
             return [dialect.Info("unsubscribed")]
-        return [dialect.Unrecognised(
-            "unknown_table" if isinstance(table, str) else "unknown_shape"
-        )]
+        return dialect.unknown("table", table)
 
     # -- liquidations ---------------------------------------------------------------------
 
@@ -280,6 +273,7 @@ def instrument_spec(row: dict[str, Any]) -> instr.InstrumentSpec | None:
 
 class Bitmex(dialect.DialectDefaults):
     venue = VENUE
+    session_type = BitmexSession
     completeness = Completeness.FULL
     ping_interval_seconds = PING_INTERVAL_SECONDS
     ping_text = PING_TEXT
@@ -310,12 +304,5 @@ class Bitmex(dialect.DialectDefaults):
     def plans(
         self, ws_base_url: str, instruments: instr.InstrumentBook
     ) -> list[dialect.ConnectionPlan]:
-        args = self.subscribe_args()
-        frame = orjson.dumps({"op": "subscribe", "args": args}).decode()
         url = ws_base_url.rstrip("/") + "/realtime"
-        return [dialect.ConnectionPlan(VENUE, url, (frame,), expected_acks=len(args))]
-
-    def session(
-        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
-    ) -> BitmexSession:
-        return BitmexSession(instruments, self.wanted)
+        return [dialect.subscribe_plan(VENUE, url, self.subscribe_args())]

@@ -84,10 +84,7 @@ class DeribitSession(dialect.SessionDefaults):
         self._channels = channels
         self._test_ids = count(FIRST_TEST_ID)
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         method = msg.get("method")
         if method == "subscription":
             return self._subscription(_json.obj(_json.req(msg, "params"), "params"), received_at)
@@ -95,9 +92,7 @@ class DeribitSession(dialect.SessionDefaults):
             return self._heartbeat(_json.obj(_json.req(msg, "params"), "params"))
         if "id" in msg:
             return self._response(msg)
-        return [dialect.Unrecognised(
-            "unknown_method" if isinstance(method, str) else "unknown_shape"
-        )]
+        return dialect.unknown("method", method)
 
     def _heartbeat(self, params: dict[str, Any]) -> list[dialect.Item]:
         kind = params.get("type")

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 import monitor.venues._json as _json
 import monitor.venues.instruments as instr
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
@@ -200,11 +202,13 @@ class DialectDefaults:
     """What most venues share; a dialect subclasses it and states only what differs.
 
     No application ping (``ping_text`` None: protocol pings suffice), no lifetime limit,
-    binary frames as UTF-8 JSON, no instrument documents, and the configured symbols as a
-    filter (``wanted``: None means every symbol the venue lists).
+    binary frames as UTF-8 JSON, no instrument documents, the configured symbols as a
+    filter (``wanted``: None means every symbol the venue lists), and one
+    ``session_type(book, wanted)`` per connection whatever its plan.
     """
 
     venue: str = ""
+    session_type: type[SessionDefaults]
     ping_interval_seconds: float | None = None
     ping_text: str | None = None
     max_lifetime_seconds: float | None = None
@@ -232,6 +236,11 @@ class DialectDefaults:
         self, op: str, topics: Sequence[str], tag: str
     ) -> list[TopicRequest]:
         return []
+
+    def session(
+        self, instruments: instr.InstrumentBook, plan: ConnectionPlan | None = None
+    ) -> DialectSession:
+        return self.session_type(instruments, self.wanted)
 
     def option_float(self, name: str, default: float) -> float:
         """``options.<name>``: a number >= 0, else ConfigError naming the key."""
@@ -293,7 +302,15 @@ def read_rows(
 
 
 class SessionDefaults:
-    """Parse state most sessions start from: the instrument book and the symbol filter."""
+    """Parse state most sessions start from: the instrument book and the symbol filter.
+
+    Its ``parse`` is the framing most venues share: the venue's plain-text pong
+    (``pong_text``, where it has one), else one JSON object per frame, handed to the
+    venue's ``parse_object``. Valid JSON that is not an object is unrecognised, not
+    malformed.
+    """
+
+    pong_text: str | None = None
 
     def __init__(self, book: instr.InstrumentBook, wanted: frozenset[str] | None) -> None:
         self._book = book
@@ -301,6 +318,31 @@ class SessionDefaults:
 
     def is_wanted(self, symbol: object) -> bool:
         return self._wanted is None or symbol in self._wanted
+
+    def parse(self, text: str, received_at: float) -> list[Item]:
+        if text == self.pong_text:
+            return [Pong()]
+        msg = _json.loads(text)
+        if not isinstance(msg, dict):
+            return [Unrecognised("not_an_object")]
+        return self.parse_object(msg, received_at)
+
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+        """The items of one frame's JSON object; FrameError when it is malformed."""
+        raise NotImplementedError
+
+
+def unknown(field: str, value: object) -> list[Item]:
+    """A frame whose ``field`` names nothing this dialect knows (``unknown_<field>``), or
+    that has no string there at all (``unknown_shape``)."""
+    return [Unrecognised(f"unknown_{field}" if isinstance(value, str) else "unknown_shape")]
+
+
+def subscribe_plan(name: str, url: str, args: Sequence[object]) -> ConnectionPlan:
+    """One connection subscribing with one ``{"op":"subscribe","args":[...]}`` frame that
+    the venue answers with one ack per argument."""
+    frame = orjson.dumps({"op": "subscribe", "args": args}).decode()
+    return ConnectionPlan(name, url, (frame,), expected_acks=len(args))
 
 
 def read_document(context: str, body: bytes,

@@ -89,10 +89,7 @@ def _market_spec(pair: tuple[str, object]) -> instr.InstrumentSpec | None:
 class DydxSession(dialect.SessionDefaults):
     """Parse state of one dYdX connection (none beyond the wanted-market filter)."""
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         kind = msg.get("type")
         channel = msg.get("channel")
         if kind in ("channel_data", "channel_batch_data"):
@@ -117,7 +114,7 @@ class DydxSession(dialect.SessionDefaults):
             return [dialect.Info(str(kind))]
         if kind == "pong":
             return [dialect.Pong()]
-        return [dialect.Unrecognised("unknown_type" if isinstance(kind, str) else "unknown_shape")]
+        return dialect.unknown("type", kind)
 
     # -- trades ---------------------------------------------------------------------------
 
@@ -201,6 +198,7 @@ class Dydx(dialect.DialectDefaults):
     to value a trade: size × price needs no contract terms."""
 
     venue = VENUE
+    session_type = DydxSession
     completeness = Completeness.FULL
 
     def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
@@ -236,8 +234,3 @@ class Dydx(dialect.DialectDefaults):
                 dialect.plan_name(VENUE, n), url, frames, expected_acks=len(frames),
                 subscribe_interval_seconds=SUBSCRIBE_INTERVAL_SECONDS))
         return plans
-
-    def session(
-        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
-    ) -> DydxSession:
-        return DydxSession(instruments, self.wanted)

@@ -103,10 +103,7 @@ def _time_ms(row: dict[str, Any], msg: dict[str, Any]) -> int:
 class GateSession(dialect.SessionDefaults):
     """Parse state of one Gate connection (none beyond the contract book)."""
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         channel = msg.get("channel")
         event = msg.get("event")
         if channel == PONG:
@@ -121,9 +118,7 @@ class GateSession(dialect.SessionDefaults):
             return [dialect.Unrecognised("unknown_channel")]
         if event == "unsubscribe":
             return [dialect.Info("unsubscribed")]
-        return [dialect.Unrecognised(
-            "unknown_event" if isinstance(event, str) else "unknown_shape"
-        )]
+        return dialect.unknown("event", event)
 
     @staticmethod
     def _subscribed(msg: dict[str, Any], channel: object) -> dialect.Item:
@@ -224,6 +219,7 @@ def contract_spec(settle: str, row: dict[str, Any]) -> instr.InstrumentSpec:
 
 class Gate(dialect.DialectDefaults):
     venue = VENUE
+    session_type = GateSession
     completeness = Completeness.FULL
     ping_interval_seconds = PING_INTERVAL_SECONDS
     # max_lifetime_seconds stays None: none documented.
@@ -283,8 +279,3 @@ class Gate(dialect.DialectDefaults):
             plans.append(dialect.ConnectionPlan(f"{VENUE}-{settle}", f"{base}/v4/ws/{settle}",
                                                 frames, expected_acks=len(frames)))
         return plans
-
-    def session(
-        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
-    ) -> GateSession:
-        return GateSession(instruments, self.wanted)

@@ -101,10 +101,7 @@ def is_linear_code(contract_code: str) -> bool:
 class HtxSession(dialect.SessionDefaults):
     """Parse state of one HTX notification connection."""
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         op = msg.get("op")
         if op == "notify":
             return self._notify(msg, received_at)
@@ -121,7 +118,7 @@ class HtxSession(dialect.SessionDefaults):
             return [_refusal(msg)]
         if op in ("pong", "unsub", "close"):
             return [dialect.Pong()] if op == "pong" else [dialect.Info(str(op))]
-        return [dialect.Unrecognised("unknown_op" if isinstance(op, str) else "unknown_shape")]
+        return dialect.unknown("op", op)
 
     def _notify(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         topic = msg.get("topic")
@@ -181,6 +178,7 @@ class Htx(dialect.DialectDefaults):
     """No application ping: the server pings and we answer (Reply). Binary frames are gzip."""
 
     venue = VENUE
+    session_type = HtxSession
     completeness = Completeness.FULL
     needs_instruments = True  # coin-margined contracts are valued by contract size
 
@@ -233,8 +231,3 @@ class Htx(dialect.DialectDefaults):
                                    expected_acks=1)
             for category, ws_path, _rest in CATEGORIES
         ]
-
-    def session(
-        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
-    ) -> HtxSession:
-        return HtxSession(instruments, self.wanted)

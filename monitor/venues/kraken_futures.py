@@ -86,10 +86,7 @@ def product_terms(product: str) -> tuple[str, float, bool]:
 class KrakenFuturesSession(dialect.SessionDefaults):
     """Parse state of one Kraken Futures connection (none beyond the instrument book)."""
 
-    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [dialect.Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         feed = msg.get("feed")
         if "event" in msg:
             return self._event(msg)
@@ -101,7 +98,7 @@ class KrakenFuturesSession(dialect.SessionDefaults):
             return [dialect.Info("trade_snapshot")]
         if feed in ("heartbeat", "ticker_lite"):
             return [dialect.Info(str(feed))]
-        return [dialect.Unrecognised("unknown_feed" if isinstance(feed, str) else "unknown_shape")]
+        return dialect.unknown("feed", feed)
 
     def _event(self, msg: dict[str, Any]) -> list[dialect.Item]:
         event = msg.get("event")
@@ -179,6 +176,7 @@ class KrakenFutures(dialect.DialectDefaults):
     liquidation: the product prefix tells inverse from linear."""
 
     venue = VENUE
+    session_type = KrakenFuturesSession
     completeness = Completeness.FULL
 
     def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
@@ -241,8 +239,3 @@ class KrakenFutures(dialect.DialectDefaults):
                                                      tuple(f"{feed}:{p}" for p in products),
                                                      1 if op == "subscribe" else 0))
         return requests
-
-    def session(
-        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
-    ) -> KrakenFuturesSession:
-        return KrakenFuturesSession(instruments, self.wanted)
