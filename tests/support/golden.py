@@ -13,6 +13,12 @@ A golden file ``tests/venues/golden/<venue>/<case>.json`` holds:
 
 ``tests/venues/seeds/<venue>.jsonl`` holds further frames (acks, errors, other channels)
 that fuzzing starts from besides the golden ones.
+
+``tests/venues/malformed/<venue>.json`` holds frames the dialect must refuse: ``cases`` maps
+a name to its ``frame`` and the ``reason`` of the FrameError it raises on a fresh session
+over the venue's golden instrument book, or, for one bad row of a table the venue reads row
+by row, the reason of the one ``invalid`` notice it gives instead. Its ``instruments``
+(optional, as in a golden file) adds to that book what some case needs.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from monitor.venues.instruments import InstrumentBook
 VENUES_DIR = Path(__file__).resolve().parents[1] / "venues"
 GOLDEN_DIR = VENUES_DIR / "golden"
 SEEDS_DIR = VENUES_DIR / "seeds"
+MALFORMED_DIR = VENUES_DIR / "malformed"
 REST_BASE = "https://rest.invalid"
 
 
@@ -58,6 +65,18 @@ def seed_frames(venue: str) -> list[str]:
     return frames
 
 
+def malformed_table(venue: str) -> dict[str, Any]:
+    """The venue's malformed frames file; no cases for a venue that has no table yet."""
+    path = MALFORMED_DIR / f"{venue}.json"
+    return load_case(path) if path.exists() else {"cases": {}}
+
+
+def malformed_cases(venue: str) -> dict[str, dict[str, str]]:
+    """The venue's malformed frames by name."""
+    cases: dict[str, dict[str, str]] = malformed_table(venue)["cases"]
+    return cases
+
+
 def load_book(dialect: Dialect, documents: Mapping[str, object] | None) -> InstrumentBook:
     """An instrument book from REST documents, keyed by the dialect's request keys."""
     book = InstrumentBook(dialect.venue)
@@ -76,6 +95,13 @@ def venue_book(venue: str) -> InstrumentBook:
     book = InstrumentBook(venue)
     for path in golden_files(venue):
         book.update(list(load_book(dialect, load_case(path).get("instruments"))))
+    return book
+
+
+def malformed_book(venue: str) -> InstrumentBook:
+    """The venue's golden book and what its malformed frames file adds."""
+    book = venue_book(venue)
+    book.update(list(load_book(make_dialect(venue), malformed_table(venue).get("instruments"))))
     return book
 
 

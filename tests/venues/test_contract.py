@@ -1,4 +1,5 @@
-"""What every dialect of the registry satisfies: golden frames, fuzzing, registry and plans.
+"""What every dialect of the registry satisfies: golden frames, malformed frames, fuzzing,
+registry and plans.
 
 Each test runs once per venue id of ``monitor.venues`` (a new venue is covered by adding it
 to the registry and its golden files). What only one venue does lives in test_<venue>.py.
@@ -17,7 +18,7 @@ from monitor.errors import FrameError, InstrumentFetchError
 from monitor.events import Completeness
 from monitor.simulator.venues import SIMULATORS
 from monitor.venues import VENUES, WEBSOCKET_VENUES, dialect_class, make_dialect
-from monitor.venues.dialect import DialectDefaults, DialectSession
+from monitor.venues.dialect import DialectDefaults, DialectSession, Invalid
 from monitor.venues.instruments import InstrumentBook
 from tests.support.fuzz import (
     FUZZ,
@@ -30,6 +31,8 @@ from tests.support.golden import (
     REST_BASE,
     golden_files,
     load_case,
+    malformed_book,
+    malformed_cases,
     run_golden,
     seed_frames,
     venue_book,
@@ -38,7 +41,12 @@ from tests.support.golden import (
 GOLDEN = [path for venue in WEBSOCKET_VENUES for path in golden_files(venue)]
 # The golden cases this suite has had; the number may grow, never shrink.
 GOLDEN_CASES_AT_LEAST = 63
+MALFORMED = [(venue, name, case) for venue in WEBSOCKET_VENUES
+             for name, case in malformed_cases(venue).items()]
+# The malformed cases this suite has had; the number may grow, never shrink.
+MALFORMED_CASES_AT_LEAST = 145
 SIM_BASE = "ws://127.0.0.1:9"
+RECEIVED_AT = 1_769_904_000.0  # 2026-02-01, when the golden and malformed frames are set
 
 
 @functools.cache
@@ -74,6 +82,28 @@ def test_golden_cases_cover_every_venue() -> None:
         # Each venue shows at least one liquidation valued from a real frame shape.
         assert any("notional_usd" in e for case in cases for e in case["expected"]), venue
         assert all(case.get("note") for case in cases), venue
+
+
+# -- malformed frames -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("venue", "name", "case"), MALFORMED,
+                         ids=[f"{venue}/{name}" for venue, name, _ in MALFORMED])
+def test_malformed_frames_raise_frame_error(venue: str, name: str, case: dict[str, str]) -> None:
+    session = make_dialect(venue).session(malformed_book(venue))
+    if "invalid" in case:
+        (item,) = session.parse(case["frame"], RECEIVED_AT)
+        assert isinstance(item, Invalid) and item.reason == case["invalid"]
+        return
+    with pytest.raises(FrameError) as excinfo:
+        session.parse(case["frame"], RECEIVED_AT)
+    assert excinfo.value.reason == case["reason"]
+
+
+def test_malformed_cases_never_shrink() -> None:
+    assert len(MALFORMED) >= MALFORMED_CASES_AT_LEAST
+    for venue in {venue for venue, _, _ in MALFORMED}:
+        assert len(malformed_cases(venue)) >= 10, venue
 
 
 # -- only FrameError escapes ----------------------------------------------------------------

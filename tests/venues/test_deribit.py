@@ -226,42 +226,6 @@ def test_no_application_ping() -> None:
     assert dialect.decode_binary(b"{}") == "{}"
 
 
-# -- bad input ------------------------------------------------------------------------------
-
-BAD_FRAMES = {
-    "not json": "{",
-    "no params": '{"jsonrpc":"2.0","method":"subscription"}',
-    "params not an object": '{"jsonrpc":"2.0","method":"subscription","params":[]}',
-    "no channel": '{"jsonrpc":"2.0","method":"subscription","params":{"data":[]}}',
-    "no data": '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.x"}}',
-    "data not a list": trades().replace('"data":[]', '"data":{}'),
-    "row not an object": trades().replace('"data":[]', '"data":[1]'),
-    "bad flag": trades(trade(flag="Q")),
-    "flag not a string": trades(trade(flag=1)),
-    "no instrument": trades(trade(instrument=None)),
-    "no trade id": trades(trade(trade_id=None)),
-    "bool trade id": trades(trade(trade_id=True)),
-    "bad direction": trades(trade(direction="long")),
-    "amount zero": trades(trade(amount=0)),
-    "amount text": trades(trade(amount="much")),
-    "price negative": trades(trade(price=-5)),
-    "timestamp float": trades(trade(timestamp=1.5)),
-    "overflow": trades(trade(instrument="BTC_USDC-PERPETUAL", amount=1e308, price=1e308)),
-    "option": trades(trade(instrument="BTC-1JAN26-1-C")),
-    "ticker data list": ticker().replace('"data":{', '"data":[{').replace("}}}", "}]}}"),
-    "ticker no mark": ticker(mark=None),
-    "ticker mark zero": ticker(mark=0),
-    "heartbeat no params": '{"jsonrpc":"2.0","method":"heartbeat"}',
-}
-
-
-@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-def test_malformed_frames_raise_frame_error(text: str) -> None:
-    with pytest.raises(FrameError) as excinfo:
-        session().parse(text, NOW)
-    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
-
-
 # -- instruments ----------------------------------------------------------------------------
 
 

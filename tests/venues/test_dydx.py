@@ -191,40 +191,6 @@ def test_no_application_ping() -> None:
     assert dialect.decode_binary(b"{}") == "{}"
 
 
-# -- malformed input ------------------------------------------------------------------------
-
-BAD_FRAMES = {
-    "not json": "{nope",
-    "empty": "",
-    "contents missing": '{"type":"channel_data","channel":"v4_trades","id":"BTC-USD"}',
-    "batch contents not a list": ('{"type":"channel_batch_data","channel":"v4_trades",'
-                                  '"id":"BTC-USD","contents":{}}'),
-    "trades not a list": ('{"type":"channel_data","channel":"v4_trades","id":"BTC-USD",'
-                          '"contents":{"trades":{}}}'),
-    "no market id": '{"type":"channel_data","channel":"v4_trades","contents":{"trades":[]}}',
-    "market not a ticker": trades_frame(trade_row(), market_id="BTCUSD"),
-    "side unknown": trades_frame(trade_row(side="HOLD")),
-    "size text": trades_frame(trade_row(size="lots")),
-    "size zero": trades_frame(trade_row(size="0")),
-    "price NaN": trades_frame(trade_row(price="NaN")),
-    "price negative": trades_frame(trade_row(price="-1")),
-    "created not a time": trades_frame(trade_row(created="noon")),
-    "created a number": trades_frame(trade_row(created=1769904000000)),
-    "no id": trades_frame({k: v for k, v in trade_row().items() if k != "id"}),
-    "overflow": trades_frame(trade_row(size="1e300", price="1e300")),
-    "row not an object": trades_frame("x"),  # type: ignore[arg-type]
-    "oracle prices not an object": ('{"type":"channel_data","channel":"v4_markets",'
-                                    '"contents":{"oraclePrices":[]}}'),
-}
-
-
-@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-def test_malformed_frames_raise_frame_error(text: str) -> None:
-    with pytest.raises(FrameError) as excinfo:
-        session().parse(text, NOW)
-    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
-
-
 # -- instruments and plans ------------------------------------------------------------------
 
 

@@ -180,40 +180,6 @@ def test_ping_embeds_the_time() -> None:
     assert dialect.decode_binary(b"{}") == "{}"
 
 
-# -- bad input ------------------------------------------------------------------------------
-
-BAD_FRAMES = {
-    "not json": "futures.pong",
-    "no result": '{"channel":"futures.public_liquidates","event":"update"}',
-    "result a number": '{"channel":"futures.public_liquidates","event":"update","result":3}',
-    "row not an object": '{"channel":"futures.public_liquidates","event":"update","result":[3]}',
-    "no contract": push({k: v for k, v in liq().items() if k != "contract"}),
-    "contract empty": push(liq("")),
-    "size zero": push(liq(size=0)),
-    "size text": push(liq(size="many")),
-    "size bool": push(liq(size=True)),
-    "price zero": push(liq(price="0")),
-    "price missing": push({k: v for k, v in liq().items() if k != "price"}),
-    "time text": push(liq(time_ms="now")),
-    "no time anywhere": push({"contract": "BTC_USDT", "size": 1, "price": "1"}).replace(
-        '"time":1769904001,"time_ms":1769904001123,', ""),
-    "unknown contract": push(liq("NEW_USDT")),
-    "overflow": push(liq("PEPE_USDT", size=1e300, price="1e300")),
-    "single object bad": push(liq(size="x"), single=True),
-    "ticker no mark": tickers({"contract": "BTC_USDT"}),
-    "ticker no contract": tickers({"mark_price": "1"}),
-    "ticker mark negative": tickers({"contract": "BTC_USDT", "mark_price": "-1"}),
-}
-
-
-@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-def test_malformed_frames_raise_frame_error(text: str) -> None:
-    with pytest.raises(FrameError) as excinfo:
-        session().parse(text, NOW)
-    assert excinfo.value.reason in {
-        "malformed_json", "missing_field", "bad_value", "unknown_instrument"}
-
-
 # -- instruments ----------------------------------------------------------------------------
 
 

@@ -255,33 +255,6 @@ def test_notices() -> None:
     assert parser.parse("[]", NOW) == [Unrecognised("not_an_object")]
 
 
-# -- malformed input ------------------------------------------------------------------------
-
-BAD_FRAMES = {
-    "not json": "{nope",
-    "empty": "",
-    "ping without ts": '{"op":"ping"}',
-    "data missing": '{"op":"notify","topic":"public.BTC-USDT.liquidation_orders"}',
-    "data not a list": '{"op":"notify","topic":"public.BTC-USDT.liquidation_orders","data":{}}',
-    "row not an object": notify("x"),
-    "no contract code": notify({k: v for k, v in row().items() if k != "contract_code"}),
-    "direction unknown": notify(row(direction="hold", amount=1, trade_turnover=1)),
-    "volume text": notify(row(volume="lots")),
-    "volume zero": notify(row(volume=0)),
-    "price NaN": notify(row(price="NaN")),
-    "created_at text": notify(row(created_at="noon")),
-    "turnover text": notify(row(trade_turnover="lots", amount=1)),
-    "overflow": notify(row(volume=1e300, price=1e300)),
-}
-
-
-@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-def test_malformed_frames_raise_frame_error(text: str) -> None:
-    with pytest.raises(FrameError) as excinfo:
-        session().parse(text, NOW)
-    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
-
-
 # -- instruments and plans ------------------------------------------------------------------
 
 
