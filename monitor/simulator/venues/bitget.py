@@ -23,18 +23,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price
-from monitor.simulator.venue_sim import (
-    Close,
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, conn_id, json_request
 
 VENUE = "bitget"
 WINDOW_MS = 1000
@@ -45,19 +37,19 @@ LIFETIME_SECONDS = 24 * 3600.0
 AMOUNT_DECIMALS = 8
 
 
-class BitgetSim(VenueSimBase):
+class BitgetSim(common.VenueSimBase):
     venue = VENUE
     price_interval_ms = TICKER_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
         # (window, symbol, side) -> the largest liquidation so far of that window
-        self._largest: dict[tuple[int, str, PositionSide], Liq] = {}
+        self._largest: dict[tuple[int, str, PositionSide], venue_sim.Liq] = {}
 
     def open(self, path: str, query: str, *, reject: bool) -> BitgetSession | None:
         return BitgetSession(self, reject) if path == "/v3/ws/public" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         event = liq.event
         assert event.position_side is not None
         key = (liq.ts_ms // WINDOW_MS, event.instrument, event.position_side)
@@ -65,10 +57,10 @@ class BitgetSim(VenueSimBase):
         if kept is None or event.notional_usd > kept.event.notional_usd:
             self._largest[key] = liq
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         due = [key for key in self._largest
                if final or (key[0] + 1) * WINDOW_MS <= now.exchange_ms]
-        by_push: dict[tuple[int, str], list[Liq]] = {}
+        by_push: dict[tuple[int, str], list[venue_sim.Liq]] = {}
         for key in sorted(due, key=lambda k: (k[0], k[1], k[2].value)):
             liq = self._largest.pop(key)
             inst_type = self.listings[key[1]].spec.category
@@ -78,7 +70,9 @@ class BitgetSim(VenueSimBase):
         return out + self.price_publications(
             now.exchange_ms, lambda item: f"ticker:{item.symbol}", self.ticker)
 
-    def _push(self, window: int, inst_type: str, batch: list[Liq]) -> Publication:
+    def _push(
+        self, window: int, inst_type: str, batch: list[venue_sim.Liq]
+    ) -> venue_sim.Publication:
         rows = []
         for liq in batch:
             event = liq.event
@@ -93,7 +87,7 @@ class BitgetSim(VenueSimBase):
         body = {"data": rows, "arg": {"instType": inst_type, "topic": "liquidation"},
                 "action": "update", "ts": (window + 1) * WINDOW_MS}
         topic = f"liquidation:{inst_type}"
-        return Publication((topic,), orjson.dumps(body).decode(), tuple(batch))
+        return venue_sim.Publication((topic,), orjson.dumps(body).decode(), tuple(batch))
 
     def ticker(self, item: Listing, ts_ms: int) -> str:
         mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
@@ -104,10 +98,10 @@ class BitgetSim(VenueSimBase):
                              "ts": ts_ms}).decode()  # fmt: skip
 
 
-class BitgetSession(SessionBase[BitgetSim]):
+class BitgetSession(common.SessionBase[BitgetSim]):
     def __init__(self, sim: BitgetSim, reject: bool) -> None:
         super().__init__(sim, reject)
-        self.conn_id = conn_id()
+        self.conn_id = common.conn_id()
         self.opened_wall: float | None = None
         self.last_ping_wall: float | None = None
 
@@ -122,24 +116,24 @@ class BitgetSession(SessionBase[BitgetSim]):
             return f"ticker:{symbol}"
         return None
 
-    def _event(self, body: dict[str, Any]) -> Frame:
-        return Frame(orjson.dumps({**body, "connId": self.conn_id}).decode())
+    def _event(self, body: dict[str, Any]) -> venue_sim.Frame:
+        return venue_sim.Frame(orjson.dumps({**body, "connId": self.conn_id}).decode())
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
+    def on_open(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         self.opened_wall = self.last_ping_wall = now.wall
         return ()
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if text == "ping":
             self.last_ping_wall = now.wall
-            return [Frame("pong")]
-        request = json_request(text)
+            return [venue_sim.Frame("pong")]
+        request = common.json_request(text)
         op = request.get("op") if request is not None else None
         args = request.get("args") if request is not None else None
         if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
             return [self._event({"event": "error", "code": 30002, "msg": "illegal request"})]
         topics = [self._topic(arg) for arg in args]
-        out: list[Out] = []
+        out: list[venue_sim.Out] = []
         for arg, topic in zip(args, topics, strict=True):
             if self.reject or topic is None:
                 described = ",".join(f"{k}:{v}" for k, v in arg.items()) if isinstance(
@@ -155,18 +149,18 @@ class BitgetSession(SessionBase[BitgetSim]):
             out.append(self._event({"event": "subscribe", "arg": arg}))
             if topic.startswith("ticker:"):
                 item = self.sim.listings[topic.removeprefix("ticker:")]
-                out.append(Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
+                out.append(venue_sim.Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
         return out
 
-    def tick(self, now: SimNow) -> Sequence[Out]:
+    def tick(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if self.opened_wall is None or self.last_ping_wall is None:
             self.opened_wall = self.last_ping_wall = now.wall
         if now.wall - self.opened_wall >= LIFETIME_SECONDS:
-            return [Close(1000, "connection lifetime of 24 h reached")]
+            return [venue_sim.Close(1000, "connection lifetime of 24 h reached")]
         if now.wall - self.last_ping_wall >= PING_TIMEOUT_SECONDS:
-            return [Close(1000, "no ping received")]
+            return [venue_sim.Close(1000, "no ping received")]
         return ()
 
 
-def make(ctx: SimContext) -> BitgetSim:
+def make(ctx: venue_sim.SimContext) -> BitgetSim:
     return BitgetSim(ctx)

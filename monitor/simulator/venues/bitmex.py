@@ -27,19 +27,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 VENUE = "bitmex"
 TABLES = ("liquidation", "instrument")
@@ -59,18 +50,18 @@ def _root(item: Listing) -> str:
     return "XBT" if item.coin == "BTC" else item.coin
 
 
-class BitmexSim(VenueSimBase):
+class BitmexSim(common.VenueSimBase):
     venue = VENUE
     price_interval_ms = INSTRUMENT_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self._pending: list[Liq] = []
-        self._to_delete: list[Liq] = []
+        self._pending: list[venue_sim.Liq] = []
+        self._to_delete: list[venue_sim.Liq] = []
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/api/v1/instrument/active":
             return None
         rows = [self.instrument_row(item, 0) for item in self.listings.values()]
@@ -79,7 +70,7 @@ class BitmexSim(VenueSimBase):
         rows.append({"symbol": "XBT_USDT", "rootSymbol": "XBT", "typ": "IFXXXP",
                      "state": "Open", "quoteCurrency": "USDT", "settlCurrency": "USDt",
                      "isInverse": False, "isQuanto": False, "multiplier": 1})  # fmt: skip
-        return json_reply(rows)
+        return common.json_reply(rows)
 
     def instrument_row(self, item: Listing, ts_ms: int) -> dict[str, Any]:
         """An instrument as ``instrument/active`` and the table's partial show it."""
@@ -105,10 +96,10 @@ class BitmexSim(VenueSimBase):
     def open(self, path: str, query: str, *, reject: bool) -> BitmexSession | None:
         return BitmexSession(self, reject) if path == "/realtime" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._pending.append(liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         out = [self._table("delete", liq, ()) for liq in self._to_delete]
         out += [self._table("insert", liq, (liq,)) for liq in self._pending]
         self._to_delete, self._pending = self._pending, []
@@ -119,11 +110,13 @@ class BitmexSim(VenueSimBase):
             for item in self.listings.values():
                 topic = f"instrument:{item.symbol}"
                 if topic in self.ctx.subscribed or "instrument" in self.ctx.subscribed:
-                    out.append(Publication(("instrument", topic),
-                                           self.mark_update(item, now.exchange_ms)))
+                    out.append(venue_sim.Publication(("instrument", topic),
+                                                     self.mark_update(item, now.exchange_ms)))
         return out
 
-    def _table(self, action: str, liq: Liq, carried: tuple[Liq, ...]) -> Publication:
+    def _table(
+        self, action: str, liq: venue_sim.Liq, carried: tuple[venue_sim.Liq, ...]
+    ) -> venue_sim.Publication:
         item = self.listings[liq.event.instrument]
         row: dict[str, Any] = {"orderID": self.order_id(liq), "symbol": item.symbol}
         if action == "insert":
@@ -132,11 +125,11 @@ class BitmexSim(VenueSimBase):
             row["price"] = venue_price(item, event.price)
             row["leavesQty"] = int(venue_quantity(item, event.qty_base, event.notional_usd))
         body = {"table": "liquidation", "action": action, "data": [row]}
-        return Publication(("liquidation", f"liquidation:{item.symbol}"),
-                           orjson.dumps(body).decode(), carried)
+        return venue_sim.Publication(("liquidation", f"liquidation:{item.symbol}"),
+                                     orjson.dumps(body).decode(), carried)
 
     @staticmethod
-    def order_id(liq: Liq) -> str:
+    def order_id(liq: venue_sim.Liq) -> str:
         return str(uuid.uuid5(_ORDER_NAMESPACE, str(liq.seq)))
 
     def mark_update(self, item: Listing, ts_ms: int) -> str:
@@ -145,17 +138,17 @@ class BitmexSim(VenueSimBase):
         return orjson.dumps({"table": "instrument", "action": "update", "data": [row]}).decode()
 
 
-class BitmexSession(SessionBase[BitmexSim]):
-    def on_open(self, now: SimNow) -> Sequence[Out]:
+class BitmexSession(common.SessionBase[BitmexSim]):
+    def on_open(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         welcome = {"info": "Welcome to the BitMEX Realtime API.", "version": "2.0.0",
                    "timestamp": iso(now.exchange_ms), "docs": "https://www.bitmex.com/app/wsAPI",
                    "heartbeatEnabled": False, "limit": {"remaining": 719}}  # fmt: skip
-        return [Frame(orjson.dumps(welcome).decode())]
+        return [venue_sim.Frame(orjson.dumps(welcome).decode())]
 
     @staticmethod
-    def _error(status: int, message: str, request: object) -> Frame:
+    def _error(status: int, message: str, request: object) -> venue_sim.Frame:
         body = {"status": status, "error": message, "meta": {}, "request": request}
-        return Frame(orjson.dumps(body).decode())
+        return venue_sim.Frame(orjson.dumps(body).decode())
 
     def _problem(self, arg: object) -> str | None:
         if not isinstance(arg, str):
@@ -167,10 +160,10 @@ class BitmexSession(SessionBase[BitmexSim]):
             return f"Unknown or expired symbol: {symbol}"
         return None
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if text == "ping":
-            return [Frame("pong")]
-        request = json_request(text)
+            return [venue_sim.Frame("pong")]
+        request = common.json_request(text)
         if request is None or request.get("op") not in ("subscribe", "unsubscribe"):
             return [self._error(400, "Unrecognized request. See the docs or send 'help' for more "
                                 "details. Please see the documentation at "
@@ -188,29 +181,29 @@ class BitmexSession(SessionBase[BitmexSim]):
                 return [self._error(400, problem, request)]
         if op == "unsubscribe":
             self.release(args)
-            return [Frame(orjson.dumps({"success": True, "unsubscribe": a, "request": request})
-                          .decode()) for a in args]  # fmt: skip
-        out: list[Out] = []
+            return [venue_sim.Frame(orjson.dumps(
+                {"success": True, "unsubscribe": a, "request": request}).decode()) for a in args]
+        out: list[venue_sim.Out] = []
         for arg in args:
-            out.append(Frame(orjson.dumps({"success": True, "subscribe": arg,
-                                           "request": request}).decode()))  # fmt: skip
+            out.append(venue_sim.Frame(orjson.dumps({"success": True, "subscribe": arg,
+                                                     "request": request}).decode()))  # fmt: skip
             self.hold([arg])
             out.append(self._partial(arg, now))
         return out
 
-    def _partial(self, arg: str, now: SimNow) -> Frame:
+    def _partial(self, arg: str, now: venue_sim.SimNow) -> venue_sim.Frame:
         table, _, symbol = arg.partition(":")
         body: dict[str, Any] = {"table": table, "action": "partial"}
         if table == "liquidation":
             # No liquidation order rests when the client arrives: a real partial lists the
             # ones still in the book, which were inserted (and counted) before.
             body |= {"keys": ["orderID"], "types": _LIQUIDATION_TYPES, "filter": {}, "data": []}
-            return Frame(orjson.dumps(body).decode(), is_data=True)
+            return venue_sim.Frame(orjson.dumps(body).decode(), is_data=True)
         items = [self.sim.listings[symbol]] if symbol else list(self.sim.listings.values())
         body |= {"keys": ["symbol"], "filter": {"symbol": symbol} if symbol else {},
                  "data": [self.sim.instrument_row(i, now.exchange_ms) for i in items]}
-        return Frame(orjson.dumps(body).decode(), is_data=True)
+        return venue_sim.Frame(orjson.dumps(body).decode(), is_data=True)
 
 
-def make(ctx: SimContext) -> BitmexSim:
+def make(ctx: venue_sim.SimContext) -> BitmexSim:
     return BitmexSim(ctx)

@@ -26,20 +26,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Close,
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, WindowedBatches, json_reply
 
 VENUE = "deribit"
 BATCH_MS = 100
@@ -56,17 +46,17 @@ def currency_of(item: Listing) -> str:
     return item.coin if item.inverse else item.spec.quote
 
 
-class DeribitSim(VenueSimBase):
+class DeribitSim(common.VenueSimBase):
     venue = VENUE
     price_interval_ms = TICKER_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self._batches = WindowedBatches(BATCH_MS, self._batch)  # per instrument
+        self._batches = common.WindowedBatches(BATCH_MS, self._batch)  # per instrument
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/api/v2/public/get_instruments":
             return None
         currency = request.query.get("currency", "")
@@ -75,22 +65,22 @@ class DeribitSim(VenueSimBase):
         kind = request.query.get("kind", "future")
         items = [i for i in self.listings.values()
                  if kind in ("future", "any") and currency in (currency_of(i), "any")]
-        return json_reply({"jsonrpc": "2.0", "result": [_instrument(i) for i in items],
-                           "usIn": 0, "usOut": 0, "usDiff": 0, "testnet": False})
+        return common.json_reply({"jsonrpc": "2.0", "result": [_instrument(i) for i in items],
+                                  "usIn": 0, "usOut": 0, "usDiff": 0, "testnet": False})
 
     # --- websocket -------------------------------------------------------------------------
 
     def open(self, path: str, query: str, *, reject: bool) -> DeribitSession | None:
         return DeribitSession(self, reject) if path == "/ws/api/v2" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._batches.add(liq.event.instrument, liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         return self._batches.due(now.exchange_ms, final) + self.price_publications(
             now.exchange_ms, lambda item: f"ticker.{item.symbol}.100ms", self.ticker)
 
-    def _batch(self, instrument: str, batch: list[Liq]) -> Publication:
+    def _batch(self, instrument: str, batch: list[venue_sim.Liq]) -> venue_sim.Publication:
         # One frame per instrument and window: the kind channel's frame and the
         # instrument channel's carry the same rows (the ledger stays exact either way).
         rows = [self.trade(liq) for liq in batch]
@@ -99,9 +89,9 @@ class DeribitSim(VenueSimBase):
         payload = {"jsonrpc": "2.0", "method": "subscription",
                    "params": {"channel": channel, "data": rows}}
         topics = (channel, f"trades.{instrument}.100ms")
-        return Publication(topics, orjson.dumps(payload).decode(), tuple(batch))
+        return venue_sim.Publication(topics, orjson.dumps(payload).decode(), tuple(batch))
 
-    def trade(self, liq: Liq) -> dict[str, Any]:
+    def trade(self, liq: venue_sim.Liq) -> dict[str, Any]:
         event = liq.event
         item = self.listings[event.instrument]
         long = event.position_side is PositionSide.LONG
@@ -160,13 +150,15 @@ def _instrument(item: Listing) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _rpc_error(request_id: object, code: int, message: str, status: int = 200) -> RestReply:
+def _rpc_error(
+    request_id: object, code: int, message: str, status: int = 200
+) -> venue_sim.RestReply:
     body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message},
             "testnet": False}
-    return json_reply(body, status)
+    return common.json_reply(body, status)
 
 
-class DeribitSession(SessionBase[DeribitSim]):
+class DeribitSession(common.SessionBase[DeribitSim]):
     def __init__(self, sim: DeribitSim, reject: bool) -> None:
         super().__init__(sim, reject)
         self.heartbeat_seconds: float | None = None
@@ -174,20 +166,20 @@ class DeribitSession(SessionBase[DeribitSim]):
         self.awaiting_test = False
 
     @staticmethod
-    def _answer(request_id: object, result: object) -> Frame:
+    def _answer(request_id: object, result: object) -> venue_sim.Frame:
         body = {"jsonrpc": "2.0", "id": request_id, "result": result, "usIn": 0, "usOut": 0,
                 "usDiff": 0, "testnet": False}
-        return Frame(orjson.dumps(body).decode())
+        return venue_sim.Frame(orjson.dumps(body).decode())
 
     @staticmethod
-    def _error(request_id: object, code: int, message: str, reason: str = "") -> Frame:
+    def _error(request_id: object, code: int, message: str, reason: str = "") -> venue_sim.Frame:
         error: dict[str, Any] = {"code": code, "message": message}
         if reason:
             error["data"] = {"reason": reason, "param": "channels"}
         body = {"jsonrpc": "2.0", "id": request_id, "error": error, "testnet": False}
-        return Frame(orjson.dumps(body).decode())
+        return venue_sim.Frame(orjson.dumps(body).decode())
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         try:
             request = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -213,7 +205,7 @@ class DeribitSession(SessionBase[DeribitSim]):
         return [self._error(request_id, -32601, "Method not found")]
 
     def _subscribe(self, method: str, request_id: object, channels: object,
-                   now: SimNow) -> Sequence[Out]:  # fmt: skip
+                   now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:  # fmt: skip
         if not isinstance(channels, list) or not channels:
             return [self._error(request_id, -32602, "Invalid params", "must be a list")]
         bad = [c for c in channels if not self.sim.valid_channel(c)]
@@ -223,24 +215,24 @@ class DeribitSession(SessionBase[DeribitSim]):
             self.release(channels)
             return [self._answer(request_id, channels)]
         self.hold(channels)
-        out: list[Out] = [self._answer(request_id, channels)]
+        out: list[venue_sim.Out] = [self._answer(request_id, channels)]
         for channel in channels:
             if channel.startswith("ticker."):
                 item = self.sim.listings[channel.split(".")[1]]
-                out.append(Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
+                out.append(venue_sim.Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
         return out
 
-    def tick(self, now: SimNow) -> Sequence[Out]:
+    def tick(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if self.heartbeat_seconds is None or now.wall < self._next_test:
             return ()
         if self.awaiting_test:
-            return [Close(1000, "heartbeat: test_request not answered")]
+            return [venue_sim.Close(1000, "heartbeat: test_request not answered")]
         self.awaiting_test = True
         self._next_test = now.wall + self.heartbeat_seconds * HEARTBEAT_WALL_SCALE
         body = {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
-        return [Frame(orjson.dumps(body).decode())]
+        return [venue_sim.Frame(orjson.dumps(body).decode())]
 
-    def render(self, pub: Publication) -> str | None:
+    def render(self, pub: venue_sim.Publication) -> str | None:
         if pub.topics[0] in self.held:
             return pub.payload
         if len(pub.topics) < 2 or pub.topics[1] not in self.held:
@@ -254,5 +246,5 @@ class DeribitSession(SessionBase[DeribitSim]):
         return cached if isinstance(cached, str) else None
 
 
-def make(ctx: SimContext) -> DeribitSim:
+def make(ctx: venue_sim.SimContext) -> DeribitSim:
     return DeribitSim(ctx)

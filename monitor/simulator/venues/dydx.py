@@ -31,25 +31,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Close,
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import (
-    RecentLiquidations,
-    SessionBase,
-    VenueSimBase,
-    json_reply,
-)
 
 VENUE = "dydx"
 ORACLE_MS = 1000
@@ -67,22 +52,23 @@ def iso_ms(ts_ms: int) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
 
 
-class DydxSim(VenueSimBase):
+class DydxSim(common.VenueSimBase):
     venue = VENUE
     price_interval_ms = ORACLE_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self.recent = RecentLiquidations()
-        self._pending: dict[str, list[Liq]] = {}
+        self.recent = common.RecentLiquidations()
+        self._pending: dict[str, list[venue_sim.Liq]] = {}
         self.height = 1_000_000
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/v4/perpetualMarkets":
             return None
-        return json_reply({"markets": {m: self._market(i) for m, i in self.listings.items()}})
+        return common.json_reply(
+            {"markets": {m: self._market(i) for m, i in self.listings.items()}})
 
     def _market(self, item: Listing) -> dict[str, Any]:
         return {
@@ -104,10 +90,10 @@ class DydxSim(VenueSimBase):
     def open(self, path: str, query: str, *, reject: bool) -> DydxSession | None:
         return DydxSession(self, reject) if path == "/v4/ws" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._pending.setdefault(liq.event.instrument, []).append(liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         out = []
         for market, batch in self._pending.items():
             self.height += 1
@@ -117,8 +103,8 @@ class DydxSim(VenueSimBase):
                 if liq.seq % 10 == 0:
                     trades.append(self._deleveraged(liq, self.height))
             topic = f"v4_trades:{market}"
-            out.append(Publication((topic,), orjson.dumps({"trades": trades}).decode(),
-                                   tuple(batch)))
+            out.append(venue_sim.Publication((topic,), orjson.dumps({"trades": trades}).decode(),
+                                             tuple(batch)))
             self.recent.add(topic, batch)
         self._pending = {}
         if self.prices.due(now.exchange_ms) and MARKETS_ID in self.ctx.subscribed:
@@ -129,10 +115,11 @@ class DydxSim(VenueSimBase):
                          "effectiveAtHeight": str(self.height), "marketId": n}
                 for n, (market, item) in enumerate(self.listings.items())
             }  # fmt: skip
-            out.append(Publication((MARKETS_ID,), orjson.dumps({"oraclePrices": prices}).decode()))
+            text = orjson.dumps({"oraclePrices": prices}).decode()
+            out.append(venue_sim.Publication((MARKETS_ID,), text))
         return out
 
-    def trade(self, liq: Liq, height: int) -> dict[str, Any]:
+    def trade(self, liq: venue_sim.Liq, height: int) -> dict[str, Any]:
         event = liq.event
         item = self.listings[event.instrument]
         size = venue_quantity(item, event.qty_base, event.notional_usd)
@@ -143,7 +130,7 @@ class DydxSim(VenueSimBase):
             "createdAt": iso_ms(liq.ts_ms), "createdAtHeight": str(height),
         }  # fmt: skip
 
-    def _deleveraged(self, liq: Liq, height: int) -> dict[str, Any]:
+    def _deleveraged(self, liq: venue_sim.Liq, height: int) -> dict[str, Any]:
         row = self.trade(liq, height)
         # An id no liquidation uses: the top bit is never set by a sequence number.
         row.update(id=f"8{liq.seq:023x}", type="DELEVERAGED")
@@ -153,7 +140,7 @@ class DydxSim(VenueSimBase):
         return {"markets": {m: self._market(i) for m, i in self.listings.items()}}
 
 
-class DydxSession(SessionBase[DydxSim]):
+class DydxSession(common.SessionBase[DydxSim]):
     def __init__(self, sim: DydxSim, reject: bool) -> None:
         super().__init__(sim, reject)
         self.connection_id = f"sim-dydx-{next(_connection_ids):08d}"
@@ -162,21 +149,21 @@ class DydxSession(SessionBase[DydxSim]):
         self._subscribes: deque[float] = deque()
 
     def _message(self, body: dict[str, Any], is_data: bool = False,
-                 liquidations: tuple[Liq, ...] = ()) -> Frame:  # fmt: skip
+                 liquidations: tuple[venue_sim.Liq, ...] = ()) -> venue_sim.Frame:  # fmt: skip
         self.message_id += 1
         head = {"type": body.pop("type"), "connection_id": self.connection_id,
                 "message_id": self.message_id}
-        return Frame(orjson.dumps({**head, **body}).decode(), is_data, liquidations)
+        return venue_sim.Frame(orjson.dumps({**head, **body}).decode(), is_data, liquidations)
 
-    def _error(self, message: str) -> Frame:
+    def _error(self, message: str) -> venue_sim.Frame:
         return self._message({"type": "error", "message": message})
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
+    def on_open(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         self.message_id = 0
-        return [Frame(orjson.dumps({"type": "connected", "connection_id": self.connection_id,
-                                    "message_id": 0}).decode())]
+        return [venue_sim.Frame(orjson.dumps(
+            {"type": "connected", "connection_id": self.connection_id, "message_id": 0}).decode())]
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         try:
             request = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -198,7 +185,7 @@ class DydxSession(SessionBase[DydxSim]):
         return self._subscribe(channel, market, topic, request.get("batched") is True, now)
 
     def _subscribe(self, channel: str, market: object, topic: str, batched: bool,
-                   now: SimNow) -> Sequence[Out]:  # fmt: skip
+                   now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:  # fmt: skip
         window = self._subscribes
         while window and now.wall - window[0] >= RATE_WINDOW_SECONDS:
             window.popleft()
@@ -206,7 +193,7 @@ class DydxSession(SessionBase[DydxSim]):
         if len(window) > SUBSCRIBES_PER_SECOND:
             return [self._error(f"Too many subscribe attempts for channel {channel}-{market}. "
                                 "Please  reconnect and try again."),
-                    Close(POLICY_VIOLATION, '{"message":"Rate limited"}')]  # fmt: skip
+                    venue_sim.Close(POLICY_VIOLATION, '{"message":"Rate limited"}')]  # fmt: skip
         if channel == "v4_trades" and (self.reject or market not in self.sim.listings):
             return [self._error(f"Invalid subscription id for channel: ({channel}-{market})")]
         if topic in self.held:
@@ -228,7 +215,7 @@ class DydxSession(SessionBase[DydxSim]):
                 "contents": {"trades": trades}}
         return [self._message(body, is_data=True, liquidations=tuple(replayed))]
 
-    def render(self, pub: Publication) -> str | None:
+    def render(self, pub: venue_sim.Publication) -> str | None:
         topic = pub.topics[0]
         if topic not in self.held:
             return None
@@ -242,5 +229,5 @@ class DydxSession(SessionBase[DydxSim]):
                 f'"version":"2.1.0","contents":{contents}}}')
 
 
-def make(ctx: SimContext) -> DydxSim:
+def make(ctx: venue_sim.SimContext) -> DydxSim:
     return DydxSim(ctx)

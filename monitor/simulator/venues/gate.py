@@ -27,25 +27,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import (
-    SessionBase,
-    VenueSimBase,
-    WindowedBatches,
-    json_reply,
-    json_request,
-)
 
 VENUE = "gate"
 SETTLES = ("usdt", "btc", "usd1")
@@ -56,31 +41,32 @@ TICKER_MS = 1000
 MAX_LIMIT = 1000
 
 
-class GateSim(VenueSimBase):
+class GateSim(common.VenueSimBase):
     venue = VENUE
     price_interval_ms = TICKER_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self._batches = WindowedBatches(THROTTLE_MS, self._push)  # per settle host
+        self._batches = common.WindowedBatches(THROTTLE_MS, self._push)  # per settle host
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         parts = request.path.split("/")
         if len(parts) != 6 or parts[:4] != ["", "api", "v4", "futures"] or parts[5] != "contracts":
             return None
         settle = parts[4]
         if settle not in SETTLES:
-            return json_reply({"label": "INVALID_PARAM_VALUE", "message": "invalid settle"}, 400)
+            return common.json_reply(
+                {"label": "INVALID_PARAM_VALUE", "message": "invalid settle"}, 400)
         try:
             limit = min(int(request.query.get("limit", str(MAX_LIMIT))), MAX_LIMIT)
             offset = int(request.query.get("offset", "0"))
         except ValueError:
-            return json_reply({"label": "INVALID_PARAM_VALUE", "message": "limit"}, 400)
+            return common.json_reply({"label": "INVALID_PARAM_VALUE", "message": "limit"}, 400)
         items = [i for i in self.listings.values() if i.spec.category == settle]
         page = items[max(offset, 0) : max(offset, 0) + max(limit, 1)]
-        return json_reply([self.contract(item) for item in page])
+        return common.json_reply([self.contract(item) for item in page])
 
     def contract(self, item: Listing) -> dict[str, Any]:
         mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
@@ -102,14 +88,14 @@ class GateSim(VenueSimBase):
                 return GateSession(self, settle, reject)
         return None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._batches.add(self.listing(liq.event.instrument).spec.category, liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         return self._batches.due(now.exchange_ms, final) + self.price_publications(
             now.exchange_ms, lambda item: f"{TICKERS}:{item.symbol}", self.ticker)
 
-    def _push(self, settle: str, batch: list[Liq]) -> Publication:
+    def _push(self, settle: str, batch: list[venue_sim.Liq]) -> venue_sim.Publication:
         pushed_ms = (batch[-1].ts_ms // THROTTLE_MS + 1) * THROTTLE_MS
         rows = []
         for liq in batch:
@@ -124,7 +110,7 @@ class GateSim(VenueSimBase):
                 "time_ms": pushed_ms, "result": rows}
         topics = (f"{LIQUIDATES}:!all:{settle}",
                   *dict.fromkeys(f"{LIQUIDATES}:{row['contract']}" for row in rows))
-        return Publication(topics, orjson.dumps(body).decode(), tuple(batch))
+        return venue_sim.Publication(topics, orjson.dumps(body).decode(), tuple(batch))
 
     def ticker(self, item: Listing, ts_ms: int) -> str:
         mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
@@ -134,13 +120,13 @@ class GateSim(VenueSimBase):
                              "event": "update", "result": [row]}).decode()  # fmt: skip
 
 
-class GateSession(SessionBase[GateSim]):
+class GateSession(common.SessionBase[GateSim]):
     def __init__(self, sim: GateSim, settle: str, reject: bool) -> None:
         super().__init__(sim, reject)
         self.settle = settle
 
-    def _reply(self, now: SimNow, channel: object, event: str, payload: object,
-               error: str | None) -> Frame:  # fmt: skip
+    def _reply(self, now: venue_sim.SimNow, channel: object, event: str, payload: object,
+               error: str | None) -> venue_sim.Frame:  # fmt: skip
         body: dict[str, Any] = {"time": now.exchange_ms // 1000, "time_ms": now.exchange_ms,
                                 "channel": channel, "event": event, "payload": payload}
         if error is None:
@@ -148,7 +134,7 @@ class GateSession(SessionBase[GateSim]):
         else:
             body["error"] = {"code": 2, "message": error}
             body["result"] = {"status": "failed"}
-        return Frame(orjson.dumps(body).decode())
+        return venue_sim.Frame(orjson.dumps(body).decode())
 
     def _topics(self, channel: object, payload: object) -> list[str] | str:
         """The topics of a request, or the error message for it."""
@@ -167,15 +153,15 @@ class GateSession(SessionBase[GateSim]):
             topics.append(f"{channel}:{contract}")
         return topics
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        request = json_request(text)
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
+        request = common.json_request(text)
         if request is None:
             return [self._reply(now, "", "", None, "invalid request")]
         channel, event = request.get("channel"), request.get("event")
         if channel == "futures.ping":
             body = {"time": now.exchange_ms // 1000, "time_ms": now.exchange_ms,
                     "channel": "futures.pong", "event": "", "result": None}
-            return [Frame(orjson.dumps(body).decode())]
+            return [venue_sim.Frame(orjson.dumps(body).decode())]
         payload = request.get("payload")
         if event not in ("subscribe", "unsubscribe"):
             return [self._reply(now, channel, str(event), payload, "invalid event")]
@@ -188,13 +174,13 @@ class GateSession(SessionBase[GateSim]):
             self.release(topics)
             return [self._reply(now, channel, event, payload, None)]
         self.hold(topics)
-        out: list[Out] = [self._reply(now, channel, event, payload, None)]
+        out: list[venue_sim.Out] = [self._reply(now, channel, event, payload, None)]
         if channel == TICKERS:
             for topic in topics:
                 item = self.sim.listings[topic.removeprefix(f"{TICKERS}:")]
-                out.append(Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
+                out.append(venue_sim.Frame(self.sim.ticker(item, now.exchange_ms), is_data=True))
         return out
 
 
-def make(ctx: SimContext) -> GateSim:
+def make(ctx: venue_sim.SimContext) -> GateSim:
     return GateSim(ctx)

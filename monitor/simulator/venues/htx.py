@@ -27,20 +27,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Close,
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 VENUE = "htx"
 PING_INTERVAL_SECONDS = 5.0
@@ -63,24 +53,24 @@ def topic_key(item: Listing) -> str:
     return item.coin if item.spec.category == "coin-futures" else item.symbol
 
 
-class HtxSim(VenueSimBase):
+class HtxSim(common.VenueSimBase):
     venue = VENUE
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self._pending: dict[str, list[Liq]] = {}
+        self._pending: dict[str, list[venue_sim.Liq]] = {}
         self._used: dict[tuple[object, ...], None] = {}  # identities already published
         self.ping_interval_seconds = PING_INTERVAL_SECONDS
         self.max_unanswered = MAX_UNANSWERED
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         category = CONTRACT_INFO.get(request.path)
         if category is None:
             return None
         rows = [_contract(i) for i in self.listings.values() if i.spec.category == category]
-        return json_reply({"status": "ok", "data": rows, "ts": 1769904000000})
+        return common.json_reply({"status": "ok", "data": rows, "ts": 1769904000000})
 
     # --- websocket -------------------------------------------------------------------------
 
@@ -88,13 +78,13 @@ class HtxSim(VenueSimBase):
         category = HOSTS.get(path)
         return None if category is None else HtxSession(self, category, reject)
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._pending.setdefault(liq.event.instrument, []).append(liq)
 
     def on_mark(self, coin: str, price: float, ts_ms: int) -> None:
         return None  # the notification hosts carry no prices
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         out = []
         for code, batch in self._pending.items():
             item = self.listings[code]
@@ -103,11 +93,11 @@ class HtxSim(VenueSimBase):
             body = {"op": "notify", "topic": f"public.{topic_key(item)}.liquidation_orders",
                     "ts": now.exchange_ms, "data": rows}
             topics = (f"{category}:*", f"{category}:{topic_key(item)}")
-            out.append(Publication(topics, orjson.dumps(body).decode(), tuple(batch)))
+            out.append(venue_sim.Publication(topics, orjson.dumps(body).decode(), tuple(batch)))
         self._pending = {}
         return out
 
-    def row(self, liq: Liq) -> dict[str, Any]:
+    def row(self, liq: venue_sim.Liq) -> dict[str, Any]:
         event = liq.event
         item = self.listings[event.instrument]
         volume = venue_quantity(item, event.qty_base, event.notional_usd)
@@ -145,7 +135,7 @@ def _contract(item: Listing) -> dict[str, Any]:
     return row
 
 
-class HtxSession(SessionBase[HtxSim]):
+class HtxSession(common.SessionBase[HtxSim]):
     def __init__(self, sim: HtxSim, category: str, reject: bool) -> None:
         super().__init__(sim, reject)
         self.category = category
@@ -156,47 +146,48 @@ class HtxSession(SessionBase[HtxSim]):
         return {topic_key(i) for i in self.sim.listings.values()
                 if i.spec.category == self.category}
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
+    def on_open(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         self._last_ping = now.wall
         return ()
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        request = json_request(text)
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
+        request = common.json_request(text)
         if request is None:
-            return [Frame(gz({"op": "error", "ts": now.exchange_ms, "err-code": 4000,
-                              "err-msg": "invalid request"}))]
+            return [venue_sim.Frame(gz({"op": "error", "ts": now.exchange_ms, "err-code": 4000,
+                                        "err-msg": "invalid request"}))]
         op = request.get("op")
         if op == "pong":
             if request.get("ts") in self._unanswered:
                 self._unanswered.clear()
             return ()
         if op not in ("sub", "unsub"):
-            return [Frame(gz({"op": "error", "ts": now.exchange_ms, "err-code": 4000,
-                              "err-msg": f"invalid op {op!r:.20}"}))]
+            return [venue_sim.Frame(gz({"op": "error", "ts": now.exchange_ms, "err-code": 4000,
+                                        "err-msg": f"invalid op {op!r:.20}"}))]
         cid, topic = request.get("cid"), request.get("topic")
         head = {"op": op, "cid": cid, "topic": topic, "ts": now.exchange_ms}
         key = _topic_key(topic)
         if self.reject or key is None or (key != "*" and key not in self._keys()):
-            return [Frame(gz({**head, "err-code": 4002, "err-msg": f"invalid topic {topic}"}))]
+            return [venue_sim.Frame(
+                gz({**head, "err-code": 4002, "err-msg": f"invalid topic {topic}"}))]
         if op == "unsub":
             self.release([f"{self.category}:{key}"])
         else:
             self.hold([f"{self.category}:{key}"])
-        return [Frame(gz({**head, "err-code": 0}))]
+        return [venue_sim.Frame(gz({**head, "err-code": 0}))]
 
-    def tick(self, now: SimNow) -> Sequence[Out]:
+    def tick(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if self._last_ping is None:
             self._last_ping = now.wall
         if now.wall - self._last_ping < self.sim.ping_interval_seconds:
             return ()
         self._last_ping = now.wall
         if len(self._unanswered) >= self.sim.max_unanswered:
-            return [Close(1000, "ping timeout")]
+            return [venue_sim.Close(1000, "ping timeout")]
         ts = str(now.exchange_ms)
         self._unanswered.append(ts)
-        return [Frame(gz({"op": "ping", "ts": ts}))]
+        return [venue_sim.Frame(gz({"op": "ping", "ts": ts}))]
 
-    def render(self, pub: Publication) -> bytes | None:
+    def render(self, pub: venue_sim.Publication) -> bytes | None:
         if not any(topic in self.held for topic in pub.topics):
             return None
         data = pub.cache.get("gzip")
@@ -215,5 +206,5 @@ def _topic_key(topic: object) -> str | None:
     return parts[1] or None
 
 
-def make(ctx: SimContext) -> HtxSim:
+def make(ctx: venue_sim.SimContext) -> HtxSim:
     return HtxSim(ctx)

@@ -33,19 +33,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply, json_request
 
 # The liquidator vaults of reference/exchanges.md §5.2a/§5.3 (the dialect's defaults).
 LIQUIDATOR_VAULTS = (
@@ -64,41 +55,41 @@ def _address(n: int) -> str:
     return "0x" + hashlib.blake2b(n.to_bytes(8, "big"), digest_size=20).hexdigest()
 
 
-class HyperliquidSim(VenueSimBase):
+class HyperliquidSim(common.VenueSimBase):
     venue = "hyperliquid"
     price_interval_ms = MIDS_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self._pending: dict[str, list[Liq]] = {}
+        self._pending: dict[str, list[venue_sim.Liq]] = {}
         # coin -> recent trades, with the liquidation each one carries (None for noise)
-        self.recent: dict[str, deque[tuple[dict[str, Any], Liq | None]]] = {}
+        self.recent: dict[str, deque[tuple[dict[str, Any], venue_sim.Liq | None]]] = {}
         # vault -> its recent fills, for the isSnapshot push
         self.recent_fills: dict[str, deque[dict[str, Any]]] = {}
         self._tid = 900_000_000_000_000
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/info":
             return None
         if request.method != "POST":
-            return RestReply(405, b"Method Not Allowed", "text/plain")
+            return venue_sim.RestReply(405, b"Method Not Allowed", "text/plain")
         try:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError:
             body = None
         kind = body.get("type") if isinstance(body, dict) else None
         if kind == "meta":
-            return json_reply(self._meta())
+            return common.json_reply(self._meta())
         if kind == "allMids":
-            return json_reply(self._mids())
+            return common.json_reply(self._mids())
         if kind == "metaAndAssetCtxs":
             ctxs = [{"markPx": mid, "midPx": mid, "oraclePx": mid, "funding": "0.0000125"}
                     for mid in self._mids().values()]  # fmt: skip
-            return json_reply([self._meta(), ctxs])
-        return RestReply(422, b"Failed to deserialize the JSON body into the target type",
-                         "text/plain")  # fmt: skip
+            return common.json_reply([self._meta(), ctxs])
+        return venue_sim.RestReply(422, b"Failed to deserialize the JSON body into the target type",
+                                   "text/plain")  # fmt: skip
 
     def _meta(self) -> dict[str, Any]:
         universe = [
@@ -123,12 +114,12 @@ class HyperliquidSim(VenueSimBase):
     def open(self, path: str, query: str, *, reject: bool) -> HyperliquidSession | None:
         return HyperliquidSession(self, reject) if path == "/ws" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._pending.setdefault(liq.event.instrument, []).append(liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
-        trades: dict[str, list[tuple[dict[str, Any], Liq | None]]] = {}
-        fills: dict[str, list[tuple[dict[str, Any], Liq | None]]] = {}
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
+        trades: dict[str, list[tuple[dict[str, Any], venue_sim.Liq | None]]] = {}
+        fills: dict[str, list[tuple[dict[str, Any], venue_sim.Liq | None]]] = {}
         for name, batch in self._pending.items():
             trades[name] = [(self._trade(self.listing(name), liq), liq) for liq in batch]
             for row, liq in trades[name]:
@@ -147,19 +138,19 @@ class HyperliquidSim(VenueSimBase):
                 if f"trades:{name}" in self.ctx.subscribed:
                     trades.setdefault(name, []).append((self._noise(item, now.exchange_ms), None))
             if "allMids" in self.ctx.subscribed:
-                out.append(Publication(("allMids",), self.mids_push()))
+                out.append(venue_sim.Publication(("allMids",), self.mids_push()))
         for vault, vault_fills in fills.items():
             self.recent_fills.setdefault(vault, deque(maxlen=RECENT_TRADES)).extend(
                 row for row, _ in vault_fills)
             liqs = tuple(liq for _row, liq in vault_fills if liq is not None)
             payload = orjson.dumps({"channel": "userFills", "data": {
                 "user": vault, "fills": [row for row, _ in vault_fills]}})
-            out.append(Publication((f"userFills:{vault}",), payload.decode(), liqs))
+            out.append(venue_sim.Publication((f"userFills:{vault}",), payload.decode(), liqs))
         for name, rows in trades.items():
             self.recent.setdefault(name, deque(maxlen=RECENT_TRADES)).extend(rows)
             liqs = tuple(liq for _row, liq in rows if liq is not None)
             payload = orjson.dumps({"channel": "trades", "data": [row for row, _ in rows]})
-            out.append(Publication((f"trades:{name}",), payload.decode(), liqs))
+            out.append(venue_sim.Publication((f"trades:{name}",), payload.decode(), liqs))
         return out
 
     def mids_push(self) -> str:
@@ -169,7 +160,7 @@ class HyperliquidSim(VenueSimBase):
         self._tid += 1
         return self._tid
 
-    def _fill(self, trade: dict[str, Any], vault: str, liq: Liq | None) -> dict[str, Any]:
+    def _fill(self, trade: dict[str, Any], vault: str, liq: venue_sim.Liq | None) -> dict[str, Any]:
         """The vault's side of ``trade`` as a WsFill; a takeover carries ``liquidation``."""
         buys = trade["users"][0] == vault
         row = {
@@ -185,7 +176,7 @@ class HyperliquidSim(VenueSimBase):
                                   "method": "backstop"}
         return row
 
-    def _trade(self, item: Listing, liq: Liq) -> dict[str, Any]:
+    def _trade(self, item: Listing, liq: venue_sim.Liq) -> dict[str, Any]:
         event = liq.event
         long = event.position_side is PositionSide.LONG
         vault = _vault(liq)
@@ -212,19 +203,19 @@ class HyperliquidSim(VenueSimBase):
         }  # fmt: skip
 
 
-class HyperliquidSession(SessionBase[HyperliquidSim]):
+class HyperliquidSession(common.SessionBase[HyperliquidSim]):
     @staticmethod
-    def _error(message: str) -> Frame:
-        return Frame(orjson.dumps({"channel": "error", "data": message}).decode())
+    def _error(message: str) -> venue_sim.Frame:
+        return venue_sim.Frame(orjson.dumps({"channel": "error", "data": message}).decode())
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         parse_error = f"Error parsing JSON into valid websocket request: {text[:200]}"
-        request = json_request(text)
+        request = common.json_request(text)
         if request is None:
             return [self._error(parse_error)]
         method = request.get("method")
         if method == "ping":
-            return [Frame('{"channel":"pong"}')]
+            return [venue_sim.Frame('{"channel":"pong"}')]
         subscription = request.get("subscription")
         if method not in ("subscribe", "unsubscribe") or not isinstance(subscription, dict):
             return [self._error(parse_error)]
@@ -240,9 +231,9 @@ class HyperliquidSession(SessionBase[HyperliquidSim]):
             return [self._error(parse_error)]
         if self.reject:
             return [self._error(parse_error)]
-        ack = Frame(orjson.dumps({"channel": "subscriptionResponse",
-                                  "data": {"method": method, "subscription": subscription}}
-                                 ).decode())  # fmt: skip
+        ack = venue_sim.Frame(orjson.dumps({
+            "channel": "subscriptionResponse",
+            "data": {"method": method, "subscription": subscription}}).decode())
         if method == "unsubscribe":
             self.release([topic])
             return [ack]
@@ -250,13 +241,13 @@ class HyperliquidSession(SessionBase[HyperliquidSim]):
             return [self._error(f"Already subscribed: {orjson.dumps(subscription).decode()}")]
         self.hold([topic])
         if topic == "allMids":
-            return [ack, Frame(self.sim.mids_push(), is_data=True)]
+            return [ack, venue_sim.Frame(self.sim.mids_push(), is_data=True)]
         if kind == "userFills":
             vault = topic.partition(":")[2]
             history = {"isSnapshot": True, "user": vault,
                        "fills": list(self.sim.recent_fills.get(vault, ()))}
             push = orjson.dumps({"channel": "userFills", "data": history}).decode()
-            return [ack, Frame(push, is_data=True)]
+            return [ack, venue_sim.Frame(push, is_data=True)]
         recent = [
             (row, liq)
             for row, liq in self.sim.recent.get(subscription["coin"], ())
@@ -266,13 +257,13 @@ class HyperliquidSession(SessionBase[HyperliquidSim]):
             return [ack]
         snapshot = orjson.dumps({"channel": "trades", "data": [row for row, _ in recent]})
         liqs = tuple(liq for _, liq in recent if liq is not None)
-        return [ack, Frame(snapshot.decode(), is_data=True, liquidations=liqs)]
+        return [ack, venue_sim.Frame(snapshot.decode(), is_data=True, liquidations=liqs)]
 
 
-def _vault(liq: Liq) -> str:
+def _vault(liq: venue_sim.Liq) -> str:
     """Which liquidator vault takes a scenario liquidation over (most go to the first)."""
     return LIQUIDATOR_VAULTS[(0, 0, 0, 1, 2, 3, 4)[liq.seq % 7]]
 
 
-def make(ctx: SimContext) -> HyperliquidSim:
+def make(ctx: venue_sim.SimContext) -> HyperliquidSim:
     return HyperliquidSim(ctx)

@@ -28,25 +28,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import (
-    RecentLiquidations,
-    SessionBase,
-    VenueSimBase,
-    json_reply,
-    json_request,
-)
 
 VENUE = "kraken-futures"
 TICKER_MS = 1000
@@ -54,43 +39,44 @@ FEEDS = ("trade", "ticker")
 _UID_NAMESPACE = uuid.UUID("6f1c2b8e-0d4a-4c5e-9a7b-3e2f1d0c9b8a")
 
 
-class KrakenFuturesSim(VenueSimBase):
+class KrakenFuturesSim(common.VenueSimBase):
     venue = VENUE
     price_interval_ms = TICKER_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self.recent = RecentLiquidations()
-        self._pending: list[Liq] = []
+        self.recent = common.RecentLiquidations()
+        self._pending: list[venue_sim.Liq] = []
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/derivatives/api/v3/instruments":
             return None
-        return json_reply({"result": "success", "serverTime": "2026-02-01T00:00:00.000Z",
-                           "instruments": [_instrument(i) for i in self.rest_listings()]})
+        return common.json_reply({"result": "success", "serverTime": "2026-02-01T00:00:00.000Z",
+                                  "instruments": [_instrument(i) for i in self.rest_listings()]})
 
     # --- websocket -------------------------------------------------------------------------
 
     def open(self, path: str, query: str, *, reject: bool) -> KrakenFuturesSession | None:
         return KrakenFuturesSession(self, reject) if path == "/ws/v1" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._pending.append(liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         out = []
         for liq in self._pending:
             symbol = liq.event.instrument
             topic = f"trade:{symbol}"
-            out.append(Publication((topic,), orjson.dumps(self.trade(liq)).decode(), (liq,)))
+            text = orjson.dumps(self.trade(liq)).decode()
+            out.append(venue_sim.Publication((topic,), text, (liq,)))
             self.recent.add(topic, (liq,))
         self._pending = []
         return out + self.price_publications(
             now.exchange_ms, lambda item: f"ticker:{item.symbol}", self.ticker)
 
-    def trade(self, liq: Liq) -> dict[str, Any]:
+    def trade(self, liq: venue_sim.Liq) -> dict[str, Any]:
         event = liq.event
         item = self.listing(event.instrument)
         return {
@@ -134,16 +120,16 @@ def _instrument(item: Listing) -> dict[str, Any]:
     return row
 
 
-class KrakenFuturesSession(SessionBase[KrakenFuturesSim]):
+class KrakenFuturesSession(common.SessionBase[KrakenFuturesSim]):
     @staticmethod
-    def _json(body: dict[str, Any], is_data: bool = False) -> Frame:
-        return Frame(orjson.dumps(body).decode(), is_data)
+    def _json(body: dict[str, Any], is_data: bool = False) -> venue_sim.Frame:
+        return venue_sim.Frame(orjson.dumps(body).decode(), is_data)
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
+    def on_open(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         return [self._json({"event": "info", "version": 1})]
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        request = json_request(text)
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
+        request = common.json_request(text)
         if request is None:
             return [self._json({"event": "error", "message": "Json Error"})]
         event, feed, products = (request.get("event"), request.get("feed"),
@@ -156,8 +142,8 @@ class KrakenFuturesSession(SessionBase[KrakenFuturesSim]):
         known = [p for p in products if p in self.sim.listings
                  or (event == "unsubscribe" and f"{feed}:{p}" in self.held)]
         failed = "subscribed_failed" if event == "subscribe" else "unsubscribed_failed"
-        out: list[Out] = [self._json({"event": failed, "feed": feed, "product_ids": [p]})
-                          for p in products if p not in known]
+        out: list[venue_sim.Out] = [self._json({"event": failed, "feed": feed, "product_ids": [p]})
+                                    for p in products if p not in known]
         products = known
         if not products:
             return out
@@ -173,17 +159,17 @@ class KrakenFuturesSession(SessionBase[KrakenFuturesSim]):
                 out.append(self._snapshot(product))
             else:
                 push = self.sim.ticker(self.sim.listing(product), now.exchange_ms)
-                out.append(Frame(push, is_data=True))
+                out.append(venue_sim.Frame(push, is_data=True))
         return out
 
-    def _snapshot(self, product: str) -> Frame:
+    def _snapshot(self, product: str) -> venue_sim.Frame:
         # History: only trades some connection already received, newest first as Kraken does.
         replayed = [liq for liq in self.sim.recent.get(f"trade:{product}")
                     if self.sim.ctx.was_sent(liq.seq)][::-1]
         body = {"feed": "trade_snapshot", "product_id": product,
                 "trades": [self.sim.trade(liq) for liq in replayed]}
-        return Frame(orjson.dumps(body).decode(), True, tuple(replayed))
+        return venue_sim.Frame(orjson.dumps(body).decode(), True, tuple(replayed))
 
 
-def make(ctx: SimContext) -> KrakenFuturesSim:
+def make(ctx: venue_sim.SimContext) -> KrakenFuturesSim:
     return KrakenFuturesSim(ctx)
