@@ -9,20 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.events import Completeness, MarkPrice, PositionSide
 from monitor.venues import make_dialect
 from monitor.venues.bitget import Bitget, BitgetSession, inst_type_of, symbol_coin
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from tests.support.golden import (
     events,
     liquidations,
@@ -33,8 +24,9 @@ NOW = 1_769_904_000.0
 
 
 def session(symbols: tuple[str, ...] | None = None,
-            book: InstrumentBook | None = None) -> BitgetSession:
-    return Bitget(VenueSettings(symbols=symbols)).session(book or InstrumentBook("bitget"))
+            book: instr.InstrumentBook | None = None) -> BitgetSession:
+    return Bitget(dialect.VenueSettings(symbols=symbols)).session(
+        book or instr.InstrumentBook("bitget"))
 
 
 def row(symbol: object = "BTCUSDT", side: object = "buy", price: object = "100000",
@@ -104,8 +96,8 @@ def test_product_types_and_symbols(symbol: str, inst_type: str, coin: str) -> No
 def test_unit_multiplier_and_the_book() -> None:
     (liq,) = liquidations(session().parse(push(row("1000SATSUSDT", price="0.02")), NOW))
     assert math.isclose(liq.price, 0.00002) and math.isclose(liq.qty_base, 250_000_000.0)
-    spec = InstrumentSpec("bitget", "XUSDT", "X", ContractKind.LINEAR, 1.0, "USDT")
-    (liq,) = liquidations(session(book=InstrumentBook("bitget", [spec])).parse(
+    spec = instr.InstrumentSpec("bitget", "XUSDT", "X", instr.ContractKind.LINEAR, 1.0, "USDT")
+    (liq,) = liquidations(session(book=instr.InstrumentBook("bitget", [spec])).parse(
         push(row("XUSDT")), NOW))
     assert liq.coin == "X"
 
@@ -120,12 +112,13 @@ def test_event_ids_differ_by_every_identifying_field() -> None:
 
 
 def test_snapshot_configured_symbols_and_one_bad_row() -> None:
-    assert session().parse(push(row(), action="snapshot"), NOW) == [Info("liquidation snapshot")]
-    assert session().parse(push(row(), action="x"), NOW) == [Unrecognised("unknown_action")]
+    assert session().parse(push(row(), action="snapshot"), NOW) == [
+        dialect.Info("liquidation snapshot")]
+    assert session().parse(push(row(), action="x"), NOW) == [dialect.Unrecognised("unknown_action")]
     assert session(symbols=("ETHUSDT",)).parse(push(row()), NOW) == []
     items = session().parse(push(row(), row(side="long")), NOW)
     assert len(liquidations(items)) == 1
-    assert [i.reason for i in items if isinstance(i, Invalid)] == ["bad_value"]
+    assert [i.reason for i in items if isinstance(i, dialect.Invalid)] == ["bad_value"]
 
 
 def test_tickers() -> None:
@@ -137,7 +130,7 @@ def test_tickers() -> None:
                         "data": [{"symbol": "ETHUSDT", "markPrice": "3000"},
                                  {"symbol": "ETHUSDT"}]}).decode()
     items = session().parse(two, NOW)
-    assert [type(i) for i in items] == [MarkPrice, Invalid]
+    assert [type(i) for i in items] == [MarkPrice, dialect.Invalid]
 
 
 # -- notices --------------------------------------------------------------------------------
@@ -145,37 +138,39 @@ def test_tickers() -> None:
 
 def test_notices() -> None:
     parser = session()
-    assert parser.parse("pong", NOW) == [Pong()]
+    assert parser.parse("pong", NOW) == [dialect.Pong()]
     ack = '{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"}}'
-    assert parser.parse(ack, NOW) == [Ack('{"instType":"usdt-futures","topic":"liquidation"}')]
+    assert parser.parse(ack, NOW) == [
+        dialect.Ack('{"instType":"usdt-futures","topic":"liquidation"}')]
     assert parser.parse('{"event":"error","code":"30001","msg":"instType doesn\'t exist"}',
-                        NOW) == [Rejection("instType doesn't exist")]
+                        NOW) == [dialect.Rejection("instType doesn't exist")]
     assert parser.parse('{"event":"error","code":30002}', NOW) == [
-        Rejection('{"event":"error","code":30002}')]
-    assert parser.parse('{"event":"unsubscribe","arg":{}}', NOW) == [Info("unsubscribe")]
-    assert parser.parse('{"event":"what"}', NOW) == [Unrecognised("unknown_event")]
+        dialect.Rejection('{"event":"error","code":30002}')]
+    assert parser.parse('{"event":"unsubscribe","arg":{}}', NOW) == [dialect.Info("unsubscribe")]
+    assert parser.parse('{"event":"what"}', NOW) == [dialect.Unrecognised("unknown_event")]
     assert parser.parse('{"arg":{"topic":"books"},"data":[]}', NOW) == [
-        Unrecognised("unknown_topic")]
-    assert parser.parse('{"x":1}', NOW) == [Unrecognised("unknown_shape")]
-    assert parser.parse('"pong"', NOW) == [Unrecognised("not_an_object")]
+        dialect.Unrecognised("unknown_topic")]
+    assert parser.parse('{"x":1}', NOW) == [dialect.Unrecognised("unknown_shape")]
+    assert parser.parse('"pong"', NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 def test_ping_rotation_and_no_instruments() -> None:
-    dialect = Bitget(VenueSettings())
-    assert dialect.ping_frame(NOW) == "ping" and dialect.ping_interval_seconds == 30.0
-    assert dialect.max_lifetime_seconds is not None
-    assert 20 * 3600 <= dialect.max_lifetime_seconds < 24 * 3600
-    assert dialect.instrument_requests("https://api.bitget.com") == []
-    assert dialect.parse_instruments(RestRequest("k", "u"), b"[]") == ([], None)
-    assert not dialect.needs_instruments
-    assert dialect.decode_binary(b"pong") == "pong"
+    bitget = Bitget(dialect.VenueSettings())
+    assert bitget.ping_frame(NOW) == "ping" and bitget.ping_interval_seconds == 30.0
+    assert bitget.max_lifetime_seconds is not None
+    assert 20 * 3600 <= bitget.max_lifetime_seconds < 24 * 3600
+    assert bitget.instrument_requests("https://api.bitget.com") == []
+    assert bitget.parse_instruments(dialect.RestRequest("k", "u"), b"[]") == ([], None)
+    assert not bitget.needs_instruments
+    assert bitget.decode_binary(b"pong") == "pong"
 
 
 # -- connection plans -----------------------------------------------------------------------
 
 
 def test_plan_subscribes_every_product_type_and_tickers() -> None:
-    (plan,) = Bitget(VenueSettings()).plans("wss://ws.bitget.com", InstrumentBook("bitget"))
+    (plan,) = Bitget(dialect.VenueSettings()).plans(
+        "wss://ws.bitget.com", instr.InstrumentBook("bitget"))
     assert plan.url == "wss://ws.bitget.com/v3/ws/public"
     (frame,) = plan.subscribe_frames
     assert json.loads(frame) == {"op": "subscribe", "args": [
@@ -189,8 +184,8 @@ def test_plan_subscribes_every_product_type_and_tickers() -> None:
 
 
 def test_plan_with_symbols_and_the_simulator_prefix() -> None:
-    dialect = Bitget(VenueSettings(symbols=("BTCUSD", "SOLUSDT")))
-    (plan,) = dialect.plans("ws://127.0.0.1:9/bitget", InstrumentBook("bitget"))
+    bitget = Bitget(dialect.VenueSettings(symbols=("BTCUSD", "SOLUSDT")))
+    (plan,) = bitget.plans("ws://127.0.0.1:9/bitget", instr.InstrumentBook("bitget"))
     assert plan.url == "ws://127.0.0.1:9/bitget/v3/ws/public"
     args = json.loads(plan.subscribe_frames[0])["args"]
     assert args[3:] == [{"instType": "coin-futures", "topic": "ticker", "symbol": "BTCUSD"},
@@ -199,6 +194,6 @@ def test_plan_with_symbols_and_the_simulator_prefix() -> None:
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("bitget")
-    assert isinstance(dialect, Bitget)
-    assert dialect.venue == "bitget" and dialect.completeness == "aggregated"
+    bitget = make_dialect("bitget")
+    assert isinstance(bitget, Bitget)
+    assert bitget.venue == "bitget" and bitget.completeness == "aggregated"

@@ -9,27 +9,18 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.venues import make_dialect
 from monitor.venues.bitmex import Bitmex, BitmexSession, timestamp_ms
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import (
     events,
 )
 from tests.support.realdata import realdata_lines, requires_realdata
 
-REQUEST = RestRequest(key="instrument/active", url="https://www.bitmex.com/api/v1/instrument/active")
+REQUEST = dialect.RestRequest(key="instrument/active", url="https://www.bitmex.com/api/v1/instrument/active")
 NOW = 1_769_904_000.0
 NOW_MS = int(NOW * 1000)
 
@@ -53,14 +44,15 @@ ETHUSDT = row("ETHUSDT", "ETH", "USDT", "USDt", multiplier=1, u2p=1e4)
 BOOK_ROWS = [XBTUSD, XBTUSDT, ETHUSD, ETHUSDT]
 
 
-def book_of(rows: list[Any]) -> InstrumentBook:
-    specs, following = Bitmex(VenueSettings()).parse_instruments(REQUEST, orjson.dumps(rows))
+def book_of(rows: list[Any]) -> instr.InstrumentBook:
+    specs, following = Bitmex(dialect.VenueSettings()).parse_instruments(
+        REQUEST, orjson.dumps(rows))
     assert following is None
-    return InstrumentBook("bitmex", specs)
+    return instr.InstrumentBook("bitmex", specs)
 
 
 def session(rows: list[Any] = BOOK_ROWS, symbols: tuple[str, ...] | None = None) -> BitmexSession:
-    return Bitmex(VenueSettings(symbols=symbols)).session(book_of(rows))
+    return Bitmex(dialect.VenueSettings(symbols=symbols)).session(book_of(rows))
 
 
 def mark_frame(symbol: str = "XBTUSD", price: object = 90000.0, action: str = "update",
@@ -95,7 +87,7 @@ def test_real_tardis_insert_and_delete() -> None:
     assert liq.notional_usd == 9214.0 and math.isclose(liq.qty_base, 9214 / 10106)
     assert liq.event_id == "bitmex:dd9cea25-207c-0dab-15b5-b88da776f500"
     assert liq.exchange_ts_ms == NOW_MS  # no timestamp on the row: the arrival time
-    assert parser.parse(delete_line, NOW) == [Info("liquidation delete")]
+    assert parser.parse(delete_line, NOW) == [dialect.Info("liquidation delete")]
 
 
 # (symbol, side): (count, notional USD), worked from the 28 insert rows of the transcript.
@@ -129,12 +121,12 @@ def test_real_session_transcript_counts_inserts_only() -> None:
     for key, (count, notional) in SESSION_EXPECTED.items():
         assert totals[key][0] == count, key
         assert abs(totals[key][1] - notional) < 0.005, key
-    assert sum(isinstance(i, Ack) for i in items) == 4
-    assert [i for i in items if isinstance(i, Rejection)] == [Rejection(
+    assert sum(isinstance(i, dialect.Ack) for i in items) == 4
+    assert [i for i in items if isinstance(i, dialect.Rejection)] == [dialect.Rejection(
         "Unrecognized request. See the docs or send 'help' for more details. Please see the "
         "documentation at https://www.bitmex.com/app/wsAPI.")]
-    assert Info("welcome") in items
-    assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+    assert dialect.Info("welcome") in items
+    assert not [i for i in items if isinstance(i, dialect.Invalid | dialect.Unrecognised)]
 
 
 @requires_realdata
@@ -146,7 +138,7 @@ def test_real_instrument_frames() -> None:
         items = parser.parse(line, NOW)
         # ETHM19 and LTCM19 are quoted in XBT, the updates carry no markPrice: no USD price.
         assert events(items) == []
-        assert not [i for i in items if isinstance(i, Invalid | Unrecognised)]
+        assert not [i for i in items if isinstance(i, dialect.Invalid | dialect.Unrecognised)]
 
 
 @requires_realdata
@@ -155,7 +147,7 @@ def test_real_quote_frames_are_an_unknown_table() -> None:
     lines = list(realdata_lines("bitmex_quote.jsonl"))
     assert len(lines) == 204
     for line in lines:
-        assert parser.parse(line, NOW) == [Unrecognised("unknown_table")]
+        assert parser.parse(line, NOW) == [dialect.Unrecognised("unknown_table")]
 
 
 # -- valuation and sides --------------------------------------------------------------------
@@ -195,7 +187,7 @@ def test_one_bad_row_among_several_is_invalid() -> None:
                    liq_row("ETHUSD", order_id="c"))
     items = session().parse(frame, NOW)
     assert [e.event_id for e in events(items) if isinstance(e, Liquidation)] == ["bitmex:a"]
-    assert sorted(i.reason for i in items if isinstance(i, Invalid)) == [
+    assert sorted(i.reason for i in items if isinstance(i, dialect.Invalid)) == [
         "unknown_instrument", "unknown_price"]
 
 
@@ -208,8 +200,9 @@ def test_snapshots_and_updates_count_nothing() -> None:
     parser = session()
     for action in ("partial", "update", "delete"):
         assert parser.parse(insert(liq_row(), action=action), NOW) == [
-            Info(f"liquidation {action}")]
-    assert parser.parse(insert(liq_row(), action="bogus"), NOW) == [Unrecognised("unknown_action")]
+            dialect.Info(f"liquidation {action}")]
+    assert parser.parse(insert(liq_row(), action="bogus"), NOW) == [
+        dialect.Unrecognised("unknown_action")]
 
 
 def test_configured_symbols_filter() -> None:
@@ -238,12 +231,12 @@ def test_mark_prices_merge_partial_terms_and_skip_indices_and_xbt_quotes() -> No
     assert events(parser.parse(mark_frame("NEVERSEEN", 1.0), NOW)) == []
     (xbt,) = events(parser.parse(mark_frame("XBTUSD", 90000.0), NOW))
     assert (xbt.coin, xbt.price) == ("BTC", 90000.0) and parser.xbt_usd == 90000.0
-    assert parser.parse(mark_frame(action="delete"), NOW) == [Info("instrument delete")]
+    assert parser.parse(mark_frame(action="delete"), NOW) == [dialect.Info("instrument delete")]
 
 
 def test_mark_price_rows_with_errors_are_invalid() -> None:
     items = session().parse(mark_frame("XBTUSD", "garbage"), NOW)
-    assert [type(i) for i in items] == [Invalid]
+    assert [type(i) for i in items] == [dialect.Invalid]
 
 
 def test_timestamps() -> None:
@@ -258,37 +251,37 @@ def test_timestamps() -> None:
 
 def test_notices() -> None:
     parser = session()
-    assert parser.parse("pong", NOW) == [Pong()]
+    assert parser.parse("pong", NOW) == [dialect.Pong()]
     assert parser.parse('{"success":true,"subscribe":"liquidation","request":{}}', NOW) == [
-        Ack("liquidation")]
+        dialect.Ack("liquidation")]
     assert parser.parse('{"status":400,"error":"Unknown table: liquidations"}', NOW) == [
-        Rejection("Unknown table: liquidations")]
+        dialect.Rejection("Unknown table: liquidations")]
     assert parser.parse('{"status":429,"error":{"message":"slow down"}}', NOW) == [
-        Rejection('{"message":"slow down"}')]
+        dialect.Rejection('{"message":"slow down"}')]
     assert parser.parse('{"info":"Welcome to the BitMEX Realtime API."}', NOW) == [
-        Info("welcome")]
+        dialect.Info("welcome")]
     assert parser.parse('{"success":true,"unsubscribe":"liquidation"}', NOW) == [
-        Info("unsubscribed")]
+        dialect.Info("unsubscribed")]
     assert parser.parse('{"table":"trade","action":"insert","data":[]}', NOW) == [
-        Unrecognised("unknown_table")]
-    assert parser.parse('{"hello":1}', NOW) == [Unrecognised("unknown_shape")]
-    assert parser.parse("[1,2]", NOW) == [Unrecognised("not_an_object")]
+        dialect.Unrecognised("unknown_table")]
+    assert parser.parse('{"hello":1}', NOW) == [dialect.Unrecognised("unknown_shape")]
+    assert parser.parse("[1,2]", NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 def test_ping_and_binary() -> None:
-    dialect = Bitmex(VenueSettings())
-    assert dialect.ping_frame(NOW) == "ping"
-    assert dialect.ping_interval_seconds is not None and dialect.ping_interval_seconds <= 30
-    assert dialect.decode_binary(b'{"a":1}') == '{"a":1}'
+    bitmex = Bitmex(dialect.VenueSettings())
+    assert bitmex.ping_frame(NOW) == "ping"
+    assert bitmex.ping_interval_seconds is not None and bitmex.ping_interval_seconds <= 30
+    assert bitmex.decode_binary(b'{"a":1}') == '{"a":1}'
     with pytest.raises(FrameError):
-        dialect.decode_binary(b"\xff\xfe")
+        bitmex.decode_binary(b"\xff\xfe")
 
 
 # -- instruments ----------------------------------------------------------------------------
 
 
 def test_instrument_requests() -> None:
-    (request,) = Bitmex(VenueSettings()).instrument_requests("https://www.bitmex.com/")
+    (request,) = Bitmex(dialect.VenueSettings()).instrument_requests("https://www.bitmex.com/")
     assert request.url == "https://www.bitmex.com/api/v1/instrument/active"
 
 
@@ -308,24 +301,25 @@ def test_instrument_specs() -> None:
         "ETHUSD", "ETHUSDT", "TRXZ19", "XBTUSD", "XBTUSDT"]
     specs = {s.instrument: s for s in book}
     assert (specs["XBTUSD"].kind, specs["XBTUSD"].contract_size, specs["XBTUSD"].coin) == (
-        ContractKind.INVERSE, 1.0, "BTC")
-    assert (specs["XBTUSDT"].kind, specs["XBTUSDT"].contract_size) == (ContractKind.LINEAR, 1e-6)
+        instr.ContractKind.INVERSE, 1.0, "BTC")
+    assert (specs["XBTUSDT"].kind, specs["XBTUSDT"].contract_size) == (
+        instr.ContractKind.LINEAR, 1e-6)
     assert (specs["ETHUSD"].kind, specs["ETHUSD"].contract_size, specs["ETHUSD"].category) == (
-        ContractKind.QUANTO, 1e-6, "XBT")
+        instr.ContractKind.QUANTO, 1e-6, "XBT")
     assert (specs["TRXZ19"].quote, specs["TRXZ19"].contract_size) == ("XBT", 1.0)
 
 
 @pytest.mark.parametrize("body", [b"<html>", b"{}", b'{"error":{"message":"x"}}'])
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        Bitmex(VenueSettings()).parse_instruments(REQUEST, body)
+        Bitmex(dialect.VenueSettings()).parse_instruments(REQUEST, body)
 
 
 # -- connection plans -----------------------------------------------------------------------
 
 
 def test_plan_subscribes_instrument_before_liquidation() -> None:
-    (plan,) = Bitmex(VenueSettings()).plans("wss://ws.bitmex.com", book_of(BOOK_ROWS))
+    (plan,) = Bitmex(dialect.VenueSettings()).plans("wss://ws.bitmex.com", book_of(BOOK_ROWS))
     assert plan.url == "wss://ws.bitmex.com/realtime"
     (frame,) = plan.subscribe_frames
     assert json.loads(frame) == {"op": "subscribe", "args": ["instrument", "liquidation"]}
@@ -333,8 +327,8 @@ def test_plan_subscribes_instrument_before_liquidation() -> None:
 
 
 def test_plan_with_symbols_and_the_simulator_prefix() -> None:
-    dialect = Bitmex(VenueSettings(symbols=("ETHUSD", "XBTUSDT")))
-    (plan,) = dialect.plans("ws://127.0.0.1:9/bitmex/", InstrumentBook("bitmex"))
+    bitmex = Bitmex(dialect.VenueSettings(symbols=("ETHUSD", "XBTUSDT")))
+    (plan,) = bitmex.plans("ws://127.0.0.1:9/bitmex/", instr.InstrumentBook("bitmex"))
     assert plan.url == "ws://127.0.0.1:9/bitmex/realtime"
     args = json.loads(plan.subscribe_frames[0])["args"]
     assert args == ["instrument:ETHUSD", "instrument:XBTUSD", "instrument:XBTUSDT",
@@ -343,7 +337,7 @@ def test_plan_with_symbols_and_the_simulator_prefix() -> None:
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("bitmex")
-    assert isinstance(dialect, Bitmex)
-    assert dialect.venue == "bitmex" and dialect.completeness == "full"
-    assert dialect.needs_instruments
+    bitmex = make_dialect("bitmex")
+    assert isinstance(bitmex, Bitmex)
+    assert bitmex.venue == "bitmex" and bitmex.completeness == "full"
+    assert bitmex.needs_instruments

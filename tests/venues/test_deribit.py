@@ -9,22 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError
 from monitor.events import MarkPrice, PositionSide
 from monitor.venues import make_dialect
 from monitor.venues.deribit import Deribit, DeribitSession, future_terms
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    Reply,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import (
     events,
     liquidations,
@@ -37,8 +27,9 @@ CHANNELS = ["trades.future.BTC.100ms", "trades.future.ETH.100ms", "trades.future
 
 
 def session(symbols: tuple[str, ...] | None = None,
-            book: InstrumentBook | None = None) -> DeribitSession:
-    return Deribit(VenueSettings(symbols=symbols)).session(book or InstrumentBook("deribit"))
+            book: instr.InstrumentBook | None = None) -> DeribitSession:
+    return Deribit(dialect.VenueSettings(symbols=symbols)).session(
+        book or instr.InstrumentBook("deribit"))
 
 
 def trade(flag: object = "T", direction: object = "sell", amount: object = 1000.0,
@@ -137,12 +128,12 @@ def test_inverse_amounts_are_usd_and_linear_amounts_base(
 
 
 def test_the_book_overrides_the_name_rule() -> None:
-    dialect = Deribit(VenueSettings())
+    deribit = Deribit(dialect.VenueSettings())
     body = orjson.dumps({"jsonrpc": "2.0", "result": [{
         "instrument_name": "XRP_USDC-PERPETUAL", "kind": "future", "instrument_type": "reversed",
         "base_currency": "XRP", "quote_currency": "USD", "contract_size": 10}]})
-    specs, _ = dialect.parse_instruments(dialect.instrument_requests("https://x")[2], body)
-    (liq,) = liquidations(session(book=InstrumentBook("deribit", specs)).parse(
+    specs, _ = deribit.parse_instruments(deribit.instrument_requests("https://x")[2], body)
+    (liq,) = liquidations(session(book=instr.InstrumentBook("deribit", specs)).parse(
         trades(trade(instrument="XRP_USDC-PERPETUAL", amount=100.0, price=2.0)), NOW))
     assert (liq.notional_usd, liq.qty_base, liq.coin) == (100.0, 50.0, "XRP")
 
@@ -159,7 +150,7 @@ def test_one_bad_row_among_several_is_invalid() -> None:
     items = session().parse(trades(trade(trade_id="a"), trade(direction="up"), trade(flag="X")),
                             NOW)
     assert [liq.event_id for liq in liquidations(items)] == ["deribit:BTC-PERPETUAL:a"]
-    assert [i.reason for i in items if isinstance(i, Invalid)] == ["bad_value", "bad_value"]
+    assert [i.reason for i in items if isinstance(i, dialect.Invalid)] == ["bad_value", "bad_value"]
 
 
 def test_future_terms() -> None:
@@ -184,53 +175,54 @@ def test_test_request_is_answered_with_public_test() -> None:
     parser = session()
     frame = '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}'
     first, second = parser.parse(frame, NOW), parser.parse(frame, NOW)
-    assert isinstance(first[0], Reply) and isinstance(second[0], Reply)
+    assert isinstance(first[0], dialect.Reply) and isinstance(second[0], dialect.Reply)
     answer = json.loads(first[0].text)
     assert answer == {"jsonrpc": "2.0", "id": answer["id"], "method": "public/test", "params": {}}
     assert json.loads(second[0].text)["id"] == answer["id"] + 1
     # The answer's result is a pong, not a subscription ack.
     result = orjson.dumps({"jsonrpc": "2.0", "id": answer["id"],
                            "result": {"version": "1.2.26"}}).decode()
-    assert parser.parse(result, NOW) == [Pong()]
+    assert parser.parse(result, NOW) == [dialect.Pong()]
     assert parser.parse('{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}',
-                        NOW) == [Info("heartbeat")]
+                        NOW) == [dialect.Info("heartbeat")]
     assert parser.parse('{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"x"}}', NOW) == [
-        Unrecognised("unknown_heartbeat")]
+        dialect.Unrecognised("unknown_heartbeat")]
 
 
 def test_acks_and_rejections() -> None:
     parser = session()
     assert parser.parse('{"jsonrpc":"2.0","id":1,"result":"ok"}', NOW) == [
-        Ack("public/set_heartbeat")]
+        dialect.Ack("public/set_heartbeat")]
     granted = orjson.dumps({"jsonrpc": "2.0", "id": 2, "result": CHANNELS}).decode()
-    assert parser.parse(granted, NOW) == [Ack("public/subscribe")]
+    assert parser.parse(granted, NOW) == [dialect.Ack("public/subscribe")]
     partial = orjson.dumps({"jsonrpc": "2.0", "id": 2, "result": CHANNELS[:2]}).decode()
     (rejection,) = parser.parse(partial, NOW)
-    assert isinstance(rejection, Rejection) and "trades.future.USDC.100ms" in rejection.message
+    assert isinstance(rejection, dialect.Rejection)
+    assert "trades.future.USDC.100ms" in rejection.message
     error = '{"jsonrpc":"2.0","id":2,"error":{"message":"too_many_requests","code":10028}}'
-    assert parser.parse(error, NOW) == [Rejection("too_many_requests")]
+    assert parser.parse(error, NOW) == [dialect.Rejection("too_many_requests")]
     assert parser.parse('{"jsonrpc":"2.0","id":150,"error":{"code":1}}', NOW) == [
-        Unrecognised("error_reply")]
-    assert parser.parse('{"jsonrpc":"2.0","id":3}', NOW) == [Unrecognised("unknown_shape")]
+        dialect.Unrecognised("error_reply")]
+    assert parser.parse('{"jsonrpc":"2.0","id":3}', NOW) == [dialect.Unrecognised("unknown_shape")]
     assert parser.parse('{"jsonrpc":"2.0","method":"other"}', NOW) == [
-        Unrecognised("unknown_method")]
+        dialect.Unrecognised("unknown_method")]
     assert parser.parse(orjson.dumps({"jsonrpc": "2.0", "method": "subscription", "params": {
         "channel": "book.BTC-PERPETUAL.100ms", "data": {}}}).decode(), NOW) == [
-        Unrecognised("unknown_channel")]
-    assert parser.parse("[]", NOW) == [Unrecognised("not_an_object")]
+        dialect.Unrecognised("unknown_channel")]
+    assert parser.parse("[]", NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 def test_no_application_ping() -> None:
-    dialect = Deribit(VenueSettings())
-    assert dialect.ping_frame(NOW) is None and dialect.ping_interval_seconds is None
-    assert dialect.decode_binary(b"{}") == "{}"
+    deribit = Deribit(dialect.VenueSettings())
+    assert deribit.ping_frame(NOW) is None and deribit.ping_interval_seconds is None
+    assert deribit.decode_binary(b"{}") == "{}"
 
 
 # -- instruments ----------------------------------------------------------------------------
 
 
 def test_instrument_requests() -> None:
-    requests = Deribit(VenueSettings()).instrument_requests("https://www.deribit.com/")
+    requests = Deribit(dialect.VenueSettings()).instrument_requests("https://www.deribit.com/")
     assert [r.url for r in requests] == [
         f"https://www.deribit.com/api/v2/public/get_instruments?currency={c}&kind=future"
         for c in ("BTC", "ETH", "USDC")]
@@ -249,26 +241,28 @@ def test_instrument_specs() -> None:
         {"kind": "future"},
         7,
     ]})
-    request = RestRequest(key="BTC", url="https://x")
-    specs, following = Deribit(VenueSettings()).parse_instruments(request, body)
+    request = dialect.RestRequest(key="BTC", url="https://x")
+    specs, following = Deribit(dialect.VenueSettings()).parse_instruments(request, body)
     assert following is None
     got = {s.instrument: (s.coin, s.kind, s.quote) for s in specs}
-    assert got == {"BTC-PERPETUAL": ("BTC", ContractKind.INVERSE, "USD"),
-                   "BTC_USDC-PERPETUAL": ("BTC", ContractKind.LINEAR, "USDC"),
-                   "ETH-27DEC26": ("ETH", ContractKind.INVERSE, "USD")}
+    assert got == {"BTC-PERPETUAL": ("BTC", instr.ContractKind.INVERSE, "USD"),
+                   "BTC_USDC-PERPETUAL": ("BTC", instr.ContractKind.LINEAR, "USDC"),
+                   "ETH-27DEC26": ("ETH", instr.ContractKind.INVERSE, "USD")}
 
 
 @pytest.mark.parametrize("body", [b"nope", b"[]", b'{"error":{"code":1}}', b'{"result":{}}'])
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        Deribit(VenueSettings()).parse_instruments(RestRequest(key="BTC", url="x"), body)
+        Deribit(dialect.VenueSettings()).parse_instruments(
+            dialect.RestRequest(key="BTC", url="x"), body)
 
 
 # -- connection plans -----------------------------------------------------------------------
 
 
 def test_plan_sets_the_heartbeat_then_subscribes() -> None:
-    (plan,) = Deribit(VenueSettings()).plans("wss://www.deribit.com", InstrumentBook("deribit"))
+    (plan,) = Deribit(dialect.VenueSettings()).plans(
+        "wss://www.deribit.com", instr.InstrumentBook("deribit"))
     assert plan.url == "wss://www.deribit.com/ws/api/v2"
     heartbeat, subscribe = (json.loads(f) for f in plan.subscribe_frames)
     assert heartbeat == {"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat",
@@ -279,8 +273,8 @@ def test_plan_sets_the_heartbeat_then_subscribes() -> None:
 
 
 def test_plan_with_symbols_and_the_simulator_prefix() -> None:
-    dialect = Deribit(VenueSettings(symbols=("BTC_USDC-PERPETUAL", "ETH-27DEC26-3000-C")))
-    (plan,) = dialect.plans("ws://127.0.0.1:9/deribit", InstrumentBook("deribit"))
+    deribit = Deribit(dialect.VenueSettings(symbols=("BTC_USDC-PERPETUAL", "ETH-27DEC26-3000-C")))
+    (plan,) = deribit.plans("ws://127.0.0.1:9/deribit", instr.InstrumentBook("deribit"))
     assert plan.url == "ws://127.0.0.1:9/deribit/ws/api/v2"
     assert json.loads(plan.subscribe_frames[1])["params"]["channels"] == [
         "trades.BTC_USDC-PERPETUAL.100ms", "trades.ETH-27DEC26-3000-C.100ms",
@@ -288,7 +282,7 @@ def test_plan_with_symbols_and_the_simulator_prefix() -> None:
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("deribit")
-    assert isinstance(dialect, Deribit)
-    assert dialect.venue == "deribit" and dialect.completeness == "full"
-    assert not dialect.needs_instruments
+    deribit = make_dialect("deribit")
+    assert isinstance(deribit, Deribit)
+    assert deribit.venue == "deribit" and deribit.completeness == "full"
+    assert not deribit.needs_instruments

@@ -8,19 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError
 from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.venues import make_dialect
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
 from monitor.venues.dydx import (
     DELEVERAGED_INFO,
     MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION,
@@ -29,10 +21,9 @@ from monitor.venues.dydx import (
     DydxSession,
     iso_to_ms,
 )
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import events, liquidations
 
-REQUEST = RestRequest(key="perpetualMarkets", url="https://indexer.dydx.trade/v4/perpetualMarkets")
+REQUEST = dialect.RestRequest(key="perpetualMarkets", url="https://indexer.dydx.trade/v4/perpetualMarkets")
 NOW = 1_769_904_000.0
 
 
@@ -42,15 +33,15 @@ def market(ticker: str, status: str = "ACTIVE", oracle: str = "100") -> dict[str
             "atomicResolution": -10, "stepSize": "0.0001", "tickSize": "1"}
 
 
-def book_of(markets: dict[str, Any]) -> InstrumentBook:
-    specs, next_request = Dydx(VenueSettings()).parse_instruments(
+def book_of(markets: dict[str, Any]) -> instr.InstrumentBook:
+    specs, next_request = Dydx(dialect.VenueSettings()).parse_instruments(
         REQUEST, orjson.dumps({"markets": markets}))
     assert next_request is None
-    return InstrumentBook("dydx", specs)
+    return instr.InstrumentBook("dydx", specs)
 
 
 def session(symbols: tuple[str, ...] | None = None) -> DydxSession:
-    return Dydx(VenueSettings(symbols=symbols)).session(InstrumentBook("dydx"))
+    return Dydx(dialect.VenueSettings(symbols=symbols)).session(instr.InstrumentBook("dydx"))
 
 
 def trade_row(kind: str = "LIQUIDATED", side: str = "SELL", size: Any = "0.5",
@@ -87,7 +78,7 @@ def test_taker_side_is_the_liquidation_order(side: str, expected: str) -> None:
 def test_deleveraging_is_reported_apart_and_never_a_liquidation() -> None:
     items = session().parse(trades_frame(trade_row("DELEVERAGED"), trade_row(trade_id="01ab"),
                                          batched=True), NOW)
-    assert items[0] == Info(DELEVERAGED_INFO)
+    assert items[0] == dialect.Info(DELEVERAGED_INFO)
     assert [e.event_id for e in liquidations(items)] == ["dydx:01ab"]
 
 
@@ -107,7 +98,7 @@ def test_one_bad_row_among_good_ones_is_invalid() -> None:
     frame = trades_frame(trade_row(trade_id="a"), trade_row(size="x"), trade_row(trade_id="c"))
     items = session().parse(frame, NOW)
     assert [e.event_id for e in liquidations(items)] == ["dydx:a", "dydx:c"]
-    (invalid,) = [i for i in items if isinstance(i, Invalid)]
+    (invalid,) = [i for i in items if isinstance(i, dialect.Invalid)]
     assert invalid.reason == "bad_value"
 
 
@@ -144,7 +135,7 @@ def test_markets_subscription_acks_and_carries_current_oracle_prices() -> None:
         "contents": {"markets": {"BTC-USD": market("BTC-USD", oracle="83000.5"),
                                  "ETH-USD": {**market("ETH-USD"), "oraclePrice": None}}}}).decode()
     items = session().parse(frame, NOW)
-    assert items[0] == Ack("v4_markets")
+    assert items[0] == dialect.Ack("v4_markets")
     (mark,) = events(items)
     assert isinstance(mark, MarkPrice)
     assert (mark.instrument, mark.price, mark.exchange_ts_ms) == ("BTC-USD", 83000.5, NOW * 1000)
@@ -162,40 +153,41 @@ def test_one_bad_oracle_price_is_invalid() -> None:
              '{"SOL-USD":{"price":"x"},"BTC-USD":{"price":"1"}}}}')
     items = session().parse(frame, NOW)
     assert [m.instrument for m in events(items)] == ["BTC-USD"]
-    assert any(isinstance(i, Invalid) for i in items)
+    assert any(isinstance(i, dialect.Invalid) for i in items)
 
 
 def test_notices() -> None:
     parser = session()
     assert parser.parse('{"type":"connected","connection_id":"c","message_id":0}', NOW) == [
-        Info("connected")]
+        dialect.Info("connected")]
     subscribed = ('{"type":"subscribed","connection_id":"c","message_id":1,"channel":"v4_trades",'
                   '"id":"BTC-USD","contents":{"trades":[]}}')
-    assert parser.parse(subscribed, NOW) == [Ack("v4_trades:BTC-USD")]
+    assert parser.parse(subscribed, NOW) == [dialect.Ack("v4_trades:BTC-USD")]
     error = ('{"type":"error","message":"Invalid subscribe message: invalid id NOPE-USD",'
              '"connection_id":"c","message_id":2}')
     assert parser.parse(error, NOW) == [
-        Rejection("Invalid subscribe message: invalid id NOPE-USD")]
-    assert parser.parse('{"type":"pong","connection_id":"c","message_id":3}', NOW) == [Pong()]
+        dialect.Rejection("Invalid subscribe message: invalid id NOPE-USD")]
+    assert parser.parse('{"type":"pong","connection_id":"c","message_id":3}', NOW) == [
+        dialect.Pong()]
     assert parser.parse('{"type":"unsubscribed","channel":"v4_trades","id":"BTC-USD"}', NOW) == [
-        Info("unsubscribed")]
+        dialect.Info("unsubscribed")]
     assert parser.parse('{"type":"channel_data","channel":"v4_orderbook","contents":{}}',
-                        NOW) == [Unrecognised("unknown_channel")]
-    assert parser.parse('{"type":"party"}', NOW) == [Unrecognised("unknown_type")]
-    assert parser.parse('"hello"', NOW) == [Unrecognised("not_an_object")]
+                        NOW) == [dialect.Unrecognised("unknown_channel")]
+    assert parser.parse('{"type":"party"}', NOW) == [dialect.Unrecognised("unknown_type")]
+    assert parser.parse('"hello"', NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 def test_no_application_ping() -> None:
-    dialect = Dydx(VenueSettings())
-    assert dialect.ping_interval_seconds is None and dialect.ping_frame(NOW) is None
-    assert dialect.decode_binary(b"{}") == "{}"
+    dydx = Dydx(dialect.VenueSettings())
+    assert dydx.ping_interval_seconds is None and dydx.ping_frame(NOW) is None
+    assert dydx.decode_binary(b"{}") == "{}"
 
 
 # -- instruments and plans ------------------------------------------------------------------
 
 
 def test_instrument_specs() -> None:
-    (request,) = Dydx(VenueSettings()).instrument_requests("https://indexer.dydx.trade/")
+    (request,) = Dydx(dialect.VenueSettings()).instrument_requests("https://indexer.dydx.trade/")
     assert request.url == "https://indexer.dydx.trade/v4/perpetualMarkets"
     book = book_of({"BTC-USD": market("BTC-USD"), "ETH-USD": market("ETH-USD", "CANCEL_ONLY"),
                     "OLD-USD": market("OLD-USD", "FINAL"), "BROKEN": market("BROKEN"),
@@ -203,20 +195,20 @@ def test_instrument_specs() -> None:
     assert sorted(s.instrument for s in book) == ["1000PEPE-USD", "BTC-USD", "ETH-USD"]
     pepe = book.get("1000PEPE-USD")
     assert pepe is not None and (pepe.coin, pepe.base_multiplier, pepe.kind) == (
-        "PEPE", 1000.0, ContractKind.LINEAR)
+        "PEPE", 1000.0, instr.ContractKind.LINEAR)
 
 
 @pytest.mark.parametrize("body", [b"<html>", b"[]", b'{"errors":[{"msg":"x"}]}',
                                   b'{"markets":[]}'])
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        Dydx(VenueSettings()).parse_instruments(REQUEST, body)
+        Dydx(dialect.VenueSettings()).parse_instruments(REQUEST, body)
 
 
 def test_plans_shard_at_the_per_connection_limit() -> None:
     n = 2 * MAX_TRADES_SUBSCRIPTIONS_PER_CONNECTION + 3
     book = book_of({f"C{i:03d}-USD": market(f"C{i:03d}-USD") for i in range(n)})
-    plans = Dydx(VenueSettings()).plans("ws://127.0.0.1:9/dydx", book)
+    plans = Dydx(dialect.VenueSettings()).plans("ws://127.0.0.1:9/dydx", book)
     assert [p.url for p in plans] == ["ws://127.0.0.1:9/dydx/v4/ws"] * 3
     assert len({p.name for p in plans}) == 3
     seen: list[str] = []
@@ -233,14 +225,14 @@ def test_plans_shard_at_the_per_connection_limit() -> None:
 
 
 def test_plans_from_configured_symbols_and_fallback() -> None:
-    (plan,) = Dydx(VenueSettings(symbols=("ETH-USD",))).plans(
-        "wss://indexer.dydx.trade", InstrumentBook("dydx"))
+    (plan,) = Dydx(dialect.VenueSettings(symbols=("ETH-USD",))).plans(
+        "wss://indexer.dydx.trade", instr.InstrumentBook("dydx"))
     assert plan.url == "wss://indexer.dydx.trade/v4/ws"
     assert json.loads(plan.subscribe_frames[1])["id"] == "ETH-USD"
-    (plan,) = Dydx(VenueSettings()).plans("wss://x", InstrumentBook("dydx"))
+    (plan,) = Dydx(dialect.VenueSettings()).plans("wss://x", instr.InstrumentBook("dydx"))
     assert json.loads(plan.subscribe_frames[1])["id"] == "BTC-USD"
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("dydx")
-    assert isinstance(dialect, Dydx) and dialect.completeness == "full"
+    dydx = make_dialect("dydx")
+    assert isinstance(dydx, Dydx) and dydx.completeness == "full"

@@ -9,21 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import MarkPrice, PositionSide, event_id_from_fields
 from monitor.venues import make_dialect
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
 from monitor.venues.gate import MIN_FULL_PAGE, Gate, GateSession, settle_of
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import liquidations
 
 NOW = 1_769_904_000.0
@@ -39,21 +30,21 @@ BOOK_ROWS = [contract("BTC_USDT"), contract("ETH_USDT", "0.01"),
              contract("PEPE_USDT", "10000000"), contract("BTC_USD", "0", "inverse")]
 
 
-def book_of(rows: list[Any]) -> InstrumentBook:
-    dialect = Gate(VenueSettings())
+def book_of(rows: list[Any]) -> instr.InstrumentBook:
+    gate = Gate(dialect.VenueSettings())
     specs = []
     for settle in ("usdt", "btc"):
         mine = [r for r in rows
                 if not isinstance(r, dict) or settle_of(str(r.get("name"))) == settle]
-        request = RestRequest(key=settle, url="https://api.gateio.ws/x?limit=1000&offset=0")
-        got, following = dialect.parse_instruments(request, orjson.dumps(mine))
+        request = dialect.RestRequest(key=settle, url="https://api.gateio.ws/x?limit=1000&offset=0")
+        got, following = gate.parse_instruments(request, orjson.dumps(mine))
         assert following is None
         specs += got
-    return InstrumentBook("gate", specs)
+    return instr.InstrumentBook("gate", specs)
 
 
 def session(rows: list[Any] = BOOK_ROWS, symbols: tuple[str, ...] | None = None) -> GateSession:
-    return Gate(VenueSettings(symbols=symbols)).session(book_of(rows))
+    return Gate(dialect.VenueSettings(symbols=symbols)).session(book_of(rows))
 
 
 def liq(contract_name: str = "BTC_USDT", size: object = -1000, price: object = "100000",
@@ -130,7 +121,7 @@ def test_row_time(row_time: dict[str, int], expected: int) -> None:
 def test_one_bad_row_among_several_and_configured_symbols() -> None:
     items = session().parse(push(liq(), liq("SOL_USDT"), liq(size=0)), NOW)
     assert len(liquidations(items)) == 1
-    assert sorted(i.reason for i in items if isinstance(i, Invalid)) == [
+    assert sorted(i.reason for i in items if isinstance(i, dialect.Invalid)) == [
         "bad_value", "unknown_instrument"]
     assert session(symbols=("ETH_USDT",)).parse(push(liq()), NOW) == []
 
@@ -142,7 +133,7 @@ def test_tickers() -> None:
     assert isinstance(mark, MarkPrice) and math.isclose(mark.price, 0.00001)
     items = session().parse(tickers({"contract": "SOL_USDT", "mark_price": "150"},
                                     {"contract": "SOL_USDT"}), NOW)
-    assert [type(i) for i in items] == [MarkPrice, Invalid]
+    assert [type(i) for i in items] == [MarkPrice, dialect.Invalid]
     assert session(symbols=("BTC_USDT",)).parse(
         tickers({"contract": "ETH_USDT", "mark_price": "1"}), NOW) == []
 
@@ -154,48 +145,49 @@ def test_notices() -> None:
     parser = session()
     ack = ('{"time":1,"time_ms":1000,"channel":"futures.public_liquidates","event":"subscribe",'
            '"result":{"status":"success"}}')
-    assert parser.parse(ack, NOW) == [Ack("futures.public_liquidates")]
+    assert parser.parse(ack, NOW) == [dialect.Ack("futures.public_liquidates")]
     error = ('{"time":1,"channel":"futures.tickers","event":"subscribe",'
              '"error":{"code":2,"message":"unknown contract BTC_USDTX"},"result":null}')
-    assert parser.parse(error, NOW) == [Rejection("unknown contract BTC_USDTX")]
+    assert parser.parse(error, NOW) == [dialect.Rejection("unknown contract BTC_USDTX")]
     failed = '{"channel":"futures.tickers","event":"subscribe","result":{"status":"fail"}}'
     (rejection,) = parser.parse(failed, NOW)
-    assert isinstance(rejection, Rejection) and "fail" in rejection.message
+    assert isinstance(rejection, dialect.Rejection) and "fail" in rejection.message
     assert parser.parse('{"time":1,"channel":"futures.pong","event":"","result":null}', NOW) == [
-        Pong()]
+        dialect.Pong()]
     assert parser.parse('{"channel":"futures.tickers","event":"unsubscribe"}', NOW) == [
-        Info("unsubscribed")]
+        dialect.Info("unsubscribed")]
     assert parser.parse('{"channel":"futures.trades","event":"update","result":[]}', NOW) == [
-        Unrecognised("unknown_channel")]
-    assert parser.parse('{"channel":"x","event":"weird"}', NOW) == [Unrecognised("unknown_event")]
-    assert parser.parse('{"channel":"x"}', NOW) == [Unrecognised("unknown_shape")]
-    assert parser.parse("[]", NOW) == [Unrecognised("not_an_object")]
+        dialect.Unrecognised("unknown_channel")]
+    assert parser.parse('{"channel":"x","event":"weird"}', NOW) == [
+        dialect.Unrecognised("unknown_event")]
+    assert parser.parse('{"channel":"x"}', NOW) == [dialect.Unrecognised("unknown_shape")]
+    assert parser.parse("[]", NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 def test_ping_embeds_the_time() -> None:
-    dialect = Gate(VenueSettings())
-    assert json.loads(dialect.ping_frame(1769904000.9) or "") == {
+    gate = Gate(dialect.VenueSettings())
+    assert json.loads(gate.ping_frame(1769904000.9) or "") == {
         "time": 1769904000, "channel": "futures.ping"}
-    assert dialect.ping_interval_seconds == 10.0
-    assert dialect.decode_binary(b"{}") == "{}"
+    assert gate.ping_interval_seconds == 10.0
+    assert gate.decode_binary(b"{}") == "{}"
 
 
 # -- instruments ----------------------------------------------------------------------------
 
 
 def test_instrument_requests_and_paging() -> None:
-    dialect = Gate(VenueSettings())
-    usdt, btc, usd1 = dialect.instrument_requests("https://api.gateio.ws/")
+    gate = Gate(dialect.VenueSettings())
+    usdt, btc, usd1 = gate.instrument_requests("https://api.gateio.ws/")
     assert usdt.url == "https://api.gateio.ws/api/v4/futures/usdt/contracts?limit=1000&offset=0"
     assert btc.url == "https://api.gateio.ws/api/v4/futures/btc/contracts?limit=1000&offset=0"
     # USD1-settled contracts since Gate's changelog of 2026-08-19.
     assert usd1.url == "https://api.gateio.ws/api/v4/futures/usd1/contracts?limit=1000&offset=0"
     full = [contract(f"C{n}_USDT") for n in range(MIN_FULL_PAGE)]
-    specs, following = dialect.parse_instruments(usdt, orjson.dumps(full))
+    specs, following = gate.parse_instruments(usdt, orjson.dumps(full))
     assert len(specs) == MIN_FULL_PAGE and following is not None
     assert following.url.endswith(f"/usdt/contracts?limit=1000&offset={MIN_FULL_PAGE}")
     assert following.key == "usdt"
-    specs, last = dialect.parse_instruments(following, orjson.dumps(full[:3]))
+    specs, last = gate.parse_instruments(following, orjson.dumps(full[:3]))
     assert len(specs) == 3 and last is None
 
 
@@ -206,23 +198,26 @@ def test_instrument_specs() -> None:
     specs = {s.instrument: s for s in book}
     assert sorted(specs) == ["BTC_USD", "BTC_USDT", "ETH_USD", "ETH_USDT", "PEPE_USDT"]
     assert (specs["BTC_USDT"].kind, specs["BTC_USDT"].contract_size) == (
-        ContractKind.LINEAR, 0.0001)
-    assert (specs["BTC_USD"].kind, specs["BTC_USD"].contract_size) == (ContractKind.INVERSE, 1.0)
-    assert specs["ETH_USD"].kind is ContractKind.QUANTO
+        instr.ContractKind.LINEAR, 0.0001)
+    assert (specs["BTC_USD"].kind, specs["BTC_USD"].contract_size) == (
+        instr.ContractKind.INVERSE, 1.0)
+    assert specs["ETH_USD"].kind is instr.ContractKind.QUANTO
     assert (specs["PEPE_USDT"].coin, specs["PEPE_USDT"].category) == ("PEPE", "usdt")
 
 
 @pytest.mark.parametrize("body", [b"<html>", b"{}", b'{"label":"X","message":"y"}'])
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        Gate(VenueSettings()).parse_instruments(RestRequest(key="usdt", url="x"), body)
+        Gate(dialect.VenueSettings()).parse_instruments(
+            dialect.RestRequest(key="usdt", url="x"), body)
 
 
 # -- connection plans -----------------------------------------------------------------------
 
 
 def test_plans_one_connection_per_settle_host() -> None:
-    usdt, btc, usd1 = Gate(VenueSettings()).plans("wss://fx-ws.gateio.ws", book_of(BOOK_ROWS))
+    usdt, btc, usd1 = Gate(dialect.VenueSettings()).plans(
+        "wss://fx-ws.gateio.ws", book_of(BOOK_ROWS))
     assert (usdt.url, btc.url, usd1.url) == ("wss://fx-ws.gateio.ws/v4/ws/usdt",
                                              "wss://fx-ws.gateio.ws/v4/ws/btc",
                                              "wss://fx-ws.gateio.ws/v4/ws/usd1")
@@ -238,8 +233,8 @@ def test_plans_one_connection_per_settle_host() -> None:
 
 
 def test_plans_with_symbols_and_the_simulator_prefix() -> None:
-    dialect = Gate(VenueSettings(symbols=("SOL_USDT", "BTC_USDT", "ETH_USD1")))
-    plan, usd1 = dialect.plans("ws://127.0.0.1:9/gate", InstrumentBook("gate"))
+    gate = Gate(dialect.VenueSettings(symbols=("SOL_USDT", "BTC_USDT", "ETH_USD1")))
+    plan, usd1 = gate.plans("ws://127.0.0.1:9/gate", instr.InstrumentBook("gate"))
     assert usd1.url == "ws://127.0.0.1:9/gate/v4/ws/usd1"
     assert plan.url == "ws://127.0.0.1:9/gate/v4/ws/usdt"
     assert [json.loads(f)["payload"] for f in plan.subscribe_frames] == [
@@ -247,8 +242,8 @@ def test_plans_with_symbols_and_the_simulator_prefix() -> None:
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("gate")
-    assert isinstance(dialect, Gate)
+    gate = make_dialect("gate")
+    assert isinstance(gate, Gate)
     # Every liquidation, batched, since Gate's changelog of 2026-08-20.
-    assert dialect.venue == "gate" and dialect.completeness == "full"
-    assert dialect.needs_instruments
+    assert gate.venue == "gate" and gate.completeness == "full"
+    assert gate.needs_instruments

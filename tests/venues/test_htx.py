@@ -10,22 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Liquidation, event_id_from_fields
 from monitor.venues import make_dialect
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    Reply,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
 from monitor.venues.htx import MAX_FRAME_BYTES, Htx, HtxSession, is_linear_code
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import (
     events,
     golden_files,
@@ -42,13 +32,13 @@ def contract(code: str, size: float, symbol: str | None = None, **extra: Any) ->
             "contract_size": size, "price_tick": 0.01, "contract_status": 1, **extra}
 
 
-def book_of(documents: dict[str, list[Any]] | None) -> InstrumentBook:
+def book_of(documents: dict[str, list[Any]] | None) -> instr.InstrumentBook:
     """``documents`` maps a request key (usdt, coin-swap, coin-futures) to its ``data`` rows."""
-    dialect = Htx(VenueSettings())
-    book = InstrumentBook("htx")
+    htx = Htx(dialect.VenueSettings())
+    book = instr.InstrumentBook("htx")
     for key, rows in (documents or {}).items():
-        specs, next_request = dialect.parse_instruments(
-            RestRequest(key, "https://api.hbdm.com/x"),
+        specs, next_request = htx.parse_instruments(
+            dialect.RestRequest(key, "https://api.hbdm.com/x"),
             orjson.dumps({"status": "ok", "data": rows, "ts": 1}))
         assert next_request is None
         book.update(specs)
@@ -65,8 +55,8 @@ BOOK = {
 
 def session(documents: dict[str, list[Any]] | None = None,
             symbols: tuple[str, ...] | None = None) -> HtxSession:
-    return Htx(VenueSettings(symbols=symbols)).session(book_of(BOOK if documents is None
-                                                               else documents))
+    return Htx(dialect.VenueSettings(symbols=symbols)).session(book_of(BOOK if documents is None
+                                                                       else documents))
 
 
 def row(code: str = "BTC-USDT", direction: str = "sell", volume: Any = 100, price: Any = 50000.0,
@@ -85,10 +75,10 @@ def notify(*rows: Any, topic: str = "public.BTC-USDT.liquidation_orders") -> str
 
 
 def test_golden_frames_survive_the_gzip_path() -> None:
-    dialect = Htx(VenueSettings())
+    htx = Htx(dialect.VenueSettings())
     for path in golden_files("htx"):
         frame = json.loads(path.read_text())["frame"]
-        assert dialect.decode_binary(gzip.compress(frame.encode())) == frame
+        assert htx.decode_binary(gzip.compress(frame.encode())) == frame
 
 
 # -- real frames ----------------------------------------------------------------------------
@@ -112,11 +102,11 @@ REAL_EXPECTED = {
 def test_real_liquidation_frames(name: str) -> None:
     lines = list(realdata_lines(name))
     assert lines
-    dialect = Htx(VenueSettings())
-    parser = dialect.session(book_of(BOOK))
+    htx = Htx(dialect.VenueSettings())
+    parser = htx.session(book_of(BOOK))
     for line in lines:
         # The venue sends them gzip-compressed; the recording holds them inflated.
-        text = dialect.decode_binary(gzip.compress(line.encode()))
+        text = htx.decode_binary(gzip.compress(line.encode()))
         (liq,) = events(parser.parse(text, NOW))
         assert isinstance(liq, Liquidation)
         volume = int(json.loads(line)["data"][0]["volume"])
@@ -186,7 +176,7 @@ def test_one_bad_row_among_good_ones_is_invalid() -> None:
                    row(volume=7, amount=0.007, trade_turnover=350.0))
     items = session().parse(frame, NOW)
     assert [e.notional_usd for e in liquidations(items)] == [5000.0, 350.0]
-    (invalid,) = [i for i in items if isinstance(i, Invalid)]
+    (invalid,) = [i for i in items if isinstance(i, dialect.Invalid)]
     assert invalid.reason == "bad_value"
 
 
@@ -209,57 +199,58 @@ def test_linear_codes() -> None:
 
 
 def test_decode_binary() -> None:
-    dialect = Htx(VenueSettings())
+    htx = Htx(dialect.VenueSettings())
     text = '{"op":"ping","ts":"1769904000000"}'
-    assert dialect.decode_binary(gzip.compress(text.encode())) == text
-    assert dialect.decode_binary(text.encode()) == text  # plain UTF-8 is tolerated
+    assert htx.decode_binary(gzip.compress(text.encode())) == text
+    assert htx.decode_binary(text.encode()) == text  # plain UTF-8 is tolerated
     for bad in (b"\x1f\x8b\x08\x00garbage", gzip.compress(text.encode())[:-12],
                 gzip.compress(b"\xff\xfe"), b"\xff\xfe"):
         with pytest.raises(FrameError):
-            dialect.decode_binary(bad)
+            htx.decode_binary(bad)
 
 
 def test_decode_binary_refuses_a_decompression_bomb() -> None:
     bomb = gzip.compress(b" " * (MAX_FRAME_BYTES + 1))
     with pytest.raises(FrameError) as excinfo:
-        Htx(VenueSettings()).decode_binary(bomb)
+        Htx(dialect.VenueSettings()).decode_binary(bomb)
     assert excinfo.value.reason == "bad_gzip"
 
 
 @pytest.mark.parametrize("ts", ['"1769904000000"', "1769904000000"])
 def test_server_ping_is_answered_with_the_same_ts(ts: str) -> None:
     (reply,) = session().parse(f'{{"op":"ping","ts":{ts}}}', NOW)
-    assert isinstance(reply, Reply)
+    assert isinstance(reply, dialect.Reply)
     assert reply.text == f'{{"op":"pong","ts":{ts}}}'
 
 
 def test_market_host_ping_form_is_answered_too() -> None:
-    assert session().parse('{"ping":1769904000000}', NOW) == [Reply('{"pong":1769904000000}')]
+    assert session().parse('{"ping":1769904000000}', NOW) == [
+        dialect.Reply('{"pong":1769904000000}')]
 
 
 def test_notices() -> None:
     parser = session()
     ack = ('{"op":"sub","cid":"liqmon-usdt","topic":"public.*.liquidation_orders",'
            '"ts":1769904000000,"err-code":0}')
-    assert parser.parse(ack, NOW) == [Ack("public.*.liquidation_orders")]
+    assert parser.parse(ack, NOW) == [dialect.Ack("public.*.liquidation_orders")]
     refused = ('{"op":"sub","cid":"liqmon-usdt","topic":"public.*.nope","ts":1,'
                '"err-code":4002,"err-msg":"invalid topic"}')
-    assert parser.parse(refused, NOW) == [Rejection("4002: invalid topic")]
+    assert parser.parse(refused, NOW) == [dialect.Rejection("4002: invalid topic")]
     error = '{"op":"error","ts":1,"err-code":4000,"err-msg":"invalid request"}'
-    assert parser.parse(error, NOW) == [Rejection("4000: invalid request")]
-    assert parser.parse('{"op":"close"}', NOW) == [Info("close")]
-    assert parser.parse('{"op":"pong","ts":1}', NOW) == [Pong()]
+    assert parser.parse(error, NOW) == [dialect.Rejection("4000: invalid request")]
+    assert parser.parse('{"op":"close"}', NOW) == [dialect.Info("close")]
+    assert parser.parse('{"op":"pong","ts":1}', NOW) == [dialect.Pong()]
     assert parser.parse('{"op":"notify","topic":"public.BTC-USDT.contract_info","data":[]}',
-                        NOW) == [Unrecognised("unknown_topic")]
-    assert parser.parse('{"op":"auth"}', NOW) == [Unrecognised("unknown_op")]
-    assert parser.parse("[]", NOW) == [Unrecognised("not_an_object")]
+                        NOW) == [dialect.Unrecognised("unknown_topic")]
+    assert parser.parse('{"op":"auth"}', NOW) == [dialect.Unrecognised("unknown_op")]
+    assert parser.parse("[]", NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 # -- instruments and plans ------------------------------------------------------------------
 
 
 def test_instrument_requests() -> None:
-    requests = Htx(VenueSettings()).instrument_requests("https://api.hbdm.com/")
+    requests = Htx(dialect.VenueSettings()).instrument_requests("https://api.hbdm.com/")
     assert {r.key: r.url for r in requests} == {
         "usdt": "https://api.hbdm.com/linear-swap-api/v1/swap_contract_info?business_type=all",
         "coin-swap": "https://api.hbdm.com/swap-api/v1/swap_contract_info",
@@ -274,11 +265,11 @@ def test_instrument_specs() -> None:
         {"symbol": "BAD", "contract_code": "BAD-USDT", "contract_size": 0},
         "not an object"]})
     linear = book.get("BTC-USDT-260327")
-    assert linear is not None and linear.kind is ContractKind.LINEAR
+    assert linear is not None and linear.kind is instr.ContractKind.LINEAR
     assert (linear.contract_size, linear.quote, linear.category) == (0.001, "USDT", "usdt")
     inverse = book.get("BTC200703")
     assert inverse is not None and (inverse.kind, inverse.contract_size, inverse.quote) == (
-        ContractKind.INVERSE, 100.0, "USD")
+        instr.ContractKind.INVERSE, 100.0, "USD")
     assert "BAD-USDT" not in book
 
 
@@ -287,7 +278,7 @@ def test_instrument_specs() -> None:
     b'{"status":"ok","data":{}}'])
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        Htx(VenueSettings()).parse_instruments(RestRequest("usdt", "x"), body)
+        Htx(dialect.VenueSettings()).parse_instruments(dialect.RestRequest("usdt", "x"), body)
 
 
 def test_the_contract_code_decides_the_margin_kind_whatever_the_request() -> None:
@@ -296,15 +287,16 @@ def test_the_contract_code_decides_the_margin_kind_whatever_the_request() -> Non
         contract("ETH-USD", 10.0), contract("BTC200703", 100.0, "BTC"),
         contract("BTC-USDT", 0.001)]})
     for key in ("usdt", "coin-swap", "coin-futures", "file"):
-        specs, _ = Htx(VenueSettings()).parse_instruments(RestRequest(key, "x"), body)
+        specs, _ = Htx(dialect.VenueSettings()).parse_instruments(
+            dialect.RestRequest(key, "x"), body)
         assert [(s.instrument, s.kind, s.category) for s in specs] == [
-            ("ETH-USD", ContractKind.INVERSE, "coin-swap"),
-            ("BTC200703", ContractKind.INVERSE, "coin-futures"),
-            ("BTC-USDT", ContractKind.LINEAR, "usdt")]
+            ("ETH-USD", instr.ContractKind.INVERSE, "coin-swap"),
+            ("BTC200703", instr.ContractKind.INVERSE, "coin-futures"),
+            ("BTC-USDT", instr.ContractKind.LINEAR, "usdt")]
 
 
 def test_plans_one_connection_per_notification_host() -> None:
-    plans = Htx(VenueSettings()).plans("ws://127.0.0.1:9/htx", InstrumentBook("htx"))
+    plans = Htx(dialect.VenueSettings()).plans("ws://127.0.0.1:9/htx", instr.InstrumentBook("htx"))
     assert [p.url for p in plans] == [
         "ws://127.0.0.1:9/htx/linear-swap-notification",
         "ws://127.0.0.1:9/htx/swap-notification",
@@ -319,6 +311,6 @@ def test_plans_one_connection_per_notification_host() -> None:
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("htx")
-    assert isinstance(dialect, Htx) and dialect.needs_instruments
-    assert dialect.ping_interval_seconds is None  # the server pings; we answer
+    htx = make_dialect("htx")
+    assert isinstance(htx, Htx) and htx.needs_instruments
+    assert htx.ping_interval_seconds is None  # the server pings; we answer

@@ -15,21 +15,12 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError
 from monitor.events import MarkPrice, PositionSide
 from monitor.venues import make_dialect
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
 from monitor.venues.hyperliquid import DEFAULT_VAULT_ADDRESSES, Hyperliquid, HyperliquidSession
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from tests.support.golden import liquidations, marks
 
 VAULT, VAULT_2, VAULT_3, LIQUIDATOR_4, LIQUIDATOR = DEFAULT_VAULT_ADDRESSES
@@ -37,7 +28,7 @@ USER = "0x1111111111111111111111111111111111111111"
 OTHER = "0x2222222222222222222222222222222222222222"
 NOW = 1_769_904_000.0
 NOW_MS = int(NOW * 1000)
-META_REQUEST = RestRequest(key="hyperliquid-meta", url="https://api.hyperliquid.xyz/info")
+META_REQUEST = dialect.RestRequest(key="hyperliquid-meta", url="https://api.hyperliquid.xyz/info")
 
 
 def trade(coin: str = "BTC", px: str = "95000", sz: str = "1.5", buyer: str = USER,
@@ -52,9 +43,9 @@ def trades_frame(*trades: dict[str, Any]) -> str:
 
 def session(live: bool = False, **options: object) -> HyperliquidSession:
     """A session as `liqmon parse` and replay make it, or (``live``) a connection's."""
-    dialect = Hyperliquid(VenueSettings(options=options))
-    book = InstrumentBook("hyperliquid")
-    parser = dialect.session(book, dialect.plans("wss://x", book)[0] if live else None)
+    hyperliquid = Hyperliquid(dialect.VenueSettings(options=options))
+    book = instr.InstrumentBook("hyperliquid")
+    parser = hyperliquid.session(book, hyperliquid.plans("wss://x", book)[0] if live else None)
     assert isinstance(parser, HyperliquidSession)
     return parser
 
@@ -87,8 +78,8 @@ def fills_frame(*fills: dict[str, Any], user: str = VAULT, snapshot: bool = Fals
 def test_default_vaults_include_liquidator_4_and_the_liquidator_vault() -> None:
     assert "0x2ed5c4484ea3ff8b57d5f2fb152a40d9f2b68308" in DEFAULT_VAULT_ADDRESSES
     assert "0x63c621a33714ec48660e32f2374895c8026a3a00" in DEFAULT_VAULT_ADDRESSES
-    (plan,) = Hyperliquid(VenueSettings()).plans("wss://api.hyperliquid.xyz",
-                                                  InstrumentBook("hyperliquid"))
+    (plan,) = Hyperliquid(dialect.VenueSettings()).plans("wss://api.hyperliquid.xyz",
+                                                         instr.InstrumentBook("hyperliquid"))
     subscriptions = [json.loads(f)["subscription"] for f in plan.subscribe_frames]
     assert subscriptions == [{"type": "allMids"}] + [
         {"type": "userFills", "user": v} for v in DEFAULT_VAULT_ADDRESSES]
@@ -109,21 +100,21 @@ def test_snapshot_skipped_and_ordinary_vault_fills_ignored() -> None:
     parser = session(live=True)
     snapshot = fills_frame(fill(liquidation=LIQ, tid=1), fill(tid=2), snapshot=True)
     (info,) = parser.parse(snapshot, NOW)
-    assert isinstance(info, Info) and "snapshot" in info.detail
+    assert isinstance(info, dialect.Info) and "snapshot" in info.detail
     frame = fills_frame(fill(tid=3), fill(side="A", tid=4, liquidation=LIQ), fill(tid=5),
                         user=LIQUIDATOR_4)
     got = liquidations(parser.parse(frame, NOW))
     assert [(liq.event_id, liq.position_side) for liq in got] == [
         ("hyperliquid:4", PositionSide.SHORT)]
     unwatched = fills_frame(fill(liquidation=LIQ), user=OTHER)
-    assert parser.parse(unwatched, NOW) == [Unrecognised("fills_of_an_unwatched_user")]
+    assert parser.parse(unwatched, NOW) == [dialect.Unrecognised("fills_of_an_unwatched_user")]
 
 
 def test_a_bad_liquidation_fill_among_good_ones_is_invalid() -> None:
     frame = fills_frame(fill(tid=1, liquidation=LIQ), fill(tid=2, side="X", liquidation=LIQ))
     items = session().parse(frame, NOW)
     assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:1"]
-    assert len([i for i in items if isinstance(i, Invalid)]) == 1
+    assert len([i for i in items if isinstance(i, dialect.Invalid)]) == 1
     with pytest.raises(FrameError):
         session().parse(fills_frame(fill(px="nope", liquidation=LIQ)), NOW)
 
@@ -165,11 +156,12 @@ def test_configured_vault_addresses_replace_the_defaults() -> None:
     (liq,) = liquidations(parser.parse(frame, NOW))
     assert (liq.event_id, liq.position_side) == ("hyperliquid:2", PositionSide.SHORT)
     with pytest.raises(ConfigError):
-        Hyperliquid(VenueSettings(options={"vault_addresses": "0xabc"}))
+        Hyperliquid(dialect.VenueSettings(options={"vault_addresses": "0xabc"}))
     with pytest.raises(ConfigError):
-        Hyperliquid(VenueSettings(options={"vault_addresses": []}))
+        Hyperliquid(dialect.VenueSettings(options={"vault_addresses": []}))
     with pytest.raises(ConfigError):  # Hyperliquid allows 10 users per IP
-        Hyperliquid(VenueSettings(options={"vault_addresses": [f"0x{i}" for i in range(11)]}))
+        Hyperliquid(
+            dialect.VenueSettings(options={"vault_addresses": [f"0x{i}" for i in range(11)]}))
 
 
 def test_kpepe_is_scaled_to_pepe() -> None:
@@ -206,7 +198,7 @@ def test_first_push_per_coin_drops_old_rows() -> None:
     first = trades_frame(trade(buyer=VAULT, tid=1, time=old), trade(buyer=VAULT, tid=2, time=fresh))
     items = parser.parse(first, NOW)
     assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:2"]
-    assert any(isinstance(i, Info) and "snapshot" in i.detail for i in items)
+    assert any(isinstance(i, dialect.Info) and "snapshot" in i.detail for i in items)
     later = trades_frame(trade(buyer=VAULT, tid=3, time=old))
     assert len(liquidations(parser.parse(later, NOW))) == 1
     other_coin = trades_frame(trade("ETH", buyer=VAULT, tid=4, time=old))
@@ -230,7 +222,7 @@ def test_mids_only_when_changed_and_only_for_acknowledged_coins() -> None:
     ack = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
            '"subscription":{"type":"trades","coin":"SOL"}}}')
     (notice,) = parser.parse(ack, NOW)
-    assert isinstance(notice, Ack) and "SOL" in notice.detail
+    assert isinstance(notice, dialect.Ack) and "SOL" in notice.detail
     # From now on this connection prices only the coins whose trades it carries.
     got = marks(parser.parse(all_mids({"BTC": "1", "ETH": "2", "SOL": "150.5"}), NOW + 2))
     assert [m.coin for m in got] == ["SOL"]
@@ -239,7 +231,7 @@ def test_mids_only_when_changed_and_only_for_acknowledged_coins() -> None:
 def test_a_bad_mid_is_invalid_and_the_others_count() -> None:
     items = session().parse(all_mids({"BTC": "x", "ETH": "3100"}), NOW)
     assert [m.coin for m in marks(items)] == ["ETH"]
-    assert [i.reason for i in items if isinstance(i, Invalid)] == ["bad_value"]
+    assert [i.reason for i in items if isinstance(i, dialect.Invalid)] == ["bad_value"]
     with pytest.raises(FrameError):
         session().parse(all_mids({"BTC": "x"}), NOW)
 
@@ -249,15 +241,16 @@ def test_a_bad_mid_is_invalid_and_the_others_count() -> None:
 
 def test_notices() -> None:
     parser = session()
-    assert parser.parse("Websocket connection established.", NOW) == [Info("welcome")]
-    assert parser.parse('{"channel":"pong"}', NOW) == [Pong()]
+    assert parser.parse("Websocket connection established.", NOW) == [dialect.Info("welcome")]
+    assert parser.parse('{"channel":"pong"}', NOW) == [dialect.Pong()]
     error = '{"channel":"error","data":"Invalid subscription {\\"type\\":\\"trades\\"}"}'
     (rejection,) = parser.parse(error, NOW)
-    assert isinstance(rejection, Rejection) and "Invalid subscription" in rejection.message
+    assert isinstance(rejection, dialect.Rejection) and "Invalid subscription" in rejection.message
     ack = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
            '"subscription":{"type":"allMids"}}}')
-    assert parser.parse(ack, NOW) == [Ack("type=allMids")]
-    assert parser.parse('{"channel":"l2Book","data":{}}', NOW) == [Unrecognised("unknown_channel")]
+    assert parser.parse(ack, NOW) == [dialect.Ack("type=allMids")]
+    assert parser.parse('{"channel":"l2Book","data":{}}', NOW) == [
+        dialect.Unrecognised("unknown_channel")]
 
 
 # -- malformed input ------------------------------------------------------------------------
@@ -267,7 +260,7 @@ def test_one_bad_trade_among_good_ones_is_invalid() -> None:
                          trade(seller=VAULT, tid=3))
     items = session().parse(frame, NOW)
     assert [liq.event_id for liq in liquidations(items)] == ["hyperliquid:1", "hyperliquid:3"]
-    assert len([i for i in items if isinstance(i, Invalid)]) == 1
+    assert len([i for i in items if isinstance(i, dialect.Invalid)]) == 1
 
 
 # -- instruments and plans ------------------------------------------------------------------
@@ -285,27 +278,27 @@ META = {
 
 
 def test_instrument_request_and_meta() -> None:
-    dialect = Hyperliquid(VenueSettings())
-    (request,) = dialect.instrument_requests("https://api.hyperliquid.xyz")
+    hyperliquid = Hyperliquid(dialect.VenueSettings())
+    (request,) = hyperliquid.instrument_requests("https://api.hyperliquid.xyz")
     assert (request.url, request.method) == ("https://api.hyperliquid.xyz/info", "POST")
     assert request.body is not None and json.loads(request.body) == {"type": "meta"}
-    specs, next_request = dialect.parse_instruments(request, orjson.dumps(META))
+    specs, next_request = hyperliquid.parse_instruments(request, orjson.dumps(META))
     assert next_request is None
     assert [(s.instrument, s.coin, s.base_multiplier) for s in specs] == [
         ("BTC", "BTC", 1.0), ("ETH", "ETH", 1.0), ("kPEPE", "PEPE", 1000.0)]
-    assert all(s.kind is ContractKind.LINEAR and s.quote == "USDC" for s in specs)
+    assert all(s.kind is instr.ContractKind.LINEAR and s.quote == "USDC" for s in specs)
     for body in (b"nope", b"[]", b'{"universe":{}}'):
         with pytest.raises(InstrumentFetchError):
-            dialect.parse_instruments(META_REQUEST, body)
+            hyperliquid.parse_instruments(META_REQUEST, body)
 
 
 def test_plans_shard_coins_with_all_mids_on_every_connection() -> None:
     universe = [{"name": f"C{i}"} for i in range(120)]
-    dialect = Hyperliquid(VenueSettings(options={"coins_per_connection": 50,
-                                                 "infer_from_trades": True}))
-    specs, _ = dialect.parse_instruments(META_REQUEST, orjson.dumps({"universe": universe}))
-    fills, *plans = dialect.plans("ws://127.0.0.1:9100/hyperliquid/",
-                                  InstrumentBook("hyperliquid", specs))
+    hyperliquid = Hyperliquid(dialect.VenueSettings(options={"coins_per_connection": 50,
+                                                             "infer_from_trades": True}))
+    specs, _ = hyperliquid.parse_instruments(META_REQUEST, orjson.dumps({"universe": universe}))
+    fills, *plans = hyperliquid.plans("ws://127.0.0.1:9100/hyperliquid/",
+                                      instr.InstrumentBook("hyperliquid", specs))
     assert fills.name == "hyperliquid"
     assert [p.name for p in plans] == ["hyperliquid-1", "hyperliquid-2", "hyperliquid-3"]
     assert [p.url for p in plans] == ["ws://127.0.0.1:9100/hyperliquid/ws"] * 3
@@ -320,26 +313,27 @@ def test_plans_shard_coins_with_all_mids_on_every_connection() -> None:
 
 
 def test_plans_with_configured_symbols() -> None:
-    dialect = Hyperliquid(VenueSettings(symbols=("BTC", "kPEPE"), options={
+    hyperliquid = Hyperliquid(dialect.VenueSettings(symbols=("BTC", "kPEPE"), options={
         "subscribe_interval_seconds": 1, "infer_from_trades": True}))
-    _fills, plan = dialect.plans("wss://api.hyperliquid.xyz", InstrumentBook("hyperliquid"))
+    _fills, plan = hyperliquid.plans(
+        "wss://api.hyperliquid.xyz", instr.InstrumentBook("hyperliquid"))
     assert plan.url == "wss://api.hyperliquid.xyz/ws"
     assert plan.subscribe_interval_seconds == 1.0
     assert [json.loads(f)["subscription"] for f in plan.subscribe_frames] == [
         {"type": "allMids"}, {"type": "trades", "coin": "BTC"}, {"type": "trades", "coin": "kPEPE"}]
     with pytest.raises(ConfigError):
-        Hyperliquid(VenueSettings(options={"infer_from_trades": "yes"}))
+        Hyperliquid(dialect.VenueSettings(options={"infer_from_trades": "yes"}))
 
 
 def test_dialect_contract() -> None:
-    dialect = make_dialect("hyperliquid")
-    assert isinstance(dialect, Hyperliquid)
-    assert dialect.venue == "hyperliquid"
-    assert dialect.completeness == "backstop"
-    assert dialect.needs_instruments is False
-    assert dialect.ping_interval_seconds is not None and dialect.ping_interval_seconds < 60
-    assert json.loads(dialect.ping_frame(0.0) or "") == {"method": "ping"}
-    assert dialect.max_lifetime_seconds is None
-    assert dialect.decode_binary(b'{"channel":"pong"}') == '{"channel":"pong"}'
+    hyperliquid = make_dialect("hyperliquid")
+    assert isinstance(hyperliquid, Hyperliquid)
+    assert hyperliquid.venue == "hyperliquid"
+    assert hyperliquid.completeness == "backstop"
+    assert hyperliquid.needs_instruments is False
+    assert hyperliquid.ping_interval_seconds is not None and hyperliquid.ping_interval_seconds < 60
+    assert json.loads(hyperliquid.ping_frame(0.0) or "") == {"method": "ping"}
+    assert hyperliquid.max_lifetime_seconds is None
+    assert hyperliquid.decode_binary(b'{"channel":"pong"}') == '{"channel":"pong"}'
     with pytest.raises(ConfigError):
-        Hyperliquid(VenueSettings(options={"coins_per_connection": 0}))
+        Hyperliquid(dialect.VenueSettings(options={"coins_per_connection": 0}))

@@ -9,19 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError
 from monitor.events import Liquidation, PositionSide
 from monitor.venues import make_dialect
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook
 from monitor.venues.kraken_futures import (
     MAX_PRODUCTS_PER_CONNECTION,
     KrakenFutures,
@@ -34,7 +26,7 @@ from tests.support.golden import (
 )
 from tests.support.realdata import realdata_lines, requires_realdata
 
-REQUEST = RestRequest(key="instruments", url="https://futures.kraken.com/derivatives/api/v3/instruments")
+REQUEST = dialect.RestRequest(key="instruments", url="https://futures.kraken.com/derivatives/api/v3/instruments")
 NOW = 1_769_904_000.0
 
 
@@ -48,16 +40,16 @@ def instrument(symbol: str, kind: str = "flexible_futures", size: float = 1.0,
     return row
 
 
-def book_of(rows: list[Any]) -> InstrumentBook:
-    specs, next_request = KrakenFutures(VenueSettings()).parse_instruments(
+def book_of(rows: list[Any]) -> instr.InstrumentBook:
+    specs, next_request = KrakenFutures(dialect.VenueSettings()).parse_instruments(
         REQUEST, orjson.dumps({"result": "success", "instruments": rows}))
     assert next_request is None
-    return InstrumentBook("kraken-futures", specs)
+    return instr.InstrumentBook("kraken-futures", specs)
 
 
 def session(rows: list[Any] | None = None, symbols: tuple[str, ...] | None = None
             ) -> KrakenFuturesSession:
-    return KrakenFutures(VenueSettings(symbols=symbols)).session(book_of(rows or []))
+    return KrakenFutures(dialect.VenueSettings(symbols=symbols)).session(book_of(rows or []))
 
 
 def trade(product: str = "PF_XBTUSD", side: str = "sell", qty: Any = 0.5,
@@ -156,38 +148,38 @@ def test_product_terms() -> None:
 def test_notices() -> None:
     parser = session()
     ack = '{"event":"subscribed","feed":"trade","product_ids":["PF_XBTUSD"]}'
-    assert parser.parse(ack, NOW) == [Ack("trade")]
+    assert parser.parse(ack, NOW) == [dialect.Ack("trade")]
     error = '{"event":"error","message":"Invalid product id"}'
-    assert parser.parse(error, NOW) == [Rejection("Invalid product id")]
+    assert parser.parse(error, NOW) == [dialect.Rejection("Invalid product id")]
     failed = '{"event":"subscribed_failed","feed":"trade","product_ids":["PF_NOPE"]}'
     (rejection,) = parser.parse(failed, NOW)
-    assert isinstance(rejection, Rejection) and "PF_NOPE" in rejection.message
-    assert parser.parse('{"event":"info","version":1}', NOW) == [Info("info")]
-    assert parser.parse('{"event":"pong"}', NOW) == [Pong()]
-    assert parser.parse('{"feed":"heartbeat","time":1}', NOW) == [Info("heartbeat")]
+    assert isinstance(rejection, dialect.Rejection) and "PF_NOPE" in rejection.message
+    assert parser.parse('{"event":"info","version":1}', NOW) == [dialect.Info("info")]
+    assert parser.parse('{"event":"pong"}', NOW) == [dialect.Pong()]
+    assert parser.parse('{"feed":"heartbeat","time":1}', NOW) == [dialect.Info("heartbeat")]
     snapshot = '{"feed":"trade_snapshot","product_id":"PF_XBTUSD","trades":[]}'
-    assert parser.parse(snapshot, NOW) == [Info("trade_snapshot")]
+    assert parser.parse(snapshot, NOW) == [dialect.Info("trade_snapshot")]
     assert parser.parse('{"event":"challenge","message":"x"}', NOW) == [
-        Unrecognised("unknown_event")]
+        dialect.Unrecognised("unknown_event")]
     assert parser.parse('{"feed":"book","product_id":"PF_XBTUSD"}', NOW) == [
-        Unrecognised("unknown_feed")]
-    assert parser.parse("[1]", NOW) == [Unrecognised("not_an_object")]
+        dialect.Unrecognised("unknown_feed")]
+    assert parser.parse("[1]", NOW) == [dialect.Unrecognised("not_an_object")]
 
 
 def test_decode_binary_and_no_application_ping() -> None:
-    dialect = KrakenFutures(VenueSettings())
-    assert dialect.decode_binary(b'{"event":"info"}') == '{"event":"info"}'
+    kraken = KrakenFutures(dialect.VenueSettings())
+    assert kraken.decode_binary(b'{"event":"info"}') == '{"event":"info"}'
     with pytest.raises(FrameError):
-        dialect.decode_binary(b"\xff")
+        kraken.decode_binary(b"\xff")
     # Kraken's own client keeps the socket alive with protocol pings; see the module docs.
-    assert dialect.ping_interval_seconds is None and dialect.ping_frame(NOW) is None
+    assert kraken.ping_interval_seconds is None and kraken.ping_frame(NOW) is None
 
 
 # -- instruments ----------------------------------------------------------------------------
 
 
 def test_instrument_requests() -> None:
-    (request,) = KrakenFutures(VenueSettings()).instrument_requests("https://futures.kraken.com/")
+    (request,) = KrakenFutures(dialect.VenueSettings()).instrument_requests("https://futures.kraken.com/")
     assert request.url == "https://futures.kraken.com/derivatives/api/v3/instruments"
     assert request.method == "GET"
 
@@ -205,9 +197,9 @@ def test_instrument_specs() -> None:
     ])
     assert sorted(s.instrument for s in book) == ["FI_ETHUSD_260327", "PF_XBTUSD", "PI_XBTUSD"]
     linear = book.get("PF_XBTUSD")
-    assert linear is not None and (linear.coin, linear.kind) == ("BTC", ContractKind.LINEAR)
+    assert linear is not None and (linear.coin, linear.kind) == ("BTC", instr.ContractKind.LINEAR)
     inverse = book.get("PI_XBTUSD")
-    assert inverse is not None and inverse.kind is ContractKind.INVERSE
+    assert inverse is not None and inverse.kind is instr.ContractKind.INVERSE
     assert (inverse.coin, inverse.contract_size, inverse.quote) == ("BTC", 1.0, "USD")
 
 
@@ -215,7 +207,7 @@ def test_instrument_specs() -> None:
                                   b'{"instruments":{}}'])
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        KrakenFutures(VenueSettings()).parse_instruments(REQUEST, body)
+        KrakenFutures(dialect.VenueSettings()).parse_instruments(REQUEST, body)
 
 
 # -- connection plans -----------------------------------------------------------------------
@@ -223,7 +215,7 @@ def test_bad_instrument_documents(body: bytes) -> None:
 
 def test_plans_subscribe_trade_and_ticker_for_every_product() -> None:
     book = book_of([instrument("PF_XBTUSD"), instrument("PI_ETHUSD", "futures_inverse")])
-    (plan,) = KrakenFutures(VenueSettings()).plans("wss://futures.kraken.com", book)
+    (plan,) = KrakenFutures(dialect.VenueSettings()).plans("wss://futures.kraken.com", book)
     assert plan.url == "wss://futures.kraken.com/ws/v1"
     assert [json.loads(f) for f in plan.subscribe_frames] == [
         {"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD", "PI_ETHUSD"]},
@@ -234,7 +226,8 @@ def test_plans_subscribe_trade_and_ticker_for_every_product() -> None:
 
 def test_plans_shard_and_use_the_simulator_prefix() -> None:
     rows = [instrument(f"PF_C{n:03d}USD") for n in range(MAX_PRODUCTS_PER_CONNECTION + 5)]
-    plans = KrakenFutures(VenueSettings()).plans("ws://127.0.0.1:9/kraken-futures", book_of(rows))
+    plans = KrakenFutures(dialect.VenueSettings()).plans(
+        "ws://127.0.0.1:9/kraken-futures", book_of(rows))
     assert [p.url for p in plans] == ["ws://127.0.0.1:9/kraken-futures/ws/v1"] * 2
     assert len({p.name for p in plans}) == 2
     products = [json.loads(p.subscribe_frames[0])["product_ids"] for p in plans]
@@ -243,14 +236,15 @@ def test_plans_shard_and_use_the_simulator_prefix() -> None:
 
 
 def test_plans_from_configured_symbols_and_fallback() -> None:
-    dialect = KrakenFutures(VenueSettings(symbols=("PI_XBTUSD",)))
-    (plan,) = dialect.plans("wss://futures.kraken.com", InstrumentBook("kraken-futures"))
+    kraken = KrakenFutures(dialect.VenueSettings(symbols=("PI_XBTUSD",)))
+    (plan,) = kraken.plans("wss://futures.kraken.com", instr.InstrumentBook("kraken-futures"))
     assert json.loads(plan.subscribe_frames[0])["product_ids"] == ["PI_XBTUSD"]
-    (plan,) = KrakenFutures(VenueSettings()).plans("wss://x", InstrumentBook("kraken-futures"))
+    (plan,) = KrakenFutures(dialect.VenueSettings()).plans(
+        "wss://x", instr.InstrumentBook("kraken-futures"))
     assert json.loads(plan.subscribe_frames[0])["product_ids"] == ["PF_XBTUSD"]
 
 
 def test_registry_builds_the_dialect() -> None:
-    dialect = make_dialect("kraken-futures")
-    assert isinstance(dialect, KrakenFutures)
-    assert dialect.venue == "kraken-futures" and dialect.completeness == "full"
+    kraken = make_dialect("kraken-futures")
+    assert isinstance(kraken, KrakenFutures)
+    assert kraken.venue == "kraken-futures" and kraken.completeness == "full"
