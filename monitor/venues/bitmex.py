@@ -279,10 +279,7 @@ class Bitmex(dialect.DialectDefaults):
     ping_text = PING_TEXT
     # max_lifetime_seconds stays None: none documented.
     needs_instruments = True
-
-    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
-        return [dialect.RestRequest(key="instrument/active",
-                                    url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH)]
+    instrument_document = ("instrument/active", INSTRUMENTS_PATH)
 
     def parse_instruments(
         self, request: dialect.RestRequest, body: bytes

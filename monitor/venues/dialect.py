@@ -202,13 +202,16 @@ class DialectDefaults:
     """What most venues share; a dialect subclasses it and states only what differs.
 
     No application ping (``ping_text`` None: protocol pings suffice), no lifetime limit,
-    binary frames as UTF-8 JSON, no instrument documents, the configured symbols as a
-    filter (``wanted``: None means every symbol the venue lists), and one
-    ``session_type(book, wanted)`` per connection whatever its plan.
+    binary frames as UTF-8 JSON, no instrument documents (or the one ``GET`` of
+    ``instrument_document``), the configured symbols as a filter (``wanted``: None means
+    every symbol the venue lists), and one ``session_type(book, wanted)`` per connection
+    whatever its plan.
     """
 
     venue: str = ""
     session_type: type[SessionDefaults]
+    # (key, path below the REST base URL) of a venue's one instrument document.
+    instrument_document: tuple[str, str] | None = None
     ping_interval_seconds: float | None = None
     ping_text: str | None = None
     max_lifetime_seconds: float | None = None
@@ -225,7 +228,10 @@ class DialectDefaults:
         return _json.decode_utf8(data)
 
     def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
-        return []
+        if self.instrument_document is None:
+            return []
+        key, path = self.instrument_document
+        return [RestRequest(key=key, url=rest_base_url.rstrip("/") + path)]
 
     def parse_instruments(
         self, request: RestRequest, body: bytes

@@ -200,11 +200,7 @@ class Dydx(dialect.DialectDefaults):
     venue = VENUE
     session_type = DydxSession
     completeness = Completeness.FULL
-
-    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
-        return [dialect.RestRequest(
-            key="perpetualMarkets", url=rest_base_url.rstrip("/") + MARKETS_PATH
-        )]
+    instrument_document = ("perpetualMarkets", MARKETS_PATH)
 
     def parse_instruments(
         self, request: dialect.RestRequest, body: bytes

@@ -178,11 +178,7 @@ class KrakenFutures(dialect.DialectDefaults):
     venue = VENUE
     session_type = KrakenFuturesSession
     completeness = Completeness.FULL
-
-    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
-        return [dialect.RestRequest(
-            key="instruments", url=rest_base_url.rstrip("/") + INSTRUMENTS_PATH
-        )]
+    instrument_document = ("instruments", INSTRUMENTS_PATH)
 
     def parse_instruments(
         self, request: dialect.RestRequest, body: bytes
