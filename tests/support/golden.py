@@ -19,6 +19,10 @@ a name to its ``frame`` and the ``reason`` of the FrameError it raises on a fres
 over the venue's golden instrument book, or, for one bad row of a table the venue reads row
 by row, the reason of the one ``invalid`` notice it gives instead. Its ``instruments``
 (optional, as in a golden file) adds to that book what some case needs.
+
+``tests/venues/notices/<venue>.json`` holds, in the same shape, frames that give one
+``notice`` (ack, rejection, pong, info, unrecognised): its ``type`` and the fields that
+differ from their defaults.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ from monitor.venues.instruments import InstrumentBook
 VENUES_DIR = Path(__file__).resolve().parents[1] / "venues"
 GOLDEN_DIR = VENUES_DIR / "golden"
 SEEDS_DIR = VENUES_DIR / "seeds"
-MALFORMED_DIR = VENUES_DIR / "malformed"
 REST_BASE = "https://rest.invalid"
 
 
@@ -65,15 +68,16 @@ def seed_frames(venue: str) -> list[str]:
     return frames
 
 
-def malformed_table(venue: str) -> dict[str, Any]:
-    """The venue's malformed frames file; no cases for a venue that has no table yet."""
-    path = MALFORMED_DIR / f"{venue}.json"
+def frame_table(kind: str, venue: str) -> dict[str, Any]:
+    """``tests/venues/<kind>/<venue>.json`` (kind: malformed, notices); no cases for a venue
+    that has no such table yet."""
+    path = VENUES_DIR / kind / f"{venue}.json"
     return load_case(path) if path.exists() else {"cases": {}}
 
 
-def malformed_cases(venue: str) -> dict[str, dict[str, str]]:
-    """The venue's malformed frames by name."""
-    cases: dict[str, dict[str, str]] = malformed_table(venue)["cases"]
+def frame_cases(kind: str, venue: str) -> dict[str, dict[str, Any]]:
+    """The venue's frames of that table by name."""
+    cases: dict[str, dict[str, Any]] = frame_table(kind, venue)["cases"]
     return cases
 
 
@@ -98,10 +102,10 @@ def venue_book(venue: str) -> InstrumentBook:
     return book
 
 
-def malformed_book(venue: str) -> InstrumentBook:
-    """The venue's golden book and what its malformed frames file adds."""
+def table_book(kind: str, venue: str) -> InstrumentBook:
+    """The venue's golden book and what its table of that kind adds."""
     book = venue_book(venue)
-    book.update(list(load_book(make_dialect(venue), malformed_table(venue).get("instruments"))))
+    book.update(list(load_book(make_dialect(venue), frame_table(kind, venue).get("instruments"))))
     return book
 
 

@@ -136,24 +136,6 @@ def test_tickers() -> None:
 # -- notices --------------------------------------------------------------------------------
 
 
-def test_notices() -> None:
-    parser = session()
-    assert parser.parse("pong", NOW) == [dialect.Pong()]
-    ack = '{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"}}'
-    assert parser.parse(ack, NOW) == [
-        dialect.Ack('{"instType":"usdt-futures","topic":"liquidation"}')]
-    assert parser.parse('{"event":"error","code":"30001","msg":"instType doesn\'t exist"}',
-                        NOW) == [dialect.Rejection("instType doesn't exist")]
-    assert parser.parse('{"event":"error","code":30002}', NOW) == [
-        dialect.Rejection('{"event":"error","code":30002}')]
-    assert parser.parse('{"event":"unsubscribe","arg":{}}', NOW) == [dialect.Info("unsubscribe")]
-    assert parser.parse('{"event":"what"}', NOW) == [dialect.Unrecognised("unknown_event")]
-    assert parser.parse('{"arg":{"topic":"books"},"data":[]}', NOW) == [
-        dialect.Unrecognised("unknown_topic")]
-    assert parser.parse('{"x":1}', NOW) == [dialect.Unrecognised("unknown_shape")]
-    assert parser.parse('"pong"', NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 def test_ping_rotation_and_no_instruments() -> None:
     bitget = Bitget(dialect.VenueSettings())
     assert bitget.ping_frame(NOW) == "ping" and bitget.ping_interval_seconds == 30.0

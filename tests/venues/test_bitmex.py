@@ -249,25 +249,6 @@ def test_timestamps() -> None:
 # -- notices --------------------------------------------------------------------------------
 
 
-def test_notices() -> None:
-    parser = session()
-    assert parser.parse("pong", NOW) == [dialect.Pong()]
-    assert parser.parse('{"success":true,"subscribe":"liquidation","request":{}}', NOW) == [
-        dialect.Ack("liquidation")]
-    assert parser.parse('{"status":400,"error":"Unknown table: liquidations"}', NOW) == [
-        dialect.Rejection("Unknown table: liquidations")]
-    assert parser.parse('{"status":429,"error":{"message":"slow down"}}', NOW) == [
-        dialect.Rejection('{"message":"slow down"}')]
-    assert parser.parse('{"info":"Welcome to the BitMEX Realtime API."}', NOW) == [
-        dialect.Info("welcome")]
-    assert parser.parse('{"success":true,"unsubscribe":"liquidation"}', NOW) == [
-        dialect.Info("unsubscribed")]
-    assert parser.parse('{"table":"trade","action":"insert","data":[]}', NOW) == [
-        dialect.Unrecognised("unknown_table")]
-    assert parser.parse('{"hello":1}', NOW) == [dialect.Unrecognised("unknown_shape")]
-    assert parser.parse("[1,2]", NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 def test_ping_and_binary() -> None:
     bitmex = Bitmex(dialect.VenueSettings())
     assert bitmex.ping_frame(NOW) == "ping"

@@ -1,5 +1,5 @@
-"""What every dialect of the registry satisfies: golden frames, malformed frames, fuzzing,
-registry and plans.
+"""What every dialect of the registry satisfies: golden frames, malformed frames, notices,
+fuzzing, registry and plans.
 
 Each test runs once per venue id of ``monitor.venues`` (a new venue is covered by adding it
 to the registry and its golden files). What only one venue does lives in test_<venue>.py.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
@@ -18,7 +19,18 @@ from monitor.errors import FrameError, InstrumentFetchError
 from monitor.events import Completeness
 from monitor.simulator.venues import SIMULATORS
 from monitor.venues import VENUES, WEBSOCKET_VENUES, dialect_class, make_dialect
-from monitor.venues.dialect import DialectDefaults, DialectSession, Invalid
+from monitor.venues.dialect import (
+    Ack,
+    DialectDefaults,
+    DialectSession,
+    Info,
+    Invalid,
+    Notice,
+    Pong,
+    Rejection,
+    Reply,
+    Unrecognised,
+)
 from monitor.venues.instruments import InstrumentBook
 from tests.support.fuzz import (
     FUZZ,
@@ -29,12 +41,12 @@ from tests.support.fuzz import (
 )
 from tests.support.golden import (
     REST_BASE,
+    frame_cases,
     golden_files,
     load_case,
-    malformed_book,
-    malformed_cases,
     run_golden,
     seed_frames,
+    table_book,
     venue_book,
 )
 
@@ -42,9 +54,14 @@ GOLDEN = [path for venue in WEBSOCKET_VENUES for path in golden_files(venue)]
 # The golden cases this suite has had; the number may grow, never shrink.
 GOLDEN_CASES_AT_LEAST = 63
 MALFORMED = [(venue, name, case) for venue in WEBSOCKET_VENUES
-             for name, case in malformed_cases(venue).items()]
-# The malformed cases this suite has had; the number may grow, never shrink.
+             for name, case in frame_cases("malformed", venue).items()]
+NOTICES = [(venue, name, case) for venue in WEBSOCKET_VENUES
+           for name, case in frame_cases("notices", venue).items()]
+# The malformed and notice cases this suite has had; the numbers may grow, never shrink.
 MALFORMED_CASES_AT_LEAST = 145
+NOTICE_CASES_AT_LEAST = 67
+NOTICE_TYPES: dict[str, type[Notice]] = {
+    t.__name__: t for t in (Ack, Rejection, Pong, Reply, Info, Invalid, Unrecognised)}
 SIM_BASE = "ws://127.0.0.1:9"
 RECEIVED_AT = 1_769_904_000.0  # 2026-02-01, when the golden and malformed frames are set
 
@@ -90,7 +107,7 @@ def test_golden_cases_cover_every_venue() -> None:
 @pytest.mark.parametrize(("venue", "name", "case"), MALFORMED,
                          ids=[f"{venue}/{name}" for venue, name, _ in MALFORMED])
 def test_malformed_frames_raise_frame_error(venue: str, name: str, case: dict[str, str]) -> None:
-    session = make_dialect(venue).session(malformed_book(venue))
+    session = make_dialect(venue).session(table_book("malformed", venue))
     if "invalid" in case:
         (item,) = session.parse(case["frame"], RECEIVED_AT)
         assert isinstance(item, Invalid) and item.reason == case["invalid"]
@@ -103,7 +120,27 @@ def test_malformed_frames_raise_frame_error(venue: str, name: str, case: dict[st
 def test_malformed_cases_never_shrink() -> None:
     assert len(MALFORMED) >= MALFORMED_CASES_AT_LEAST
     for venue in {venue for venue, _, _ in MALFORMED}:
-        assert len(malformed_cases(venue)) >= 10, venue
+        assert len(frame_cases("malformed", venue)) >= 10, venue
+
+
+# -- notices --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("venue", "name", "case"), NOTICES,
+                         ids=[f"{venue}/{name}" for venue, name, _ in NOTICES])
+def test_notices(venue: str, name: str, case: dict[str, Any]) -> None:
+    fields = dict(case["notice"])
+    notice = NOTICE_TYPES[fields.pop("type")](**fields)
+    session = make_dialect(venue).session(table_book("notices", venue))
+    assert session.parse(case["frame"], RECEIVED_AT) == [notice]
+
+
+def test_notice_cases_never_shrink() -> None:
+    assert len(NOTICES) >= NOTICE_CASES_AT_LEAST
+    for venue in {venue for venue, _, _ in NOTICES}:
+        assert any(c["notice"]["type"] == "Ack" for c in frame_cases("notices", venue).values())
+        assert any(c["notice"]["type"] == "Rejection"
+                   for c in frame_cases("notices", venue).values())
 
 
 # -- only FrameError escapes ----------------------------------------------------------------

@@ -189,29 +189,6 @@ def test_test_request_is_answered_with_public_test() -> None:
         dialect.Unrecognised("unknown_heartbeat")]
 
 
-def test_acks_and_rejections() -> None:
-    parser = session()
-    assert parser.parse('{"jsonrpc":"2.0","id":1,"result":"ok"}', NOW) == [
-        dialect.Ack("public/set_heartbeat")]
-    granted = orjson.dumps({"jsonrpc": "2.0", "id": 2, "result": CHANNELS}).decode()
-    assert parser.parse(granted, NOW) == [dialect.Ack("public/subscribe")]
-    partial = orjson.dumps({"jsonrpc": "2.0", "id": 2, "result": CHANNELS[:2]}).decode()
-    (rejection,) = parser.parse(partial, NOW)
-    assert isinstance(rejection, dialect.Rejection)
-    assert "trades.future.USDC.100ms" in rejection.message
-    error = '{"jsonrpc":"2.0","id":2,"error":{"message":"too_many_requests","code":10028}}'
-    assert parser.parse(error, NOW) == [dialect.Rejection("too_many_requests")]
-    assert parser.parse('{"jsonrpc":"2.0","id":150,"error":{"code":1}}', NOW) == [
-        dialect.Unrecognised("error_reply")]
-    assert parser.parse('{"jsonrpc":"2.0","id":3}', NOW) == [dialect.Unrecognised("unknown_shape")]
-    assert parser.parse('{"jsonrpc":"2.0","method":"other"}', NOW) == [
-        dialect.Unrecognised("unknown_method")]
-    assert parser.parse(orjson.dumps({"jsonrpc": "2.0", "method": "subscription", "params": {
-        "channel": "book.BTC-PERPETUAL.100ms", "data": {}}}).decode(), NOW) == [
-        dialect.Unrecognised("unknown_channel")]
-    assert parser.parse("[]", NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 def test_no_application_ping() -> None:
     deribit = Deribit(dialect.VenueSettings())
     assert deribit.ping_frame(NOW) is None and deribit.ping_interval_seconds is None

@@ -156,27 +156,6 @@ def test_one_bad_oracle_price_is_invalid() -> None:
     assert any(isinstance(i, dialect.Invalid) for i in items)
 
 
-def test_notices() -> None:
-    parser = session()
-    assert parser.parse('{"type":"connected","connection_id":"c","message_id":0}', NOW) == [
-        dialect.Info("connected")]
-    subscribed = ('{"type":"subscribed","connection_id":"c","message_id":1,"channel":"v4_trades",'
-                  '"id":"BTC-USD","contents":{"trades":[]}}')
-    assert parser.parse(subscribed, NOW) == [dialect.Ack("v4_trades:BTC-USD")]
-    error = ('{"type":"error","message":"Invalid subscribe message: invalid id NOPE-USD",'
-             '"connection_id":"c","message_id":2}')
-    assert parser.parse(error, NOW) == [
-        dialect.Rejection("Invalid subscribe message: invalid id NOPE-USD")]
-    assert parser.parse('{"type":"pong","connection_id":"c","message_id":3}', NOW) == [
-        dialect.Pong()]
-    assert parser.parse('{"type":"unsubscribed","channel":"v4_trades","id":"BTC-USD"}', NOW) == [
-        dialect.Info("unsubscribed")]
-    assert parser.parse('{"type":"channel_data","channel":"v4_orderbook","contents":{}}',
-                        NOW) == [dialect.Unrecognised("unknown_channel")]
-    assert parser.parse('{"type":"party"}', NOW) == [dialect.Unrecognised("unknown_type")]
-    assert parser.parse('"hello"', NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 def test_no_application_ping() -> None:
     dydx = Dydx(dialect.VenueSettings())
     assert dydx.ping_interval_seconds is None and dydx.ping_frame(NOW) is None

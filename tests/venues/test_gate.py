@@ -141,29 +141,6 @@ def test_tickers() -> None:
 # -- notices and pings ----------------------------------------------------------------------
 
 
-def test_notices() -> None:
-    parser = session()
-    ack = ('{"time":1,"time_ms":1000,"channel":"futures.public_liquidates","event":"subscribe",'
-           '"result":{"status":"success"}}')
-    assert parser.parse(ack, NOW) == [dialect.Ack("futures.public_liquidates")]
-    error = ('{"time":1,"channel":"futures.tickers","event":"subscribe",'
-             '"error":{"code":2,"message":"unknown contract BTC_USDTX"},"result":null}')
-    assert parser.parse(error, NOW) == [dialect.Rejection("unknown contract BTC_USDTX")]
-    failed = '{"channel":"futures.tickers","event":"subscribe","result":{"status":"fail"}}'
-    (rejection,) = parser.parse(failed, NOW)
-    assert isinstance(rejection, dialect.Rejection) and "fail" in rejection.message
-    assert parser.parse('{"time":1,"channel":"futures.pong","event":"","result":null}', NOW) == [
-        dialect.Pong()]
-    assert parser.parse('{"channel":"futures.tickers","event":"unsubscribe"}', NOW) == [
-        dialect.Info("unsubscribed")]
-    assert parser.parse('{"channel":"futures.trades","event":"update","result":[]}', NOW) == [
-        dialect.Unrecognised("unknown_channel")]
-    assert parser.parse('{"channel":"x","event":"weird"}', NOW) == [
-        dialect.Unrecognised("unknown_event")]
-    assert parser.parse('{"channel":"x"}', NOW) == [dialect.Unrecognised("unknown_shape")]
-    assert parser.parse("[]", NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 def test_ping_embeds_the_time() -> None:
     gate = Gate(dialect.VenueSettings())
     assert json.loads(gate.ping_frame(1769904000.9) or "") == {

@@ -228,24 +228,6 @@ def test_market_host_ping_form_is_answered_too() -> None:
         dialect.Reply('{"pong":1769904000000}')]
 
 
-def test_notices() -> None:
-    parser = session()
-    ack = ('{"op":"sub","cid":"liqmon-usdt","topic":"public.*.liquidation_orders",'
-           '"ts":1769904000000,"err-code":0}')
-    assert parser.parse(ack, NOW) == [dialect.Ack("public.*.liquidation_orders")]
-    refused = ('{"op":"sub","cid":"liqmon-usdt","topic":"public.*.nope","ts":1,'
-               '"err-code":4002,"err-msg":"invalid topic"}')
-    assert parser.parse(refused, NOW) == [dialect.Rejection("4002: invalid topic")]
-    error = '{"op":"error","ts":1,"err-code":4000,"err-msg":"invalid request"}'
-    assert parser.parse(error, NOW) == [dialect.Rejection("4000: invalid request")]
-    assert parser.parse('{"op":"close"}', NOW) == [dialect.Info("close")]
-    assert parser.parse('{"op":"pong","ts":1}', NOW) == [dialect.Pong()]
-    assert parser.parse('{"op":"notify","topic":"public.BTC-USDT.contract_info","data":[]}',
-                        NOW) == [dialect.Unrecognised("unknown_topic")]
-    assert parser.parse('{"op":"auth"}', NOW) == [dialect.Unrecognised("unknown_op")]
-    assert parser.parse("[]", NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 # -- instruments and plans ------------------------------------------------------------------
 
 

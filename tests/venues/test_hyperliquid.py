@@ -239,20 +239,6 @@ def test_a_bad_mid_is_invalid_and_the_others_count() -> None:
 # -- notices --------------------------------------------------------------------------------
 
 
-def test_notices() -> None:
-    parser = session()
-    assert parser.parse("Websocket connection established.", NOW) == [dialect.Info("welcome")]
-    assert parser.parse('{"channel":"pong"}', NOW) == [dialect.Pong()]
-    error = '{"channel":"error","data":"Invalid subscription {\\"type\\":\\"trades\\"}"}'
-    (rejection,) = parser.parse(error, NOW)
-    assert isinstance(rejection, dialect.Rejection) and "Invalid subscription" in rejection.message
-    ack = ('{"channel":"subscriptionResponse","data":{"method":"subscribe",'
-           '"subscription":{"type":"allMids"}}}')
-    assert parser.parse(ack, NOW) == [dialect.Ack("type=allMids")]
-    assert parser.parse('{"channel":"l2Book","data":{}}', NOW) == [
-        dialect.Unrecognised("unknown_channel")]
-
-
 # -- malformed input ------------------------------------------------------------------------
 
 def test_one_bad_trade_among_good_ones_is_invalid() -> None:

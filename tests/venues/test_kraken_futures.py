@@ -145,27 +145,6 @@ def test_product_terms() -> None:
 # -- notices --------------------------------------------------------------------------------
 
 
-def test_notices() -> None:
-    parser = session()
-    ack = '{"event":"subscribed","feed":"trade","product_ids":["PF_XBTUSD"]}'
-    assert parser.parse(ack, NOW) == [dialect.Ack("trade")]
-    error = '{"event":"error","message":"Invalid product id"}'
-    assert parser.parse(error, NOW) == [dialect.Rejection("Invalid product id")]
-    failed = '{"event":"subscribed_failed","feed":"trade","product_ids":["PF_NOPE"]}'
-    (rejection,) = parser.parse(failed, NOW)
-    assert isinstance(rejection, dialect.Rejection) and "PF_NOPE" in rejection.message
-    assert parser.parse('{"event":"info","version":1}', NOW) == [dialect.Info("info")]
-    assert parser.parse('{"event":"pong"}', NOW) == [dialect.Pong()]
-    assert parser.parse('{"feed":"heartbeat","time":1}', NOW) == [dialect.Info("heartbeat")]
-    snapshot = '{"feed":"trade_snapshot","product_id":"PF_XBTUSD","trades":[]}'
-    assert parser.parse(snapshot, NOW) == [dialect.Info("trade_snapshot")]
-    assert parser.parse('{"event":"challenge","message":"x"}', NOW) == [
-        dialect.Unrecognised("unknown_event")]
-    assert parser.parse('{"feed":"book","product_id":"PF_XBTUSD"}', NOW) == [
-        dialect.Unrecognised("unknown_feed")]
-    assert parser.parse("[1]", NOW) == [dialect.Unrecognised("not_an_object")]
-
-
 def test_decode_binary_and_no_application_ping() -> None:
     kraken = KrakenFutures(dialect.VenueSettings())
     assert kraken.decode_binary(b'{"event":"info"}') == '{"event":"info"}'
