@@ -4,8 +4,9 @@ A dialect is sans-I/O: no sockets, no asyncio, no clock reads, no logging. Venue
 differences are data here (URLs, subscribe frames, ping text and interval, sharding,
 snapshot handling), never ``if venue == ...`` in the supervisor.
 
-:class:`DialectDefaults` holds what most venues share and :func:`read_rows` the rules for
-frames of several rows, so that a venue module states only what is particular to it.
+:class:`DialectDefaults` and :class:`SessionDefaults` hold what most venues share and
+:func:`read_rows` the rules for frames of several rows, so that a venue module states only
+what is particular to it.
 """
 
 from __future__ import annotations
