@@ -295,7 +295,7 @@ async def test_cluster_keeps_every_key_in_one_slot(redis_cluster: RedisCluster) 
     slots = {key_slot(k) for k in holding[0]}
     assert slots == {key_slot(config.key_prefix.encode())}  # ... in the hash tag's slot
     kinds = {k.decode().split(":")[1] for k in holding[0]}
-    assert {"m", "mx", "mt", "h", "hx", "ht", "id", "cascades", "claim"} <= kinds
+    assert {"m", "mx", "mt", "h", "hx", "ht", "ids", "cascades", "claim"} <= kinds
 
 
 async def test_sentinel_finds_the_master(redis_server: RedisServer, tmp_path: Path) -> None:
