@@ -191,13 +191,19 @@ for t = 1, ntargets do
     -- The client sent the target's `keep` largest events of the batch. One counted
     -- before is in the zset already, or `keep` larger ones are: so the new ones among
     -- them are all that can enter it.
+    -- Once the zset is full, a candidate below its `keep`-th score cannot enter it.
+    local kth = redis.call('ZRANGE', zkey, -keep, -keep, 'WITHSCORES')
+    local floor = kth[2] and tonumber(kth[2]) or -math.huge
     local z = {}
     for j = first_top, first_top + k - 1 do
       local rr = top_list[j]
       if rec_new[rr] then
         -- the score as the client wrote it: a Lua number would print only 14 digits
-        z[#z + 1] = match(records, '^%[([^,]+),', rec_at[rr])
-        z[#z + 1] = sub(records, rec_at[rr], rec_end[rr])
+        local score = match(records, '^%[([^,]+),', rec_at[rr])
+        if tonumber(score) >= floor then
+          z[#z + 1] = score
+          z[#z + 1] = sub(records, rec_at[rr], rec_end[rr])
+        end
       end
     end
     if #z > 0 then
