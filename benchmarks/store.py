@@ -31,6 +31,14 @@ minutes following the offered time), and reports the events dropped, the largest
 backlog left at the end, client and redis CPU per second offered, and redis memory per
 event. A rate is sustained when nothing is dropped and the backlog never grows past one
 second of events. The last line names the highest sustained rate.
+
+Script mode (``--script``) times the write script alone, without the buffer:
+
+    .venv/bin/python benchmarks/store.py --script [--burst 200000] [--batch-sizes 500,2000,5000]
+
+For each batch size: ``RedisStore.prepare`` CPU per event, then every batch written once
+(all new) and once more (all counted before), each with redis's own time in the script
+(INFO commandstats) per event.
 """
 
 from __future__ import annotations
@@ -57,7 +65,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitor.events import Completeness, Liquidation, PositionSide
 from monitor.store.base import Store
 from monitor.store.config import StoreConfig
+from monitor.store.connect import connect
 from monitor.store.factory import open_store
+from monitor.store.lua import ADD_EVENTS
+from monitor.store.redis import RedisStore
 from tests.support.ports import free_port
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid", "bitmex")
@@ -288,6 +299,41 @@ async def sustained(rates: list[int], seconds: float, buffer_size: int) -> None:
     print(f"highest sustained rate: {best:,} events/s")
 
 
+async def script_cost(burst: list[Liquidation], sizes: list[int]) -> None:
+    print(f"script: {len(burst):,} burst events; per event: client prepare CPU, redis time "
+          "in the script (INFO commandstats) for new events and for events counted before")
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, port = start_redis(Path(tmp))
+            try:
+                config = StoreConfig(backend="redis", url=f"redis://127.0.0.1:{port}/0")
+                client, _ = connect(config)
+                store = RedisStore(client, config)
+                plain = redis.Redis(port=port)
+                try:
+                    cpu = time.process_time()
+                    batches = [store.prepare(burst[i : i + size])
+                               for i in range(0, len(burst), size)]
+                    prepare = (time.process_time() - cpu) / len(burst) * 1e6
+                    await store.ping()
+                    script_us = []
+                    plain.script_load(ADD_EVENTS)
+                    for _ in range(2):
+                        plain.config_resetstat()
+                        for batch in batches:
+                            await store.write_prepared(batch)
+                        stats = plain.info("commandstats")
+                        script_us.append(stats["cmdstat_evalsha"]["usec"] / len(burst))
+                finally:
+                    plain.close()
+                    await store.aclose()
+            finally:
+                proc.kill()
+                proc.wait()
+        print(f"  batch {size:>5,}: prepare {prepare:.2f} µs, script {script_us[0]:.2f} µs "
+              f"new, {script_us[1]:.2f} µs counted before")
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -301,7 +347,14 @@ async def main() -> None:
                         help="events/s to offer, comma-separated (--sustained)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per rate (--sustained)")
     parser.add_argument("--buffer-size", type=int, default=StoreConfig().buffer_size)
+    parser.add_argument("--script", action="store_true",
+                        help="time prepare and the write script alone, per batch size")
+    parser.add_argument("--batch-sizes", default="500,2000,5000", help="(--script)")
     args = parser.parse_args()
+    if args.script:
+        sizes = [int(n) for n in args.batch_sizes.split(",") if n]
+        await script_cost(make_burst(args.burst, 10), sizes)
+        return
     if args.sustained:
         rates = [int(r) for r in args.rates.split(",") if r]
         await sustained(rates, args.seconds, args.buffer_size)
