@@ -209,7 +209,7 @@ class RedisStore:
             if blob.count(b"\n") != len(ids) - 1 or b"\n\n" in blob or blob.startswith(
                     b"\n") or blob.endswith(b"\n") or not blob:
                 raise _Unencodable([e for e in members if not _sendable_id(e.event_id)])
-            # Only this minute's `keep` largest can enter its top (ties: the first seen).
+            # Only this minute's `keep` largest can enter its top.
             order: Sequence[int] = range(len(usds))
             if len(usds) > keep:
                 order = sorted(order, key=usds.__getitem__, reverse=True)[:keep]

@@ -23,6 +23,7 @@ from monitor.store.config import StoreConfig
 from monitor.store.connect import connect
 from monitor.store.factory import open_store
 from monitor.store.keys import Keys
+from monitor.store.records import REFUSED_UNENCODABLE
 from monitor.store.redis import RedisStore
 from tests.fixtures.redis import RedisCluster, RedisServer, start_sentinel
 from tests.support.store_events import NOW_MS, make_event, minutes_ago, sample_events
@@ -338,6 +339,26 @@ async def test_non_finite_values_are_not_stored(redis_server: RedisServer) -> No
     try:
         assert await store.write([make_event(float("nan")), make_event(2.0)]) == 1
         assert await store.write([make_event(float("inf"))]) == 0
+    finally:
+        await store.aclose()
+
+
+async def test_event_ids_the_script_cannot_take_are_refused(
+    redis_server: RedisServer,
+) -> None:
+    # Ids travel newline-separated in one string: an empty id, one with a newline or one
+    # that is not UTF-8 would shift every id after it.
+    config = redis_config(redis_server.url)
+    store = RedisStore(connect(config)[0], config)
+    try:
+        bad = [dataclasses.replace(make_event(float(i + 1)), event_id=event_id)
+               for i, event_id in enumerate(["", "okx:a\nb", "okx:\ud800"])]
+        good = [make_event(10.0), make_event(20.0)]
+        prepared = store.prepare([good[0], *bad, good[1]])
+        assert [(e.event_id, reason) for e, reason in prepared.refused] == [
+            (e.event_id, REFUSED_UNENCODABLE) for e in bad]
+        assert await store.write_prepared(prepared) == 2
+        assert await counted(store) == (2, 30.0)
     finally:
         await store.aclose()
 
