@@ -18,12 +18,34 @@ for the memory store:
 
 Besides wall time it prints this process's CPU time and redis-server's main-thread CPU
 time (INFO cpu): on a shared machine, wall time includes waiting for a core.
+
+Sustained mode (``--sustained``, Redis only) offers a steady rate instead of a burst:
+
+    .venv/bin/python benchmarks/store.py --sustained [--rates 10000,20000,50000]
+                                         [--seconds 10] [--buffer-size 100000]
+
+For each rate it starts a fresh redis-server and a fresh store (``open_store``, the daemon's
+buffered path with the default ``[store]`` settings but ``--buffer-size``), adds frames of
+20 liquidations on a 5 ms tick so that ``rate`` events/s are offered (the burst's shape,
+minutes following the offered time), and reports the events dropped, the largest backlog, the
+backlog left at the end, client and redis CPU per second offered, and redis memory per
+event. A rate is sustained when nothing is dropped and the backlog never grows past one
+second of events. The last line names the highest sustained rate.
+
+Script mode (``--script``) times the write script alone, without the buffer:
+
+    .venv/bin/python benchmarks/store.py --script [--burst 200000] [--batch-sizes 500,2000,5000]
+
+For each batch size: ``RedisStore.prepare`` CPU per event, then every batch written once
+(all new) and once more (all counted before), each with redis's own time in the script
+(INFO commandstats) per event.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import shutil
 import socket
@@ -36,12 +58,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.events import Completeness, Liquidation, PositionSide
 from monitor.store.base import Store
 from monitor.store.config import StoreConfig
+from monitor.store.connect import connect
 from monitor.store.factory import open_store
+from monitor.store.lua import ADD_EVENTS
+from monitor.store.redis import RedisStore
 from tests.support.ports import free_port
 
 VENUES = ("binance-usdm", "bybit", "okx", "hyperliquid", "bitmex")
@@ -191,13 +218,147 @@ async def bench(name: str, config: StoreConfig, burst: list[Liquidation],
         await store.aclose()
 
 
+FRAME_ROWS = 20
+TICK_SECONDS = 0.005
+
+
+def redis_used_memory(port: int) -> int:
+    client = redis.Redis(port=port)
+    try:
+        return int(client.info("memory")["used_memory"])
+    finally:
+        client.close()
+
+
+async def sustain(rate: int, seconds: float, buffer_size: int) -> dict[str, float]:
+    """Offer ``rate`` events/s for ``seconds`` into a fresh buffered Redis store."""
+    total = int(rate * seconds)
+    events = make_burst(total, max(1, int(seconds // 60) + 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start_redis(Path(tmp))
+        try:
+            config = StoreConfig(backend="redis", url=f"redis://127.0.0.1:{port}/0",
+                                 buffer_size=buffer_size)
+            store = await open_store(config)
+            try:
+                memory_before = redis_used_memory(port)
+                server_before = redis_cpu_seconds(port)
+                cpu = time.process_time()
+                start = time.perf_counter()
+                offered = 0
+                backlog = 0
+                while offered < total:
+                    due = min(total, int((time.perf_counter() - start) * rate))
+                    while offered < due:
+                        n = min(FRAME_ROWS, due - offered)
+                        await store.add(events[offered : offered + n])
+                        offered += n
+                    backlog = max(backlog, store.pending)  # type: ignore[attr-defined]
+                    await asyncio.sleep(TICK_SECONDS)
+                offer_wall = time.perf_counter() - start
+                left_at_end = store.pending  # type: ignore[attr-defined]
+                left = await store.flush(120.0)
+                drain = time.perf_counter() - start - offer_wall
+                client_cpu = time.process_time() - cpu
+                server_cpu = redis_cpu_seconds(port) - server_before
+                dropped = store.dropped_total  # type: ignore[attr-defined]
+                counted = (await store.totals(60 * 24, now_ms=END_MS))[0].count
+                memory = redis_used_memory(port) - memory_before
+            finally:
+                await store.aclose()
+        finally:
+            proc.kill()
+            proc.wait()
+    if counted + dropped + left != total:
+        raise RuntimeError(f"{rate}/s: counted {counted}, dropped {dropped}, left {left}, "
+                           f"offered {total}")
+    return {
+        "rate": rate, "offered": total, "wall": offer_wall, "dropped": dropped,
+        "backlog": backlog, "left": left_at_end, "drain": drain,
+        "client_cpu": client_cpu, "server_cpu": server_cpu,
+        "bytes_per_event": memory / max(1, counted),
+    }
+
+
+async def sustained(rates: list[int], seconds: float, buffer_size: int) -> None:
+    best = 0
+    print(f"sustained: frames of {FRAME_ROWS} every {TICK_SECONDS * 1000:.0f} ms tick, "
+          f"{seconds:g} s per rate, buffer {buffer_size:,}, default batch/flush settings")
+    for rate in rates:
+        r = await sustain(rate, seconds, buffer_size)
+        ok = r["dropped"] == 0 and r["backlog"] <= rate and r["wall"] < seconds * 1.1
+        if ok:
+            best = max(best, rate)
+        print(
+            f"  {rate:>7,}/s offered {int(r['offered']):,} in {r['wall']:.1f} s: "
+            f"dropped {int(r['dropped']):,}, largest backlog {int(r['backlog']):,}, "
+            f"drained in {r['drain']:.2f} s; CPU per second offered: client "
+            f"{r['client_cpu'] / seconds:.2f}, redis {r['server_cpu'] / seconds:.2f}; "
+            f"redis memory {r['bytes_per_event']:.0f} B/event"
+            f"{'' if ok else '  NOT SUSTAINED'}")
+    print(f"highest sustained rate: {best:,} events/s")
+
+
+async def script_cost(burst: list[Liquidation], sizes: list[int]) -> None:
+    print(f"script: {len(burst):,} burst events; per event: client prepare CPU, redis time "
+          "in the script (INFO commandstats) for new events and for events counted before")
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, port = start_redis(Path(tmp))
+            try:
+                config = StoreConfig(backend="redis", url=f"redis://127.0.0.1:{port}/0")
+                client, _ = connect(config)
+                store = RedisStore(client, config)
+                plain = redis.Redis(port=port)
+                try:
+                    cpu = time.process_time()
+                    batches = [store.prepare(burst[i : i + size])
+                               for i in range(0, len(burst), size)]
+                    prepare = (time.process_time() - cpu) / len(burst) * 1e6
+                    await store.ping()
+                    script_us = []
+                    plain.script_load(ADD_EVENTS)
+                    for _ in range(2):
+                        plain.config_resetstat()
+                        for batch in batches:
+                            await store.write_prepared(batch)
+                        stats = plain.info("commandstats")
+                        script_us.append(stats["cmdstat_evalsha"]["usec"] / len(burst))
+                finally:
+                    plain.close()
+                    await store.aclose()
+            finally:
+                proc.kill()
+                proc.wait()
+        print(f"  batch {size:>5,}: prepare {prepare:.2f} µs, script {script_us[0]:.2f} µs "
+              f"new, {script_us[1]:.2f} µs counted before")
+
+
 async def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=int, default=1440, help="minutes of data (24 h)")
     parser.add_argument("--reads", type=int, default=50, help="reads per latency figure")
     parser.add_argument("--burst", type=int, default=200_000, help="events in the burst")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--sustained", action="store_true",
+                        help="offer steady rates to the buffered Redis store instead")
+    parser.add_argument("--rates", default="10000,20000,30000,50000,70000,100000",
+                        help="events/s to offer, comma-separated (--sustained)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per rate (--sustained)")
+    parser.add_argument("--buffer-size", type=int, default=StoreConfig().buffer_size)
+    parser.add_argument("--script", action="store_true",
+                        help="time prepare and the write script alone, per batch size")
+    parser.add_argument("--batch-sizes", default="500,2000,5000", help="(--script)")
     args = parser.parse_args()
+    if args.script:
+        sizes = [int(n) for n in args.batch_sizes.split(",") if n]
+        await script_cost(make_burst(args.burst, 10), sizes)
+        return
+    if args.sustained:
+        rates = [int(r) for r in args.rates.split(",") if r]
+        await sustained(rates, args.seconds, args.buffer_size)
+        return
     dense = make_events(args.minutes)
     burst = make_burst(args.burst, 10)
     common = {"buffer_size": len(dense) + len(burst), "batch_size": args.batch_size}

@@ -3,7 +3,9 @@
 ``add`` never waits for Redis. Events join a FIFO buffer of ``buffer_size`` and one
 background task (``store-flusher``) writes them in queue order, ``batch_size`` at a time,
 one Lua script call per batch, with up to two batches in flight so that Redis always has
-the next one waiting; a partial batch waits at most ``flush_interval_seconds``.
+the next one waiting; a partial batch waits at most ``flush_interval_seconds``. While more
+than a batch waits, one call takes up to eight batches' worth: the script's cost grows with
+the cells a batch touches more than with its events, so bigger batches catch up faster.
 
 Outage: when a write fails because Redis is unreachable or refuses writes for a while
 (connection refused, timeout, loading, failover, out of memory, a read-only replica, a
@@ -64,6 +66,7 @@ log = logging.getLogger(__name__)
 _BACKOFF_INITIAL_SECONDS = 0.05
 _BACKOFF_MAX_SECONDS = 2.0
 _IN_FLIGHT = 2  # batches written at once
+_CATCH_UP_BATCHES = 8  # the most batch_size's worth one call takes while a backlog waits
 _HURRY_DELAY_SECONDS = 0.02  # between retries while flush() waits for Redis
 _IDLE_PING_SECONDS = 5.0  # keeps store_up current when nothing is written
 _DROP_LOG_EVERY_SECONDS = 10.0
@@ -336,7 +339,10 @@ class BufferedStore:
     def _take(self) -> tuple[list[Item], Prepared] | None:
         """Move the next batch from the queue to in-flight and build its script call."""
         queue = self._queue
-        count = min(self._batch_size, len(queue), self._capacity - self._in_flight_count)
+        # More than a batch waiting means the writer is behind: a script call costs mostly
+        # per cell it touches, and a bigger batch shares each cell among more events.
+        count = min(len(queue), self._batch_size * _CATCH_UP_BATCHES,
+                    self._capacity - self._in_flight_count)
         if count <= 0:
             return None
         taken = [queue.popleft() for _ in range(count)]

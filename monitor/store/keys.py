@@ -10,7 +10,7 @@ Layout (``P`` is the configured ``key_prefix``, default ``liqmon``)::
     {P}:h:<hour>       hash   the same cells summed per hour (roll-up), <hour> = minute // 60
     {P}:hx:<hour>      hash   the largest liquidation of each hourly cell
     {P}:ht:<hour>      zset   the hour's LARGEST_KEEP largest liquidations
-    {P}:id:<event_id>  string "1" while the event id is remembered (dedupe TTL)
+    {P}:ids:<minute>   set    the ids of the events counted in that minute (dedupe TTL)
     {P}:cascades       hash   cascade id → record JSON
     {P}:cascades:order zset   cascade id → sequence number of its first recording
     {P}:cascades:seq   string the sequence counter
@@ -20,11 +20,11 @@ Layout (``P`` is the configured ``key_prefix``, default ``liqmon``)::
     {P}:heartbeat      hash   venue → wall time of the last coverage record
 
 Minutes and hours are counted from the Unix epoch in the venue's time. Buckets, roll-ups,
-coverage bitmaps and the heartbeat expire ``retention`` after their last write; dedupe ids
-after the dedupe TTL. A record is a liquidation as a JSON array (``records.py``).
+coverage bitmaps and the heartbeat expire ``retention`` after their last write; id sets
+the dedupe TTL after theirs. A record is a liquidation as a JSON array (``records.py``).
 
 Hash tag. Every key carries the same ``{P}`` tag, so on Redis Cluster all of them live in one
-hash slot: the write script (dedupe ids and buckets of many minutes in one call), the cascade
+hash slot: the write script (id sets and buckets of many minutes in one call), the cascade
 script and the pipelined window reads never cross slots, and no CROSSSLOT error can occur.
 Every key a script touches is passed to it in KEYS, as Redis asks (proxies and some managed
 services refuse scripts that make up key names).
@@ -64,8 +64,8 @@ class Keys:
         self.cascade_seq = self._p + "cascades:seq"
         self.heartbeat = self._p + "heartbeat"
 
-    def event_id(self, event_id: str) -> str:
-        return self._p + "id:" + event_id
+    def minute_ids(self, minute: int) -> str:
+        return f"{self._p}ids:{minute}"
 
     def minute(self, minute: int) -> str:
         return f"{self._p}m:{minute}"

@@ -2,48 +2,87 @@
 
 One ``ADD_EVENTS`` call writes one batch atomically. Every key it touches is passed in
 KEYS and carries the deployment's hash tag (see ``keys.py``), so it runs unchanged on a
-Redis Cluster shard. Because the script checks each event id with SET NX before counting
-it, running it again with the same batch (a retry after a lost reply, a second collector,
-a replayed frame) changes nothing: that is what makes the totals exact.
+Redis Cluster shard. The client sums each cell of the batch; the script adds the ids of
+each minute to that minute's id set (one SMISMEMBER and one SADD per minute, not a key per
+event) and applies a cell's sums only for ids the set did not hold, summing one by one
+only in a cell where some were counted before. Running it again with the same batch (a
+retry after a lost reply, a second collector, a replayed frame, a batch re-sent after
+Redis restarted from its AOF) changes nothing: that is what makes the totals exact.
 """
 
 from __future__ import annotations
 
-# KEYS: the dedupe key of each of the n events, in payload order; then per target bucket t
-#       (a minute or an hour): its cells hash, largest hash and top zset.
-# ARGV: n, dedupe_ms, retention_ms, keep, number of targets, number of groups, payload.
-#       The payload is a run of groups, each a header
-#           "<mask> <minute target> <hour target> <count> <len> <field>"
-#       followed by <count> events, largest first, each "<len> <record>", where the record
-#       is the event as a JSON array that starts with usd and qty (see ``records.py``).
-#       Every event goes in one string: one argument per event would cost more in
-#       redis-py's pure-Python command packing than everything else on the client.
+# KEYS: per target bucket t = 1..T (a minute or an hour): its cells hash, largest hash and
+#       top zset (KEYS[3t-2], KEYS[3t-1], KEYS[3t]); then per id set s = 1..S (one per
+#       minute in the batch): the set of the event ids counted in that minute (KEYS[3T+s]).
+# ARGV: dedupe_ms, retention_ms, keep, T, S, groups, records, tops, then per id set s:
+#       its ids joined by "\n" (ARGV[6+3s]), and the USD value and the quantity of each of
+#       those events as little-endian doubles (ARGV[7+3s], ARGV[8+3s]).
+#   groups: per (minute, venue, completeness, coin, side) cell of the batch, the header
+#       "<mask> <tm> <th> <s> <first> <count> <rec> <usd> <qty> <max> <flen> <field>"
+#       whose events are ids first .. first+count-1 of set s, summed by the client
+#       (usd, qty, max) and whose largest event is record rec.
+#   records: the events that may be kept whole (each cell's largest, each target's
+#       `keep` largest), each "<s> <i> <len> <record>", event i of set s; the record is
+#       the event as a JSON array that starts with usd and qty (see ``records.py``).
+#   tops: per target, "<k> r1 .. rk ": the records that may enter its top zset.
+# Ids, sums and values travel as a few strings: one argument per event would cost more in
+# redis-py's pure-Python command packing than everything else on the client.
 # Returns the number of events that were new.
 ADD_EVENTS = r"""
-local n = tonumber(ARGV[1])
-local dedupe_ms = ARGV[2]
-local retention_ms = ARGV[3]
-local keep = tonumber(ARGV[4])
-local ntargets = tonumber(ARGV[5])
-local ngroups = tonumber(ARGV[6])
-local payload = ARGV[7]
-local find, sub, match, format = string.find, string.sub, string.match, string.format
+local dedupe_ms, retention_ms = ARGV[1], ARGV[2]
+local keep = tonumber(ARGV[3])
+local ntargets, nsets = tonumber(ARGV[4]), tonumber(ARGV[5])
+local groups, records, tops = ARGV[6], ARGV[7], ARGV[8]
+local find, sub, match, gmatch, format = string.find, string.sub, string.match, string.gmatch,
+  string.format
+local unpack_double = struct.unpack
+local SLICE = 1000  -- Redis's Lua unpacks only so many values at once
 
--- Per target: its cells (field -> {usd, count, qty, max, mask, record start, record end})
--- in first-seen order, and its candidates for the top `keep` as parallel arrays of usd
--- and record positions in the payload (strings are cut only for the winners).
-local cells, order, cand_usd, cand_at, floor = {}, {}, {}, {}, {}
-for t = 1, ntargets do
-  cells[t] = {}; order[t] = {}; cand_usd[t] = {}; cand_at[t] = {}
-  -- a candidate must reach the target's current keep-th largest, once it has that many
-  local kth = redis.call('ZRANGE', KEYS[n + 3 * t], -keep, -keep, 'WITHSCORES')
-  floor[t] = kth[2] and tonumber(kth[2]) or -math.huge
+-- Which ids were counted before this call: seen[s][i] for the i-th id of set s. A set
+-- that does not exist yet needs no lookup; a batch never repeats an id (the client
+-- drops repeats), so asking before adding is exact.
+local seen = {}
+for s = 1, nsets do
+  local key = KEYS[3 * ntargets + s]
+  local ids, n = {}, 0
+  for id in gmatch(ARGV[6 + 3 * s], '[^\n]+') do n = n + 1; ids[n] = id end
+  local flags = {}
+  local existed = redis.call('EXISTS', key) == 1
+  for i = 1, n, SLICE do
+    local j = math.min(i + SLICE - 1, n)
+    if existed then
+      local r = redis.call('SMISMEMBER', key, unpack(ids, i, j))
+      for k = 1, #r do
+        if r[k] == 1 then flags[i + k - 1] = true end
+      end
+    end
+    redis.call('SADD', key, unpack(ids, i, j))
+  end
+  redis.call('PEXPIRE', key, dedupe_ms)
+  seen[s] = flags
 end
 
-local function merge(t, field, usd, count, qty, max, mask, rs, re)
+-- The records: where each sits in the payload, and whether its event is new.
+local rec_new, rec_at, rec_end = {}, {}, {}
+local pos, r = 1, 0
+while pos <= #records do
+  local _, last, s, i, len = find(records, '^(%d+) (%d+) (%d+) ', pos)
+  r = r + 1
+  rec_new[r] = not seen[tonumber(s)][tonumber(i)]
+  rec_at[r] = last + 1
+  pos = last + 1 + tonumber(len)
+  rec_end[r] = pos - 1
+end
+
+-- Per target: its cells (field -> {usd, count, qty, max, mask, record}) in first-seen order.
+local cells, order = {}, {}
+for t = 1, ntargets do cells[t] = {}; order[t] = {} end
+
+local function merge(t, field, usd, count, qty, max, mask, rec)
   local c = cells[t][field]
   if c == nil then
-    cells[t][field] = {usd, count, qty, max, mask, rs, re}
+    cells[t][field] = {usd, count, qty, max, mask, rec}
     local o = order[t]
     o[#o + 1] = field
   else
@@ -51,79 +90,52 @@ local function merge(t, field, usd, count, qty, max, mask, rs, re)
     c[2] = c[2] + count
     c[3] = c[3] + qty
     c[5] = bit.bor(c[5], mask)
-    if max > c[4] then c[4] = max; c[6] = rs; c[7] = re end
+    if max > c[4] then c[4] = max; c[6] = rec end
   end
 end
 
 local new = 0
-local pos = 1
-local e = 0
-local ends = {}  -- record start -> record end
-for g = 1, ngroups do
-  local _, last, mask, tm, th, c, flen = find(payload, '^(%d+) (%d+) (%d+) (%d+) (%d+) ', pos)
-  mask = tonumber(mask); tm = tonumber(tm); th = tonumber(th); flen = tonumber(flen)
-  local field = sub(payload, last + 1, last + flen)
+pos = 1
+local header = '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%S+) (%S+) (%S+) (%d+) '
+while pos <= #groups do
+  local _, last, mask, tm, th, s, first, count, rec, usd, qty, max, flen =
+    find(groups, header, pos)
+  flen = tonumber(flen)
+  local field = sub(groups, last + 1, last + flen)
   pos = last + flen + 1
-  local usd, qty, count, max, rs, re = 0, 0, 0, 0, 0, 0
-  for i = 1, tonumber(c) do
-    local _, stop, rlen = find(payload, '^(%d+) ', pos)
-    local start = stop + 1
-    pos = start + tonumber(rlen)
-    e = e + 1
-    if redis.call('SET', KEYS[e], '1', 'NX', 'PX', dedupe_ms) then
-      local us, qs = match(payload, '^%[([^,]+),([^,]+),', start)
-      local u = tonumber(us)
-      usd = usd + u
-      qty = qty + tonumber(qs)
-      count = count + 1
-      ends[start] = pos - 1
-      -- a group's events come largest first: the first new one is its largest, and
-      -- only its first `keep` new ones can make any top `keep`
-      if count == 1 then max = u; rs = start; re = pos - 1 end
-      if count <= keep then
-        if u >= floor[tm] then
-          local k = #cand_usd[tm] + 1
-          cand_usd[tm][k] = u
-          cand_at[tm][k] = start
-        end
-        if u >= floor[th] then
-          local k = #cand_usd[th] + 1
-          cand_usd[th][k] = u
-          cand_at[th][k] = start
-        end
+  s = tonumber(s); first = tonumber(first); count = tonumber(count); rec = tonumber(rec)
+  local flags = seen[s]
+  local fresh = count
+  if next(flags) ~= nil then
+    fresh = 0
+    for i = first, first + count - 1 do
+      if not flags[i] then fresh = fresh + 1 end
+    end
+  end
+  if fresh == count then
+    usd = tonumber(usd); qty = tonumber(qty); max = tonumber(max)
+  elseif fresh > 0 then
+    -- Some of the cell's events were counted before: sum the others one by one.
+    local usds, qtys = ARGV[7 + 3 * s], ARGV[8 + 3 * s]
+    usd, qty, max = 0, 0, 0
+    for i = first, first + count - 1 do
+      if not flags[i] then
+        local u = unpack_double('<d', usds, 8 * i - 7)
+        usd = usd + u
+        qty = qty + unpack_double('<d', qtys, 8 * i - 7)
+        if u > max then max = u end
       end
     end
+    -- A largest event counted before is in the stored cell already, whose max is then
+    -- at least as large as any new one: no record to replace.
+    if not rec_new[rec] then rec = nil end
   end
-  if count > 0 then
-    new = new + count
-    merge(tm, field, usd, count, qty, max, mask, rs, re)
-    merge(th, field, usd, count, qty, max, mask, rs, re)
+  if fresh > 0 then
+    new = new + fresh
+    mask = tonumber(mask)
+    merge(tonumber(tm), field, usd, fresh, qty, max, mask, rec)
+    merge(tonumber(th), field, usd, fresh, qty, max, mask, rec)
   end
-end
-
--- Record starts of the `keep` largest candidates of target t.
-local function winners(t)
-  local us, at = cand_usd[t], cand_at[t]
-  if #us <= keep then return at end
-  -- sorting bare numbers: a Lua comparator call per comparison would dominate
-  local sorted = {}
-  for i = 1, #us do sorted[i] = us[i] end
-  table.sort(sorted)
-  local threshold = sorted[#sorted - keep + 1]
-  local ties = keep
-  for i = #sorted - keep + 1, #sorted do
-    if sorted[i] > threshold then ties = ties - 1 end
-  end
-  local out = {}
-  for i = 1, #us do
-    if us[i] > threshold then
-      out[#out + 1] = at[i]
-    elseif us[i] == threshold and ties > 0 then
-      out[#out + 1] = at[i]
-      ties = ties - 1
-    end
-  end
-  return out
 end
 
 -- Redis's Lua can unpack only so many values at once; long argument lists go in slices.
@@ -138,17 +150,23 @@ local function call_sliced(cmd, key, list, step)
   return out
 end
 
+local top_list = {}
+for x in gmatch(tops, '%d+') do top_list[#top_list + 1] = tonumber(x) end
+local at = 1
 for t = 1, ntargets do
+  local k = top_list[at]
+  local first_top = at + 1
+  at = at + k + 1
   local fields = order[t]
   if #fields > 0 then
-    local hkey, xkey, zkey = KEYS[n + 3 * t - 2], KEYS[n + 3 * t - 1], KEYS[n + 3 * t]
+    local hkey, xkey, zkey = KEYS[3 * t - 2], KEYS[3 * t - 1], KEYS[3 * t]
     local old = call_sliced('HMGET', hkey, fields, 500)
     local hset, xset = {}, {}
     for i = 1, #fields do
       local f = fields[i]
       local c = cells[t][f]
-      local usd, count, qty, max, mask = c[1], c[2], c[3], c[4], c[5]
-      local better = true
+      local usd, count, qty, max, mask, rec = c[1], c[2], c[3], c[4], c[5], c[6]
+      local better = rec ~= nil
       if old[i] then
         local u0, n0, q0, x0, m0 = match(old[i], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
         usd = usd + tonumber(u0)
@@ -163,18 +181,30 @@ for t = 1, ntargets do
       hset[#hset + 1] = format('%.17g %d %.17g %.17g %d', usd, count, qty, max, mask)
       if better then
         xset[#xset + 1] = f
-        xset[#xset + 1] = sub(payload, c[6], c[7])
+        xset[#xset + 1] = sub(records, rec_at[rec], rec_end[rec])
       end
     end
     call_sliced('HSET', hkey, hset, 1000)
     redis.call('PEXPIRE', hkey, retention_ms)
     if #xset > 0 then call_sliced('HSET', xkey, xset, 1000) end
     redis.call('PEXPIRE', xkey, retention_ms)
+    -- The client sent the target's `keep` largest events of the batch. One counted
+    -- before is in the zset already, or `keep` larger ones are: so the new ones among
+    -- them are all that can enter it.
+    -- Once the zset is full, a candidate below its `keep`-th score cannot enter it.
+    local kth = redis.call('ZRANGE', zkey, -keep, -keep, 'WITHSCORES')
+    local floor = kth[2] and tonumber(kth[2]) or -math.huge
     local z = {}
-    for _, rs in ipairs(winners(t)) do
-      -- the score as the client wrote it: a Lua number would print only 14 digits
-      z[#z + 1] = match(payload, '^%[([^,]+),', rs)
-      z[#z + 1] = sub(payload, rs, ends[rs])
+    for j = first_top, first_top + k - 1 do
+      local rr = top_list[j]
+      if rec_new[rr] then
+        -- the score as the client wrote it: a Lua number would print only 14 digits
+        local score = match(records, '^%[([^,]+),', rec_at[rr])
+        if tonumber(score) >= floor then
+          z[#z + 1] = score
+          z[#z + 1] = sub(records, rec_at[rr], rec_end[rr])
+        end
+      end
     end
     if #z > 0 then
       call_sliced('ZADD', zkey, z, 1000)

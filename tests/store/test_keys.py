@@ -25,7 +25,7 @@ def all_keys(keys: Keys, minute: int, event_id: str) -> list[str]:
     return [
         keys.minute(minute), keys.minute_largest(minute), keys.minute_top(minute),
         keys.hour(minute // 60), keys.hour_largest(minute // 60), keys.hour_top(minute // 60),
-        keys.event_id(event_id), keys.claim(event_id), keys.cascades, keys.cascade_order,
+        keys.minute_ids(minute), keys.claim(event_id), keys.cascades, keys.cascade_order,
         keys.cascade_seq,
     ]
 
@@ -47,7 +47,7 @@ def test_key_layout_is_readable() -> None:
     keys = Keys("prod-eu")
     assert keys.minute(29498400) == "{prod-eu}:m:29498400"
     assert keys.hour(491640) == "{prod-eu}:h:491640"
-    assert keys.event_id("okx:123") == "{prod-eu}:id:okx:123"
+    assert keys.minute_ids(29498400) == "{prod-eu}:ids:29498400"
     assert keys.claim("cascade-7") == "{prod-eu}:claim:cascade-7"
     assert keys.pattern() == "{prod-eu}:*"
     assert len({*all_keys(keys, 29498400, "x")}) == 11

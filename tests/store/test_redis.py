@@ -4,6 +4,7 @@ the cluster's single slot, Sentinel, credentials. Real redis-server processes th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -15,12 +16,14 @@ import redis
 from redis.crc import key_slot
 
 from monitor.errors import ConfigError, StoreError, StoreUnavailable
+from monitor.events import Liquidation
 from monitor.store.base import GROUP_KEYS, WINDOWS, Store
 from monitor.store.buffered import BufferedStore
 from monitor.store.config import StoreConfig
 from monitor.store.connect import connect
 from monitor.store.factory import open_store
 from monitor.store.keys import Keys
+from monitor.store.records import REFUSED_UNENCODABLE
 from monitor.store.redis import RedisStore
 from tests.fixtures.redis import RedisCluster, RedisServer, start_sentinel
 from tests.support.store_events import NOW_MS, make_event, minutes_ago, sample_events
@@ -236,6 +239,71 @@ async def test_the_script_is_idempotent(redis_server: RedisServer) -> None:
         await store.aclose()
 
 
+def seen_by_another_daemon(event: Liquidation) -> Liquidation:
+    """The same liquidation as a second daemon parses it: same id, another receive time."""
+    return dataclasses.replace(event, received_at=event.received_at + 0.5)
+
+
+async def test_a_cell_partly_counted_before_adds_only_its_new_events(
+    redis_server: RedisServer,
+) -> None:
+    # Two daemons, one cell: the second's batches hold events the first already counted,
+    # with the largest of the cell among them or not.
+    config = redis_config(redis_server.url)
+    daemons = [RedisStore(connect(config)[0], config) for _ in range(2)]
+    a, b = daemons
+    try:
+        first = [make_event(u) for u in (500.0, 20.0, 30.0)]
+        assert await a.write(first) == 3
+        again = [seen_by_another_daemon(e) for e in first[:2]]
+        newer = [make_event(40.0), make_event(10.0)]
+        assert await b.write([again[1], *newer, again[0]]) == 2
+        [row] = await a.totals(5, GROUP_KEYS, now_ms=NOW_MS)
+        assert (row.count, row.usd, row.largest_usd) == (5, 600.0, 500.0)
+        assert row.largest == first[0]  # the first daemon's record, not a second copy
+        bigger = make_event(900.0)
+        assert await b.write([seen_by_another_daemon(first[2]), bigger, make_event(5.0)]) == 2
+        [row] = await b.totals(5, GROUP_KEYS, now_ms=NOW_MS)
+        assert (row.count, row.usd, row.largest) == (7, 1505.0, bigger)
+        top = await a.largest(5, 50, now_ms=NOW_MS)
+        assert [e.notional_usd for e in top] == [900.0, 500.0, 40.0, 30.0, 20.0, 10.0, 5.0]
+        assert len({e.event_id for e in top}) == 7  # no event kept twice
+    finally:
+        for d in daemons:
+            await d.aclose()
+
+
+async def test_a_batch_resent_after_a_redis_restart_counts_once(tmp_path: Path) -> None:
+    # A write whose reply was lost is sent again, here after Redis restarted from its AOF:
+    # the id sets came back with the buckets, so nothing counts twice.
+    server = RedisServer(tmp_path / "aof", None, "--appendonly", "yes",
+                         "--appendfsync", "always")
+    server.start()
+    config = redis_config(server.url)
+    store = RedisStore(connect(config)[0], config)
+    try:
+        events = sample_events()
+        assert await store.write(events) == len(events)
+        server.kill()  # no clean shutdown: only the AOF brings the data back
+        server.start()
+        fresh = make_event(7.0)
+        deadline = time.monotonic() + 10 * T
+        while True:
+            try:
+                new = await store.write([*events[100:], fresh])
+                break
+            except StoreUnavailable:  # the client notices the restart on its first call
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        assert new == 1
+        count, usd = await counted(store)
+        assert count == len(events) + 1
+        assert usd == pytest.approx(sum(e.notional_usd for e in events) + 7.0, rel=1e-12)
+    finally:
+        await store.aclose()
+        server.kill()
+
+
 async def test_a_batch_redis_rejects_is_dropped_not_retried(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -275,6 +343,26 @@ async def test_non_finite_values_are_not_stored(redis_server: RedisServer) -> No
         await store.aclose()
 
 
+async def test_event_ids_the_script_cannot_take_are_refused(
+    redis_server: RedisServer,
+) -> None:
+    # Ids travel newline-separated in one string: an empty id, one with a newline or one
+    # that is not UTF-8 would shift every id after it.
+    config = redis_config(redis_server.url)
+    store = RedisStore(connect(config)[0], config)
+    try:
+        bad = [dataclasses.replace(make_event(float(i + 1)), event_id=event_id)
+               for i, event_id in enumerate(["", "okx:a\nb", "okx:\ud800"])]
+        good = [make_event(10.0), make_event(20.0)]
+        prepared = store.prepare([good[0], *bad, good[1]])
+        assert [(e.event_id, reason) for e, reason in prepared.refused] == [
+            (e.event_id, REFUSED_UNENCODABLE) for e in bad]
+        assert await store.write_prepared(prepared) == 2
+        assert await counted(store) == (2, 30.0)
+    finally:
+        await store.aclose()
+
+
 async def test_cluster_keeps_every_key_in_one_slot(redis_cluster: RedisCluster) -> None:
     config = redis_config(redis_cluster.url, cluster=True)
     store = await open_store(config)
@@ -295,7 +383,7 @@ async def test_cluster_keeps_every_key_in_one_slot(redis_cluster: RedisCluster) 
     slots = {key_slot(k) for k in holding[0]}
     assert slots == {key_slot(config.key_prefix.encode())}  # ... in the hash tag's slot
     kinds = {k.decode().split(":")[1] for k in holding[0]}
-    assert {"m", "mx", "mt", "h", "hx", "ht", "id", "cascades", "claim"} <= kinds
+    assert {"m", "mx", "mt", "h", "hx", "ht", "ids", "cascades", "claim"} <= kinds
 
 
 async def test_sentinel_finds_the_master(redis_server: RedisServer, tmp_path: Path) -> None:
