@@ -202,9 +202,11 @@ class BybitSession:
     # -- fast paths (monitor/venues/fast.py): None sends the frame to the generic path -----
 
     def _parse_fast(self, frame: _fast.BybitFrame, received_at: float) -> list[Item] | None:
-        kind = frame.topic.partition(".")[0]
+        # startswith, not the generic path's partition: a bare "allLiquidation" topic goes
+        # the generic way, which gives the same.
+        topic = frame.topic
         data = frame.data
-        if kind == "allLiquidation":
+        if topic.startswith("allLiquidation."):
             if data.__class__ is not list or not data:
                 return None
             items: list[Item] = []
@@ -218,9 +220,9 @@ class BybitSession:
         if data.__class__ is not _fast.BybitData:
             return None
         obj = data
-        if kind == "tickers":
+        if topic.startswith("tickers."):
             return self._fast_ticker(frame, obj, received_at)
-        if kind == "liquidation":
+        if topic.startswith("liquidation."):
             size = obj.size if obj.size is not UNSET else obj.qty
             ts = obj.updatedTime if obj.updatedTime is not UNSET else obj.time
             if (size is UNSET or ts is UNSET or obj.side is UNSET
