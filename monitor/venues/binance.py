@@ -104,7 +104,9 @@ class BinanceSession:
 
     def parse(self, text: str, received_at: float) -> list[Item]:
         try:
-            if text.startswith('{"stream"'):
+            # Other streams of a combined connection (bookTicker, ticker...) would only be
+            # refused by the decoder, which costs more than the generic path saves.
+            if text.startswith('{"stream"') and "forceOrder" in text[:64]:
                 got = self._fast_force_order(_fast.binance_combined(text).data, received_at)
             elif text.startswith('{"e":"forceOrder"'):
                 got = self._fast_force_order(_fast.binance_force_order(text), received_at)
