@@ -59,11 +59,13 @@ class BinanceCombined(msgspec.Struct, gc=False):
     """``{"stream":"...","data":{"e":"forceOrder",...}}``, the combined-stream wrapping.
 
     ``stream`` must be there (the generic path reads a wrapper by ``stream`` and ``data``);
-    its value is not read.
+    its value is not read. An ``e`` beside them would make the generic path read the
+    wrapper itself as the event: such a frame is refused.
     """
 
     stream: object
     data: BinanceForceOrder
+    e: None = None
 
 
 class BinanceMark(msgspec.Struct, gc=False):

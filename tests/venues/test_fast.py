@@ -161,6 +161,8 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BINANCE.replace('"BTCUSDT"', '"NEWCOINUSDT"'),  # not yet in the symbol cache
         BINANCE.replace('"e":"forceOrder"', '"e":"forceOrder","e":"other"'),
         BINANCE_COMBINED.replace('"stream":"!forceOrder@arr",', ""),
+        BINANCE_COMBINED.replace(',"data":', ',"e":"forceOrder","data":', 1),
+        BINANCE_COMBINED.replace(',"data":', ',"e":"markPriceUpdate","data":', 1),
         BINANCE_MARKS.replace('"p":"1800.5"', '"p":"-1"'),
         BINANCE_MARKS.replace('"e":"markPriceUpdate"', '"e":"other"', 1),
         "[]",
