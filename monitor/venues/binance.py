@@ -106,7 +106,7 @@ class BinanceSession:
         try:
             # Other streams of a combined connection (bookTicker, ticker...) would only be
             # refused by the decoder, which costs more than the generic path saves.
-            if text.startswith('{"stream"') and "forceOrder" in text[:64]:
+            if text.startswith('{"stream"') and text.find("forceOrder", 9, 64) > 0:
                 got = self._fast_force_order(_fast.binance_combined(text).data, received_at)
             elif text.startswith('{"e":"forceOrder"'):
                 got = self._fast_force_order(_fast.binance_force_order(text), received_at)
