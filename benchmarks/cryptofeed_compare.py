@@ -1,13 +1,15 @@
 """Parse time, liqmon ÷ cryptofeed, on the same recorded liquidation frames in one process.
 
 cryptofeed is never a project dependency: it lives in the benchmark's own virtualenv,
-together with orjson (liqmon's one parse-path dependency), and liqmon is imported from this
-checkout::
+together with orjson and msgspec (liqmon's parse-path dependencies), and liqmon is imported
+from this checkout::
 
-    python3.11 -m venv .venv-bench && .venv-bench/bin/pip install cryptofeed==2.4.1 orjson
+    python3.11 -m venv .venv-bench
+    .venv-bench/bin/pip install cryptofeed==2.4.1 orjson msgspec
     .venv-bench/bin/python benchmarks/cryptofeed_compare.py [--repeat 7] [--loops 300]
 
-    python3.13 -m venv .venv-bench313 && .venv-bench313/bin/pip install cryptofeed==3.0.1 orjson
+    python3.13 -m venv .venv-bench313
+    .venv-bench313/bin/pip install cryptofeed==3.0.1 orjson msgspec
     .venv-bench313/bin/python benchmarks/cryptofeed_compare.py
 
 Which cryptofeed parses what (read from the installed sources):
@@ -29,8 +31,9 @@ normalisation and callback) because the poller itself loops on HTTP and sleeps.
 Frames: shared/realdata (read at run time, never copied). Only frames that BOTH libraries
 turn into at least one liquidation are timed; the table says how many of each file's frames
 that is. Each side parses the same frame list ``--loops`` times; the clock is the thread's
-CPU time; best of ``--repeat``. cryptofeed's handlers are coroutines: they are awaited in one
-coroutine, timed inside it, with an async no-op callback (cryptofeed requires an async one).
+CPU time; best of ``--repeat``, the two sides' runs interleaved. cryptofeed's handlers are
+coroutines: they are awaited in one coroutine, timed inside it, with an async no-op callback
+(cryptofeed requires an async one).
 liqmon's side is ``dialect.session(book).parse(text, received_at)``; its instrument book is
 made up from the frames' symbols (contract size 1: the sizes change values, not the work).
 """
@@ -259,8 +262,11 @@ def main() -> int:
             print(f"  {label:28} {'0/' + str(len(texts)):>9}   cryptofeed reads none of them "
                   f"({detail})")
             continue
-        ours = min(liqmon.time(used, args.loops) for _ in range(args.repeat))
-        theirs = min(cf.time(used, args.loops) for _ in range(args.repeat))
+        # Interleaved, so that both sides see the same load on a shared machine.
+        ours = theirs = float("inf")
+        for _ in range(args.repeat):
+            ours = min(ours, liqmon.time(used, args.loops))
+            theirs = min(theirs, cf.time(used, args.loops))
         n = len(used) * args.loops
         print(f"  {label:28} {f'{len(used)}/{len(texts)}':>9} {ours / n * 1e6:16.2f} "
               f"{theirs / n * 1e6:20.2f} {ours / theirs:6.2f}")

@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/parse.py [--liquidations 20000] [--marks 400] [--repeat 7]
         [--venue V ...] [--no-realdata] [--cpu N] [--wall]
+    .venv/bin/python benchmarks/parse.py --events [--repeat 7]
+
+``--events`` times only the parts of one event: ``event_id_from_fields``, the fast paths'
+id from a per-symbol hash state (the same value), a readable key of the same fields (for
+comparison), and building a ``Liquidation`` positionally and by keyword.
 
 Corpus, built before anything is timed and the same on every run:
 
@@ -340,6 +345,47 @@ def print_table(results: list[Result]) -> None:
               f"{r.parse_per_s / r.orjson_per_s:>12.2f}")
 
 
+def event_costs(repeat: int, calls: int = 200_000) -> None:
+    """``--events``: what building one event costs, its id and its object, per call."""
+    from hashlib import blake2b
+
+    import monitor.events as events
+
+    fields = ("PIPPINUSDT", 1740480207110, "Sell", "2846", "0.02456")
+    args = ("bybit", "PIPPINUSDT", "PIPPIN", PositionSide.LONG, 0.02456, 2846.0, 69.9,
+            1740480207110, 1.0, events.Completeness.FULL, "bybit:0123456789abcdef01234567")
+    kwargs = dict(zip(events.LIQUIDATION_KEYS, args, strict=True))
+    state = blake2b(b"bybit\x1fPIPPINUSDT\x1f", digest_size=12)
+    symbol, ts, side, size, price = fields
+
+    def hashed_from_state() -> str:
+        digest = state.copy()
+        digest.update(f"{ts}\x1f{side}\x1f{size}\x1f{price}".encode())
+        return "bybit:" + digest.hexdigest()
+
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("event_id_from_fields(venue, 5 fields)",
+         lambda: events.event_id_from_fields("bybit", *fields)),
+        ("id from a per-symbol blake2b state (same value)", hashed_from_state),
+        ("readable key of the same fields (other value)",
+         lambda: f"bybit:{symbol}:{ts}:{side}:{size}:{price}"),
+        ("Liquidation(*11 positional)", lambda: events.Liquidation(*args)),
+        ("new_liquidation(*11 positional)", lambda: events.new_liquidation(*args)),
+        ("Liquidation(**11 keywords)", lambda: events.Liquidation(**kwargs)),
+    ]
+    assert hashed_from_state() == events.event_id_from_fields("bybit", *fields)
+    print(f"python {platform.python_version()}, thread CPU, best of {repeat}, "
+          f"{calls:,} calls")
+    for label, call in cases:
+        best = math.inf
+        for _ in range(repeat):
+            started = time.thread_time()
+            for _ in range(calls):
+                call()
+            best = min(best, time.thread_time() - started)
+        print(f"  {label:50} {best / calls * 1e9:7.0f} ns")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--liquidations", type=int, default=20_000,
@@ -355,9 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu", type=int, help="pin the process to this CPU")
     parser.add_argument("--wall", action="store_true",
                         help="time with the wall clock instead of the thread's CPU time")
+    parser.add_argument("--events", action="store_true",
+                        help="only the cost of an event id and a Liquidation, per call")
     args = parser.parse_args(argv)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    if args.events:
+        event_costs(args.repeat)
+        return 0
     venues = args.venue or [v for v in VENUES if v in SIMULATORS]
     corpora = build(venues, args)
     clock = time.perf_counter if args.wall else time.thread_time

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from hashlib import blake2b as _blake2b
+from typing import Any
 
+import msgspec
 import orjson
 
 
@@ -52,11 +52,18 @@ LIQUIDATION_KEYS = (
 )
 
 
-_object_setattr = object.__setattr__
+class Liquidation(msgspec.Struct, frozen=True, gc=False):
+    """One force-closed position, normalised.
 
+    A frozen msgspec Struct rather than a frozen dataclass: built in about 120 ns instead of
+    the 250-600 ns of the dataclass (whose generated ``__init__`` stores every field through
+    ``object.__setattr__``), 16 bytes smaller, and left out of the cyclic garbage collector
+    (``gc=False``: it holds only strings, numbers and enum members, so it is never part of a
+    cycle). Equality, hashing, keyword and positional construction are as before;
+    ``msgspec.structs.replace`` and ``msgspec.structs.fields`` stand in for their
+    ``dataclasses`` namesakes.
+    """
 
-@dataclass(frozen=True, slots=True, init=False)
-class Liquidation:
     venue: str
     instrument: str
     coin: str
@@ -68,34 +75,6 @@ class Liquidation:
     received_at: float
     completeness: Completeness
     event_id: str
-
-    def __init__(self, venue: str, instrument: str, coin: str, position_side: PositionSide,
-                 price: float, qty_base: float, notional_usd: float, exchange_ts_ms: int,
-                 received_at: float, completeness: Completeness, event_id: str) -> None:
-        # The __init__ a frozen dataclass generates stores every field through
-        # object.__setattr__ (about 1.8 µs for eleven fields, as much as parsing the frame).
-        # Instead the new object briefly takes the class _LiquidationUnfrozen (the same
-        # slots, no frozen __setattr__), so that the stores are plain slot writes, and then
-        # takes this class back: the same frozen value, built in about a third of the time.
-        if self.__class__ is not Liquidation:  # a subclass may have another layout
-            for name, value in zip(LIQUIDATION_KEYS, (
-                    venue, instrument, coin, position_side, price, qty_base, notional_usd,
-                    exchange_ts_ms, received_at, completeness, event_id), strict=True):
-                _object_setattr(self, name, value)
-            return
-        _object_setattr(self, "__class__", _LiquidationUnfrozen)
-        self.venue = venue  # type: ignore[misc]
-        self.instrument = instrument  # type: ignore[misc]
-        self.coin = coin  # type: ignore[misc]
-        self.position_side = position_side  # type: ignore[misc]
-        self.price = price  # type: ignore[misc]
-        self.qty_base = qty_base  # type: ignore[misc]
-        self.notional_usd = notional_usd  # type: ignore[misc]
-        self.exchange_ts_ms = exchange_ts_ms  # type: ignore[misc]
-        self.received_at = received_at  # type: ignore[misc]
-        self.completeness = completeness  # type: ignore[misc]
-        self.event_id = event_id  # type: ignore[misc]
-        self.__class__ = Liquidation  # a plain store: the class is _LiquidationUnfrozen here
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -138,40 +117,12 @@ class Liquidation:
         return self.exchange_ts_ms // 60_000
 
 
-class _LiquidationUnfrozen:
-    """Liquidation's slot layout without its frozen ``__setattr__``: a Liquidation only
-    under construction has this class (``__class__`` assignment needs the same slots).
-
-    Called directly it is :data:`new_liquidation`, the positional constructor of hot paths:
-    it skips the call of ``Liquidation.__init__`` and one class switch.
-    """
-
-    __slots__ = LIQUIDATION_KEYS
-
-    def __init__(self, venue: str, instrument: str, coin: str, position_side: PositionSide,
-                 price: float, qty_base: float, notional_usd: float, exchange_ts_ms: int,
-                 received_at: float, completeness: Completeness, event_id: str) -> None:
-        self.venue = venue
-        self.instrument = instrument
-        self.coin = coin
-        self.position_side = position_side
-        self.price = price
-        self.qty_base = qty_base
-        self.notional_usd = notional_usd
-        self.exchange_ts_ms = exchange_ts_ms
-        self.received_at = received_at
-        self.completeness = completeness
-        self.event_id = event_id
-        self.__class__ = Liquidation  # type: ignore[assignment]
-
-
-if tuple(f.name for f in fields(Liquidation)) != LIQUIDATION_KEYS:
+if Liquidation.__struct_fields__ != LIQUIDATION_KEYS:
     raise RuntimeError("LIQUIDATION_KEYS must name Liquidation's fields, in order")
 
-# Liquidation(...) with positional arguments only, for parsers that build one per frame.
-new_liquidation = cast(Callable[
-    [str, str, str, PositionSide, float, float, float, int, float, Completeness, str],
-    Liquidation], _LiquidationUnfrozen)
+# Liquidation(...) with positional arguments, the constructor parsers call once per event
+# (the name stays for the callers of the dataclass days, when it skipped a class switch).
+new_liquidation = Liquidation
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +141,20 @@ def event_id_from_fields(venue: str, *fields: object) -> str:
     """A stable dedupe key for venues that publish no id: a hash of the identifying fields.
 
     The same liquidation seen twice (a reconnect replay, an overlapping rotation, a second
-    collector) hashes to the same id; the venue id keeps venues apart.
+    collector) hashes to the same id; the venue id keeps venues apart. The value is
+    :func:`event_id_from_text` of the venue and the fields joined by ``"\x1f"``.
     """
-    text = "\x1f".join([venue, *(str(f) for f in fields)])
-    return venue + ":" + hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    return event_id_from_text(venue, "\x1f".join(map(str, (venue, *fields))))
+
+
+def event_id_from_text(venue: str, text: str) -> str:
+    """The id of the identifying text ``venue␟field␟field…`` (``str()`` of each field).
+
+    Parsers' fast paths build that text with one f-string and call this directly: the same
+    id as :func:`event_id_from_fields`, at a third of its cost. The id stays a 12-byte
+    blake2b digest rather than the (cheaper still) readable text itself: ids are held by
+    the million in the dedupe and are Redis key names, and the text of untrusted fields
+    has no bound; and an unchanged value lets redundant daemons of different versions
+    dedupe each other during a rolling upgrade.
+    """
+    return venue + ":" + _blake2b(text.encode(), digest_size=12).hexdigest()

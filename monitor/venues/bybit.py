@@ -26,6 +26,11 @@ Facts (reference/exchanges.md §4):
 * The retired ``liquidation.{symbol}`` topic (one per symbol per second, so ``throttled``)
   is still read, because recordings hold it.
 
+``allLiquidation``, ``tickers`` and ``liquidation`` frames of the usual shape are first
+decoded by the typed decoders of ``monitor/venues/fast.py`` into the fields they read;
+anything else, or anything unusual, goes to :meth:`BybitSession.parse_generic`, which gives
+every item, reason and notice as it always has.
+
 Linear or inverse is decided, in this order, by the instrument book's spec, by the
 endpoint the connection serves, and only when neither is known (``liqmon parse`` without
 instruments) by the symbol: see :func:`kind_of_symbol`.
@@ -36,14 +41,24 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from hashlib import blake2b
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
+from msgspec import UNSET
 
 import monitor.venues._json as _json
+import monitor.venues.fast as _fast
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
-from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.events import (
+    Completeness,
+    Liquidation,
+    MarkPrice,
+    PositionSide,
+    event_id_from_fields,
+    new_liquidation,
+)
 from monitor.venues._json import BAD_VALUE
 from monitor.venues.dialect import (
     LONE_ROW,
@@ -76,12 +91,21 @@ ARGS_PER_FRAME = 10
 PING_FRAME = '{"op":"ping"}'
 SYMBOL_STATE_LIMIT = 4096
 _POSITION_SIDE = {"Buy": PositionSide.LONG, "Sell": PositionSide.SHORT}
+_FULL = Completeness.FULL
+_THROTTLED = Completeness.THROTTLED
+_INF = math.inf
+_ID_HEAD = VENUE + ":"
+# float() of a string that is no number raises ValueError, an unknown symbol FrameError:
+# such a frame is the generic path's.
+_FAST_REFUSED = (*_fast.DECODE_ERRORS, ValueError, FrameError)
 _MONTH_CODES = frozenset("FGHJKMNQUVXZ")
 # "error:handler not found,topic:X" (documented) or "Invalid symbol :[X]" (older servers).
 _REFUSED_TOPIC = re.compile(r"topic:\s*([^\s,\]]+)|\[([^\]\s,]+)\]")
 
 # (linear or inverse, coin, unit multiplier)
 _Terms = tuple[ContractKind, str, float]
+# (inverse, coin, unit multiplier, event-id hash state that has read "bybit␟symbol␟")
+_FastTerms = tuple[bool, str, float, blake2b]
 
 
 def kind_of_symbol(symbol: str) -> ContractKind | None:
@@ -142,9 +166,22 @@ class BybitSession:
         self._book_version = book.version
         self._category = category
         self._terms_cache: dict[str, _Terms] = {}
+        self._fast_terms: dict[str, _FastTerms] = {}
+        self._fast_version = book.version
         self._marks: dict[str, float] = {}
 
     def parse(self, text: str, received_at: float) -> list[Item]:
+        if text[:2] == '{"':
+            try:
+                got = self._parse_fast(_fast.bybit_frame(text), received_at)
+            except _FAST_REFUSED:
+                got = None
+            if got is not None:
+                return got
+        return self.parse_generic(text, received_at)
+
+    def parse_generic(self, text: str, received_at: float) -> list[Item]:
+        """Every frame, every shape, every check: what :meth:`parse` falls back to."""
         msg = _json.loads(text)
         if not isinstance(msg, dict):
             return [Unrecognised("not_an_object")]
@@ -161,6 +198,103 @@ class BybitSession:
         if "op" in msg or "success" in msg:
             return [_reply(msg)]
         return [Unrecognised("unknown_shape")]
+
+    # -- fast paths (monitor/venues/fast.py): None sends the frame to the generic path -----
+
+    def _parse_fast(self, frame: _fast.BybitFrame, received_at: float) -> list[Item] | None:
+        # startswith, not the generic path's partition: a bare "allLiquidation" topic goes
+        # the generic way, which gives the same.
+        topic = frame.topic
+        data = frame.data
+        if topic.startswith("allLiquidation."):
+            if data.__class__ is not list or not data:
+                return None
+            items: list[Item] = []
+            for row in data:
+                liq = self._fast_liquidation(row.s, row.S, row.v, row.p, row.T, _FULL,
+                                             received_at)
+                if liq is None:
+                    return None
+                items.append(liq)
+            return items
+        if data.__class__ is not _fast.BybitData:
+            return None
+        obj = data
+        if topic.startswith("tickers."):
+            return self._fast_ticker(frame, obj, received_at)
+        if topic.startswith("liquidation."):
+            size = obj.size if obj.size is not UNSET else obj.qty
+            ts = obj.updatedTime if obj.updatedTime is not UNSET else obj.time
+            if (size is UNSET or ts is UNSET or obj.side is UNSET
+                    or obj.price is UNSET):
+                return None
+            liq = self._fast_liquidation(obj.symbol, obj.side, size, obj.price, ts,
+                                         _THROTTLED, received_at)
+            return None if liq is None else [liq]
+        return None
+
+    def _fast_liquidation(self, symbol: str, raw_side: str, size_raw: str, price_raw: str,
+                          ts: int, completeness: Completeness, received_at: float
+                          ) -> Liquidation | None:
+        side = _POSITION_SIDE.get(raw_side)
+        size = float(size_raw)
+        price = float(price_raw)
+        if side is None or not symbol or not (0.0 < size < _INF and 0.0 < price < _INF):
+            return None
+        if self._book.version != self._fast_version:
+            self._fast_terms.clear()
+            self._fast_version = self._book.version
+        terms = self._fast_terms.get(symbol)
+        if terms is None:
+            terms = self._fast_terms_of(symbol)
+        inverse, coin, mult, id_state = terms
+        if inverse:
+            notional, qty = size, size / price
+        else:
+            notional, qty = size * price, size
+        if not notional < _INF:
+            return None
+        digest = id_state.copy()
+        digest.update(f"{ts}\x1f{raw_side}\x1f{size_raw}\x1f{price_raw}".encode())
+        return new_liquidation(
+            VENUE, symbol, coin, side, price / mult, qty * mult, notional, ts, received_at,
+            completeness, _ID_HEAD + digest.hexdigest())
+
+    def _fast_terms_of(self, symbol: str) -> _FastTerms:
+        kind, coin, mult = self._terms(symbol)
+        # The hash state has read "bybit␟symbol␟": each row copies it and feeds only its
+        # own fields, which gives the digest event_id_from_fields gives for the whole text.
+        terms = (kind is ContractKind.INVERSE, coin, mult,
+                 blake2b(f"{VENUE}\x1f{symbol}\x1f".encode(), digest_size=12))
+        if len(self._fast_terms) >= SYMBOL_STATE_LIMIT:
+            self._fast_terms.clear()
+        self._fast_terms[symbol] = terms
+        return terms
+
+    def _fast_ticker(self, frame: _fast.BybitFrame, data: _fast.BybitData,
+                     received_at: float) -> list[Item] | None:
+        kind = frame.type
+        symbol = data.symbol
+        ts = frame.ts
+        # A dash may be an option's (the generic path names those); a future's is rare.
+        if kind not in ("snapshot", "delta") or not symbol or "-" in symbol or ts is None:
+            return None
+        raw = data.markPrice
+        if raw is None or raw == "":
+            return []
+        price = float(raw)
+        if not 0.0 < price < _INF:
+            return None
+        marks = self._marks
+        if kind == "delta" and marks.get(symbol) == price:
+            return []
+        _kind, coin, mult = self._terms(symbol)
+        if len(marks) >= SYMBOL_STATE_LIMIT and symbol not in marks:
+            return None
+        marks[symbol] = price
+        return [MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)]
+
+    # -- the generic path -----------------------------------------------------------------
 
     def _all_liquidation(self, msg: dict[str, Any], received_at: float) -> list[Item]:
         data = _json.req(msg, "data")

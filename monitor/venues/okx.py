@@ -32,6 +32,11 @@ a few mark prices (its canary), never with the long price lists.
 
 The channel shows "recent" orders, at most about one per contract per second: completeness
 is ``throttled``.
+
+Pushes of the usual shape (after an instrument type's first push) are first decoded by the
+typed decoders of ``monitor/venues/fast.py`` into the fields they read; anything else, or
+anything unusual, goes to :meth:`OkxSession.parse_generic`, which gives every item, reason
+and notice as it always has.
 """
 
 from __future__ import annotations
@@ -39,13 +44,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from hashlib import blake2b
 from typing import Any
 
 import orjson
 
 import monitor.venues._json as _json
+import monitor.venues.fast as _fast
 from monitor.errors import FrameError, UnknownInstrument
-from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.events import (
+    Completeness,
+    Liquidation,
+    MarkPrice,
+    PositionSide,
+    event_id_from_fields,
+    new_liquidation,
+)
 from monitor.venues.dialect import (
     Ack,
     ConnectionPlan,
@@ -89,6 +103,16 @@ _QUOTE_PREFERENCE = ("USDT", "USDC", "USD")
 LIQUIDATION_CANARY_MARKS = 3
 _CANARY_COINS = ("BTC", "ETH", "SOL")
 _REFUSED_ARG = re.compile(r"channel:([\w-]+),\w+:([\w.-]+)")
+_LONG = PositionSide.LONG
+_SHORT = PositionSide.SHORT
+_THROTTLED = Completeness.THROTTLED
+_INF = math.inf
+_ID_HEAD = VENUE + ":"
+_FAST_TERMS_LIMIT = 4096  # instIds of garbage frames must not grow it unbounded
+# (inverse, contract size, coin, unit multiplier, event-id hash state)
+_FastTerms = tuple[bool, float, str, float, blake2b]
+# float() of a string that is no number raises ValueError: such a frame is the generic path's.
+_FAST_REFUSED = (*_fast.DECODE_ERRORS, ValueError)
 
 
 def _ts_ms(value: object, what: str) -> int:
@@ -283,8 +307,21 @@ class OkxSession:
         self.watched = watched
         self.replay_max_age_ms = replay_max_age_seconds * 1000.0
         self._pushed: set[str] = set()
+        self._fast_terms: dict[str, _FastTerms] = {}
+        self._fast_version = instruments.version
 
     def parse(self, text: str, received_at: float) -> list[Item]:
+        if text[:2] == '{"':
+            try:
+                got = self._parse_fast(_fast.okx_frame(text), received_at)
+            except _FAST_REFUSED:
+                got = None
+            if got is not None:
+                return got
+        return self.parse_generic(text, received_at)
+
+    def parse_generic(self, text: str, received_at: float) -> list[Item]:
+        """Every frame, every shape, every check: what :meth:`parse` falls back to."""
         if text == "pong":
             return [Pong()]
         msg = _json.loads(text)
@@ -302,6 +339,112 @@ class OkxSession:
         if channel == MARK_CHANNEL:
             return self._marks(_json.arr(msg["data"], "data"), received_at)
         return [Unrecognised("unknown_channel")]
+
+    # -- fast paths (monitor/venues/fast.py): None sends the frame to the generic path -----
+
+    def _parse_fast(self, frame: _fast.OkxFrame, received_at: float) -> list[Item] | None:
+        channel = frame.arg.channel
+        if channel == LIQUIDATION_CHANNEL:
+            # The first push of an instrument type is the generic path's (its replays).
+            if frame.arg.instType not in self._pushed:
+                return None
+            return self._fast_liquidations(frame.data, received_at)
+        if channel == MARK_CHANNEL:
+            return self._fast_marks(frame.data, received_at)
+        return None
+
+    def _fast_liquidations(self, rows: list[_fast.OkxRow], received_at: float
+                           ) -> list[Item] | None:
+        watched = self.watched
+        if self.instruments.version != self._fast_version:
+            self._fast_terms.clear()
+            self._fast_version = self.instruments.version
+        cache = self._fast_terms
+        items: list[Item] = []
+        for row in rows:
+            inst_id = row.instId
+            details = row.details
+            if details is None or not inst_id:
+                return None
+            if watched is not None and inst_id not in watched:
+                continue
+            terms = cache.get(inst_id)
+            if terms is None:
+                terms = self._fast_terms_of(inst_id)
+                if terms is None:
+                    return None
+            inverse, size, coin, mult, id_state = terms
+            for d in details:
+                ts_raw = d.ts
+                pos_side = d.posSide
+                side = d.side
+                if pos_side == "long":
+                    position_side = _LONG
+                elif pos_side == "short":
+                    position_side = _SHORT
+                elif pos_side in (None, "", "net") and side in ("sell", "buy"):
+                    position_side = _LONG if side == "sell" else _SHORT
+                else:
+                    return None
+                sz_raw = d.sz
+                px_raw = d.bkPx
+                contracts = float(sz_raw)
+                bk_px = float(px_raw)
+                if not (len(ts_raw) <= 16 and ts_raw.isascii() and ts_raw.isdigit()
+                        and 0.0 < contracts < _INF and 0.0 < bk_px < _INF):
+                    return None
+                if inverse:
+                    notional = contracts * size
+                    qty_quoted = notional / bk_px
+                else:
+                    qty_quoted = contracts * size
+                    notional = qty_quoted * bk_px
+                qty_base = qty_quoted * mult
+                if not (notional < _INF and qty_base < _INF):
+                    return None
+                digest = id_state.copy()
+                digest.update(f"{ts_raw}\x1f{side}\x1f{sz_raw}\x1f{px_raw}".encode())
+                items.append(new_liquidation(
+                    VENUE, inst_id, coin, position_side, bk_px / mult, qty_base, notional,
+                    int(ts_raw), received_at, _THROTTLED, _ID_HEAD + digest.hexdigest()))
+        return items
+
+    def _fast_terms_of(self, inst_id: str) -> _FastTerms | None:
+        """What the fast path needs of an instrument; None for what only the generic path
+        values or refuses (unknown, or linear in a quote that is not USD-like)."""
+        spec = self.instruments.get(inst_id)
+        if spec is None or not (spec.kind is ContractKind.INVERSE or (
+                spec.kind is ContractKind.LINEAR and spec.quote in USD_LIKE)):
+            return None
+        # The hash state has read "okx␟instId␟": each order copies it and feeds only its
+        # own fields, which gives the digest event_id_from_fields gives for the whole text.
+        terms = (spec.kind is ContractKind.INVERSE, spec.contract_size, spec.coin,
+                 spec.base_multiplier, blake2b(f"{VENUE}\x1f{inst_id}\x1f".encode(),
+                                               digest_size=12))
+        if len(self._fast_terms) >= _FAST_TERMS_LIMIT:
+            self._fast_terms.clear()
+        self._fast_terms[inst_id] = terms
+        return terms
+
+    def _fast_marks(self, rows: list[_fast.OkxRow], received_at: float) -> list[Item] | None:
+        get = self.instruments.get
+        items: list[Item] = []
+        for row in rows:
+            inst_id = row.instId
+            ts_raw = row.ts
+            raw = row.markPx
+            if raw is None or ts_raw is None or not inst_id:
+                return None
+            price = float(raw)
+            spec = get(inst_id)
+            if (spec is None or not 0.0 < price < _INF
+                    or not (len(ts_raw) <= 16 and ts_raw.isascii() and ts_raw.isdigit())):
+                return None
+            items.append(MarkPrice(VENUE, inst_id, spec.coin, price / spec.base_multiplier,
+                                   int(ts_raw), received_at))
+        return items or None
+
+    # -- the generic path -----------------------------------------------------------------
 
     def _liquidations(
         self, arg: dict[str, Any], data: list[Any], received_at: float

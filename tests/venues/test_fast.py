@@ -1,0 +1,287 @@
+"""The typed fast paths (monitor/venues/fast.py) against the generic paths they stand in for.
+
+Each session's ``parse`` tries its fast path and falls back to ``parse_generic``, the path
+the golden files were written for. Here the two are run side by side on twin sessions (the
+same frames before, so the same caches): every frame, happy, bent or real, must give the
+same items or the same FrameError either way; and the happy frames must actually be read
+by the fast path, without a call of the generic one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+from hypothesis import given, strategies as st
+
+from monitor.errors import FrameError, UnknownInstrument
+from monitor.events import Liquidation, MarkPrice, event_id_from_fields
+from monitor.venues import make_dialect
+from monitor.venues.dialect import DialectSession, Item
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
+from tests.support.fuzz import FUZZ, deep_variants, mutated_text
+from tests.support.golden import golden_files, load_case, seed_frames, venue_book
+from tests.support.realdata import realdata_lines, requires_realdata
+
+FAST_VENUES = ("binance-usdm", "binance-coinm", "bybit", "okx")
+NOW = 1_769_904_000.0
+
+BINANCE = ('{"e":"forceOrder","E":1698871323061,"o":{"s":"BTCUSDT","S":"BUY","o":"LIMIT",'
+           '"f":"IOC","q":"1.437","p":"35000.00","ap":"34959.70","X":"FILLED","l":"1.437",'
+           '"z":"1.437","T":1698871323059}}')
+BINANCE_COMBINED = '{"stream":"!forceOrder@arr","data":' + BINANCE + "}"
+BINANCE_MARKS = ('[{"e":"markPriceUpdate","E":1698871323000,"s":"BTCUSDT","p":"34950.1",'
+                 '"i":"34940.0","r":"0.0001","T":1698883200000},{"e":"markPriceUpdate",'
+                 '"E":1698871323000,"s":"ETHUSDT","p":"1800.5","i":"1800.0","r":"0.0001",'
+                 '"T":1698883200000}]')
+BYBIT = ('{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1740480207578,"data":['
+         '{"T":1740480207110,"s":"BTCUSDT","S":"Sell","v":"0.5","p":"95000.5"},'
+         '{"T":1740480207111,"s":"BTCUSDT","S":"Buy","v":"0.25","p":"95100"}]}')
+BYBIT_LEGACY = ('{"topic":"liquidation.BTCUSDT","type":"snapshot","ts":1673251091822,"data":'
+                '{"price":"16800.5","side":"Buy","size":"0.5","symbol":"BTCUSDT",'
+                '"updatedTime":1673251091822}}')
+BYBIT_TICKER = ('{"topic":"tickers.BTCUSDT","type":"delta","ts":1740480207578,"cs":1,"data":'
+                '{"symbol":"BTCUSDT","markPrice":"95001.25","indexPrice":"95000.1"}}')
+OKX = ('{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{'
+       '"bkLoss":"0","bkPx":"95000.1","ccy":"","posSide":"long","side":"sell","sz":"3",'
+       '"ts":"1769903999000"}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP",'
+       '"instType":"SWAP","uly":"BTC-USDT"}]}')
+OKX_MARK = ('{"arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},"data":[{'
+            '"instId":"BTC-USDT-SWAP","instType":"SWAP","markPx":"95001.5",'
+            '"ts":"1769903999500"}]}')
+
+# Happy frames per venue: the fast path reads them (after the warm-up frames).
+HAPPY: dict[str, tuple[str, ...]] = {
+    "binance-usdm": (BINANCE, BINANCE_COMBINED, BINANCE_MARKS),
+    "bybit": (BYBIT, BYBIT_LEGACY, BYBIT_TICKER),
+    "okx": (OKX, OKX_MARK),
+}
+# What each venue's session needs to know before its happy frames: the instruments, an
+# OKX first push of the type (its replays are the generic path's), Binance's symbol cache.
+EXTRA_SPECS: dict[str, tuple[InstrumentSpec, ...]] = {
+    "okx": (InstrumentSpec("okx", "BTC-USDT-SWAP", "BTC", ContractKind.LINEAR, 0.01, "USDT",
+                           category="SWAP"),),
+    "bybit": (InstrumentSpec("bybit", "BTCUSDT", "BTC", ContractKind.LINEAR, 1.0, "USDT",
+                             category="linear"),),
+}
+
+Outcome = tuple[str, Any]
+
+
+def book(venue: str) -> InstrumentBook:
+    found = venue_book(venue)
+    found.update(list(EXTRA_SPECS.get(venue, ())))
+    return found
+
+
+def twins(venue: str, warm: list[str] | None = None) -> tuple[DialectSession, DialectSession]:
+    """Two fresh sessions on one book, both warmed with the venue's seed frames."""
+    shared = book(venue)
+    dialect = make_dialect(venue)
+    pair = (dialect.session(shared), dialect.session(shared))
+    for text in seed_frames(venue) + list(HAPPY.get(venue, ())) + (warm or []):
+        for session in pair:
+            outcome(generic(session), text)
+    return pair
+
+
+def generic(session: DialectSession) -> Callable[[str, float], list[Item]]:
+    method: Callable[[str, float], list[Item]] = cast(Any, session).parse_generic
+    return method
+
+
+def outcome(parse: Callable[[str, float], list[Item]], text: str) -> Outcome:
+    try:
+        return "items", parse(text, NOW)
+    except FrameError as exc:
+        return "error", (type(exc).__name__, exc.reason, exc.detail)
+
+
+def same_either_way(venue: str, texts: list[str], warm: list[str] | None = None) -> None:
+    fast, slow = twins(venue, warm)
+    for text in texts:
+        assert outcome(fast.parse, text) == outcome(generic(slow), text), text[:300]
+
+
+def count_generic_calls(session: DialectSession) -> list[str]:
+    calls: list[str] = []
+    original = generic(session)
+
+    def counting(text: str, received_at: float) -> list[Item]:
+        calls.append(text)
+        return original(text, received_at)
+
+    cast(Any, session).parse_generic = counting
+    return calls
+
+
+# -- the fast path is taken, and gives what the generic path gives ------------------------
+
+
+@pytest.mark.parametrize("venue", sorted(HAPPY))
+def test_happy_frames_take_the_fast_path_and_give_the_generic_items(venue: str) -> None:
+    fast, slow = twins(venue)
+    calls = count_generic_calls(fast)
+    for text in HAPPY[venue]:
+        got = fast.parse(text, NOW)
+        assert got == generic(slow)(text, NOW)
+        assert any(isinstance(item, Liquidation | MarkPrice) for item in got) or (
+            text == BYBIT_TICKER)  # the warm-up saw this mark already: an unchanged delta
+    assert calls == []
+
+
+def test_the_fast_path_gives_the_id_event_id_from_fields_gives() -> None:
+    fast, _slow = twins("bybit")
+    liq = fast.parse(BYBIT, NOW)[0]
+    assert isinstance(liq, Liquidation)
+    assert liq.event_id == event_id_from_fields(
+        "bybit", "BTCUSDT", 1740480207110, "Sell", "0.5", "95000.5")
+    fast, _slow = twins("okx")
+    liq = fast.parse(OKX, NOW)[0]
+    assert isinstance(liq, Liquidation)
+    assert liq.event_id == event_id_from_fields(
+        "okx", "BTC-USDT-SWAP", "1769903999000", "sell", "3", "95000.1")
+
+
+@pytest.mark.parametrize("venue", FAST_VENUES)
+def test_golden_frames_give_the_same_either_way(venue: str) -> None:
+    same_either_way(venue, seed_frames(venue) + list(HAPPY.get(venue, ())))
+
+
+# -- frames the fast path refuses still give today's result -------------------------------
+
+REFUSED: dict[str, tuple[str, ...]] = {
+    "binance-usdm": (
+        BINANCE.replace('"z":"1.437"', '"z":1.437'),  # a number: the generic path reads it
+        BINANCE.replace('"ap":"34959.70"', '"ap":"NaN"'),
+        BINANCE.replace('"ap":"34959.70"', '"ap":"0"'),  # falls back to p
+        BINANCE.replace('"S":"BUY"', '"S":"HOLD"'),
+        BINANCE.replace('"T":1698871323059', '"T":"1698871323059"'),
+        BINANCE.replace('"BTCUSDT"', '"NEWCOINUSDT"'),  # not yet in the symbol cache
+        BINANCE.replace('"e":"forceOrder"', '"e":"forceOrder","e":"other"'),
+        BINANCE_COMBINED.replace('"stream":"!forceOrder@arr",', ""),
+        BINANCE_COMBINED.replace(',"data":', ',"e":"forceOrder","data":', 1),
+        BINANCE_COMBINED.replace(',"data":', ',"e":"markPriceUpdate","data":', 1),
+        BINANCE_MARKS.replace('"p":"1800.5"', '"p":"-1"'),
+        BINANCE_MARKS.replace('"e":"markPriceUpdate"', '"e":"other"', 1),
+        "[]",
+    ),
+    "bybit": (
+        BYBIT.replace('"v":"0.5"', '"v":0.5'),
+        BYBIT.replace('"p":"95100"', '"p":"inf"'),
+        BYBIT.replace('"S":"Buy"', '"S":"Hold"'),
+        BYBIT.replace('"s":"BTCUSDT","S":"Sell"', '"s":"","S":"Sell"'),
+        BYBIT.replace("BTCUSDT", "NOSUCH"),
+        BYBIT_LEGACY.replace('"size":"0.5"', '"size":null,"qty":"0.5"'),
+        BYBIT_LEGACY.replace('"updatedTime":1673251091822', '"time":1673251091822'),
+        BYBIT_TICKER.replace('"type":"delta"', '"type":"other"'),
+        BYBIT_TICKER.replace('"markPrice":"95001.25"', '"markPrice":"0"'),
+        BYBIT_TICKER.replace("BTCUSDT", "BTC-29DEC23-40000-C"),
+    ),
+    "okx": (
+        OKX.replace('"sz":"3"', '"sz":3'),
+        OKX.replace('"posSide":"long"', '"posSide":"both"'),
+        OKX.replace('"posSide":"long"', '"posSide":"net"'),
+        OKX.replace('"ts":"1769903999000"', '"ts":"17699039990000000"'),
+        OKX.replace('"bkPx":"95000.1"', '"bkPx":"-1"'),
+        OKX.replace("BTC-USDT-SWAP", "NO-SUCH-SWAP"),
+        OKX.replace('"arg":{', '"event":"error","arg":{'),
+        OKX.replace('"instType":"SWAP"}', '"instType":"OPTION"}'),  # a first push
+        OKX_MARK.replace('"markPx":"95001.5"', '"markPx":"nan"'),
+        OKX_MARK.replace('"data":[{', '"data":[{"instId":"BTC-USD-SWAP","ts":"1"},{'),
+    ),
+}
+
+
+@pytest.mark.parametrize("venue", sorted(REFUSED))
+def test_frames_the_fast_path_refuses_give_what_the_generic_path_gives(venue: str) -> None:
+    same_either_way(venue, list(REFUSED[venue]))
+
+
+@pytest.mark.parametrize("venue", sorted(REFUSED))
+def test_deep_nesting_falls_back_to_the_generic_path(venue: str) -> None:
+    same_either_way(venue, [v for text in HAPPY[venue] for v in deep_variants(text)])
+
+
+def test_an_out_of_range_number_in_an_unread_field_is_the_one_known_difference() -> None:
+    # orjson refuses the whole frame; msgspec skips the field (see monitor/venues/fast.py).
+    text = BYBIT.replace('"ts":1740480207578', '"ts":1740480207578,"x":1e999')
+    fast, slow = twins("bybit")
+    assert outcome(generic(slow), text)[0] == "error"
+    assert [type(item) for item in fast.parse(text, NOW)] == [Liquidation, Liquidation]
+
+
+@pytest.mark.parametrize("venue", FAST_VENUES)
+@FUZZ
+@given(data=st.data())
+def test_bent_frames_give_the_same_either_way(venue: str, data: st.DataObject) -> None:
+    frames = seed_frames(venue) + list(HAPPY.get(venue, ()))
+    text = mutated_text(data, frames)
+    if "e999" in text or "e+999" in text.lower():  # the one known difference
+        return
+    same_either_way(venue, [text])
+
+
+# -- recorded frames ----------------------------------------------------------------------
+
+REAL_FILES = {
+    "binance-usdm": ("binance_usdm_forceOrder.tardis.jsonl",
+                     "binance_usdm_forceOrder.unattributed.jsonl",
+                     "binance_usdm_markPrice.tardis.jsonl"),
+    "binance-coinm": ("binance_coinm_forceOrder.tardis.jsonl",
+                      "binance_coinm_markPrice.tardis.jsonl"),
+    "bybit": ("bybit_v5_allLiquidation.tardis.jsonl",
+              "bybit_v5_allLiquidation.unattributed.jsonl",
+              "bybit_liquidation_legacy.tardis.jsonl", "bybit_v5_linear_tickers.jsonl",
+              "bybit_v5_linear_tickers.unattributed.jsonl"),
+    "okx": ("okx_liquidation-orders.tardis.jsonl", "okx_liquidation-orders.unattributed.jsonl",
+            "okx_mark-price.tardis.jsonl"),
+}
+
+
+def made_up_spec(venue: str, instrument: str) -> InstrumentSpec:
+    """Terms for a recorded instrument the golden books do not list (the values differ from
+    the venue's, the work does not)."""
+    if venue == "okx":
+        parts = instrument.split("-")
+        inverse = parts[1] == "USD"
+        return InstrumentSpec(venue, instrument, parts[0],
+                              ContractKind.INVERSE if inverse else ContractKind.LINEAR,
+                              10.0 if inverse else 0.01, parts[1], category="SWAP")
+    inverse = venue == "binance-coinm" or instrument.endswith("USD")
+    return InstrumentSpec(venue, instrument, instrument[:3],
+                          ContractKind.INVERSE if inverse else ContractKind.LINEAR,
+                          10.0 if inverse else 1.0, "USD" if inverse else "USDT")
+
+
+@requires_realdata
+@pytest.mark.parametrize("venue", sorted(REAL_FILES))
+def test_recorded_frames_give_the_same_either_way(venue: str) -> None:
+    texts = [line for name in REAL_FILES[venue] for line in realdata_lines(name)]
+    known = book(venue)
+    for text in texts:  # every instrument of the recordings in the book
+        for _ in range(20):
+            try:
+                generic(make_dialect(venue).session(known))(text, NOW)
+            except UnknownInstrument as exc:
+                known.update([made_up_spec(venue, exc.instrument)])
+                continue
+            except FrameError:
+                pass
+            break
+    dialect = make_dialect(venue)
+    fast, slow = dialect.session(known), dialect.session(known)
+    calls = count_generic_calls(fast)
+    rounds = []
+    for _round in range(2):  # the second finds every cache warm
+        for text in texts:
+            assert outcome(fast.parse, text) == outcome(generic(slow), text), text[:300]
+        rounds.append(len(calls))
+    # Warm, some frames take the fast path, and none that did before goes the generic way.
+    assert rounds[1] - rounds[0] < len(texts) and rounds[1] - rounds[0] <= rounds[0]
+
+
+def test_golden_cases_cover_every_fast_venue() -> None:
+    for venue in FAST_VENUES:
+        assert golden_files(venue) and all("frame" in load_case(p) for p in golden_files(venue))
