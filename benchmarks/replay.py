@@ -118,11 +118,19 @@ def time_replay(path: Path, repeat: int) -> None:
 
 def time_scenario(repeat: int) -> None:
     from monitor.backtest import run_backtest
-    from monitor.simulator.scenarios import build_scenario
+    from monitor.simulator import scenarios
 
-    build, scenario = best_cpu(repeat, lambda: build_scenario("feb-2026"))
+    def cold(run: Callable[[], Any]) -> Callable[[], Any]:
+        def timed() -> Any:
+            # What `liqmon backtest --scenario` pays: one build in a fresh process.
+            if hasattr(scenarios, "clear_cache"):
+                scenarios.clear_cache()
+            return run()
+        return timed
+
+    build, scenario = best_cpu(repeat, cold(lambda: scenarios.build_scenario("feb-2026")))
     events = len(scenario.events) if not callable(scenario.events) else 0
-    whole, report = best_cpu(repeat, lambda: run_backtest(scenario="feb-2026"))
+    whole, report = best_cpu(repeat, cold(lambda: run_backtest(scenario="feb-2026")))
     print(f"backtest --scenario feb-2026: {events:,} events ({report.liquidations:,} "
           f"liquidations); build {build:.3f} s CPU, whole backtest {whole:.3f} s CPU "
           f"(build {build / whole:.0%}), best of {repeat}")
@@ -142,7 +150,7 @@ def proc_status() -> dict[str, float]:
     return found
 
 
-async def feed_day(liquidations: int, seed: int) -> None:
+async def feed_day(liquidations: int, seed: int, debug_memory: bool = False) -> None:
     from prometheus_client import CollectorRegistry
 
     from monitor.clock import VirtualClock
@@ -202,6 +210,14 @@ async def feed_day(liquidations: int, seed: int) -> None:
           f"peak {after['VmHWM']:.0f} MB")
     print(f"  counted {ingest.counted_total:,}; ingest dedupe holds "
           f"{len(ingest._dedupe):,} ids, the memory store's {len(store._dedupe):,}")  # type: ignore[attr-defined]
+    if debug_memory:
+        minutes = store._minutes  # type: ignore[attr-defined]
+        hours = store._hours  # type: ignore[attr-defined]
+        buckets = [*minutes.values(), *hours.values()]
+        print(f"  memory store: {len(minutes):,} minute and {len(hours):,} hour buckets, "
+              f"{sum(len(b.cells) for b in buckets):,} cells, "
+              f"{sum(len(b.top) for b in buckets):,} top events")
+        sys._debugmallocstats()  # pymalloc: blocks in use against arenas held (to stderr)
     await store.aclose()
 
 
@@ -224,9 +240,11 @@ def main() -> int:
     parser.add_argument("--rss-liquidations", type=int, default=DAY_LIQUIDATIONS,
                         help="0 skips the RSS figure")
     parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--debug-memory", action="store_true",
+                        help="with --rss-only: the memory store's size and pymalloc's stats")
     args = parser.parse_args()
     if args.rss_only:
-        asyncio.run(feed_day(args.rss_liquidations, args.seed))
+        asyncio.run(feed_day(args.rss_liquidations, args.seed, args.debug_memory))
         return 0
     if not args.skip_replay:
         with tempfile.TemporaryDirectory() as tmp:
