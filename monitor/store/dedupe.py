@@ -12,19 +12,24 @@ Redis' TTL does.
 Memory. Ids are grouped in slots of their stamp (a minute for ingest), oldest slot
 first. When more than ``max_ids`` are held, the oldest slots go first and the floor rises
 past them, so an evicted id can never be counted again: it is refused as too old instead.
-What is held of an id is its 64-bit string hash, not the string (which then dies with its
-event): an int, a set entry and a list slot, about 80 bytes, so the default bound of
-1,000,000 ids is about 80 MB at most, reached only on a day of far more than a million
-liquidations within the window; then the window shrinks to what fits. Two different ids
-with the same hash would make the second a duplicate: with a million ids held, about one
-chance in 30 million (n²/2⁶⁵), which is far below the venues' own losses. The hash is
-Python's, salted per process, so the dedupe is an in-process one, as it always was.
+What is held of an id is 60 bits of its string hash, not the string (which then dies with
+its event): an int of 32 bytes, a set entry (16 bytes in a table kept 30-60 % full) and a
+list slot, about 80 bytes, so the default bound of 1,000,000 ids is about 80 MB at most,
+reached only on a day of far more than a million liquidations within the window; then the
+window shrinks to what fits. Two different ids with the same 60 bits would make the second
+a duplicate: with a million ids held, about one chance in two million (n²/2⁶¹), far below
+the venues' own losses. The hash is Python's, salted per process, so the dedupe is an
+in-process one, as it always was.
 """
 
 from __future__ import annotations
 
 import heapq
 from enum import Enum
+
+# 60 of the hash's 64 bits: an int below 2**60 is a 32-byte object, one above a 48-byte one
+# (pymalloc's size classes), a third of what an id held costs.
+_KEY_MASK = (1 << 60) - 1
 
 
 class Verdict(Enum):
@@ -66,7 +71,7 @@ class Dedupe:
         """Remember ``event_id`` stamped ``stamp`` (seconds, same clock as ``now``)."""
         if now >= self._next_expiry:
             self._expire(now)
-        key = hash(event_id)  # cached in the string: free after the first dict lookup
+        key = hash(event_id) & _KEY_MASK  # the hash is cached in the string
         ids = self._ids
         if key in ids:
             return Verdict.DUPLICATE
