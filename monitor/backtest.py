@@ -34,7 +34,7 @@ from monitor.alerts import (
 )
 from monitor.config import Config
 from monitor.detector.engine import Detector
-from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, new_liquidation
 from monitor.feed.recorder import RawFrame, read_recording
 from monitor.replay import Progress, ReplayResult, replay
 from monitor.store.coverage import CoverageRow, coverage_json, describe_gaps, silent_minutes
@@ -281,8 +281,9 @@ def scenario_events(events: Iterator[Any], epoch: float) -> Iterator[Liquidation
         if e.kind == "mark":
             yield MarkPrice(e.venue, e.instrument, e.coin, e.price, ts_ms, at)
         else:
-            yield Liquidation(e.venue, e.instrument, e.coin, e.position_side, e.price, e.qty_base,
-                              e.notional_usd, ts_ms, at, Completeness.FULL, f"{e.venue}:sim:{n}")
+            yield new_liquidation(e.venue, e.instrument, e.coin, e.position_side, e.price,
+                                  e.qty_base, e.notional_usd, ts_ms, at, Completeness.FULL,
+                                  f"{e.venue}:sim:{n}")
 
 
 def _onset(truth: Mapping[str, Any] | None, epoch: float | None) -> float | None:

@@ -149,6 +149,7 @@ async def replay(
     ingest = Ingest(store, detector, metrics, clock, capacity=INGEST_CAPACITY, on_whale=whale,
                     on_liquidation=on_event, bounds=config.feed.bounds())
     parsers = _Parsers(config, books, cache_dir, simulated)
+    sessions: dict[tuple[str, str], DialectSession] = {}  # parsers' own, without the call
     evaluated: int | None = None
     wall_start = asyncio.get_running_loop().time()
 
@@ -182,10 +183,14 @@ async def replay(
             result.frames += 1
             if progress is not None and result.frames % 10_000 == 0:
                 progress(result.frames, None)
-            session = parsers.session(raw.venue, raw.connection)
+            key = (raw.venue, raw.connection)
+            session = sessions.get(key)
             if session is None:
-                result.unknown_venue_frames += 1
-                continue
+                session = parsers.session(raw.venue, raw.connection)
+                if session is None:
+                    result.unknown_venue_frames += 1
+                    continue
+                sessions[key] = session
             try:
                 items = session.parse(raw.frame, at)
             except FrameError:
@@ -193,8 +198,12 @@ async def replay(
                 continue
             events: list[Liquidation | MarkPrice] = []
             for item in items:
-                if isinstance(item, Liquidation | MarkPrice):
-                    events.append(item)
+                # Exact types first: most items are one of the two events.
+                kind = type(item)
+                if kind is Liquidation:
+                    events.append(item)  # type: ignore[arg-type]
+                elif kind is MarkPrice or isinstance(item, Liquidation | MarkPrice):
+                    events.append(item)  # type: ignore[arg-type]
                     if isinstance(item, MarkPrice):
                         result.marks += 1
                         if on_event is not None:

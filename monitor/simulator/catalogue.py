@@ -14,6 +14,7 @@ symbol. Prices are the approximate marks at the start of the night of 1 February
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.venues.instruments import ContractKind, InstrumentSpec
 
@@ -48,9 +49,12 @@ class Listing:
         return self.spec.kind is ContractKind.INVERSE
 
 
-@dataclass(frozen=True, slots=True)
-class Sized:
-    """A liquidation sized on a listing: the normalised figures a dialect must give back."""
+class Sized(NamedTuple):
+    """A liquidation sized on a listing: the normalised figures a dialect must give back.
+
+    A named tuple, not a frozen dataclass: built once per scenario liquidation, and a frozen
+    dataclass's ``__init__`` (an ``object.__setattr__`` per field) was a tenth of building
+    ``feb-2026``."""
 
     price: float  # USD per coin
     qty_base: float  # coin units

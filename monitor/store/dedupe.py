@@ -12,15 +12,24 @@ Redis' TTL does.
 Memory. Ids are grouped in slots of their stamp (a minute for ingest), oldest slot
 first. When more than ``max_ids`` are held, the oldest slots go first and the floor rises
 past them, so an evicted id can never be counted again: it is refused as too old instead.
-A held id costs about 150 bytes (the string, a dict entry and a list slot), so the default
-bound of 1,000,000 ids is about 150 MB at most, reached only on a day of far more than a
-million liquidations within the window; then the window shrinks to what fits.
+What is held of an id is 60 bits of its string hash, not the string (which then dies with
+its event): an int of 32 bytes, a set entry (16 bytes in a table kept 30-60 % full) and a
+list slot, about 80 bytes, so the default bound of 1,000,000 ids is about 80 MB at most,
+reached only on a day of far more than a million liquidations within the window; then the
+window shrinks to what fits. Two different ids with the same 60 bits would make the second
+a duplicate: with a million ids held, about one chance in two million (n²/2⁶¹), far below
+the venues' own losses. The hash is Python's, salted per process, so the dedupe is an
+in-process one, as it always was.
 """
 
 from __future__ import annotations
 
 import heapq
 from enum import Enum
+
+# 60 of the hash's 64 bits: an int below 2**60 is a 32-byte object, one above a 48-byte one
+# (pymalloc's size classes), a third of what an id held costs.
+_KEY_MASK = (1 << 60) - 1
 
 
 class Verdict(Enum):
@@ -32,7 +41,8 @@ class Verdict(Enum):
 class Dedupe:
     """Ids by time slot; ``admit`` is O(1) amortised."""
 
-    __slots__ = ("_floor", "_heap", "_ids", "_max", "_slot", "_slots", "_window")
+    __slots__ = ("_floor", "_heap", "_ids", "_max", "_next_expiry", "_slot", "_slots",
+                 "_window")
 
     def __init__(self, window_seconds: float, max_ids: int, slot_seconds: float = 60.0
                  ) -> None:
@@ -41,10 +51,13 @@ class Dedupe:
         self._window = window_seconds
         self._max = max_ids
         self._slot = slot_seconds
-        self._ids: dict[str, int] = {}  # id → its slot
-        self._slots: dict[int, list[str]] = {}  # slot → its ids
+        self._ids: set[int] = set()  # the hashes of the ids held
+        self._slots: dict[int, list[int]] = {}  # slot → the hashes of its ids
         self._heap: list[int] = []  # the slots held, smallest first
         self._floor = -(2**63)  # slots below it were evicted: refused as too old
+        # ``now`` from which the window's floor may have moved: before it, admit skips the
+        # expiry arithmetic (most calls, as a slot lasts a minute or more).
+        self._next_expiry = -float("inf")
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -56,9 +69,11 @@ class Dedupe:
 
     def admit(self, event_id: str, stamp: float, now: float) -> Verdict:
         """Remember ``event_id`` stamped ``stamp`` (seconds, same clock as ``now``)."""
-        self._expire(now)
+        if now >= self._next_expiry:
+            self._expire(now)
+        key = hash(event_id) & _KEY_MASK  # the hash is cached in the string
         ids = self._ids
-        if event_id in ids:
+        if key in ids:
             return Verdict.DUPLICATE
         slot = int(stamp // self._slot)
         if slot < self._floor:
@@ -67,8 +82,8 @@ class Dedupe:
         if held is None:
             held = self._slots[slot] = []
             heapq.heappush(self._heap, slot)
-        held.append(event_id)
-        ids[event_id] = slot
+        held.append(key)
+        ids.add(key)
         if len(ids) > self._max:
             self._evict_oldest()
         return Verdict.NEW
@@ -76,6 +91,9 @@ class Dedupe:
     def _expire(self, now: float) -> None:
         # The first slot wholly inside the window; whatever lies before it is forgotten.
         floor = int((now - self._window) // self._slot) + 1
+        # The floor moves on once now - window reaches floor x slot; checked a little early
+        # so that float rounding never lets a call skip it.
+        self._next_expiry = floor * self._slot + self._window - self._slot * 1e-6
         if floor > self._floor:
             self._floor = floor
             heap = self._heap
@@ -88,9 +106,7 @@ class Dedupe:
         self._floor = max(self._floor, slot + 1)
 
     def _drop(self, slot: int) -> None:
-        ids = self._ids
-        for event_id in self._slots.pop(slot):
-            del ids[event_id]
+        self._ids.difference_update(self._slots.pop(slot))
 
 
 def ingest_dedupe(window_hours: float, max_ids: int) -> Dedupe:

@@ -79,11 +79,16 @@ class _Bucket:
             self.cells[group] = _Cell(event, mask)
         else:
             cell.add(event, mask)
-        item = (event.notional_usd, event.event_id, event)
-        if len(self.top) < LARGEST_KEEP:
-            heapq.heappush(self.top, item)
-        elif item[:2] > self.top[0][:2]:
-            heapq.heapreplace(self.top, item)
+        top = self.top
+        usd = event.notional_usd
+        if len(top) < LARGEST_KEEP:
+            heapq.heappush(top, (usd, event.event_id, event))
+        else:
+            # (usd, id) > the smallest kept, without building the tuple for the many
+            # events that do not make the top.
+            low = top[0]
+            if usd > low[0] or (usd == low[0] and event.event_id > low[1]):
+                heapq.heapreplace(top, (usd, event.event_id, event))
 
 
 class _Day:
@@ -112,6 +117,7 @@ class MemoryStore:
         self._cascade_limit = cfg.cascade_history
         self._minutes: dict[int, _Bucket] = {}
         self._hours: dict[int, _Bucket] = {}
+        self._groups: dict[Group, Group] = {}
         self._cascades: dict[str, bytes] = {}
         self._coverage: dict[tuple[str, int], _Day] = {}
         self._beats: dict[str, float] = {}
@@ -136,9 +142,13 @@ class MemoryStore:
     async def add(self, events: Sequence[Liquidation]) -> int:
         now = self._clock.monotonic()
         self._sweep(now)
-        dedupe = self._dedupe
+        admit = self._dedupe.admit
         expires_at = now + self._retention_seconds
+        groups = self._groups
         new = 0
+        # A batch's events mostly share a minute: its two buckets are looked up once.
+        last_minute: int | None = None
+        in_minute = in_hour = _Bucket()
         for event in events:
             reason = refusal(event)
             if reason is not None:
@@ -148,19 +158,34 @@ class MemoryStore:
                 self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
                                       reason, event)
                 continue
-            if dedupe.admit(event.event_id, now, now) is not Verdict.NEW:
+            if admit(event.event_id, now, now) is not Verdict.NEW:
                 continue
             new += 1
-            group = (event.venue, event.coin, event.position_side.value)
+            key = (event.venue, event.coin, event.position_side.value)
+            # One tuple per group, shared by every bucket's cell of it.
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = key
             mask = COMPLETENESS_BITS[event.completeness]
             minute = event.exchange_ts_ms // 60_000
-            for buckets, index in ((self._minutes, minute), (self._hours, minute // 60)):
-                bucket = buckets.get(index)
-                if bucket is None or bucket.expires_at <= now:
-                    bucket = buckets[index] = _Bucket()
-                bucket.add(group, event, mask)
-                bucket.expires_at = expires_at
+            if minute != last_minute:
+                last_minute = minute
+                in_minute = self._bucket(self._minutes, minute, now, expires_at)
+                in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
+            in_minute.add(group, event, mask)
+            in_hour.add(group, event, mask)
         return new
+
+    @staticmethod
+    def _bucket(buckets: dict[int, _Bucket], index: int, now: float, expires_at: float
+                ) -> _Bucket:
+        """The live bucket ``index``, a new one if it is missing or expired, with its expiry
+        pushed to ``expires_at`` (as a Redis write renews a key's TTL)."""
+        bucket = buckets.get(index)
+        if bucket is None or bucket.expires_at <= now:
+            bucket = buckets[index] = _Bucket()
+        bucket.expires_at = expires_at
+        return bucket
 
     async def totals(
         self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+from typing import Any
 
+import orjson
 import pytest
 
 from monitor.events import PositionSide
 from monitor.simulator import SCENARIOS, Scenario, build_scenario
 from monitor.simulator.catalogue import CATALOGUE, COIN_PRICES_USD, listing, size_liquidation
+from monitor.simulator.scenarios import clear_cache
 from monitor.simulator.scenarios.feb2026 import NIGHT_TOTAL_USD, UNASSIGNED_USD, VENUE_SHARES
+from monitor.simulator.scenarios.model import ScenarioEvent
 
 FIVE = ("binance-usdm", "binance-coinm", "bybit", "okx", "hyperliquid")
 
@@ -192,3 +197,41 @@ def test_calm_runs_for_days_without_holding_them() -> None:
     sampled = list(itertools.islice(days.iter_events(), 0, None, 5000))
     assert sampled[-1].at_seconds > 2.9 * 86400
     assert math.isfinite(truth["total_usd"])
+
+
+# Digests of every event's repr (floats repr exactly) and of the ground truth, taken from the
+# generator before it was made faster: a faster build must give the same events, bit for bit.
+GOLDEN = [
+    ({}, 67_367, "9061a24c6832a2d1972b6aa1898c32d0", "b639df67b5d04dc375ae490d9ca8a8f6"),
+    ({"seed": 3}, 67_367, "ff151d943c843cbbeb01e4e63ac5ee1d",
+     "492e685e027ae475db2fac8a1256e87f"),
+    ({"duration_seconds": 3600, "venues": ["bybit"]}, 40_215,
+     "789feea4ca815e405b688124380f4f4e", "c3f4630e7ff0cbf29cc7058b586eafdc"),
+    ({"duration_seconds": 90, "seed": 1}, 61_967, "863fd2e0d6d0451d8fd5c11eac283caf",
+     "29674f911fe46159aab260bd38165c59"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "count", "events_digest", "truth_digest"), GOLDEN)
+def test_feb_events_are_the_golden_ones(kwargs: dict[str, Any], count: int,
+                                        events_digest: str, truth_digest: str) -> None:
+    clear_cache()  # built here, not taken from an earlier test's build
+    scenario = build_scenario("feb-2026", **kwargs)
+    digest = hashlib.sha256()
+    n = 0
+    for event in scenario.iter_events():
+        assert type(event) is ScenarioEvent
+        digest.update(repr(event).encode())
+        n += 1
+    truth = orjson.dumps(scenario.ground_truth, option=orjson.OPT_SORT_KEYS)
+    assert (n, digest.hexdigest()[:32], hashlib.sha256(truth).hexdigest()[:32]) == (
+        count, events_digest, truth_digest)
+
+
+def test_a_scenario_is_built_once_and_each_caller_has_its_own_ground_truth() -> None:
+    first = build_scenario("feb-2026", seed=5, duration_seconds=600)
+    first.ground_truth["scenario"] = "changed by a caller"
+    second = build_scenario("feb-2026", seed=5, duration_seconds=600)
+    assert second.events is first.events  # not built again
+    assert second.ground_truth["scenario"] == "feb-2026"
+    assert build_scenario("feb-2026", seed=6, duration_seconds=600).events != first.events

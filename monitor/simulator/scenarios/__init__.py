@@ -6,6 +6,9 @@ market and ``feb2026`` the night of 1 February 2026. ``build_scenario`` picks on
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 from collections.abc import Sequence
 
 from monitor.simulator.catalogue import listings
@@ -34,8 +37,25 @@ def build_scenario(
         listings(venue)  # KeyError for a venue the simulator does not know
     if duration_seconds is not None and duration_seconds <= 0:
         raise ValueError(f"duration_seconds must be positive, got {duration_seconds}")
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; expected one of {', '.join(SCENARIOS)}")
+    built = _cached(name, seed, chosen, duration_seconds)
+    # The events are immutable and shared; the ground truth is a dict, each caller's own.
+    return dataclasses.replace(built, ground_truth=copy.deepcopy(built.ground_truth))
+
+
+@functools.lru_cache(maxsize=4, typed=True)
+def _cached(name: str, seed: int, chosen: tuple[str, ...], duration_seconds: float | None
+            ) -> Scenario:
+    """A scenario is a pure function of its arguments: one process (the tests, a demo and
+    its backtests) builds each once."""
     if name == "calm":
         return build_calm(seed=seed, venues=chosen, duration_seconds=duration_seconds)
     if name == "feb-2026":
         return build_feb_2026(seed=seed, venues=chosen, duration_seconds=duration_seconds)
-    raise ValueError(f"unknown scenario {name!r}; expected one of {', '.join(SCENARIOS)}")
+    raise AssertionError(name)  # build_scenario checked it
+
+
+def clear_cache() -> None:
+    """Forget the scenarios built so far (the benchmark times cold builds)."""
+    _cached.cache_clear()

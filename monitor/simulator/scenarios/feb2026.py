@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import math
+import operator
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -159,7 +161,8 @@ def _venue_events(
     n = max(round(FEB_EVENTS * share.count_share), 20)
     whales = [(coin, usd, at) for venue, coin, usd, at in WHALES if venue == share.venue]
     coins = [c for c in share.coins if any(item.coin == c for item in listings(share.venue))]
-    weights = [share.coins[c] for c in coins]
+    # Cumulative once, not per draw: random.choices accumulates the weights the same way.
+    cum_weights = list(itertools.accumulate(share.coins[c] for c in coins))
     plan: list[tuple[float, str, PositionSide]] = []
     burst = int(n * BURST_SHARE) if share.venue == "hyperliquid" and whales else 0
     for i in range(n):
@@ -168,7 +171,7 @@ def _venue_events(
             plan.append((start + rng.random() * BURST_SECONDS, "ETH", PositionSide.LONG))
             continue
         side = PositionSide.LONG if rng.random() < share.long_share else PositionSide.SHORT
-        plan.append((profile.sample(rng), rng.choices(coins, weights)[0], side))
+        plan.append((profile.sample(rng), rng.choices(coins, cum_weights=cum_weights)[0], side))
     raw = _raw_sizes(rng, n)
     # Scale each side so the venue's totals (whales included) match its share exactly
     # before lot rounding.
@@ -238,9 +241,11 @@ def build_feb_2026(*, seed: int, venues: Sequence[str], duration_seconds: float 
         if share.venue in venues:
             rng = random.Random(f"feb-2026-{share.venue}-{seed}")
             liquidations += _venue_events(share, rng, profile, path, scale)
-    liquidations.sort(key=lambda e: e.at_seconds)
+    at_seconds = operator.attrgetter("at_seconds")
+    liquidations.sort(key=at_seconds)
     marks = list(mark_events(path, coins, MARK_STEP * max(scale, 0.01), duration))
-    events = sorted(marks + liquidations, key=lambda e: (e.at_seconds, e.kind != "mark"))
+    # Marks before liquidations at the same time: the sort is stable and marks come first.
+    events = sorted(marks + liquidations, key=at_seconds)
     return Scenario("feb-2026", duration, tuple(events), _truth(seed, venues, duration, scale,
                                                                liquidations, path))  # fmt: skip
 
