@@ -36,7 +36,7 @@ class StoreConfig:
     )
     dedupe_max_ids: int = field(
         default=1_000_000,
-        metadata={"min": 1, "help": "most event ids remembered in process (~150 B each); "
+        metadata={"min": 1, "help": "most event ids remembered in process (~75 B each); "
                   "past it the oldest go and events older than them are refused"},
     )
     connect_timeout_seconds: float = field(
