@@ -4,13 +4,13 @@ the cluster's single slot, Sentinel, credentials. Real redis-server processes th
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 from redis.crc import key_slot
@@ -241,7 +241,7 @@ async def test_the_script_is_idempotent(redis_server: RedisServer) -> None:
 
 def seen_by_another_daemon(event: Liquidation) -> Liquidation:
     """The same liquidation as a second daemon parses it: same id, another receive time."""
-    return dataclasses.replace(event, received_at=event.received_at + 0.5)
+    return msgspec.structs.replace(event, received_at=event.received_at + 0.5)
 
 
 async def test_a_cell_partly_counted_before_adds_only_its_new_events(
@@ -351,7 +351,7 @@ async def test_event_ids_the_script_cannot_take_are_refused(
     config = redis_config(redis_server.url)
     store = RedisStore(connect(config)[0], config)
     try:
-        bad = [dataclasses.replace(make_event(float(i + 1)), event_id=event_id)
+        bad = [msgspec.structs.replace(make_event(float(i + 1)), event_id=event_id)
                for i, event_id in enumerate(["", "okx:a\nb", "okx:\ud800"])]
         good = [make_event(10.0), make_event(20.0)]
         prepared = store.prepare([good[0], *bad, good[1]])
