@@ -420,8 +420,12 @@ class Metrics:
     def topic_refused(self, venue: str) -> None:
         self.topics_refused.labels(venue).inc()
 
-    def ingest_drop(self, venue: str) -> None:
-        _count(self._hot.ingest_dropped, venue)
+    def ingest_drop(self, venue: str, events: int = 1) -> None:
+        dropped = self._hot.ingest_dropped
+        try:
+            dropped[venue][0] += events
+        except KeyError:
+            dropped[venue] = [float(events)]
 
     def duplicate(self, venue: str) -> None:
         _count(self._hot.duplicates, venue)
@@ -468,6 +472,34 @@ class Metrics:
         if seen is None or ts_ms - seen[0] > LARGEST_WINDOW_MS or notional >= seen[1]:
             self._largest_seen[largest_key] = (ts_ms, notional)
             self._hot.largest[largest_key] = notional
+
+    def liquidations(self, events: Iterable[Liquidation]) -> None:
+        """:meth:`liquidation` of each event, in one call (one frame's rows)."""
+        slots = self._slots
+        largest_seen = self._largest_seen
+        largest = self._hot.largest
+        size_bounds, lag_bounds = SIZE_BUCKETS_USD, LAG_BUCKETS_SECONDS
+        for event in events:
+            key = (event.venue, event.coin, event.position_side)
+            slot = slots.get(key)
+            if slot is None:
+                slot = self._slot(*key)
+            tally, size, lag_buckets, largest_key = slot
+            notional = event.notional_usd
+            ts_ms = event.exchange_ts_ms
+            tally[0] += 1
+            tally[1] += notional
+            size[bisect_left(size_bounds, notional)] += 1
+            size[-1] += notional
+            lag = event.received_at - ts_ms / 1000.0
+            if lag < 0.0:
+                lag = 0.0
+            lag_buckets[bisect_left(lag_bounds, lag)] += 1
+            lag_buckets[-1] += lag
+            seen = largest_seen.get(largest_key)
+            if seen is None or ts_ms - seen[0] > LARGEST_WINDOW_MS or notional >= seen[1]:
+                largest_seen[largest_key] = (ts_ms, notional)
+                largest[largest_key] = notional
 
     def expire_largest(self, now_ms: int) -> None:
         """Zero the largest-liquidation gauges whose minute has passed and the whale
