@@ -88,6 +88,8 @@ class Ingest:
         # stream. It must not wait.
         self._on_liquidation = on_liquidation
         self._queue: deque[tuple[str, list[Event]]] = deque()
+        # Counted ahead of the queue (frames that may raise a whale alert), not yet stored.
+        self._early: list[Liquidation] = []
         self._queued = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -108,6 +110,19 @@ class Ingest:
     def put(self, venue: str, events: list[Event]) -> None:
         if not self.accepting:
             return
+        detector = self.detector
+        if detector is not None:
+            floor = detector.whale_floor_usd
+            for event in events:
+                if isinstance(event, Liquidation) and event.notional_usd >= floor:
+                    # A frame that may raise a whale alert is counted now, in the reader's
+                    # step, ahead of the queued backlog: the alert is out before the next
+                    # loop step instead of after the slices before it. Its store write goes
+                    # with the consumer's next slice.
+                    self._process(events, self._early)
+                    self._idle.clear()
+                    self._wake.set()
+                    return
         room = self._capacity - self._queued
         if len(events) > room:
             lost = len(events) - max(room, 0)
@@ -134,8 +149,8 @@ class Ingest:
             await self._drain_queue()
 
     async def _drain_queue(self) -> None:
-        while self._queue:
-            batch: list[Liquidation] = []
+        while self._queue or self._early:
+            batch, self._early = self._early, []
             # A bounded slice, one store call for it, then the loop runs everything else
             # (readers, the alert path, scrapes) before the next: a burst's backlog never
             # holds the loop for more than a slice.

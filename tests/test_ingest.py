@@ -156,3 +156,24 @@ async def test_a_frame_is_one_batch_with_the_verdicts_of_its_events_one_by_one()
     assert get("liqmon_frames_invalid_total", {"venue": "bybit", "reason": "bounds_price"}) == 1
     row = (await store.totals(60, now_ms=int(T0 * 1000)))[0]
     assert row.count == 4
+
+
+async def test_a_frame_that_may_raise_a_whale_alert_goes_ahead_of_the_queue() -> None:
+    store = MemoryStore()
+    _, detector, _registry, clock = parts(store)
+    whales: list[WhaleAlert] = []
+    ingest = Ingest(store, detector, Metrics(CollectorRegistry(), ["bybit"], ["BTC"],
+                                             process_metrics=False),
+                    clock, capacity=10, on_whale=whales.append,
+                    dedupe=ingest_dedupe(48, 1_000_000))
+    backlog = [liq(i, T0 - 30 + i) for i in range(10)]
+    ingest.put("bybit", backlog)
+    whale = liq(99, T0 - 1, 30e6)
+    # The queue is full, and the consumer has not run: the whale is counted all the same.
+    ingest.put("bybit", [liq(98, T0 - 2), whale])
+    assert [w.liquidation for w in whales] == [whale]
+    assert ingest.counted_total == 2 and ingest.queued == 10
+    assert await ingest.drain(5 * T) == 0
+    assert ingest.counted_total == detector.seen == 12
+    row = (await store.totals(60, now_ms=int(T0 * 1000)))[0]
+    assert row.count == 12

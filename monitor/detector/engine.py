@@ -119,6 +119,11 @@ class Detector:
             return []
         return [whale_alert(event, threshold)]
 
+    @property
+    def whale_floor_usd(self) -> float:
+        """No liquidation below this raises a whale alert (the lowest coin threshold)."""
+        return self._min_whale
+
     def on_liquidations(self, events: Iterable[Liquidation]) -> list[WhaleAlert]:
         """:meth:`on_liquidation` of each event (one frame's rows); the whale alerts of all."""
         add = self._windows.add
