@@ -14,11 +14,8 @@ rarely updated metrics stay prometheus_client objects.
 
 The endpoint does not format the per-event families through prometheus_client (label
 escaping, sorting and number formatting for each of thousands of samples, about 20 ms for
-12 venues): :func:`collect_for_exposition` has the collector give them as text made from
-cached lines (each label set's escaped prefix built once, a line formatted again only when
-its value changed), and :func:`render` joins that text with prometheus_client's for the
-rest. The bytes are those of ``generate_latest``; any other reader of the registry still
-gets ordinary families.
+12 venues): while it collects (``monitor.exposition``), the collector gives them as text
+made from cached lines. Any other reader of the registry still gets ordinary families.
 """
 
 from __future__ import annotations
@@ -27,8 +24,6 @@ import contextlib
 import platform
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
-from math import copysign
 from typing import Any
 
 from prometheus_client import (
@@ -39,7 +34,6 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
-    generate_latest,
 )
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -52,6 +46,7 @@ from prometheus_client.utils import floatToGoString
 from monitor import __version__
 from monitor.alerts import COIN_SCOPE_PREFIX, coin_scope, venue_scope
 from monitor.events import SIDE_NAMES, Liquidation, MarkPrice, PositionSide
+from monitor.exposition import FamilyLines, PreRendered, pre_rendering
 
 OTHER_COIN = "other"
 SEVERITY_LEVEL = {"warning": 1, "critical": 2, "extreme": 3}
@@ -95,13 +90,13 @@ class _HotCollector:
         self.last_frame: dict[str, float] = {}
         self.ingest_dropped: dict[str, list[float]] = {}
         self.duplicates: dict[str, list[float]] = {}
-        self._lines: list[_FamilyLines] | None = None
+        self._lines: list[FamilyLines] | None = None
 
     def describe(self) -> Iterator[Metric]:
         return self._families(with_samples=False)
 
     def collect(self) -> Iterator[Metric]:
-        if _PRE_RENDER.get():
+        if pre_rendering():
             return iter((PreRendered(self.render()),))
         return self._families(with_samples=True)
 
@@ -112,7 +107,9 @@ class _HotCollector:
         two scrapes)."""
         lines = self._lines
         if lines is None:
-            lines = self._lines = _FamilyLines.of(self._families(with_samples=False))
+            lines = self._lines = [
+                FamilyLines(family, HISTOGRAM_LE.get(family.name, ()))
+                for family in self._families(with_samples=False)]
         liquidations, usd, size, largest, whales, whale_severity, mark, frames, last_frame, \
             lag, dropped, duplicates = lines
         out: list[str] = []
@@ -213,150 +210,6 @@ class _HotCollector:
                      last_frame, lag, dropped, duplicates))
 
 
-# Set while the endpoint collects for its own renderer: the hot collector then gives its
-# text, not its families (any other reader of the registry still gets families).
-_PRE_RENDER: ContextVar[bool] = ContextVar("liqmon_pre_render", default=False)
-
-
-class PreRendered(Metric):
-    """Families already in the text exposition format: :func:`render` copies the text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__("liqmon_pre_rendered", "", "unknown")
-        self.text = text
-
-
-class _Families:
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> list[Metric]:
-        return self._families
-
-
-def collect_for_exposition(registry: CollectorRegistry) -> list[Metric]:
-    """The registry's families as :func:`render` takes them: the per-event metrics already
-    as text. Reads live values, so it runs where they are updated (the event loop)."""
-    token = _PRE_RENDER.set(True)
-    try:
-        return list(registry.collect())
-    finally:
-        _PRE_RENDER.reset(token)
-
-
-def render(families: Sequence[Metric]) -> bytes:
-    """The text exposition of ``families`` (as :func:`collect_for_exposition` returns them),
-    byte for byte what ``generate_latest`` gives for the registry."""
-    parts: list[bytes] = []
-    rest: list[Metric] = []
-    for family in families:
-        if isinstance(family, PreRendered):
-            if rest:
-                parts.append(generate_latest(_Families(rest)))
-                rest = []
-            parts.append(family.text.encode())
-        else:
-            rest.append(family)
-    if rest:
-        parts.append(generate_latest(_Families(rest)))
-    return b"".join(parts)
-
-
-def _escape_value(value: str) -> str:
-    # prometheus_client's escaping of label values.
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
-
-
-def _label_text(pairs: Iterable[tuple[str, str]]) -> str:
-    return ",".join(f'{name}="{_escape_value(value)}"' for name, value in sorted(pairs))
-
-
-class _FamilyLines:
-    """The text of one per-event family: its header, and per label set the prefix of each
-    sample line (escaped and sorted as prometheus_client writes them) with the last line
-    made, reused while the value is the same."""
-
-    def __init__(self, family: Metric) -> None:
-        name, kind = family.name, family.type
-        self.sample = name + "_total" if kind == "counter" else name
-        self.name = name
-        self.labelnames: tuple[str, ...] = tuple(family._labelnames)  # type: ignore[attr-defined]
-        doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        self._head = f"# HELP {self.sample} {doc}\n# TYPE {self.sample} {kind}\n"
-        # label values → [prefix, value, line]
-        self._cache: dict[tuple[str, ...], list[Any]] = {}
-        # label values → prefixes of the bucket lines, then _count and _sum
-        self._histograms: dict[tuple[str, ...], list[list[Any]]] = {}
-        self._le: tuple[str, ...] = SIZE_LE if name == "liqmon_liquidation_size_usd" else LAG_LE
-
-    @classmethod
-    def of(cls, families: Iterable[Metric]) -> list[_FamilyLines]:
-        return [cls(family) for family in families]
-
-    def head(self, out: list[str]) -> None:
-        out.append(self._head)
-
-    def _prefix(self, sample: str, labels: tuple[str, ...],
-                extra: tuple[tuple[str, str], ...] = ()) -> str:
-        pairs = (*zip(self.labelnames, labels, strict=True), *extra)
-        return f"{sample}{{{_label_text(pairs)}}} "
-
-    def line(self, labels: tuple[str, ...], value: float) -> str:
-        cached = self._cache.get(labels)
-        if cached is None:
-            cached = self._cache[labels] = [self._prefix(self.sample, labels), None, ""]
-        elif cached[1] == value and value != 0.0:
-            return cached[2]  # type: ignore[no-any-return]
-        return _cached_line(cached, value)
-
-    def values(self, out: list[str], series: Mapping[Any, float]) -> None:
-        """One line per entry of a dict from label values to a number."""
-        line = self.line
-        for labels, value in series.items():
-            out.append(line(labels, value))
-
-    def counts(self, out: list[str], series: Mapping[Any, list[float]]) -> None:
-        """One line per entry of a dict from label values to a one-number list."""
-        line = self.line
-        for labels, (value,) in series.items():
-            out.append(line(labels, value))
-
-    def venue_values(self, out: list[str], series: Mapping[str, Any]) -> None:
-        """One line per entry of a dict from a venue to a number or a one-number list."""
-        line = self.line
-        for venue, value in series.items():
-            out.append(line((venue,), value[0] if value.__class__ is list else value))
-
-    def histogram(self, out: list[str], labels: tuple[str, ...], buckets: Buckets) -> None:
-        cached = self._histograms.get(labels)
-        if cached is None:
-            prefixes = [self._prefix(self.name + "_bucket", labels, (("le", le),))
-                        for le in self._le]
-            prefixes.append(self._prefix(self.name + "_count", labels))
-            prefixes.append(self._prefix(self.name + "_sum", labels))
-            cached = self._histograms[labels] = [[prefix, None, ""] for prefix in prefixes]
-        running = 0.0
-        for entry, count in zip(cached[:-2], buckets, strict=False):
-            running += count
-            out.append(_cached_line(entry, running))
-        out.append(_cached_line(cached[-2], running))
-        out.append(_cached_line(cached[-1], buckets[-1]))
-
-
-def _cached_line(cached: list[Any], value: float) -> str:
-    # 0.0 == -0.0, but they are written differently: a zero is compared by its sign too.
-    old = cached[1]
-    if old is None or old != value or (value == 0.0 and copysign(1.0, value) != copysign(1.0, old)):
-        cached[1] = value
-        text = repr(value)
-        # floatToGoString writes repr() unless the value is not finite or has more than six
-        # digits before the point (then Go's exponent form): only those take the call.
-        if not 0 <= text.find(".") <= 6:
-            text = floatToGoString(value)  # type: ignore[no-untyped-call]
-        cached[2] = cached[0] + text + "\n"
-    return cached[2]  # type: ignore[no-any-return]
-
-
 def _le(bounds: Sequence[float]) -> tuple[str, ...]:
     """The ``le`` labels prometheus_client's Histogram gives these bounds."""
     return (*(floatToGoString(b) for b in bounds), "+Inf")  # type: ignore[no-untyped-call]
@@ -364,6 +217,7 @@ def _le(bounds: Sequence[float]) -> tuple[str, ...]:
 
 SIZE_LE = _le(SIZE_BUCKETS_USD)
 LAG_LE = _le(LAG_BUCKETS_SECONDS)
+HISTOGRAM_LE = {"liqmon_liquidation_size_usd": SIZE_LE, "liqmon_event_lag_seconds": LAG_LE}
 
 
 def _cumulative(le: Sequence[str], buckets: Buckets) -> list[tuple[str, float]]:

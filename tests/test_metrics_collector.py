@@ -16,14 +16,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.exposition import collect_for_exposition, render
 from monitor.metrics import (
     LAG_BUCKETS_SECONDS,
     LARGEST_WINDOW_MS,
     OTHER_COIN,
     SIZE_BUCKETS_USD,
     Metrics,
-    collect_for_exposition,
-    render,
 )
 
 VENUES = ["bybit", "okx"]
