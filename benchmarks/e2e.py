@@ -4,6 +4,7 @@
         [--seconds 20] [--warmup 5]
     .venv/bin/python benchmarks/e2e.py --mode prices [--rate 1000] [--symbols 500]
         [--mark-rows 600]
+    .venv/bin/python benchmarks/e2e.py --profile /tmp/daemon.prof   # then pstats it
 
 The daemon is the real one, ``python -m monitor run`` in a child process with the memory
 store, configured only through ``LIQMON_`` environment overrides (as ``Simulator
@@ -104,9 +105,12 @@ class LiquidationFrames:
         for _ in range(self.rows):
             self.serial += 1
             qty = self.rng.uniform(1e3, 5e4) / price
-            # The serial in the quantity's last digits keeps every row a distinct liquidation.
+            # The serial in the quantity's last digits keeps every row a distinct liquidation
+            # (after a decimal point of its own where the listing's quantities have none: the
+            # digits must not multiply the quantity, which the daemon's bounds would refuse).
+            point = "" if item.qty_decimals else "."
             rows.append({"T": now_ms, "s": item.symbol, "S": "Sell" if self.serial % 2 else "Buy",
-                         "v": f"{qty:.{item.qty_decimals}f}{self.serial % 1_000_000:06d}",
+                         "v": f"{qty:.{item.qty_decimals}f}{point}{self.serial % 1_000_000:06d}",
                          "p": fmt(price, item.price_decimals)})
         topic = f"allLiquidation.{item.symbol}"
         return orjson.dumps({"topic": topic, "type": "snapshot", "ts": now_ms,
@@ -264,8 +268,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             env |= {"LIQMON_METRICS__PORT": str(metrics_port),
                     "LIQMON_FEED__INSTRUMENT_CACHE_DIR": tmp,
                     "LIQMON_LOGGING__LEVEL": "ERROR", "LIQMON_STORE__BACKEND": "memory"}
+            profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
             daemon = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "monitor", "run", env=env, cwd=ROOT,
+                sys.executable, *profile, "-m", "monitor", "run", env=env, cwd=ROOT,
                 stdin=subprocess.DEVNULL)
             try:
                 return await measure(args, server, daemon, metrics_port, bybit_symbols,
@@ -330,6 +335,9 @@ def main() -> int:
     parser.add_argument("--mark-rows", type=int, default=600, help="Binance mark array rows")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--profile", metavar="PATH", default=None,
+                        help="run the daemon under cProfile, its stats written to PATH at exit "
+                             "(CPU figures then include the profiler's overhead)")
     args = parser.parse_args()
     if args.rate is None:
         args.rate = 1000.0 if args.mode == "prices" else 20_000.0

@@ -24,14 +24,22 @@ from monitor.alerts import WhaleAlert
 from monitor.clock import Clock
 from monitor.detector.engine import Detector
 from monitor.errors import StoreError
-from monitor.events import SIDE_NAME, Liquidation, MarkPrice
+from monitor.events import Liquidation, MarkPrice, PositionSide
 from monitor.logs import RateLimitedLog
 from monitor.metrics import Metrics
 from monitor.store.base import Store
 from monitor.store.config import StoreConfig
 from monitor.store.dedupe import Dedupe, Verdict, ingest_dedupe
-from monitor.store.records import refusal
-from monitor.venues.bounds import DEFAULT_BOUNDS, REASON_PREFIX, Bounds, describe, out_of_bounds
+from monitor.store.records import STORABLE_MAX, refusal
+from monitor.venues.bounds import (
+    DEFAULT_BOUNDS,
+    EARLIEST_MS,
+    LATEST_MS,
+    REASON_PREFIX,
+    Bounds,
+    describe,
+    out_of_bounds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,8 @@ class Ingest:
         # stream. It must not wait.
         self._on_liquidation = on_liquidation
         self._queue: deque[tuple[str, list[Event]]] = deque()
+        # Counted ahead of the queue (frames that may raise a whale alert), not yet stored.
+        self._early: list[Liquidation] = []
         self._queued = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -100,13 +110,25 @@ class Ingest:
     def put(self, venue: str, events: list[Event]) -> None:
         if not self.accepting:
             return
+        detector = self.detector
+        if detector is not None:
+            floor = detector.whale_floor_usd
+            for event in events:
+                if isinstance(event, Liquidation) and event.notional_usd >= floor:
+                    # A frame that may raise a whale alert is counted now, in the reader's
+                    # step, ahead of the queued backlog: the alert is out before the next
+                    # loop step instead of after the slices before it. Its store write goes
+                    # with the consumer's next slice.
+                    self._process(events, self._early)
+                    self._idle.clear()
+                    self._wake.set()
+                    return
         room = self._capacity - self._queued
         if len(events) > room:
             lost = len(events) - max(room, 0)
             events = events[: max(room, 0)]
             self.stats.dropped += lost
-            for _ in range(lost):
-                self._metrics.ingest_drop(venue)
+            self._metrics.ingest_drop(venue, lost)
             log.warning("%s: ingest queue full, %d events dropped", venue, lost)
             if not events:
                 return
@@ -127,8 +149,8 @@ class Ingest:
             await self._drain_queue()
 
     async def _drain_queue(self) -> None:
-        while self._queue:
-            batch: list[Liquidation] = []
+        while self._queue or self._early:
+            batch, self._early = self._early, []
             # A bounded slice, one store call for it, then the loop runs everything else
             # (readers, the alert path, scrapes) before the next: a burst's backlog never
             # holds the loop for more than a slice.
@@ -147,62 +169,105 @@ class Ingest:
         self._idle.set()
 
     def _process(self, events: list[Event], batch: list[Liquidation]) -> None:
+        """One frame's events as one batch: checked and deduped one by one, then the
+        admitted ones go to the detector (whale alerts first: the alert path runs ahead of
+        the bookkeeping), the liquidation stream, the metrics and the tallies together."""
         now = self._clock.wall()
         admit = self._dedupe.admit
+        new = Verdict.NEW
+        # Events inside every bound and every store limit take one chain of comparisons;
+        # the rest go through out_of_bounds and refusal, which say why (same verdicts).
+        bounds = self._bounds
+        most_usd = min(bounds.max_notional_usd, STORABLE_MAX)
+        oldest, newest = -bounds.max_age_seconds, bounds.max_lead_seconds
+        admitted: list[Liquidation] = []
+        for event in events:
+            if isinstance(event, MarkPrice):
+                if self._in_bounds(event):
+                    self._metrics.mark(event)
+                    if self.detector is not None:
+                        self.detector.on_mark_price(event)
+                continue
+            price = event.price
+            qty = event.qty_base
+            usd = event.notional_usd
+            ts_ms = event.exchange_ts_ms
+            received = event.received_at
+            if not (0.0 < price < STORABLE_MAX and 0.0 < qty < STORABLE_MAX
+                    and 0.0 < usd < most_usd and EARLIEST_MS <= ts_ms <= LATEST_MS
+                    and -STORABLE_MAX < received < STORABLE_MAX
+                    and oldest <= ts_ms / 1000.0 - received <= newest) \
+                    and not self._admissible(event):
+                continue
+            verdict = admit(event.event_id, ts_ms / 1000.0, now)
+            if verdict is new:
+                admitted.append(event)
+            elif verdict is Verdict.DUPLICATE:
+                self.stats.duplicates += 1
+                self._metrics.duplicate(event.venue)
+            else:
+                self.stats.too_old += 1
+                self._metrics.too_old(event.venue)
+        if admitted:
+            self._count(admitted)
+            batch.extend(admitted)
+
+    def _count(self, admitted: list[Liquidation]) -> None:
         detector = self.detector
         metrics = self._metrics
+        if detector is not None:
+            for whale in detector.on_liquidations(admitted):
+                metrics.whale(whale.liquidation, whale.severity.value)
+                self._on_whale(whale)
+        on_liquidation = self._on_liquidation
+        if on_liquidation is not None:
+            for event in admitted:
+                on_liquidation(event)
+        metrics.liquidations(admitted)
         stats = self.stats
-        bounds = self._bounds
-        for event in events:
-            bad = out_of_bounds(event, bounds)
-            if bad is not None:
-                stats.out_of_bounds += 1
-                metrics.frame_invalid(event.venue, REASON_PREFIX + bad)
-                self._limited.warning("bounds:" + bad, "%s: not counting an event outside the "
-                                      "bounds: %s", event.venue, describe(event, bad))
-                continue
-            if isinstance(event, MarkPrice):
-                metrics.mark(event)
-                if detector is not None:
-                    detector.on_mark_price(event)
-                continue
-            reason = refusal(event)
-            if reason is not None:
-                stats.refused += 1
-                metrics.rejected(reason, 1)
-                self._limited.warning("refused:" + reason, "%s: not counting an event (%s): %r",
-                                      event.venue, reason, event)
-                continue
-            verdict = admit(event.event_id, event.exchange_ts_ms / 1000.0, now)
-            if verdict is not Verdict.NEW:
-                if verdict is Verdict.DUPLICATE:
-                    stats.duplicates += 1
-                    metrics.duplicate(event.venue)
-                else:
-                    stats.too_old += 1
-                    metrics.too_old(event.venue)
-                continue
-            batch.append(event)
-            metrics.liquidation(event)
-            stats.events += 1
-            self.counted_total += 1
-            stats.per_venue[event.venue] = stats.per_venue.get(event.venue, 0) + 1
-            side = SIDE_NAME[event.position_side]
-            tally = self.counted.get((event.venue, side))
-            if tally is None:
-                tally = self.counted[(event.venue, side)] = [0, 0.0]
-            tally[0] += 1
-            tally[1] += event.notional_usd
-            if side == "long":
-                stats.usd_long += event.notional_usd
+        counted = self.counted
+        per_venue = stats.per_venue
+        long_side = PositionSide.LONG
+        for event in admitted:
+            venue = event.venue
+            usd = event.notional_usd
+            per_venue[venue] = per_venue.get(venue, 0) + 1
+            if event.position_side is long_side:
+                stats.usd_long += usd
+                key = (venue, "long")
             else:
-                stats.usd_short += event.notional_usd
-            if self._on_liquidation is not None:
-                self._on_liquidation(event)
-            if detector is not None:
-                for whale in detector.on_liquidation(event):
-                    metrics.whale(event, whale.severity.value)
-                    self._on_whale(whale)
+                stats.usd_short += usd
+                key = (venue, "short")
+            tally = counted.get(key)
+            if tally is None:
+                tally = counted[key] = [0, 0.0]
+            tally[0] += 1
+            tally[1] += usd
+        stats.events += len(admitted)
+        self.counted_total += len(admitted)
+
+    def _in_bounds(self, event: Event) -> bool:
+        bad = out_of_bounds(event, self._bounds)
+        if bad is None:
+            return True
+        self.stats.out_of_bounds += 1
+        self._metrics.frame_invalid(event.venue, REASON_PREFIX + bad)
+        self._limited.warning("bounds:" + bad, "%s: not counting an event outside the "
+                              "bounds: %s", event.venue, describe(event, bad))
+        return False
+
+    def _admissible(self, event: Liquidation) -> bool:
+        """Whether a liquidation the quick check did not pass is in bounds and storable."""
+        if not self._in_bounds(event):
+            return False
+        reason = refusal(event)
+        if reason is None:
+            return True
+        self.stats.refused += 1
+        self._metrics.rejected(reason, 1)
+        self._limited.warning("refused:" + reason, "%s: not counting an event (%s): %r",
+                              event.venue, reason, event)
+        return False
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109
         """Stop taking events and process what is queued; return what is left after timeout."""

@@ -6,7 +6,7 @@ uses); the detector is the real one, wrapped only to count what it is given.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -15,13 +15,14 @@ from monitor.alerts import WhaleAlert
 from monitor.clock import VirtualClock
 from monitor.config import Config
 from monitor.detector.engine import Detector
-from monitor.events import Completeness, Liquidation, PositionSide
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.ingest import Ingest
 from monitor.metrics import Metrics
 from monitor.store.base import Store
 from monitor.store.config import StoreConfig
 from monitor.store.dedupe import ingest_dedupe
 from monitor.store.factory import open_store
+from monitor.store.memory import MemoryStore
 from tests.fixtures.redis import RedisServer
 from tests.support.timing import T
 
@@ -34,9 +35,10 @@ class CountingDetector(Detector):
 
     seen = 0
 
-    def on_liquidation(self, event: Liquidation) -> list[WhaleAlert]:
-        self.seen += 1
-        return super().on_liquidation(event)
+    def on_liquidations(self, events: Iterable[Liquidation]) -> list[WhaleAlert]:
+        events = list(events)
+        self.seen += len(events)
+        return super().on_liquidations(events)
 
 
 def liq(n: int, ts: float, usd: float = 1000.0) -> Liquidation:
@@ -117,3 +119,61 @@ async def test_events_outside_the_bounds_are_counted_by_nobody(store: Store) -> 
         "liqmon_store_rejected_events_total", {"reason": "value"}) == 0
     row = (await store.totals(5, now_ms=int(T0 * 1000)))[0]
     assert (row.count, row.usd) == (10, 10_000.0)
+
+
+async def test_a_frame_is_one_batch_with_the_verdicts_of_its_events_one_by_one() -> None:
+    store = MemoryStore()
+    ingest, detector, registry, _ = parts(store)
+    whales: list[WhaleAlert] = []
+    streamed: list[Liquidation] = []
+    ingest = Ingest(store, detector, ingest._metrics, VirtualClock(T0), capacity=1000,
+                    on_whale=whales.append, on_liquidation=streamed.append,
+                    dedupe=ingest_dedupe(48, 1_000_000))
+    whale = liq(7, T0 - 5, 30e6)
+    first = [liq(1, T0 - 9), liq(2, T0 - 8), liq(1, T0 - 9), liq(3, T0, 1e308), whale,
+             MarkPrice("bybit", "BTCUSDT", "BTC", 50_000.0, int(T0 * 1000), T0),
+             MarkPrice("bybit", "BTCUSDT", "BTC", 0.0, int(T0 * 1000), T0)]
+    second = [liq(2, T0 - 8), liq(4, T0 - 49 * HOUR), liq(5, T0 - 1)]
+    ingest.put("bybit", first)
+    ingest.put("bybit", second)
+    assert await ingest.drain(5 * T) == 0
+    assert streamed == [first[0], first[1], whale, second[2]]
+    assert [w.liquidation for w in whales] == [whale]
+    assert ingest.counted_total == detector.seen == 4
+    stats = ingest.take_stats()
+    assert (stats.events, stats.duplicates, stats.too_old, stats.out_of_bounds) == (4, 2, 1, 2)
+    assert stats.per_venue == {"bybit": 4}
+    assert stats.usd_long == sum(e.notional_usd for e in streamed)
+    assert ingest.counted == {("bybit", "long"): [4, stats.usd_long]}
+    get = registry.get_sample_value
+    labels = {"venue": "bybit", "coin": "BTC", "position_side": "long"}
+    assert get("liqmon_liquidations_total", labels) == 4
+    assert get("liqmon_whale_liquidations_total", labels) == 1
+    assert get("liqmon_duplicate_events_total", {"venue": "bybit"}) == 2
+    assert get("liqmon_mark_price_usd", {"venue": "bybit", "coin": "BTC"}) == 50_000.0
+    assert get("liqmon_frames_invalid_total",
+               {"venue": "bybit", "reason": "bounds_too_large"}) == 1
+    assert get("liqmon_frames_invalid_total", {"venue": "bybit", "reason": "bounds_price"}) == 1
+    row = (await store.totals(60, now_ms=int(T0 * 1000)))[0]
+    assert row.count == 4
+
+
+async def test_a_frame_that_may_raise_a_whale_alert_goes_ahead_of_the_queue() -> None:
+    store = MemoryStore()
+    _, detector, _registry, clock = parts(store)
+    whales: list[WhaleAlert] = []
+    ingest = Ingest(store, detector, Metrics(CollectorRegistry(), ["bybit"], ["BTC"],
+                                             process_metrics=False),
+                    clock, capacity=10, on_whale=whales.append,
+                    dedupe=ingest_dedupe(48, 1_000_000))
+    backlog = [liq(i, T0 - 30 + i) for i in range(10)]
+    ingest.put("bybit", backlog)
+    whale = liq(99, T0 - 1, 30e6)
+    # The queue is full, and the consumer has not run: the whale is counted all the same.
+    ingest.put("bybit", [liq(98, T0 - 2), whale])
+    assert [w.liquidation for w in whales] == [whale]
+    assert ingest.counted_total == 2 and ingest.queued == 10
+    assert await ingest.drain(5 * T) == 0
+    assert ingest.counted_total == detector.seen == 12
+    row = (await store.totals(60, now_ms=int(T0 * 1000)))[0]
+    assert row.count == 12

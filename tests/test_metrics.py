@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
@@ -102,3 +102,23 @@ def test_store_health_the_observer_reports() -> None:
     assert get("liqmon_store_persistence_enabled") == 0
     metrics.persistence(None)
     assert get("liqmon_store_persistence_enabled") == -1
+
+
+def test_liquidations_of_a_frame_update_what_each_liquidation_would() -> None:
+    events = [
+        Liquidation("bybit" if i % 3 else "okx", coin + "USDT", coin,
+                    PositionSide.LONG if i % 2 else PositionSide.SHORT, 10.0, i + 0.5,
+                    10.0 * i + 5.0, 1_769_904_000_000 + 7_000 * i,
+                    1_769_904_000.0 + 7.0 * i + (i % 5) * 0.3 - 0.4, Completeness.FULL, f"x{i}")
+        for i, coin in enumerate(["BTC", "ETH", "PEPE", "BTC", "DOGE"] * 30)
+    ]
+    registry_one, one = make()
+    registry_batch, batched = make()
+    for event in events:
+        one.liquidation(event)
+    for i in range(0, len(events), 20):
+        batched.liquidations(events[i:i + 20])
+    one.ingest_drop("okx")
+    one.ingest_drop("okx")
+    batched.ingest_drop("okx", 2)
+    assert generate_latest(registry_batch) == generate_latest(registry_one)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
+from monitor.exposition import collect_for_exposition, render
 from monitor.metrics import (
     LAG_BUCKETS_SECONDS,
     LARGEST_WINDOW_MS,
@@ -174,3 +175,32 @@ def test_a_family_name_cannot_be_registered_twice() -> None:
     Metrics(registry, VENUES, COINS, process_metrics=False)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         Counter("liqmon_liquidations", "again", registry=registry)
+
+
+def test_the_endpoint_renderer_writes_what_generate_latest_writes() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, ["bybit", 'od"d\\venue\n'], ["BTC", "ETH"],
+                      process_metrics=False)
+    metrics.add_channel("mqtt")
+    sides = (PositionSide.LONG, PositionSide.SHORT)
+    for i in range(300):
+        venue = "bybit" if i % 3 else 'od"d\\venue\n'
+        coin = ("BTC", "ETH", "PEPE")[i % 3]
+        event = Liquidation(venue, coin + "USDT", coin, sides[i % 2], 10.0, 1.0,
+                            1.5 ** (i % 60), 1_769_904_000_000 + 1000 * i,
+                            1_769_904_000.0 + i + (i % 7) / 3, Completeness.FULL, f"id{i}")
+        metrics.liquidations([event])
+        if i % 50 == 0:
+            metrics.whale(event, "critical")
+        metrics.frame(venue, 1_769_904_000.0 + i / 7)
+        metrics.mark(MarkPrice(venue, coin + "USDT", coin, 100.0 + i / 3, 1, 1.0))
+        if i % 100 == 0:
+            # Lines are cached between scrapes: every scrape must still be exact.
+            assert render(collect_for_exposition(registry)) == generate_latest(registry)
+    metrics.mark(MarkPrice("bybit", "BTCUSDT", "BTC", -0.0, 1, 1.0))
+    metrics.frame_invalid("bybit", "bounds_time")
+    metrics.ingest_drop("bybit", 5)
+    metrics.expire_largest(1_769_904_000_000 + 10**9)
+    assert render(collect_for_exposition(registry)) == generate_latest(registry)
+    metrics.mark(MarkPrice("bybit", "BTCUSDT", "BTC", 0.0, 1, 1.0))
+    assert render(collect_for_exposition(registry)) == generate_latest(registry)

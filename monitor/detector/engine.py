@@ -26,6 +26,8 @@ clock makes the same transitions as the live run. See ``monitor/detection/`` for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from monitor.alerts import (
     GLOBAL_SCOPE,
     AlertState,
@@ -116,6 +118,30 @@ class Detector:
         if usd < threshold:
             return []
         return [whale_alert(event, threshold)]
+
+    @property
+    def whale_floor_usd(self) -> float:
+        """No liquidation below this raises a whale alert (the lowest coin threshold)."""
+        return self._min_whale
+
+    def on_liquidations(self, events: Iterable[Liquidation]) -> list[WhaleAlert]:
+        """:meth:`on_liquidation` of each event (one frame's rows); the whale alerts of all."""
+        add = self._windows.add
+        min_whale = self._min_whale
+        long_side = PositionSide.LONG
+        whales: list[WhaleAlert] = []
+        for event in events:
+            usd = event.notional_usd
+            if not usd > 0.0:
+                continue
+            add(event.venue, event.instrument, event.coin,
+                LONG if event.position_side is long_side else SHORT, usd,
+                event.exchange_ts_ms // 1000)
+            if usd >= min_whale:
+                threshold = self._whale_by_coin.get(event.coin, self._config.whale_usd)
+                if usd >= threshold:
+                    whales.append(whale_alert(event, threshold))
+        return whales
 
     def on_mark_price(self, price: MarkPrice) -> None:
         self._prices.update(price.coin, price.venue, price.instrument, price.price,
