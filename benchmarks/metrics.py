@@ -42,8 +42,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import MetricsConfig
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.exposition import collect_for_exposition, render
 from monitor.metrics import Metrics
+from monitor.metrics.exposition import collect_for_exposition, render
 from monitor.service import endpoint
 from monitor.service.endpoint import MetricsServer
 from monitor.venues import WEBSOCKET_VENUES

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
-from monitor.exposition import collect_for_exposition, render
 from monitor.metrics import (
     LAG_BUCKETS_SECONDS,
     LARGEST_WINDOW_MS,
@@ -24,6 +23,7 @@ from monitor.metrics import (
     SIZE_BUCKETS_USD,
     Metrics,
 )
+from monitor.metrics.exposition import collect_for_exposition, render
 
 VENUES = ["bybit", "okx"]
 COINS = ["BTC", "ETH"]

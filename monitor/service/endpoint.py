@@ -17,7 +17,7 @@ from typing import Protocol
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from monitor.errors import PortInUse
-from monitor.exposition import collect_for_exposition, render
+from monitor.metrics.exposition import collect_for_exposition, render
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ rarely updated metrics stay prometheus_client objects.
 
 The endpoint does not format the per-event families through prometheus_client (label
 escaping, sorting and number formatting for each of thousands of samples, about 20 ms for
-12 venues): while it collects (``monitor.exposition``), the collector gives them as text
+12 venues): while it collects (``monitor.metrics.exposition``), the collector gives them as text
 made from cached lines. Any other reader of the registry still gets ordinary families.
 """
 
@@ -46,7 +46,7 @@ from prometheus_client.utils import floatToGoString
 from monitor import __version__
 from monitor.alerts import COIN_SCOPE_PREFIX, coin_scope, venue_scope
 from monitor.events import SIDE_NAMES, Liquidation, MarkPrice, PositionSide
-from monitor.exposition import FamilyLines, PreRendered, pre_rendering
+from monitor.metrics.exposition import FamilyLines, PreRendered, pre_rendering
 
 OTHER_COIN = "other"
 SEVERITY_LEVEL = {"warning": 1, "critical": 2, "extreme": 3}
