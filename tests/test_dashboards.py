@@ -6,7 +6,7 @@ guide: stable uid, one ``datasource`` variable and no hard-coded datasource uid,
 instance variables, the job matcher on every selector, ``$__rate_interval`` in every
 rate/increase, a unit and a description on every panel; CamelCase alert names with a
 severity, a static summary sentence, a templated description and a runbook section. Every
-metric a panel or rule names must be one liqmon exports (asked of monitor/metrics.py
+metric a panel or rule names must be one liqmon exports (asked of monitor/metrics
 itself), a recording rule of rules.yml, or a standard Prometheus series.
 """
 
@@ -84,7 +84,7 @@ def recorded_names() -> set[str]:
 
 
 def exported_names() -> set[str]:
-    """Every series name monitor/metrics.py can export, from its registry's families."""
+    """Every series name monitor/metrics can export, from its registry's families."""
     registry = CollectorRegistry()
     Metrics(registry, ["binance-usdm"], ["BTC"]).add_channel("mqtt")
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"],
