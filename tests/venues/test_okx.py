@@ -23,7 +23,8 @@ from monitor.venues.dialect import (
     VenueSettings,
 )
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
-from monitor.venues.okx import Okx, OkxSession, spec_from_instrument
+from monitor.venues.okx import Okx, OkxSession
+from monitor.venues.okx_instruments import spec_from_instrument
 from tests.support.golden import (
     events,
     liquidations,
