@@ -40,12 +40,7 @@ import monitor.venues.binance_fast as binance_fast
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
 from monitor.errors import FrameError, UnknownInstrument
-from monitor.events import (
-    Completeness,
-    MarkPrice,
-    event_id_from_fields,
-    new_liquidation,
-)
+from monitor.events import Completeness, MarkPrice, event_id_from_fields, new_liquidation
 
 _SIDE = binance_fast.SIDE
 _THROTTLED = Completeness.THROTTLED
@@ -88,43 +83,8 @@ class BinanceSession(binance_fast.BinanceFastPaths):
     # -- liquidations ---------------------------------------------------------------------
 
     def _force_order(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
-        try:
-            o = msg["o"]
-            symbol = o["s"]
-            ts = o["T"]
-            order_side = o["S"]
-            z_raw = o["z"]
-            ap_raw = o["ap"]
-            side = _SIDE[order_side]
-            if self._book.version != self._book_version:
-                self._reset()
-            info = self._cache.get(symbol)
-            if (info is not None and ts.__class__ is int and z_raw.__class__ is str
-                    and ap_raw.__class__ is str):
-                coin, mult, size, id_state, wanted = info
-                z = float(z_raw)
-                ap = float(ap_raw)
-                if self._inverse:
-                    notional = z * size
-                    qty = notional / ap if ap > 0.0 else 0.0
-                else:
-                    notional = z * ap
-                    qty = z
-                # NaN fails every comparison, so this also rejects it.
-                if ap > 0.0 and 0.0 < qty < _INF and 0.0 < notional < _INF:
-                    if not wanted:
-                        return []
-                    digest = id_state.copy()
-                    digest.update(f"{ts}\x1f{order_side}\x1f{z_raw}\x1f{ap_raw}".encode())
-                    return [new_liquidation(
-                        self._venue, symbol, coin, side, ap / mult, qty * mult, notional, ts,
-                        received_at, _THROTTLED, self._id_head + digest.hexdigest())]
-        except (KeyError, TypeError, ValueError):
-            pass
-        return self._force_order_checked(msg, received_at)
-
-    def _force_order_checked(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
-        """Every field checked; also the fallbacks for missing or zero z and ap."""
+        """Every field checked; also the fallbacks for missing or zero z and ap. The usual
+        frame of a cached symbol is valued by the fast path before it gets here."""
         o = _json.obj(_json.req(msg, "o"), "o")
         symbol = _json.req_str(o, "s")
         order_side, side = _json.req_choice(o, "S", _SIDE)
@@ -245,11 +205,6 @@ class _BinanceBase(dialect.DialectDefaults, abc.ABC):
     completeness = Completeness.THROTTLED
     max_lifetime_seconds = 23 * 3600.0  # Binance cuts connections at 24 h
     _inverse = False
-    _exchange_info_path = ""
-
-    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
-        url = rest_base_url.rstrip("/") + self._exchange_info_path
-        return [dialect.RestRequest(key="exchangeInfo", url=url)]
 
     def parse_instruments(
         self, request: dialect.RestRequest, body: bytes
@@ -270,7 +225,7 @@ class _BinanceBase(dialect.DialectDefaults, abc.ABC):
 
 class BinanceUsdm(_BinanceBase):
     venue = "binance-usdm"
-    _exchange_info_path = "/fapi/v1/exchangeInfo"
+    instrument_document = ("exchangeInfo", "/fapi/v1/exchangeInfo")
     SUBSCRIBE = orjson.dumps(
         {"method": "SUBSCRIBE", "params": ["!forceOrder@arr", "!markPrice@arr@1s"], "id": 1}
     ).decode()
@@ -295,7 +250,7 @@ class BinanceCoinm(_BinanceBase):
     venue = "binance-coinm"
     needs_instruments = True
     _inverse = True
-    _exchange_info_path = "/dapi/v1/exchangeInfo"
+    instrument_document = ("exchangeInfo", "/dapi/v1/exchangeInfo")
     # Until the instrument list arrives, BTC alone keeps a price stream on the socket.
     FALLBACK_PAIRS = ("btcusd",)
 

@@ -54,13 +54,7 @@ import monitor.venues.instruments as instr
 import monitor.venues.okx_fast as okx_fast
 import monitor.venues.okx_instruments as okx_instruments
 from monitor.errors import FrameError, UnknownInstrument
-from monitor.events import (
-    Completeness,
-    Liquidation,
-    MarkPrice,
-    PositionSide,
-    event_id_from_fields,
-)
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
 
 VENUE = okx_instruments.VENUE
 INST_TYPES = okx_instruments.INST_TYPES

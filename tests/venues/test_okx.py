@@ -407,8 +407,6 @@ def test_plans_with_configured_symbols_and_an_empty_book() -> None:
 
 def test_dialect_contract() -> None:
     okx = make_dialect("okx")
-    assert isinstance(okx, Okx)
-    assert okx.venue == "okx"
     assert okx.completeness == "throttled"
     assert okx.needs_instruments is True
     assert okx.ping_interval_seconds == 25.0
