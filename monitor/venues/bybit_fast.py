@@ -78,9 +78,9 @@ class BybitFrame(msgspec.Struct, gc=False):
 class BybitFastPaths(fast.FastFirst):
     """The fast half of a Bybit session; the session supplies ``_terms`` and the state."""
 
-    decode_fast = msgspec.json.Decoder(BybitFrame).decode
     # An unknown symbol raises FrameError in _terms: such a frame is the generic path's too.
-    fast_refused = (*fast.FAST_REFUSED, FrameError)
+    parse = fast.fast_first(msgspec.json.Decoder(BybitFrame).decode,
+                            (*fast.FAST_REFUSED, FrameError))
     _book: instr.InstrumentBook
     _fast_terms: dict[str, FastTerms]
     _fast_version: int

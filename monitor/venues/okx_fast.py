@@ -67,7 +67,7 @@ class OkxFrame(msgspec.Struct, gc=False):
 class OkxFastPaths(fast.FastFirst):
     """The fast half of an OKX session; the session supplies the book and the state."""
 
-    decode_fast = msgspec.json.Decoder(OkxFrame).decode
+    parse = fast.fast_first(msgspec.json.Decoder(OkxFrame).decode)
     instruments: instr.InstrumentBook
     watched: frozenset[str] | None
     _pushed: set[str]
