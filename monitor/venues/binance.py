@@ -40,7 +40,7 @@ import monitor.venues.binance_fast as binance_fast
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
 from monitor.errors import FrameError, UnknownInstrument
-from monitor.events import Completeness, MarkPrice, event_id_from_fields, new_liquidation
+from monitor.events import Completeness, MarkPrice, event_id_from_text, new_liquidation
 
 _SIDE = binance_fast.SIDE
 _THROTTLED = Completeness.THROTTLED
@@ -109,8 +109,9 @@ class BinanceSession(binance_fast.BinanceFastPaths):
             raise FrameError(_json.BAD_VALUE, f"{symbol}: notional {notional!r} out of range")
         if not wanted:
             return []
-        event_id = event_id_from_fields(
-            self._venue, symbol, ts, order_side, _raw(o.get("z")), _raw(o.get("ap")))
+        venue = self._venue
+        event_id = event_id_from_text(venue, f"{venue}\x1f{symbol}\x1f{ts}\x1f{order_side}"
+                                             f"\x1f{_raw(o.get('z'))}\x1f{_raw(o.get('ap'))}")
         return [new_liquidation(self._venue, symbol, coin, side, price / mult, qty * mult,
                                 notional, ts, received_at, _THROTTLED, event_id)]
 

@@ -51,7 +51,7 @@ import monitor.venues.bybit_fast as bybit_fast
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
-from monitor.events import Completeness, Liquidation, MarkPrice, event_id_from_fields
+from monitor.events import Completeness, Liquidation, MarkPrice, event_id_from_text
 
 VENUE = bybit_fast.VENUE
 SYMBOL_STATE_LIMIT = bybit_fast.SYMBOL_STATE_LIMIT
@@ -184,7 +184,8 @@ class BybitSession(bybit_fast.BybitFastPaths, dialect.SessionDefaults):
             notional, qty = size * price, size
         if not notional < math.inf:
             raise FrameError(_json.BAD_VALUE, f"{symbol}: notional out of range")
-        event_id = event_id_from_fields(VENUE, symbol, ts, raw_side, size_raw, price_raw)
+        event_id = event_id_from_text(
+            VENUE, f"{VENUE}\x1f{symbol}\x1f{ts}\x1f{raw_side}\x1f{size_raw}\x1f{price_raw}")
         return Liquidation(VENUE, symbol, coin, side, price / mult, qty * mult, notional, ts,
                            received_at, completeness, event_id)
 

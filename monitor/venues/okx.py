@@ -54,7 +54,7 @@ import monitor.venues.instruments as instr
 import monitor.venues.okx_fast as okx_fast
 import monitor.venues.okx_instruments as okx_instruments
 from monitor.errors import FrameError, UnknownInstrument
-from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_fields
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide, event_id_from_text
 
 VENUE = okx_instruments.VENUE
 INST_TYPES = okx_instruments.INST_TYPES
@@ -320,6 +320,9 @@ class OkxSession(okx_fast.OkxFastPaths):
         qty_base = qty_quoted * spec.base_multiplier
         if not (math.isfinite(notional) and math.isfinite(qty_base)):
             raise FrameError(_json.BAD_VALUE, f"{inst_id}: sz {sz_raw!r:.30} x bkPx out of range")
+        # A side that is not text takes part as its short rendering: str() of a deeply
+        # nested value raises RecursionError.
+        side_text = side if isinstance(side, str | None) else _json.describe(side)
         return Liquidation(
             venue=VENUE,
             instrument=inst_id,
@@ -331,11 +334,8 @@ class OkxSession(okx_fast.OkxFastPaths):
             exchange_ts_ms=ts_ms,
             received_at=received_at,
             completeness=Completeness.THROTTLED,
-            # A side that is not text takes part as its short rendering: str() of a deeply
-            # nested value raises RecursionError.
-            event_id=event_id_from_fields(
-                VENUE, inst_id, ts_raw, side if isinstance(side, str | None)
-                else _json.describe(side), sz_raw, px_raw),
+            event_id=event_id_from_text(
+                VENUE, f"{VENUE}\x1f{inst_id}\x1f{ts_raw}\x1f{side_text}\x1f{sz_raw}\x1f{px_raw}"),
         )
 
     def _marks(self, data: list[Any], received_at: float) -> list[dialect.Item]:
