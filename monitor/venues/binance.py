@@ -19,10 +19,10 @@ Facts (reference/exchanges.md §2–3):
 
 The forceOrder path is the hot one (hundreds of thousands of frames a second in replays and
 benchmarks), the mark-price array the busiest price frame (600 rows a second): both are
-first decoded by the typed decoders of ``monitor/venues/fast.py`` into the fields they read,
-for a symbol already in the session's cache. Anything else, or anything unusual, goes to
-the generic path (:meth:`BinanceSession.parse_generic`), which either values the frame or
-names what is wrong, as it always has.
+first decoded by the typed decoders of ``monitor/venues/binance_fast.py`` into the fields
+they read, for a symbol already in the session's cache. Anything else, or anything unusual,
+goes to the generic path (:meth:`BinanceSession.parse_generic`), which either values the
+frame or names what is wrong, as it always has.
 """
 
 from __future__ import annotations
@@ -36,63 +36,27 @@ from typing import Any
 import orjson
 
 import monitor.venues._json as _json
-import monitor.venues.fast as _fast
+import monitor.venues.binance_fast as binance_fast
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, UnknownInstrument
-from monitor.events import (
-    Completeness,
-    MarkPrice,
-    PositionSide,
-    event_id_from_fields,
-    new_liquidation,
-)
-from monitor.venues._json import BAD_VALUE, MALFORMED_JSON
-from monitor.venues.dialect import (
-    NEVER,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    chunks,
-    plan_name,
-    read_document,
-    read_rows,
-    read_specs,
-)
-from monitor.venues.instruments import (
-    ContractKind,
-    InstrumentBook,
-    InstrumentSpec,
-    coin_of_symbol,
-    normalise_coin,
-)
+from monitor.events import Completeness, MarkPrice, event_id_from_text, new_liquidation
 
-_SIDE = {"SELL": PositionSide.LONG, "BUY": PositionSide.SHORT}
+_SIDE = binance_fast.SIDE
 _THROTTLED = Completeness.THROTTLED
 _INF = math.inf
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-# float() of a string that is no number raises ValueError: such a frame is the generic path's.
-_FAST_REFUSED = (*_fast.DECODE_ERRORS, ValueError)
 
 MAX_STREAMS_PER_CONNECTION = 200  # docs say 1024; ccxt and nautilus keep to 200
 MAX_PARAMS_PER_FRAME = 50
 SYMBOL_CACHE_LIMIT = 4096  # garbage symbols in malformed frames must not grow it unbounded
 
 
-# (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id hash state, wanted).
-# The hash state has already read "venue␟symbol␟": each frame copies it and feeds only its
-# own fields, which gives the digest event_id_from_fields gives for the whole text.
-_SymbolInfo = tuple[str, float, float, blake2b, bool]
-
-
-class BinanceSession:
+class BinanceSession(binance_fast.BinanceFastPaths):
     """Parse state of one Binance connection: a per-symbol cache of coin and contract terms."""
 
-    def __init__(self, venue: str, book: InstrumentBook, wanted: frozenset[str] | None,
+    def __init__(self, venue: str, book: instr.InstrumentBook, wanted: frozenset[str] | None,
                  inverse: bool) -> None:
         self._venue = venue
         self._id_head = venue + ":"
@@ -100,133 +64,27 @@ class BinanceSession:
         self._book_version = book.version
         self._wanted = wanted
         self._inverse = inverse
-        self._cache: dict[str, _SymbolInfo] = {}
+        self._cache: dict[str, binance_fast.SymbolInfo] = {}
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
-        try:
-            # Other streams of a combined connection (bookTicker, ticker...) would only be
-            # refused by the decoder, which costs more than the generic path saves.
-            if text.startswith('{"stream"') and text.find("forceOrder", 9, 64) > 0:
-                got = self._fast_force_order(_fast.binance_combined(text).data, received_at)
-            elif text.startswith('{"e":"forceOrder"'):
-                got = self._fast_force_order(_fast.binance_force_order(text), received_at)
-            elif text.startswith("[{"):
-                got = self._fast_marks(_fast.binance_marks(text), received_at)
-            else:
-                got = None
-        except _FAST_REFUSED:
-            got = None
-        return self.parse_generic(text, received_at) if got is None else got
-
-    def parse_generic(self, text: str, received_at: float) -> list[Item]:
+    def parse_generic(self, text: str, received_at: float) -> list[dialect.Item]:
         """Every frame, every shape, every check: what :meth:`parse` falls back to."""
         try:
             msg = _loads(text)
         except _JSONDecodeError as exc:
-            raise FrameError(MALFORMED_JSON, str(exc)) from None
+            raise FrameError(_json.MALFORMED_JSON, str(exc)) from None
         if msg.__class__ is not dict:
             if msg.__class__ is list:
                 return self._mark_prices(msg, received_at)
-            return [Unrecognised("not_an_object")]
+            return [dialect.Unrecognised("not_an_object")]
         if msg.get("e") != "forceOrder":
             return self._other(msg, received_at)
         return self._force_order(msg, received_at)
 
-    # -- fast paths (monitor/venues/fast.py): None sends the frame to the generic path -----
-
-    def _fast_force_order(self, event: _fast.BinanceForceOrder, received_at: float
-                          ) -> list[Item] | None:
-        o = event.o
-        side = _SIDE.get(o.S)
-        if side is None or event.e != "forceOrder":
-            return None
-        if self._book.version != self._book_version:
-            self._reset()
-        info = self._cache.get(o.s)
-        if info is None:  # the generic path looks the symbol up and caches it
-            return None
-        coin, mult, size, id_state, wanted = info
-        z_raw = o.z
-        ap_raw = o.ap
-        z = float(z_raw)
-        ap = float(ap_raw)
-        if self._inverse:
-            notional = z * size
-            qty = notional / ap if ap > 0.0 else 0.0
-        else:
-            notional = z * ap
-            qty = z
-        # NaN fails every comparison, so this also refuses it.
-        if not (ap > 0.0 and 0.0 < qty < _INF and 0.0 < notional < _INF):
-            return None
-        if not wanted:
-            return []
-        ts = o.T
-        digest = id_state.copy()
-        digest.update(f"{ts}\x1f{o.S}\x1f{z_raw}\x1f{ap_raw}".encode())
-        return [new_liquidation(
-            self._venue, o.s, coin, side, ap / mult, qty * mult, notional, ts,
-            received_at, _THROTTLED, self._id_head + digest.hexdigest())]
-
-    def _fast_marks(self, rows: list[_fast.BinanceMark], received_at: float
-                    ) -> list[Item] | None:
-        if not rows or rows[0].e != "markPriceUpdate":
-            return None
-        if self._book.version != self._book_version:
-            self._reset()
-        cache = self._cache
-        venue = self._venue
-        items: list[Item] = []
-        for row in rows:
-            info = cache.get(row.s)
-            price = float(row.p)
-            if info is None or not 0.0 < price < _INF:
-                return None
-            if info[4]:  # wanted
-                items.append(MarkPrice(venue, row.s, info[0], price / info[1], row.E,
-                                       received_at))
-        return items
-
     # -- liquidations ---------------------------------------------------------------------
 
-    def _force_order(self, msg: dict[str, Any], received_at: float) -> list[Item]:
-        try:
-            o = msg["o"]
-            symbol = o["s"]
-            ts = o["T"]
-            order_side = o["S"]
-            z_raw = o["z"]
-            ap_raw = o["ap"]
-            side = _SIDE[order_side]
-            if self._book.version != self._book_version:
-                self._reset()
-            info = self._cache.get(symbol)
-            if (info is not None and ts.__class__ is int and z_raw.__class__ is str
-                    and ap_raw.__class__ is str):
-                coin, mult, size, id_state, wanted = info
-                z = float(z_raw)
-                ap = float(ap_raw)
-                if self._inverse:
-                    notional = z * size
-                    qty = notional / ap if ap > 0.0 else 0.0
-                else:
-                    notional = z * ap
-                    qty = z
-                # NaN fails every comparison, so this also rejects it.
-                if ap > 0.0 and 0.0 < qty < _INF and 0.0 < notional < _INF:
-                    if not wanted:
-                        return []
-                    digest = id_state.copy()
-                    digest.update(f"{ts}\x1f{order_side}\x1f{z_raw}\x1f{ap_raw}".encode())
-                    return [new_liquidation(
-                        self._venue, symbol, coin, side, ap / mult, qty * mult, notional, ts,
-                        received_at, _THROTTLED, self._id_head + digest.hexdigest())]
-        except (KeyError, TypeError, ValueError):
-            pass
-        return self._force_order_checked(msg, received_at)
-
-    def _force_order_checked(self, msg: dict[str, Any], received_at: float) -> list[Item]:
-        """Every field checked; also the fallbacks for missing or zero z and ap."""
+    def _force_order(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
+        """Every field checked; also the fallbacks for missing or zero z and ap. The usual
+        frame of a cached symbol is valued by the fast path before it gets here."""
         o = _json.obj(_json.req(msg, "o"), "o")
         symbol = _json.req_str(o, "s")
         order_side, side = _json.req_choice(o, "S", _SIDE)
@@ -234,7 +92,7 @@ class BinanceSession:
         z = _json.opt_float(o, "z")
         ap = _json.opt_float(o, "ap")
         if z < 0.0 or ap < 0.0:
-            raise FrameError(BAD_VALUE, f"negative z or ap: {z!r}, {ap!r}")
+            raise FrameError(_json.BAD_VALUE, f"negative z or ap: {z!r}, {ap!r}")
         price = ap if ap > 0.0 else _json.positive(_json.req_float(o, "p"), "p")
         filled = z > 0.0 and ap > 0.0
         coin, mult, size, _id_state, wanted = self._lookup(symbol)
@@ -248,21 +106,22 @@ class BinanceSession:
             qty = z if filled else _json.positive(_json.req_float(o, "q"), "q")
             notional = z * ap if filled else qty * _json.positive(_json.req_float(o, "p"), "p")
         if not (0.0 < notional < _INF and 0.0 < qty < _INF):
-            raise FrameError(BAD_VALUE, f"{symbol}: notional {notional!r} out of range")
+            raise FrameError(_json.BAD_VALUE, f"{symbol}: notional {notional!r} out of range")
         if not wanted:
             return []
-        event_id = event_id_from_fields(
-            self._venue, symbol, ts, order_side, _raw(o.get("z")), _raw(o.get("ap")))
+        venue = self._venue
+        event_id = event_id_from_text(venue, f"{venue}\x1f{symbol}\x1f{ts}\x1f{order_side}"
+                                             f"\x1f{_raw(o.get('z'))}\x1f{_raw(o.get('ap'))}")
         return [new_liquidation(self._venue, symbol, coin, side, price / mult, qty * mult,
                                 notional, ts, received_at, _THROTTLED, event_id)]
 
     # -- mark prices, acks, everything else -----------------------------------------------
 
-    def _mark_prices(self, rows: list[Any], received_at: float) -> list[Item]:
+    def _mark_prices(self, rows: list[Any], received_at: float) -> list[dialect.Item]:
         if rows and not (isinstance(rows[0], dict) and rows[0].get("e") == "markPriceUpdate"):
-            return [Unrecognised("unknown_array")]
-        return read_rows(rows, lambda row: self._mark_price(
-            _json.obj(row, "markPriceUpdate"), received_at), raise_when=NEVER)
+            return [dialect.Unrecognised("unknown_array")]
+        return dialect.read_rows(rows, lambda row: self._mark_price(
+            _json.obj(row, "markPriceUpdate"), received_at), raise_when=dialect.NEVER)
 
     def _mark_price(self, row: dict[str, Any], received_at: float) -> MarkPrice | None:
         symbol = _json.req_str(row, "s")
@@ -273,7 +132,7 @@ class BinanceSession:
             return None
         return MarkPrice(self._venue, symbol, coin, price / mult, ts, received_at)
 
-    def _other(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _other(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         event = msg.get("e")
         if event == "markPriceUpdate":
             mark = self._mark_price(msg, received_at)
@@ -287,17 +146,19 @@ class BinanceSession:
                     return self._other(data, received_at)
             elif isinstance(data, list):
                 return self._mark_prices(data, received_at)
-            return [Unrecognised("unknown_stream_data")]
+            return [dialect.Unrecognised("unknown_stream_data")]
         if "id" in msg and "error" in msg:
             error = msg["error"]
             text = error.get("msg") if isinstance(error, dict) else None
-            return [Rejection(text if isinstance(text, str) else _json.compact(error))]
+            return [dialect.Rejection(text if isinstance(text, str) else _json.compact(error))]
         if "id" in msg and "result" in msg:
             # The answer to SUBSCRIBE is a null result; other requests answer with data.
-            return [Ack(_json.describe(msg["id"]))] if msg["result"] is None else [Info("reply")]
+            if msg["result"] is None:
+                return [dialect.Ack(_json.describe(msg["id"]))]
+            return [dialect.Info("reply")]
         if "code" in msg and "msg" in msg:
-            return [Rejection(_json.compact(msg["msg"]))]
-        return [Unrecognised("unknown_event" if isinstance(event, str) else "unknown_shape")]
+            return [dialect.Rejection(_json.compact(msg["msg"]))]
+        return dialect.unknown("event", event)
 
     # -- symbol terms ---------------------------------------------------------------------
 
@@ -305,7 +166,7 @@ class BinanceSession:
         self._cache.clear()
         self._book_version = self._book.version
 
-    def _lookup(self, symbol: str) -> _SymbolInfo:
+    def _lookup(self, symbol: str) -> binance_fast.SymbolInfo:
         if self._book.version != self._book_version:
             self._reset()
         info = self._cache.get(symbol)
@@ -314,10 +175,10 @@ class BinanceSession:
         spec = self._book.get(symbol)
         if spec is not None:
             coin, mult = spec.coin, spec.base_multiplier
-            size = spec.contract_size if spec.kind is ContractKind.INVERSE else 0.0
+            size = spec.contract_size if spec.kind is instr.ContractKind.INVERSE else 0.0
         else:
             try:
-                coin, mult = coin_of_symbol(symbol)
+                coin, mult = instr.coin_of_symbol(symbol)
             except ValueError:
                 raise UnknownInstrument(self._venue, symbol) from None
             size = 0.0
@@ -341,51 +202,48 @@ def _raw(value: object) -> object:
     return "" if value is None else value
 
 
-class _BinanceBase(DialectDefaults, abc.ABC):
+class _BinanceBase(dialect.DialectDefaults, abc.ABC):
     completeness = Completeness.THROTTLED
     max_lifetime_seconds = 23 * 3600.0  # Binance cuts connections at 24 h
     _inverse = False
-    _exchange_info_path = ""
-
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
-        url = rest_base_url.rstrip("/") + self._exchange_info_path
-        return [RestRequest(key="exchangeInfo", url=url)]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
-        rows = read_document(f"{self.venue} exchangeInfo", body, lambda doc: _json.arr(
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
+        rows = dialect.read_document(f"{self.venue} exchangeInfo", body, lambda doc: _json.arr(
             _json.req(_json.obj(doc, "exchangeInfo"), "symbols"), "symbols"))
-        return read_specs(rows, lambda row: self._spec(_json.obj(row, "symbol"))), None
+        return dialect.read_specs(rows, lambda row: self._spec(_json.obj(row, "symbol"))), None
 
     @abc.abstractmethod
-    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+    def _spec(self, row: dict[str, Any]) -> instr.InstrumentSpec:
         """One exchangeInfo row as a spec (USD-M counts base units, COIN-M USD contracts)."""
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> BinanceSession:
         return BinanceSession(self.venue, instruments, self.wanted, self._inverse)
 
 
 class BinanceUsdm(_BinanceBase):
     venue = "binance-usdm"
-    _exchange_info_path = "/fapi/v1/exchangeInfo"
+    instrument_document = ("exchangeInfo", "/fapi/v1/exchangeInfo")
     SUBSCRIBE = orjson.dumps(
         {"method": "SUBSCRIBE", "params": ["!forceOrder@arr", "!markPrice@arr@1s"], "id": 1}
     ).decode()
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(self, ws_base_url: str, instruments: instr.InstrumentBook
+              ) -> list[dialect.ConnectionPlan]:
         # Configured symbols filter the all-market streams in the session: the all-market
         # stream has the same per-symbol throttle and keeps the price canary on this socket.
         url = ws_base_url.rstrip("/") + "/market/ws"
-        return [ConnectionPlan(self.venue, url, (self.SUBSCRIBE,), expected_acks=1)]
+        return [dialect.ConnectionPlan(self.venue, url, (self.SUBSCRIBE,), expected_acks=1)]
 
-    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+    def _spec(self, row: dict[str, Any]) -> instr.InstrumentSpec:
         symbol = _json.req_str(row, "symbol")
-        coin, mult = normalise_coin(_json.req_str(row, "baseAsset"))
-        return InstrumentSpec(
-            self.venue, symbol, coin, ContractKind.LINEAR, 1.0, _json.req_str(row, "quoteAsset"),
+        coin, mult = instr.normalise_coin(_json.req_str(row, "baseAsset"))
+        return instr.InstrumentSpec(
+            self.venue, symbol, coin, instr.ContractKind.LINEAR, 1.0,
+            _json.req_str(row, "quoteAsset"),
             base_multiplier=mult, category=_opt_str(row, "contractType", ""))
 
 
@@ -393,11 +251,12 @@ class BinanceCoinm(_BinanceBase):
     venue = "binance-coinm"
     needs_instruments = True
     _inverse = True
-    _exchange_info_path = "/dapi/v1/exchangeInfo"
+    instrument_document = ("exchangeInfo", "/dapi/v1/exchangeInfo")
     # Until the instrument list arrives, BTC alone keeps a price stream on the socket.
     FALLBACK_PAIRS = ("btcusd",)
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(self, ws_base_url: str, instruments: instr.InstrumentBook
+              ) -> list[dialect.ConnectionPlan]:
         url = ws_base_url.rstrip("/") + "/ws"
         names: Iterable[str] = (
             self.wanted if self.wanted is not None else (s.instrument for s in instruments))
@@ -405,22 +264,22 @@ class BinanceCoinm(_BinanceBase):
             self.FALLBACK_PAIRS)
         streams = ["!forceOrder@arr"] + [f"{pair}@markPrice@1s" for pair in pairs]
         plans = []
-        for n, shard in enumerate(chunks(streams, MAX_STREAMS_PER_CONNECTION)):
+        for n, shard in enumerate(dialect.chunks(streams, MAX_STREAMS_PER_CONNECTION)):
             frames = tuple(
                 orjson.dumps({"method": "SUBSCRIBE", "params": list(params), "id": i + 1}).decode()
-                for i, params in enumerate(chunks(shard, MAX_PARAMS_PER_FRAME)))
+                for i, params in enumerate(dialect.chunks(shard, MAX_PARAMS_PER_FRAME)))
             # Binance drops clients sending more than 10 messages a second.
-            plans.append(ConnectionPlan(plan_name(self.venue, n), url, frames,
+            plans.append(dialect.ConnectionPlan(dialect.plan_name(self.venue, n), url, frames,
                                         expected_acks=len(frames),
                                         subscribe_interval_seconds=0.2))
         return plans
 
-    def _spec(self, row: dict[str, Any]) -> InstrumentSpec:
+    def _spec(self, row: dict[str, Any]) -> instr.InstrumentSpec:
         symbol = _json.req_str(row, "symbol")
-        coin, mult = normalise_coin(_json.req_str(row, "baseAsset"))
+        coin, mult = instr.normalise_coin(_json.req_str(row, "baseAsset"))
         size = _json.positive(_json.req_float(row, "contractSize"), "contractSize")
         pair = row.get("pair")
-        return InstrumentSpec(
-            self.venue, symbol, coin, ContractKind.INVERSE, size,
+        return instr.InstrumentSpec(
+            self.venue, symbol, coin, instr.ContractKind.INVERSE, size,
             _opt_str(row, "quoteAsset", "USD"), base_multiplier=mult,
             category=pair if isinstance(pair, str) else symbol.split("_", 1)[0])

@@ -43,7 +43,7 @@ from monitor.events import (
     Liquidation,
     MarkPrice,
     PositionSide,
-    event_id_from_fields,
+    event_id_from_text,
 )
 
 VENUE = "bitget"
@@ -142,8 +142,8 @@ class BitgetSession(dialect.SessionDefaults):
             venue=VENUE, instrument=symbol, coin=coin, position_side=side,
             price=price / mult, qty_base=notional / price * mult, notional_usd=notional,
             exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.AGGREGATED,
-            event_id=event_id_from_fields(VENUE, inst_type, symbol, ts, raw_side, raw_amount,
-                                          raw_price))
+            event_id=event_id_from_text(VENUE, f"{VENUE}\x1f{inst_type}\x1f{symbol}\x1f{ts}"
+                                        f"\x1f{raw_side}\x1f{raw_amount}\x1f{raw_price}"))
 
     def _tickers(
         self, msg: dict[str, Any], arg: dict[str, Any], received_at: float

@@ -27,9 +27,9 @@ Facts (reference/exchanges.md §4):
   is still read, because recordings hold it.
 
 ``allLiquidation``, ``tickers`` and ``liquidation`` frames of the usual shape are first
-decoded by the typed decoders of ``monitor/venues/fast.py`` into the fields they read;
-anything else, or anything unusual, goes to :meth:`BybitSession.parse_generic`, which gives
-every item, reason and notice as it always has.
+decoded by the typed decoders of ``monitor/venues/bybit_fast.py`` into the fields they
+read; anything else, or anything unusual, goes to :meth:`BybitSession.parse_generic`, which
+gives every item, reason and notice as it always has.
 
 Linear or inverse is decided, in this order, by the instrument book's spec, by the
 endpoint the connection serves, and only when neither is known (``liqmon parse`` without
@@ -41,74 +41,32 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from hashlib import blake2b
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
-from msgspec import UNSET
 
 import monitor.venues._json as _json
-import monitor.venues.fast as _fast
+import monitor.venues.bybit_fast as bybit_fast
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
-from monitor.events import (
-    Completeness,
-    Liquidation,
-    MarkPrice,
-    PositionSide,
-    event_id_from_fields,
-    new_liquidation,
-)
-from monitor.venues._json import BAD_VALUE
-from monitor.venues.dialect import (
-    LONE_ROW,
-    Ack,
-    ConnectionPlan,
-    DialectDefaults,
-    Info,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    TopicRequest,
-    Unrecognised,
-    read_rows,
-)
-from monitor.venues.instruments import (
-    ContractKind,
-    InstrumentBook,
-    InstrumentSpec,
-    normalise_coin,
-    split_concatenated_symbol,
-)
+from monitor.events import Completeness, Liquidation, MarkPrice, event_id_from_text
 
-VENUE = "bybit"
+VENUE = bybit_fast.VENUE
+SYMBOL_STATE_LIMIT = bybit_fast.SYMBOL_STATE_LIMIT
 CATEGORIES = ("linear", "inverse")
 ARGS_CHAR_LIMIT = 21_000
 # Below the limit, so that new listings can be added to a live connection.
 SHARD_ARGS_BUDGET = 18_000
 ARGS_PER_FRAME = 10
 PING_FRAME = '{"op":"ping"}'
-SYMBOL_STATE_LIMIT = 4096
-_POSITION_SIDE = {"Buy": PositionSide.LONG, "Sell": PositionSide.SHORT}
-_FULL = Completeness.FULL
-_THROTTLED = Completeness.THROTTLED
-_INF = math.inf
-_ID_HEAD = VENUE + ":"
-# float() of a string that is no number raises ValueError, an unknown symbol FrameError:
-# such a frame is the generic path's.
-_FAST_REFUSED = (*_fast.DECODE_ERRORS, ValueError, FrameError)
 _MONTH_CODES = frozenset("FGHJKMNQUVXZ")
 # "error:handler not found,topic:X" (documented) or "Invalid symbol :[X]" (older servers).
 _REFUSED_TOPIC = re.compile(r"topic:\s*([^\s,\]]+)|\[([^\]\s,]+)\]")
 
-# (linear or inverse, coin, unit multiplier)
-_Terms = tuple[ContractKind, str, float]
-# (inverse, coin, unit multiplier, event-id hash state that has read "bybit␟symbol␟")
-_FastTerms = tuple[bool, str, float, blake2b]
 
-
-def kind_of_symbol(symbol: str) -> ContractKind | None:
+def kind_of_symbol(symbol: str) -> instr.ContractKind | None:
     """Linear or inverse from the symbol alone, the last resort when nothing else says.
 
     A USDT, USDC or PERP suffix, or a dash (``BTC-26DEC25``), is linear. A USD suffix
@@ -119,11 +77,11 @@ def kind_of_symbol(symbol: str) -> ContractKind | None:
     if is_option_symbol(s):
         return None
     if "-" in s or s.endswith(("USDT", "USDC", "PERP")):
-        return ContractKind.LINEAR
+        return instr.ContractKind.LINEAR
     if len(s) > 3 and s.endswith("USD"):
-        return ContractKind.INVERSE
+        return instr.ContractKind.INVERSE
     if len(s) > 6 and s[-3] in _MONTH_CODES and s[-2:].isdigit() and s[:-3].endswith("USD"):
-        return ContractKind.INVERSE
+        return instr.ContractKind.INVERSE
     return None
 
 
@@ -133,24 +91,24 @@ def is_option_symbol(symbol: str) -> bool:
     return len(parts) >= 4 and parts[3] in ("C", "P")
 
 
-def coin_of_bybit_symbol(symbol: str, kind: ContractKind) -> tuple[str, float]:
+def coin_of_bybit_symbol(symbol: str, kind: instr.ContractKind) -> tuple[str, float]:
     """Coin and unit multiplier of a symbol. Raises ValueError when the symbol has no base."""
     s = symbol.upper()
-    if kind is ContractKind.INVERSE:
+    if kind is instr.ContractKind.INVERSE:
         core = s[:-3] if not s.endswith("USD") else s  # BTCUSDZ25 → BTCUSD
         if not core.endswith("USD") or len(core) <= 3:
             raise ValueError(f"no USD quote in {symbol!r}")
-        return normalise_coin(core[:-3])
+        return instr.normalise_coin(core[:-3])
     head = s.split("-", 1)[0]
     if head.endswith("PERP") and len(head) > 4:
-        return normalise_coin(head[:-4])
+        return instr.normalise_coin(head[:-4])
     try:
-        base, _quote = split_concatenated_symbol(head)
+        base, _quote = instr.split_concatenated_symbol(head)
     except ValueError:
         if "-" not in s:
             raise
         base = head  # BTC-26DEC25: the part before the dash is the coin
-    return normalise_coin(base)
+    return instr.normalise_coin(base)
 
 
 def _category_of_url(url: str) -> str | None:
@@ -158,33 +116,21 @@ def _category_of_url(url: str) -> str | None:
     return tail if tail in CATEGORIES else None
 
 
-class BybitSession:
+class BybitSession(bybit_fast.BybitFastPaths, dialect.SessionDefaults):
     """Parse state of one Bybit connection: merged tickers and per-symbol terms."""
 
-    def __init__(self, book: InstrumentBook, category: str | None = None) -> None:
-        self._book = book
+    parse_generic = dialect.SessionDefaults.parse
+
+    def __init__(self, book: instr.InstrumentBook, category: str | None = None) -> None:
+        super().__init__(book, None)
         self._book_version = book.version
         self._category = category
-        self._terms_cache: dict[str, _Terms] = {}
-        self._fast_terms: dict[str, _FastTerms] = {}
+        self._terms_cache: dict[str, bybit_fast.Terms] = {}
+        self._fast_terms: dict[str, bybit_fast.FastTerms] = {}
         self._fast_version = book.version
         self._marks: dict[str, float] = {}
 
-    def parse(self, text: str, received_at: float) -> list[Item]:
-        if text[:2] == '{"':
-            try:
-                got = self._parse_fast(_fast.bybit_frame(text), received_at)
-            except _FAST_REFUSED:
-                got = None
-            if got is not None:
-                return got
-        return self.parse_generic(text, received_at)
-
-    def parse_generic(self, text: str, received_at: float) -> list[Item]:
-        """Every frame, every shape, every check: what :meth:`parse` falls back to."""
-        msg = _json.loads(text)
-        if not isinstance(msg, dict):
-            return [Unrecognised("not_an_object")]
+    def parse_object(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         topic = msg.get("topic")
         if isinstance(topic, str):
             kind = topic.partition(".")[0]
@@ -194,121 +140,26 @@ class BybitSession:
                 return self._ticker(msg, received_at)
             if kind == "liquidation":
                 return self._legacy_liquidation(msg, received_at)
-            return [Unrecognised("unknown_topic")]
+            return dialect.unknown("topic", topic)
         if "op" in msg or "success" in msg:
             return [_reply(msg)]
-        return [Unrecognised("unknown_shape")]
-
-    # -- fast paths (monitor/venues/fast.py): None sends the frame to the generic path -----
-
-    def _parse_fast(self, frame: _fast.BybitFrame, received_at: float) -> list[Item] | None:
-        # startswith, not the generic path's partition: a bare "allLiquidation" topic goes
-        # the generic way, which gives the same.
-        topic = frame.topic
-        data = frame.data
-        if topic.startswith("allLiquidation."):
-            if data.__class__ is not list or not data:
-                return None
-            items: list[Item] = []
-            for row in data:
-                liq = self._fast_liquidation(row.s, row.S, row.v, row.p, row.T, _FULL,
-                                             received_at)
-                if liq is None:
-                    return None
-                items.append(liq)
-            return items
-        if data.__class__ is not _fast.BybitData:
-            return None
-        obj = data
-        if topic.startswith("tickers."):
-            return self._fast_ticker(frame, obj, received_at)
-        if topic.startswith("liquidation."):
-            size = obj.size if obj.size is not UNSET else obj.qty
-            ts = obj.updatedTime if obj.updatedTime is not UNSET else obj.time
-            if (size is UNSET or ts is UNSET or obj.side is UNSET
-                    or obj.price is UNSET):
-                return None
-            liq = self._fast_liquidation(obj.symbol, obj.side, size, obj.price, ts,
-                                         _THROTTLED, received_at)
-            return None if liq is None else [liq]
-        return None
-
-    def _fast_liquidation(self, symbol: str, raw_side: str, size_raw: str, price_raw: str,
-                          ts: int, completeness: Completeness, received_at: float
-                          ) -> Liquidation | None:
-        side = _POSITION_SIDE.get(raw_side)
-        size = float(size_raw)
-        price = float(price_raw)
-        if side is None or not symbol or not (0.0 < size < _INF and 0.0 < price < _INF):
-            return None
-        if self._book.version != self._fast_version:
-            self._fast_terms.clear()
-            self._fast_version = self._book.version
-        terms = self._fast_terms.get(symbol)
-        if terms is None:
-            terms = self._fast_terms_of(symbol)
-        inverse, coin, mult, id_state = terms
-        if inverse:
-            notional, qty = size, size / price
-        else:
-            notional, qty = size * price, size
-        if not notional < _INF:
-            return None
-        digest = id_state.copy()
-        digest.update(f"{ts}\x1f{raw_side}\x1f{size_raw}\x1f{price_raw}".encode())
-        return new_liquidation(
-            VENUE, symbol, coin, side, price / mult, qty * mult, notional, ts, received_at,
-            completeness, _ID_HEAD + digest.hexdigest())
-
-    def _fast_terms_of(self, symbol: str) -> _FastTerms:
-        kind, coin, mult = self._terms(symbol)
-        # The hash state has read "bybit␟symbol␟": each row copies it and feeds only its
-        # own fields, which gives the digest event_id_from_fields gives for the whole text.
-        terms = (kind is ContractKind.INVERSE, coin, mult,
-                 blake2b(f"{VENUE}\x1f{symbol}\x1f".encode(), digest_size=12))
-        if len(self._fast_terms) >= SYMBOL_STATE_LIMIT:
-            self._fast_terms.clear()
-        self._fast_terms[symbol] = terms
-        return terms
-
-    def _fast_ticker(self, frame: _fast.BybitFrame, data: _fast.BybitData,
-                     received_at: float) -> list[Item] | None:
-        kind = frame.type
-        symbol = data.symbol
-        ts = frame.ts
-        # A dash may be an option's (the generic path names those); a future's is rare.
-        if kind not in ("snapshot", "delta") or not symbol or "-" in symbol or ts is None:
-            return None
-        raw = data.markPrice
-        if raw is None or raw == "":
-            return []
-        price = float(raw)
-        if not 0.0 < price < _INF:
-            return None
-        marks = self._marks
-        if kind == "delta" and marks.get(symbol) == price:
-            return []
-        _kind, coin, mult = self._terms(symbol)
-        if len(marks) >= SYMBOL_STATE_LIMIT and symbol not in marks:
-            return None
-        marks[symbol] = price
-        return [MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)]
+        return [dialect.Unrecognised("unknown_shape")]
 
     # -- the generic path -----------------------------------------------------------------
 
-    def _all_liquidation(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _all_liquidation(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         data = _json.req(msg, "data")
         rows = [data] if isinstance(data, dict) else _json.arr(data, "data")
         # One topic is one symbol: an unknown one holds the whole frame for the instruments.
-        return read_rows(rows, lambda row: self._row(_json.obj(row, "data[]"), received_at),
-                         raise_when=LONE_ROW, unknown_holds_frame=True)
+        return dialect.read_rows(rows, lambda row: self._row(_json.obj(row, "data[]"), received_at),
+                         raise_when=dialect.LONE_ROW, unknown_holds_frame=True)
 
     def _row(self, row: dict[str, Any], received_at: float) -> Liquidation:
         return self._liquidation(
             row, received_at, symbol_key="s", side_key="S", size_key="v", price_key="p",
             ts=_json.req_int(row, "T"), completeness=Completeness.FULL)
 
-    def _legacy_liquidation(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _legacy_liquidation(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         # v5 legacy: size/updatedTime; v2 (2021): qty/time. One order per frame.
         row = _json.obj(_json.req(msg, "data"), "data")
         size_key = "size" if "size" in row else "qty"
@@ -321,30 +172,31 @@ class BybitSession:
                      side_key: str, size_key: str, price_key: str, ts: int,
                      completeness: Completeness) -> Liquidation:
         symbol = _json.req_str(row, symbol_key)
-        raw_side, side = _json.req_choice(row, side_key, _POSITION_SIDE)
+        raw_side, side = _json.req_choice(row, side_key, bybit_fast.POSITION_SIDE)
         size_raw = _json.req(row, size_key)
         price_raw = _json.req(row, price_key)
         size = _json.positive(_json.to_float(size_raw, size_key), size_key)
         price = _json.positive(_json.to_float(price_raw, price_key), price_key)
         kind, coin, mult = self._terms(symbol)
-        if kind is ContractKind.INVERSE:
+        if kind is instr.ContractKind.INVERSE:
             notional, qty = size, size / price
         else:
             notional, qty = size * price, size
         if not notional < math.inf:
-            raise FrameError(BAD_VALUE, f"{symbol}: notional out of range")
-        event_id = event_id_from_fields(VENUE, symbol, ts, raw_side, size_raw, price_raw)
+            raise FrameError(_json.BAD_VALUE, f"{symbol}: notional out of range")
+        event_id = event_id_from_text(
+            VENUE, f"{VENUE}\x1f{symbol}\x1f{ts}\x1f{raw_side}\x1f{size_raw}\x1f{price_raw}")
         return Liquidation(VENUE, symbol, coin, side, price / mult, qty * mult, notional, ts,
                            received_at, completeness, event_id)
 
-    def _ticker(self, msg: dict[str, Any], received_at: float) -> list[Item]:
+    def _ticker(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         kind = msg.get("type")
         if kind not in ("snapshot", "delta"):
-            return [Unrecognised("unknown_ticker_type")]
+            return [dialect.Unrecognised("unknown_ticker_type")]
         data = _json.obj(_json.req(msg, "data"), "data")
         symbol = _json.req_str(data, "symbol")
         if is_option_symbol(symbol):
-            return [Unrecognised("option_ticker")]
+            return [dialect.Unrecognised("option_ticker")]
         ts = _json.req_int(msg, "ts")
         raw = data.get("markPrice")
         if raw is None or raw == "":
@@ -362,7 +214,7 @@ class BybitSession:
         """The merged mark price of ``symbol`` as the venue quotes it, if one was seen."""
         return self._marks.get(symbol)
 
-    def _terms(self, symbol: str) -> _Terms:
+    def _terms(self, symbol: str) -> bybit_fast.Terms:
         if self._book.version != self._book_version:
             self._terms_cache.clear()
             self._book_version = self._book.version
@@ -373,7 +225,7 @@ class BybitSession:
         if spec is not None:
             terms = (spec.kind, spec.coin, spec.base_multiplier)
         else:
-            kind = (ContractKind(self._category) if self._category is not None
+            kind = (instr.ContractKind(self._category) if self._category is not None
                     else kind_of_symbol(symbol))
             if kind is None:
                 raise UnknownInstrument(VENUE, symbol)
@@ -388,27 +240,27 @@ class BybitSession:
         return terms
 
 
-def _reply(msg: dict[str, Any]) -> Item:
+def _reply(msg: dict[str, Any]) -> dialect.Item:
     op = msg.get("op")
     ret_msg = msg.get("ret_msg")
     if op == "pong" or ret_msg == "pong":
-        return Pong()
+        return dialect.Pong()
     if msg.get("success") is False:
         text = ret_msg if isinstance(ret_msg, str) and ret_msg else _json.compact(msg)
         found = _REFUSED_TOPIC.search(text) if op == "subscribe" else None
         if found is None:
-            return Rejection(text)
+            return dialect.Rejection(text)
         req_id = msg.get("req_id")
-        return Rejection(text, found.group(1) or found.group(2),
+        return dialect.Rejection(text, found.group(1) or found.group(2),
                          req_id if isinstance(req_id, str) and req_id else None)
     if op == "subscribe" and msg.get("success") is True:
-        return Ack(_json.describe(msg.get("req_id", "")))
+        return dialect.Ack(_json.describe(msg.get("req_id", "")))
     if op == "unsubscribe":
-        return Info("unsubscribed")
-    return Unrecognised("unknown_op")
+        return dialect.Info("unsubscribed")
+    return dialect.Unrecognised("unknown_op")
 
 
-class Bybit(DialectDefaults):
+class Bybit(dialect.DialectDefaults):
     venue = VENUE
     completeness = Completeness.FULL
     ping_interval_seconds = 20.0
@@ -418,13 +270,14 @@ class Bybit(DialectDefaults):
     # the book has them.
     subscribe_interval_seconds = 0.1
 
-    def instrument_requests(self, rest_base_url: str) -> list[RestRequest]:
+    def instrument_requests(self, rest_base_url: str) -> list[dialect.RestRequest]:
         base = rest_base_url.rstrip("/") + "/v5/market/instruments-info"
-        return [RestRequest(key=c, url=f"{base}?category={c}&limit=1000") for c in CATEGORIES]
+        return [dialect.RestRequest(key=c, url=f"{base}?category={c}&limit=1000")
+                for c in CATEGORIES]
 
     def parse_instruments(
-        self, request: RestRequest, body: bytes
-    ) -> tuple[list[InstrumentSpec], RestRequest | None]:
+        self, request: dialect.RestRequest, body: bytes
+    ) -> tuple[list[instr.InstrumentSpec], dialect.RestRequest | None]:
         try:
             doc = _json.obj(_json.loads(body), "instruments-info")
             if doc.get("retCode", 0) != 0:
@@ -448,12 +301,13 @@ class Bybit(DialectDefaults):
             return specs, None
         first_url = request.url.split("&cursor=", 1)[0]
         stem, _, page = request.key.partition("#")
-        next_request = RestRequest(
+        next_request = dialect.RestRequest(
             key=f"{stem}#{int(page or 1) + 1}",
             url=f"{first_url}&cursor={quote(cursor, safe='%')}")
         return specs, next_request
 
-    def plans(self, ws_base_url: str, instruments: InstrumentBook) -> list[ConnectionPlan]:
+    def plans(self, ws_base_url: str, instruments: instr.InstrumentBook
+              ) -> list[dialect.ConnectionPlan]:
         base = ws_base_url.rstrip("/")
         plans = []
         for category in CATEGORIES:
@@ -470,7 +324,7 @@ class Bybit(DialectDefaults):
                 used += cost
             for n, args in enumerate(shards):
                 requests = self.topic_requests("subscribe", args, f"{category}-{n}")
-                plans.append(ConnectionPlan(
+                plans.append(dialect.ConnectionPlan(
                     f"{VENUE}-{category}-{n}", f"{base}/v5/public/{category}",
                     tuple(r.text for r in requests), expected_acks=len(requests),
                     subscribe_interval_seconds=self.subscribe_interval_seconds,
@@ -479,17 +333,18 @@ class Bybit(DialectDefaults):
 
     def topic_requests(
         self, op: str, topics: Sequence[str], tag: str
-    ) -> list[TopicRequest]:
+    ) -> list[dialect.TopicRequest]:
         """Batches of ``ARGS_PER_FRAME`` topics; Bybit echoes ``req_id`` in its answer."""
         requests = []
         for i in range(0, len(topics), ARGS_PER_FRAME):
             batch = tuple(topics[i : i + ARGS_PER_FRAME])
             req_id = f"{tag}-{i // ARGS_PER_FRAME}"
             text = orjson.dumps({"req_id": req_id, "op": op, "args": batch}).decode()
-            requests.append(TopicRequest(req_id, text, batch, 1 if op == "subscribe" else 0))
+            requests.append(dialect.TopicRequest(req_id, text, batch,
+                                                 1 if op == "subscribe" else 0))
         return requests
 
-    def _symbols(self, category: str, book: InstrumentBook) -> list[str]:
+    def _symbols(self, category: str, book: instr.InstrumentBook) -> list[str]:
         if self.settings.symbols is None:
             return sorted(s.instrument for s in book.in_category(category))
         chosen = []
@@ -497,26 +352,27 @@ class Bybit(DialectDefaults):
             spec = book.get(symbol)
             kind = spec.kind if spec is not None else kind_of_symbol(symbol)
             # An unknown symbol goes to linear, where a rejection will name it.
-            if (kind or ContractKind.LINEAR).value == category:
+            if (kind or instr.ContractKind.LINEAR).value == category:
                 chosen.append(symbol)
         return sorted(chosen)
 
     def session(
-        self, instruments: InstrumentBook, plan: ConnectionPlan | None = None
+        self, instruments: instr.InstrumentBook, plan: dialect.ConnectionPlan | None = None
     ) -> BybitSession:
         """Parse state for one connection; ``plan`` tells it which endpoint it serves."""
         return BybitSession(instruments, None if plan is None else _category_of_url(plan.url))
 
 
-def _spec(row: dict[str, Any], category: str) -> InstrumentSpec:
+def _spec(row: dict[str, Any], category: str) -> instr.InstrumentSpec:
     symbol = _json.req_str(row, "symbol")
     contract_type = row.get("contractType")
     if isinstance(contract_type, str) and contract_type:
-        kind = ContractKind.INVERSE if "Inverse" in contract_type else ContractKind.LINEAR
+        inverse = "Inverse" in contract_type
+        kind = instr.ContractKind.INVERSE if inverse else instr.ContractKind.LINEAR
     else:
-        kind = ContractKind(category)
-    coin, mult = normalise_coin(_json.req_str(row, "baseCoin"))
+        kind = instr.ContractKind(category)
+    coin, mult = instr.normalise_coin(_json.req_str(row, "baseCoin"))
     quote_coin = row.get("quoteCoin")
-    return InstrumentSpec(
+    return instr.InstrumentSpec(
         VENUE, symbol, coin, kind, 1.0, quote_coin if isinstance(quote_coin, str) else "USD",
         base_multiplier=mult, category=kind.value)

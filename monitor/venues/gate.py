@@ -50,7 +50,7 @@ from monitor.events import (
     Liquidation,
     MarkPrice,
     PositionSide,
-    event_id_from_fields,
+    event_id_from_text,
 )
 
 VENUE = "gate"
@@ -177,7 +177,8 @@ class GateSession(dialect.SessionDefaults):
             venue=VENUE, instrument=contract, coin=coin, position_side=side,
             price=price / mult, qty_base=qty_base * mult, notional_usd=notional,
             exchange_ts_ms=ts, received_at=received_at, completeness=Completeness.FULL,
-            event_id=event_id_from_fields(VENUE, contract, ts, raw_size, raw_price))
+            event_id=event_id_from_text(
+                VENUE, f"{VENUE}\x1f{contract}\x1f{ts}\x1f{raw_size}\x1f{raw_price}"))
 
     def _tickers(self, msg: dict[str, Any], received_at: float) -> list[dialect.Item]:
         return dialect.read_rows(self._rows(msg), lambda element: self._ticker(

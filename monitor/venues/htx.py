@@ -40,7 +40,7 @@ import monitor.venues._json as _json
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
-from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_fields
+from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_text
 
 VENUE = "htx"
 TOPIC = "public.*.liquidation_orders"
@@ -165,8 +165,8 @@ class HtxSession(dialect.SessionDefaults):
             venue=VENUE, instrument=code, coin=coin, position_side=side, price=price / mult,
             qty_base=qty * mult, notional_usd=notional, exchange_ts_ms=ts,
             received_at=received_at, completeness=Completeness.FULL,
-            event_id=event_id_from_fields(VENUE, code, ts, raw_side, _raw(row["volume"]),
-                                          _raw(row["price"])))
+            event_id=event_id_from_text(VENUE, f"{VENUE}\x1f{code}\x1f{ts}\x1f{raw_side}"
+                                        f"\x1f{_raw(row['volume'])}\x1f{_raw(row['price'])}"))
 
 
 def _raw(value: object) -> str:

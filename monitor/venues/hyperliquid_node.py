@@ -36,7 +36,7 @@ import monitor.venues._json as _json
 import monitor.venues.dialect as dialect
 import monitor.venues.instruments as instr
 from monitor.errors import FrameError
-from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_fields
+from monitor.events import Completeness, Liquidation, PositionSide, event_id_from_text
 
 VENUE = "hyperliquid-node"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -145,7 +145,7 @@ def _liquidation(event: object, received_at: float) -> NodeLiquidation | None:
         venue=VENUE, instrument=coin_raw, coin=coin, position_side=side, price=price / mult,
         qty_base=size * mult, notional_usd=price * size, exchange_ts_ms=ts,
         received_at=received_at, completeness=Completeness.FULL,
-        event_id=event_id_from_fields(VENUE, tid, user.lower()))
+        event_id=event_id_from_text(VENUE, f"{VENUE}\x1f{tid}\x1f{user.lower()}"))
     return NodeLiquidation(
         liquidation, method if isinstance(method, str) else "",
         _json.opt_float(info, "markPx"), liquidated)

@@ -1,7 +1,7 @@
 """Binance USD-M and COIN-M dialects: golden frames, real frames, malformed input, plans.
 
-The golden-file runner and the JSON mutation strategy defined here are shared with
-tests/test_venue_bybit.py.
+The malformed and notice frames every venue has are tables in tests/venues/malformed/ and
+notices/, run by test_contract.py; what is here is Binance's own.
 """
 
 from __future__ import annotations
@@ -12,22 +12,12 @@ import msgspec
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice, PositionSide, event_id_from_fields
 from monitor.venues import make_dialect
 from monitor.venues.binance import BinanceCoinm, BinanceUsdm, new_liquidation
-from monitor.venues.dialect import (
-    Ack,
-    Dialect,
-    DialectSession,
-    Invalid,
-    Item,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from tests.support.fuzz import DEEP
 from tests.support.golden import (
     golden_files,
@@ -49,21 +39,18 @@ COINM_SAMPLE = (
 )
 
 
-# -- shared helpers --------------------------------------------------------------------
-
-
 # -- fixtures --------------------------------------------------------------------------
 
 
-def coinm_book(*specs: tuple[str, float]) -> InstrumentBook:
-    return InstrumentBook("binance-coinm", [
-        InstrumentSpec("binance-coinm", symbol, symbol[:3], ContractKind.INVERSE, size, "USD",
-                       category=symbol.split("_")[0])
+def coinm_book(*specs: tuple[str, float]) -> instr.InstrumentBook:
+    return instr.InstrumentBook("binance-coinm", [
+        instr.InstrumentSpec("binance-coinm", symbol, symbol[:3], instr.ContractKind.INVERSE,
+                             size, "USD", category=symbol.split("_")[0])
         for symbol, size in specs])
 
 
-def usdm_session() -> DialectSession:
-    return BinanceUsdm(VenueSettings()).session(InstrumentBook("binance-usdm"))
+def usdm_session() -> dialect.DialectSession:
+    return BinanceUsdm(dialect.VenueSettings()).session(instr.InstrumentBook("binance-usdm"))
 
 
 # -- golden files ----------------------------------------------------------------------
@@ -103,7 +90,7 @@ def test_the_same_frame_twice_has_the_same_event_id() -> None:
 
 
 def test_coinm_values_contracts_never_by_price() -> None:
-    session = BinanceCoinm(VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0)))
+    session = BinanceCoinm(dialect.VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0)))
     liq = only_liquidation(session.parse(COINM_SAMPLE, 1.0))
     assert liq.position_side is PositionSide.LONG
     assert liq.notional_usd == 100.0
@@ -112,7 +99,7 @@ def test_coinm_values_contracts_never_by_price() -> None:
 
 def test_coinm_unknown_instrument_is_not_guessed_then_valued_after_refresh() -> None:
     book = coinm_book(("ETHUSD_PERP", 10.0))
-    session = BinanceCoinm(VenueSettings()).session(book)
+    session = BinanceCoinm(dialect.VenueSettings()).session(book)
     with pytest.raises(UnknownInstrument) as caught:
         session.parse(COINM_SAMPLE, 1.0)
     assert caught.value.reason == "unknown_instrument"
@@ -122,8 +109,8 @@ def test_coinm_unknown_instrument_is_not_guessed_then_valued_after_refresh() -> 
 
 
 def test_configured_symbols_filter_the_all_market_streams() -> None:
-    session = BinanceUsdm(VenueSettings(symbols=("ETHUSDT",))).session(
-        InstrumentBook("binance-usdm"))
+    session = BinanceUsdm(dialect.VenueSettings(symbols=("ETHUSDT",))).session(
+        instr.InstrumentBook("binance-usdm"))
     assert session.parse(SAMPLE, 1.0) == []
     assert session.parse(SAMPLE, 1.0) == []  # the cached path filters too
     eth = SAMPLE.replace("BTCUSDT", "ETHUSDT")
@@ -159,7 +146,7 @@ def test_real_usdm_force_orders() -> None:
 @requires_realdata
 def test_real_coinm_force_order() -> None:
     # 100 USD per BTC contract: the documented size (reference §3.5).
-    session = BinanceCoinm(VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0)))
+    session = BinanceCoinm(dialect.VenueSettings()).session(coinm_book(("BTCUSD_200925", 100.0)))
     [line] = realdata_lines("binance_coinm_forceOrder.tardis.jsonl")
     liq = only_liquidation(session.parse(line, 1.0))
     assert liq.position_side is PositionSide.LONG  # SELL
@@ -174,7 +161,7 @@ def test_real_coinm_force_order() -> None:
     ("binance_coinm_markPrice.tardis.jsonl", BinanceCoinm),
 ])
 def test_real_mark_prices(name: str, dialect_cls: type[BinanceUsdm]) -> None:
-    session = dialect_cls(VenueSettings()).session(InstrumentBook(dialect_cls.venue))
+    session = dialect_cls(dialect.VenueSettings()).session(instr.InstrumentBook(dialect_cls.venue))
     lines = list(realdata_lines(name))
     for line in lines:
         data = orjson.loads(line)["data"]
@@ -192,7 +179,7 @@ def test_real_frames_of_other_channels_are_unrecognised_not_errors() -> None:
     for name in ("binance_usdm_bookTicker.jsonl", "binance_coinm_bookTicker.jsonl",
                  "binance_usdm_ticker.tardis.jsonl", "binance_coinm_ticker.tardis.jsonl"):
         items = [item for line in realdata_lines(name) for item in session.parse(line, 1.0)]
-        assert set(items) == {Unrecognised("unknown_event")}
+        assert set(items) == {dialect.Unrecognised("unknown_event")}
         counts[name] = len(items)
     assert counts == {"binance_usdm_bookTicker.jsonl": 2572,
                       "binance_coinm_bookTicker.jsonl": 9322,
@@ -200,22 +187,7 @@ def test_real_frames_of_other_channels_are_unrecognised_not_errors() -> None:
                       "binance_coinm_ticker.tardis.jsonl": 1}
 
 
-# -- notices and malformed input -------------------------------------------------------
-
-
-@pytest.mark.parametrize(("frame", "expected"), [
-    ('{"result":null,"id":3}', Ack("3")),
-    ('{"error":{"code":2,"msg":"Invalid request"},"id":1}', Rejection("Invalid request")),
-    ('{"code":0,"msg":"Unknown property","id":1}', Rejection("Unknown property")),
-    ('{"e":"24hrTicker","E":1,"s":"BTCUSDT"}', Unrecognised("unknown_event")),
-    ('{"hello":1}', Unrecognised("unknown_shape")),
-    ('[{"e":"bookTicker"}]', Unrecognised("unknown_array")),
-    ('{"stream":"x","data":5}', Unrecognised("unknown_stream_data")),
-    ('"text"', Unrecognised("not_an_object")),
-    ("17", Unrecognised("not_an_object")),
-])
-def test_notices(frame: str, expected: Item) -> None:
-    assert usdm_session().parse(frame, 1.0) == [expected]
+# -- malformed input (the tables are tests/venues/malformed/ and notices/) ---------
 
 
 _O = orjson.loads(SAMPLE)["o"]
@@ -226,42 +198,6 @@ def _with(**changes: object) -> str:
     return orjson.dumps({"e": "forceOrder", "E": 1, "o": o}).decode()
 
 
-@pytest.mark.parametrize(("frame", "reason"), [
-    ("", "malformed_json"),
-    ("not json", "malformed_json"),
-    (SAMPLE[:-5], "malformed_json"),
-    ('{"e":"forceOrder"}', "missing_field"),
-    ('{"e":"forceOrder","o":[]}', "bad_value"),
-    ('{"e":"forceOrder","o":null}', "bad_value"),
-    (_with(s=...), "missing_field"),
-    (_with(s=5), "bad_value"),
-    (_with(s=""), "bad_value"),
-    (_with(s=["BTCUSDT"]), "bad_value"),
-    (_with(S=...), "missing_field"),
-    (_with(S="HOLD"), "bad_value"),
-    (_with(S=["BUY"]), "bad_value"),
-    (_with(T=...), "missing_field"),
-    (_with(T="soon"), "bad_value"),
-    (_with(T=1.5), "bad_value"),
-    (_with(T=True), "bad_value"),
-    (_with(z="abc"), "bad_value"),
-    (_with(z=True), "bad_value"),
-    (_with(z={}), "bad_value"),
-    (_with(z="-1"), "bad_value"),
-    (_with(ap="nan"), "bad_value"),
-    (_with(ap="1e400"), "bad_value"),
-    (_with(z=..., q=...), "missing_field"),
-    (_with(ap=..., p=...), "missing_field"),
-    (_with(s="BTCEUR"), "unknown_instrument"),
-])
-def test_malformed_force_orders(frame: str, reason: str) -> None:
-    for session in (usdm_session(), BinanceCoinm(VenueSettings()).session(
-            coinm_book(("BTCUSDT", 100.0)))):
-        with pytest.raises(FrameError) as caught:
-            session.parse(frame, 1.0)
-        assert caught.value.reason == reason
-
-
 def test_deep_nesting_and_huge_numbers_are_read_safely() -> None:
     session = usdm_session()
     for frame in (SAMPLE.replace('"BUY"', DEEP), _with(T="9" * 5000),
@@ -269,9 +205,9 @@ def test_deep_nesting_and_huge_numbers_are_read_safely() -> None:
         with pytest.raises(FrameError):
             session.parse(frame, 1.0)
     rejection = only(session.parse('{"error":' + DEEP + ',"id":1}', 1.0))
-    assert isinstance(rejection, Rejection) and rejection.message
+    assert isinstance(rejection, dialect.Rejection) and rejection.message
     assert session.parse('{"code":1,"msg":' + DEEP + ',"id":1}', 1.0)
-    assert session.parse('{"result":null,"id":' + DEEP + "}", 1.0) == [Ack("<list of 1>")]
+    assert session.parse('{"result":null,"id":' + DEEP + "}", 1.0) == [dialect.Ack("<list of 1>")]
 
 
 def test_usdm_fallback_needs_a_positive_order_price() -> None:
@@ -292,7 +228,7 @@ def test_one_bad_mark_price_row_keeps_the_others() -> None:
              '{"e":"markPriceUpdate","E":5,"p":"1"}, 7]')
     items = usdm_session().parse(frame, 1.0)
     assert items[0] == MarkPrice("binance-usdm", "BTCUSDT", "BTC", 100.5, 5, 1.0)
-    assert [i.reason for i in items[1:] if isinstance(i, Invalid)] == [
+    assert [i.reason for i in items[1:] if isinstance(i, dialect.Invalid)] == [
         "bad_value", "missing_field", "bad_value"]
 
 
@@ -300,32 +236,32 @@ def test_one_bad_mark_price_row_keeps_the_others() -> None:
 
 
 def test_dialects_satisfy_the_protocol_and_registry() -> None:
-    usdm: Dialect = BinanceUsdm(VenueSettings())
-    coinm: Dialect = BinanceCoinm(VenueSettings())
+    usdm: dialect.Dialect = BinanceUsdm(dialect.VenueSettings())
+    coinm: dialect.Dialect = BinanceCoinm(dialect.VenueSettings())
     assert isinstance(make_dialect("binance-usdm"), BinanceUsdm)
     assert isinstance(make_dialect("binance-coinm"), BinanceCoinm)
-    for dialect in (usdm, coinm):
-        assert dialect.completeness == "throttled"
-        assert dialect.ping_interval_seconds is None and dialect.ping_frame(0.0) is None
-        assert dialect.max_lifetime_seconds == 23 * 3600
+    for binance in (usdm, coinm):
+        assert binance.completeness == "throttled"
+        assert binance.ping_interval_seconds is None and binance.ping_frame(0.0) is None
+        assert binance.max_lifetime_seconds == 23 * 3600
     assert not usdm.needs_instruments and coinm.needs_instruments
 
 
 def test_usdm_plan_uses_the_routed_market_url() -> None:
-    [plan] = BinanceUsdm(VenueSettings()).plans("ws://127.0.0.1:9/binance-usdm/",
-                                                InstrumentBook("binance-usdm"))
+    [plan] = BinanceUsdm(dialect.VenueSettings()).plans("ws://127.0.0.1:9/binance-usdm/",
+                                                instr.InstrumentBook("binance-usdm"))
     assert plan.url == "ws://127.0.0.1:9/binance-usdm/market/ws"
     assert plan.subscribe_frames == (
         '{"method":"SUBSCRIBE","params":["!forceOrder@arr","!markPrice@arr@1s"],"id":1}',)
     assert plan.expected_acks == 1
-    [real] = BinanceUsdm(VenueSettings()).plans("wss://fstream.binance.com",
-                                                InstrumentBook("binance-usdm"))
+    [real] = BinanceUsdm(dialect.VenueSettings()).plans("wss://fstream.binance.com",
+                                                instr.InstrumentBook("binance-usdm"))
     assert real.url == "wss://fstream.binance.com/market/ws"
 
 
 def test_coinm_plan_subscribes_a_mark_price_per_pair() -> None:
     book = coinm_book(("BTCUSD_PERP", 100.0), ("BTCUSD_250926", 100.0), ("ETHUSD_PERP", 10.0))
-    [plan] = BinanceCoinm(VenueSettings()).plans("wss://dstream.binance.com", book)
+    [plan] = BinanceCoinm(dialect.VenueSettings()).plans("wss://dstream.binance.com", book)
     assert plan.url == "wss://dstream.binance.com/ws"
     [frame] = plan.subscribe_frames
     assert orjson.loads(frame) == {"method": "SUBSCRIBE", "id": 1, "params": [
@@ -335,20 +271,22 @@ def test_coinm_plan_subscribes_a_mark_price_per_pair() -> None:
 
 def test_coinm_plan_many_pairs_and_configured_symbols() -> None:
     book = coinm_book(*((f"C{i:03d}USD_PERP", 10.0) for i in range(120)))
-    [plan] = BinanceCoinm(VenueSettings()).plans("ws://h", book)
+    [plan] = BinanceCoinm(dialect.VenueSettings()).plans("ws://h", book)
     params = [p for f in plan.subscribe_frames for p in orjson.loads(f)["params"]]
     assert len(params) == 121 and params[0] == "!forceOrder@arr"
     assert plan.expected_acks == len(plan.subscribe_frames) == 3
     assert [orjson.loads(f)["id"] for f in plan.subscribe_frames] == [1, 2, 3]
-    [configured] = BinanceCoinm(VenueSettings(symbols=("SOLUSD_PERP",))).plans("ws://h", book)
+    configured_coinm = BinanceCoinm(dialect.VenueSettings(symbols=("SOLUSD_PERP",)))
+    [configured] = configured_coinm.plans("ws://h", book)
     assert orjson.loads(configured.subscribe_frames[0])["params"] == [
         "!forceOrder@arr", "solusd@markPrice@1s"]
-    [empty] = BinanceCoinm(VenueSettings()).plans("ws://h", InstrumentBook("binance-coinm"))
+    [empty] = BinanceCoinm(dialect.VenueSettings()).plans(
+        "ws://h", instr.InstrumentBook("binance-coinm"))
     assert "btcusd@markPrice@1s" in empty.subscribe_frames[0]
 
 
 def test_exchange_info_documents() -> None:
-    usdm = BinanceUsdm(VenueSettings())
+    usdm = BinanceUsdm(dialect.VenueSettings())
     [request] = usdm.instrument_requests("https://fapi.binance.com/")
     assert request.url == "https://fapi.binance.com/fapi/v1/exchangeInfo"
     doc = {"symbols": [
@@ -362,7 +300,7 @@ def test_exchange_info_documents() -> None:
     assert next_request is None
     assert [(s.instrument, s.coin, s.base_multiplier, s.quote) for s in specs] == [
         ("1000PEPEUSDT", "PEPE", 1000.0, "USDT"), ("BTCUSDC", "BTC", 1.0, "USDC")]
-    coinm = BinanceCoinm(VenueSettings())
+    coinm = BinanceCoinm(dialect.VenueSettings())
     [request] = coinm.instrument_requests("https://dapi.binance.com")
     assert request.url == "https://dapi.binance.com/dapi/v1/exchangeInfo"
     specs, _ = coinm.parse_instruments(request, orjson.dumps({"symbols": [
@@ -370,7 +308,7 @@ def test_exchange_info_documents() -> None:
          "contractSize": 10},
         {"symbol": "XRPUSD_PERP", "pair": "XRPUSD", "baseAsset": "XRP", "contractSize": 0}]}))
     assert [(s.instrument, s.kind, s.contract_size) for s in specs] == [
-        ("ETHUSD_PERP", ContractKind.INVERSE, 10.0)]
+        ("ETHUSD_PERP", instr.ContractKind.INVERSE, 10.0)]
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b'{"symbols":{}}', b'{"nothing":1}'])
@@ -378,4 +316,5 @@ def test_bad_exchange_info_is_an_instrument_fetch_error(body: bytes) -> None:
     from monitor.errors import InstrumentFetchError
 
     with pytest.raises(InstrumentFetchError):
-        BinanceUsdm(VenueSettings()).parse_instruments(RestRequest("exchangeInfo", "u"), body)
+        BinanceUsdm(dialect.VenueSettings()).parse_instruments(
+            dialect.RestRequest("exchangeInfo", "u"), body)

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.venues import make_dialect
@@ -19,20 +21,6 @@ from monitor.venues.bybit import (
     coin_of_bybit_symbol,
     kind_of_symbol,
 )
-from monitor.venues.dialect import (
-    Ack,
-    ConnectionPlan,
-    Dialect,
-    Info,
-    Invalid,
-    Item,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from tests.support.golden import (
     golden_files,
     only,
@@ -47,16 +35,17 @@ LINEAR = "linear"
 INVERSE = "inverse"
 
 
-def spec(symbol: str, kind: ContractKind, coin: str = "", multiplier: float = 1.0
-         ) -> InstrumentSpec:
-    return InstrumentSpec("bybit", symbol, coin or symbol[:3], kind, 1.0,
-                          "USD" if kind is ContractKind.INVERSE else "USDT",
+def spec(symbol: str, kind: instr.ContractKind, coin: str = "", multiplier: float = 1.0
+         ) -> instr.InstrumentSpec:
+    return instr.InstrumentSpec("bybit", symbol, coin or symbol[:3], kind, 1.0,
+                          "USD" if kind is instr.ContractKind.INVERSE else "USDT",
                           base_multiplier=multiplier, category=kind.value)
 
 
-def session(*specs: InstrumentSpec, category: str | None = None) -> BybitSession:
-    plan = None if category is None else ConnectionPlan("p", f"ws://h/v5/public/{category}", (), 0)
-    return Bybit(VenueSettings()).session(InstrumentBook("bybit", specs), plan)
+def session(*specs: instr.InstrumentSpec, category: str | None = None) -> BybitSession:
+    plan = (None if category is None
+            else dialect.ConnectionPlan("p", f"ws://h/v5/public/{category}", (), 0))
+    return Bybit(dialect.VenueSettings()).session(instr.InstrumentBook("bybit", specs), plan)
 
 
 def frame(symbol: str, *rows: object) -> str:
@@ -105,7 +94,7 @@ def test_inverse_notional_is_the_contract_count() -> None:
 
 def test_book_spec_wins_over_category_and_symbol() -> None:
     # A made-up case where the three sources disagree, to show their order.
-    s = session(spec("ODDUSDT", ContractKind.INVERSE, "ODD"), category=LINEAR)
+    s = session(spec("ODDUSDT", instr.ContractKind.INVERSE, "ODD"), category=LINEAR)
     liq = only_liquidation(s.parse(frame("ODDUSDT", row("ODDUSDT", v="100", p="2")), 1.0))
     assert liq.notional_usd == 100.0
 
@@ -126,28 +115,29 @@ def test_unknown_kind_is_an_unknown_instrument() -> None:
 
 
 @pytest.mark.parametrize(("symbol", "kind"), [
-    ("BTCUSDT", ContractKind.LINEAR), ("ETHPERP", ContractKind.LINEAR),
-    ("BTCUSDC", ContractKind.LINEAR), ("BTC-26DEC25", ContractKind.LINEAR),
-    ("BTCUSDT-26DEC25", ContractKind.LINEAR), ("BTCUSD", ContractKind.INVERSE),
-    ("ETHUSD", ContractKind.INVERSE), ("BTCUSDZ25", ContractKind.INVERSE),
-    ("BTCUSDH26", ContractKind.INVERSE), ("FOOBAR", None), ("USD", None),
+    ("BTCUSDT", instr.ContractKind.LINEAR), ("ETHPERP", instr.ContractKind.LINEAR),
+    ("BTCUSDC", instr.ContractKind.LINEAR), ("BTC-26DEC25", instr.ContractKind.LINEAR),
+    ("BTCUSDT-26DEC25", instr.ContractKind.LINEAR), ("BTCUSD", instr.ContractKind.INVERSE),
+    ("ETHUSD", instr.ContractKind.INVERSE), ("BTCUSDZ25", instr.ContractKind.INVERSE),
+    ("BTCUSDH26", instr.ContractKind.INVERSE), ("FOOBAR", None), ("USD", None),
     ("BTC-29DEC23-40000-C", None), ("BTCUSDA25", None),
 ])
-def test_kind_of_symbol(symbol: str, kind: ContractKind | None) -> None:
+def test_kind_of_symbol(symbol: str, kind: instr.ContractKind | None) -> None:
     assert kind_of_symbol(symbol) is kind
 
 
 @pytest.mark.parametrize(("symbol", "kind", "coin"), [
-    ("BTCUSDT", ContractKind.LINEAR, ("BTC", 1.0)),
-    ("1000PEPEUSDT", ContractKind.LINEAR, ("PEPE", 1000.0)),
-    ("SHIB1000USDT", ContractKind.LINEAR, ("SHIB", 1000.0)),
-    ("ETHPERP", ContractKind.LINEAR, ("ETH", 1.0)),
-    ("BTC-26DEC25", ContractKind.LINEAR, ("BTC", 1.0)),
-    ("BTCUSDT-26DEC25", ContractKind.LINEAR, ("BTC", 1.0)),
-    ("BTCUSD", ContractKind.INVERSE, ("BTC", 1.0)),
-    ("BTCUSDZ25", ContractKind.INVERSE, ("BTC", 1.0)),
+    ("BTCUSDT", instr.ContractKind.LINEAR, ("BTC", 1.0)),
+    ("1000PEPEUSDT", instr.ContractKind.LINEAR, ("PEPE", 1000.0)),
+    ("SHIB1000USDT", instr.ContractKind.LINEAR, ("SHIB", 1000.0)),
+    ("ETHPERP", instr.ContractKind.LINEAR, ("ETH", 1.0)),
+    ("BTC-26DEC25", instr.ContractKind.LINEAR, ("BTC", 1.0)),
+    ("BTCUSDT-26DEC25", instr.ContractKind.LINEAR, ("BTC", 1.0)),
+    ("BTCUSD", instr.ContractKind.INVERSE, ("BTC", 1.0)),
+    ("BTCUSDZ25", instr.ContractKind.INVERSE, ("BTC", 1.0)),
 ])
-def test_coin_of_bybit_symbol(symbol: str, kind: ContractKind, coin: tuple[str, float]) -> None:
+def test_coin_of_bybit_symbol(symbol: str, kind: instr.ContractKind,
+                              coin: tuple[str, float]) -> None:
     assert coin_of_bybit_symbol(symbol, kind) == coin
 
 
@@ -225,7 +215,7 @@ def test_real_tickers_and_retired_instrument_info() -> None:
     s = session()
     counts: dict[str, int] = {}
     for line in realdata_lines("bybit_tickers_and_instrument_info.tardis.jsonl"):
-        for item in s.parse(line, 1.0) or [Info("nothing")]:
+        for item in s.parse(line, 1.0) or [dialect.Info("nothing")]:
             key = type(item).__name__
             counts[key] = counts.get(key, 0) + 1
     # 11 retired instrument_info frames and 2 option tickers are not ours; 3 snapshots
@@ -243,7 +233,7 @@ def ticker(kind: str, ts: int, **data: object) -> str:
 
 
 def test_ticker_deltas_merge_into_state() -> None:
-    s = session(spec("1000PEPEUSDT", ContractKind.LINEAR, "PEPE", 1000.0))
+    s = session(spec("1000PEPEUSDT", instr.ContractKind.LINEAR, "PEPE", 1000.0))
     [mark] = s.parse(ticker("snapshot", 1, markPrice="0.0100", lastPrice="0.0101"), 1.0)
     assert mark == MarkPrice("bybit", "1000PEPEUSDT", "PEPE", 0.00001, 1, 1.0)
     assert s.parse(ticker("delta", 2, lastPrice="0.0102"), 1.0) == []
@@ -254,62 +244,7 @@ def test_ticker_deltas_merge_into_state() -> None:
     assert s.parse(ticker("snapshot", 5, markPrice=""), 1.0) == []
 
 
-# -- notices ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ('{"success":true,"ret_msg":"","conn_id":"c","req_id":"linear-0-0","op":"subscribe"}',
-     Ack("linear-0-0")),
-    ('{"success":false,"ret_msg":"error:already subscribed","conn_id":"c","op":"subscribe"}',
-     Rejection("error:already subscribed")),
-    ('{"success":true,"ret_msg":"pong","conn_id":"c","req_id":"","op":"ping"}', Pong()),
-    ('{"req_id":"1","op":"pong","args":["1675418560633"],"conn_id":"c"}', Pong()),
-    ('{"success":true,"ret_msg":"","op":"unsubscribe"}', Info("unsubscribed")),
-    ('{"success":true,"op":"auth"}', Unrecognised("unknown_op")),
-    ('{"topic":"orderbook.50.BTCUSDT","type":"snapshot","data":{}}',
-     Unrecognised("unknown_topic")),
-    ('{"hello":"world"}', Unrecognised("unknown_shape")),
-    ("[1,2]", Unrecognised("not_an_object")),
-])
-def test_notices(text: str, expected: Item) -> None:
-    assert session().parse(text, 1.0) == [expected]
-
-
-# -- malformed input -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("text", "reason"), [
-    ("", "malformed_json"),
-    ("{", "malformed_json"),
-    ('{"topic":"allLiquidation.BTCUSDT"}', "missing_field"),
-    ('{"topic":"allLiquidation.BTCUSDT","data":"x"}', "bad_value"),
-    ('{"topic":"allLiquidation.BTCUSDT","data":[5]}', "bad_value"),
-    (frame("BTCUSDT", {k: v for k, v in row().items() if k != "T"}), "missing_field"),
-    (frame("BTCUSDT", {k: v for k, v in row().items() if k != "s"}), "missing_field"),
-    (frame("BTCUSDT", row(t="x")), "bad_value"),
-    (frame("BTCUSDT", row(t=1.5)), "bad_value"),
-    (frame("BTCUSDT", row(side="Long")), "bad_value"),
-    (frame("BTCUSDT", row(side=None)), "bad_value"),
-    (frame("BTCUSDT", row(v="abc")), "bad_value"),
-    (frame("BTCUSDT", row(v="0")), "bad_value"),
-    (frame("BTCUSDT", row(v=True)), "bad_value"),
-    (frame("BTCUSDT", row(p="-5")), "bad_value"),
-    (frame("BTCUSDT", row(p="nan")), "bad_value"),
-    (frame("BTCUSDT", row(v="1e300", p="1e300")), "bad_value"),
-    (frame("BTCUSDT", row(symbol=7)), "bad_value"),  # type: ignore[arg-type]
-    ('{"topic":"liquidation.BTCUSDT","data":[]}', "bad_value"),
-    ('{"topic":"liquidation.BTCUSDT","data":{"symbol":"BTCUSDT","side":"Buy","price":"1"}}',
-     "missing_field"),
-    ('{"topic":"tickers.BTCUSDT","type":"snapshot","ts":1,"data":[]}', "bad_value"),
-    ('{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","markPrice":"1"}}',
-     "missing_field"),
-    ('{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"data":{"symbol":"BTCUSDT",'
-     '"markPrice":"abc"}}', "bad_value"),
-])
-def test_malformed_frames(text: str, reason: str) -> None:
-    with pytest.raises(FrameError) as caught:
-        session().parse(text, 1.0)
-    assert caught.value.reason == reason
+# -- malformed input (the tables are tests/venues/malformed/ and notices/) ---------
 
 
 def test_deep_nesting_and_huge_numbers_are_read_safely() -> None:
@@ -321,48 +256,48 @@ def test_deep_nesting_and_huge_numbers_are_read_safely() -> None:
             s.parse(text, 1.0)
     rejection = only(s.parse('{"success":false,"op":"subscribe","ret_msg":' + deep_text + "}",
                              1.0))
-    assert isinstance(rejection, Rejection) and rejection.message
+    assert isinstance(rejection, dialect.Rejection) and rejection.message
     ack = only(s.parse('{"success":true,"op":"subscribe","req_id":' + deep_text + "}", 1.0))
-    assert isinstance(ack, Ack)
+    assert isinstance(ack, dialect.Ack)
     with pytest.raises(InstrumentFetchError):
-        Bybit(VenueSettings()).parse_instruments(
-            RestRequest("linear", "https://x?category=linear"),
+        Bybit(dialect.VenueSettings()).parse_instruments(
+            dialect.RestRequest("linear", "https://x?category=linear"),
             ('{"retCode":1,"retMsg":' + deep_text + "}").encode())
 
 
 def test_one_bad_row_in_a_batch_keeps_the_others() -> None:
     items = session().parse(frame("BTCUSDT", row(v="1"), row(v="oops"), 5, row(v="2")), 1.0)
-    assert [type(i) for i in items] == [Liquidation, Invalid, Invalid, Liquidation]
-    assert [i.reason for i in items if isinstance(i, Invalid)] == ["bad_value", "bad_value"]
+    assert [type(i) for i in items] == [Liquidation, dialect.Invalid, dialect.Invalid, Liquidation]
+    assert [i.reason for i in items if isinstance(i, dialect.Invalid)] == ["bad_value", "bad_value"]
 
 
 def test_empty_batch() -> None:
     assert session().parse(frame("BTCUSDT"), 1.0) == []
 
 
-# -- dialect, plans and instruments ----------------------------------------------------
+# -- dialect, plans and instruments --------------------------------------------------
 
 
 def test_dialect_attributes() -> None:
-    dialect: Dialect = Bybit(VenueSettings())
+    bybit: dialect.Dialect = Bybit(dialect.VenueSettings())
     assert isinstance(make_dialect("bybit"), Bybit)
-    assert dialect.completeness == "full"
-    assert dialect.ping_interval_seconds == 20.0
-    assert dialect.ping_frame(0.0) == '{"op":"ping"}'
-    assert dialect.max_lifetime_seconds is None
-    assert dialect.decode_binary(b'{"op":"pong"}') == '{"op":"pong"}'
+    assert bybit.completeness == "full"
+    assert bybit.ping_interval_seconds == 20.0
+    assert bybit.ping_frame(0.0) == '{"op":"ping"}'
+    assert bybit.max_lifetime_seconds is None
+    assert bybit.decode_binary(b'{"op":"pong"}') == '{"op":"pong"}'
 
 
-def _book(linear: int, inverse: int) -> InstrumentBook:
-    return InstrumentBook("bybit", [
-        *(spec(f"COIN{i:04d}XYZUSDT", ContractKind.LINEAR) for i in range(linear)),
-        *(spec(f"INV{i:03d}USD", ContractKind.INVERSE) for i in range(inverse)),
+def _book(linear: int, inverse: int) -> instr.InstrumentBook:
+    return instr.InstrumentBook("bybit", [
+        *(spec(f"COIN{i:04d}XYZUSDT", instr.ContractKind.LINEAR) for i in range(linear)),
+        *(spec(f"INV{i:03d}USD", instr.ContractKind.INVERSE) for i in range(inverse)),
     ])
 
 
 def test_plans_shard_under_the_args_limit() -> None:
     book = _book(linear=900, inverse=30)
-    plans = Bybit(VenueSettings()).plans("ws://127.0.0.1:9/bybit/", book)
+    plans = Bybit(dialect.VenueSettings()).plans("ws://127.0.0.1:9/bybit/", book)
     linear = [p for p in plans if p.url == "ws://127.0.0.1:9/bybit/v5/public/linear"]
     inverse = [p for p in plans if p.url == "ws://127.0.0.1:9/bybit/v5/public/inverse"]
     assert len(linear) >= 2 and len(inverse) == 1 and len(plans) == len(linear) + 1
@@ -387,8 +322,8 @@ def test_plans_shard_under_the_args_limit() -> None:
 
 
 def test_plans_for_configured_symbols_split_by_category() -> None:
-    dialect = Bybit(VenueSettings(symbols=("BTCUSDT", "BTCUSD", "ETHUSDZ26", "ODD")))
-    plans = dialect.plans("wss://stream.bybit.com", InstrumentBook("bybit"))
+    bybit = Bybit(dialect.VenueSettings(symbols=("BTCUSDT", "BTCUSD", "ETHUSDZ26", "ODD")))
+    plans = bybit.plans("wss://stream.bybit.com", instr.InstrumentBook("bybit"))
     args = {p.url.rsplit("/", 1)[1]: [a for f in p.subscribe_frames
                                       for a in orjson.loads(f)["args"]] for p in plans}
     assert args == {
@@ -400,17 +335,17 @@ def test_plans_for_configured_symbols_split_by_category() -> None:
 
 
 def test_plans_wait_for_the_instrument_list() -> None:
-    assert Bybit(VenueSettings()).plans("ws://h", InstrumentBook("bybit")) == []
+    assert Bybit(dialect.VenueSettings()).plans("ws://h", instr.InstrumentBook("bybit")) == []
 
 
 def test_session_learns_its_category_from_the_plan() -> None:
-    dialect = Bybit(VenueSettings(symbols=("BTCUSDT",)))
-    [plan] = dialect.plans("ws://h", InstrumentBook("bybit"))
+    bybit = Bybit(dialect.VenueSettings(symbols=("BTCUSDT",)))
+    [plan] = bybit.plans("ws://h", instr.InstrumentBook("bybit"))
     # ETHUSD would be inverse by the symbol rule; on a linear connection it is linear.
-    on_linear = dialect.session(InstrumentBook("bybit"), plan)
+    on_linear = bybit.session(instr.InstrumentBook("bybit"), plan)
     eth = frame("ETHUSD", row("ETHUSD", v="2", p="3"))
     assert only_liquidation(on_linear.parse(eth, 1.0)).notional_usd == 6.0
-    assert only_liquidation(dialect.session(InstrumentBook("bybit")).parse(eth, 1.0)
+    assert only_liquidation(bybit.session(instr.InstrumentBook("bybit")).parse(eth, 1.0)
                             ).notional_usd == 2.0
 
 
@@ -422,31 +357,31 @@ def _page(category: str, symbols: list[tuple[str, str, str]], cursor: str) -> by
 
 
 def test_instrument_pages_follow_the_cursor() -> None:
-    dialect = Bybit(VenueSettings())
-    linear, inverse = dialect.instrument_requests("https://api.bybit.com/")
-    assert linear == RestRequest(
+    bybit = Bybit(dialect.VenueSettings())
+    linear, inverse = bybit.instrument_requests("https://api.bybit.com/")
+    assert linear == dialect.RestRequest(
         "linear", "https://api.bybit.com/v5/market/instruments-info?category=linear&limit=1000")
     assert inverse.url.endswith("category=inverse&limit=1000")
-    specs, page2 = dialect.parse_instruments(linear, _page(
+    specs, page2 = bybit.parse_instruments(linear, _page(
         "linear", [("1000PEPEUSDT", "LinearPerpetual", "1000PEPE"),
                    ("BTC-26DEC25", "LinearFutures", "BTC")], "first%3D1%26last%3D2"))
     assert [(s.instrument, s.kind, s.coin, s.base_multiplier, s.category) for s in specs] == [
-        ("1000PEPEUSDT", ContractKind.LINEAR, "PEPE", 1000.0, "linear"),
-        ("BTC-26DEC25", ContractKind.LINEAR, "BTC", 1.0, "linear")]
-    assert page2 == RestRequest("linear#2", linear.url + "&cursor=first%3D1%26last%3D2")
-    specs, page3 = dialect.parse_instruments(page2, _page(
+        ("1000PEPEUSDT", instr.ContractKind.LINEAR, "PEPE", 1000.0, "linear"),
+        ("BTC-26DEC25", instr.ContractKind.LINEAR, "BTC", 1.0, "linear")]
+    assert page2 == dialect.RestRequest("linear#2", linear.url + "&cursor=first%3D1%26last%3D2")
+    specs, page3 = bybit.parse_instruments(page2, _page(
         "linear", [("ETHUSDT", "LinearPerpetual", "ETH")], "next page"))
     assert page3 is not None and page3.key == "linear#3"
     assert page3.url == linear.url + "&cursor=next%20page"
-    specs, last = dialect.parse_instruments(inverse, _page(
+    specs, last = bybit.parse_instruments(inverse, _page(
         "inverse", [("BTCUSDZ25", "InverseFutures", "BTC")], ""))
-    assert last is None and specs[0].kind is ContractKind.INVERSE
+    assert last is None and specs[0].kind is instr.ContractKind.INVERSE
 
 
 @pytest.mark.parametrize("body", [
     b"nope", b"[]", b'{"retCode":10001,"retMsg":"params error","result":{}}',
     b'{"retCode":0,"result":{"list":{}}}', b'{"retCode":0}'])
 def test_bad_instrument_documents(body: bytes) -> None:
-    dialect = Bybit(VenueSettings())
+    bybit = Bybit(dialect.VenueSettings())
     with pytest.raises(InstrumentFetchError):
-        dialect.parse_instruments(dialect.instrument_requests("https://x")[0], body)
+        bybit.parse_instruments(bybit.instrument_requests("https://x")[0], body)

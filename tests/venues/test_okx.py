@@ -9,28 +9,20 @@ from typing import Any
 import orjson
 import pytest
 
+import monitor.venues.dialect as dialect
+import monitor.venues.instruments as instr
 from monitor.errors import ConfigError, FrameError, InstrumentFetchError, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice, PositionSide, event_id_from_fields
 from monitor.venues import make_dialect
-from monitor.venues.dialect import (
-    Ack,
-    Info,
-    Invalid,
-    Pong,
-    Rejection,
-    RestRequest,
-    Unrecognised,
-    VenueSettings,
-)
-from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
-from monitor.venues.okx import Okx, OkxSession, spec_from_instrument
+from monitor.venues.okx import Okx, OkxSession
+from monitor.venues.okx_instruments import spec_from_instrument
 from tests.support.golden import (
     events,
     liquidations,
 )
 from tests.support.realdata import realdata_lines, requires_realdata
 
-REQUEST = RestRequest(key="okx-SWAP", url="https://www.okx.com/api/v5/public/instruments")
+REQUEST = dialect.RestRequest(key="okx-SWAP", url="https://www.okx.com/api/v5/public/instruments")
 NOW = 1_769_904_000.0  # 2026-02-01T00:00:00Z, the arrival time of the hand-made frames
 NOW_MS = int(NOW * 1000)
 
@@ -45,12 +37,12 @@ def instrument(inst_id: str, ct_val: str, ct_val_ccy: str, ct_type: str = "linea
             "state": "live"}
 
 
-def book_of(rows: list[Any], dialect: Okx | None = None) -> InstrumentBook:
-    dialect = dialect or Okx(VenueSettings())
+def book_of(rows: list[Any], okx: Okx | None = None) -> instr.InstrumentBook:
+    okx = okx or Okx(dialect.VenueSettings())
     body = orjson.dumps({"code": "0", "msg": "", "data": rows})
-    specs, next_request = dialect.parse_instruments(REQUEST, body)
+    specs, next_request = okx.parse_instruments(REQUEST, body)
     assert next_request is None
-    return InstrumentBook("okx", specs)
+    return instr.InstrumentBook("okx", specs)
 
 
 BOOK_ROWS = [
@@ -78,8 +70,8 @@ def detail(sz: str = "10", px: str = "60000", ts: int = NOW_MS, side: str = "sel
 
 
 def session(rows: list[dict[str, Any]] = BOOK_ROWS, **options: object) -> OkxSession:
-    dialect = Okx(VenueSettings(options=options))
-    session = dialect.session(book_of(rows, dialect))
+    okx = Okx(dialect.VenueSettings(options=options))
+    session = okx.session(book_of(rows, okx))
     assert isinstance(session, OkxSession)
     return session
 
@@ -119,7 +111,7 @@ REAL_EXPECTED = {
     "name", ["okx_liquidation-orders.tardis.jsonl", "okx_liquidation-orders.unattributed.jsonl"]
 )
 def test_real_liquidation_frames(name: str) -> None:
-    parser = Okx(VenueSettings()).session(book_of(REAL_INSTRUMENTS))
+    parser = Okx(dialect.VenueSettings()).session(book_of(REAL_INSTRUMENTS))
     lines = list(realdata_lines(name))
     assert lines
     for line in lines:
@@ -136,7 +128,7 @@ def test_real_liquidation_frames(name: str) -> None:
 
 @requires_realdata
 def test_real_mark_price_frames() -> None:
-    parser = Okx(VenueSettings()).session(InstrumentBook("okx"))
+    parser = Okx(dialect.VenueSettings()).session(instr.InstrumentBook("okx"))
     lines = list(realdata_lines("okx_mark-price.tardis.jsonl"))
     assert len(lines) == 4
     marks: list[MarkPrice] = []
@@ -144,7 +136,7 @@ def test_real_mark_price_frames() -> None:
         items = parser.parse(line, 1.0)
         if '"OPTION"' in line:
             # An option's mark is in coin, not USD: nothing to count.
-            assert events(items) == [] and isinstance(items[0], Info)
+            assert events(items) == [] and isinstance(items[0], dialect.Info)
         else:
             (mark,) = events(items)
             assert isinstance(mark, MarkPrice)
@@ -159,11 +151,11 @@ def test_real_mark_price_frames() -> None:
 @requires_realdata
 @pytest.mark.parametrize("name", ["okx_tickers.jsonl", "okx_tickers.tardis.jsonl"])
 def test_real_ticker_frames_are_unrecognised_not_errors(name: str) -> None:
-    parser = Okx(VenueSettings()).session(InstrumentBook("okx"))
+    parser = Okx(dialect.VenueSettings()).session(instr.InstrumentBook("okx"))
     lines = list(realdata_lines(name))
     assert lines
     for line in lines:
-        assert parser.parse(line, 1.0) == [Unrecognised("unknown_channel")]
+        assert parser.parse(line, 1.0) == [dialect.Unrecognised("unknown_channel")]
 
 
 # -- valuation and side ---------------------------------------------------------------------
@@ -233,8 +225,8 @@ def test_event_id_is_stable_and_distinct() -> None:
 
 
 def test_configured_symbols_filter_liquidations() -> None:
-    dialect = Okx(VenueSettings(symbols=("ETH-USDT-SWAP",)))
-    parser = dialect.session(book_of(BOOK_ROWS))
+    okx = Okx(dialect.VenueSettings(symbols=("ETH-USDT-SWAP",)))
+    parser = okx.session(book_of(BOOK_ROWS))
     assert events(parser.parse(liquidation_frame("BTC-USDT-SWAP", detail()), NOW)) == []
     # An unwatched instrument is not valued, so it cannot be unknown either.
     assert events(parser.parse(liquidation_frame("DOGE-USDT-SWAP", detail()), NOW)) == []
@@ -250,7 +242,7 @@ def test_first_push_drops_old_rows_and_keeps_fresh_ones() -> None:
     frame = liquidation_frame("BTC-USDT-SWAP", detail("1", ts=old), detail("2", ts=fresh))
     items = parser.parse(frame, NOW)
     assert [e.exchange_ts_ms for e in events(items)] == [fresh]
-    assert any(isinstance(i, Info) and "replayed" in i.detail for i in items)
+    assert any(isinstance(i, dialect.Info) and "replayed" in i.detail for i in items)
     # Later pushes are kept whatever their age: OKX does not order them by time.
     later = liquidation_frame("BTC-USDT-SWAP", detail("3", ts=old))
     assert [e.exchange_ts_ms for e in events(parser.parse(later, NOW + 1))] == [old]
@@ -271,30 +263,10 @@ def test_replay_age_is_configurable_and_zero_keeps_only_the_future() -> None:
     frame = liquidation_frame("BTC-USDT-SWAP", detail(ts=NOW_MS - 120_000))
     assert len(events(parser.parse(frame, NOW))) == 1
     with pytest.raises(ConfigError):
-        Okx(VenueSettings(options={"replay_max_age_seconds": "soon"}))
+        Okx(dialect.VenueSettings(options={"replay_max_age_seconds": "soon"}))
 
 
-# -- notices --------------------------------------------------------------------------------
-
-
-def test_notices() -> None:
-    parser = session()
-    ack = ('{"event":"subscribe","arg":{"channel":"liquidation-orders","instType":"SWAP"},'
-           '"connId":"a4d3ae55"}')
-    (notice,) = parser.parse(ack, NOW)
-    assert isinstance(notice, Ack) and "liquidation-orders" in notice.detail
-    error = ('{"event":"error","code":"60018","msg":"Wrong URL or channel:liquidations '
-             'doesn\'t exist.","connId":"a4d3ae55"}')
-    (rejection,) = parser.parse(error, NOW)
-    assert isinstance(rejection, Rejection)
-    assert "60018" in rejection.message and "doesn't exist" in rejection.message
-    assert parser.parse("pong", NOW) == [Pong()]
-    notice_frame = ('{"event":"notice","code":"64008","msg":"The connection will soon be '
-                    'closed for a service upgrade."}')
-    (info,) = parser.parse(notice_frame, NOW)
-    assert isinstance(info, Info) and "service upgrade" in info.detail
-    assert parser.parse('{"event":"login","code":"0"}', NOW) == [Unrecognised("unknown_event")]
-    assert parser.parse('{"hello":1}', NOW) == [Unrecognised("unknown_shape")]
+# -- mark prices ----------------------------------------------------------------------------
 
 
 def test_mark_price_of_an_unknown_swap_uses_its_name() -> None:
@@ -307,57 +279,26 @@ def test_mark_price_of_an_unknown_swap_uses_its_name() -> None:
 
 # -- malformed input ------------------------------------------------------------------------
 
-LIQ_ARG = '{"arg":{"channel":"liquidation-orders","instType":"SWAP"},'
-MARK_ARG = '{"arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},'
-BAD_FRAMES = {
-    "not json": "{nope",
-    "empty": "",
-    "array": "[1,2]",
-    "data not a list": LIQ_ARG + '"data":{}}',
-    "arg not an object": '{"arg":"x","data":[]}',
-    "no details": LIQ_ARG + '"data":[{"instId":"BTC-USDT-SWAP"}]}',
-    "no instId": LIQ_ARG + '"data":[{"details":[]}]}',
-    "sz not numeric": liquidation_frame("BTC-USDT-SWAP", detail(sz="ten")),
-    "sz negative": liquidation_frame("BTC-USDT-SWAP", detail(sz="-1")),
-    "bkPx zero": liquidation_frame("BTC-USDT-SWAP", detail(px="0")),
-    "bkPx NaN": liquidation_frame("BTC-USDT-SWAP", detail(px="NaN")),
-    "ts not digits": liquidation_frame("BTC-USDT-SWAP", {**detail(), "ts": "yesterday"}),
-    "ts huge": liquidation_frame("BTC-USDT-SWAP", {**detail(), "ts": "9" * 5000}),
-    "side unknown": liquidation_frame("BTC-USDT-SWAP", detail(side="hold", pos_side="net")),
-    "detail not an object": liquidation_frame("BTC-USDT-SWAP", "x"),  # type: ignore[arg-type]
-    "overflow": liquidation_frame("BTC-USDT-SWAP", detail(sz="1e300", px="1e300")),
-    "mark not numeric": MARK_ARG + '"data":[{"instId":"BTC-USDT-SWAP","markPx":"x","ts":"1"}]}',
-    "mark without ts": MARK_ARG + '"data":[{"instId":"BTC-USDT-SWAP","markPx":"1"}]}',
-}
-
-
-@pytest.mark.parametrize("text", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-def test_malformed_frames_raise_frame_error(text: str) -> None:
-    with pytest.raises(FrameError) as excinfo:
-        session().parse(text, NOW)
-    assert excinfo.value.reason in {"malformed_json", "missing_field", "bad_value"}
-
-
 def test_one_bad_row_among_good_ones_is_invalid_and_the_rest_count() -> None:
     frame = liquidation_frame("BTC-USDT-SWAP", detail("1"), detail(sz="x"), detail("3"))
     items = session().parse(frame, NOW)
     assert [e.qty_base for e in liquidations(items)] == [0.01, 0.03]
-    (invalid,) = [i for i in items if isinstance(i, Invalid)]
+    (invalid,) = [i for i in items if isinstance(i, dialect.Invalid)]
     assert invalid.reason == "bad_value"
 
 
 def test_decode_binary() -> None:
-    dialect = Okx(VenueSettings())
-    assert dialect.decode_binary(b"pong") == "pong"
+    okx = Okx(dialect.VenueSettings())
+    assert okx.decode_binary(b"pong") == "pong"
     with pytest.raises(FrameError):
-        dialect.decode_binary(b"\xff\xfe")
+        okx.decode_binary(b"\xff\xfe")
 
 
 # -- instruments ----------------------------------------------------------------------------
 
 
 def test_instrument_requests() -> None:
-    requests = Okx(VenueSettings()).instrument_requests("https://www.okx.com/")
+    requests = Okx(dialect.VenueSettings()).instrument_requests("https://www.okx.com/")
     assert [r.url for r in requests] == [
         "https://www.okx.com/api/v5/public/instruments?instType=SWAP",
         "https://www.okx.com/api/v5/public/instruments?instType=FUTURES",
@@ -376,10 +317,10 @@ def test_instrument_specs() -> None:
     ])
     assert sorted(s.instrument for s in book) == sorted(r["instId"] for r in BOOK_ROWS)
     btc = book.get("BTC-USDT-SWAP")
-    assert btc == InstrumentSpec("okx", "BTC-USDT-SWAP", "BTC", ContractKind.LINEAR, 0.01,
-                                 "USDT", 1.0, "SWAP")
+    assert btc == instr.InstrumentSpec("okx", "BTC-USDT-SWAP", "BTC", instr.ContractKind.LINEAR,
+                                       0.01, "USDT", 1.0, "SWAP")
     inverse = book.get("BTC-USD-SWAP")
-    assert inverse is not None and inverse.kind is ContractKind.INVERSE
+    assert inverse is not None and inverse.kind is instr.ContractKind.INVERSE
     assert (inverse.contract_size, inverse.quote) == (100.0, "USD")
     futures = book.get("ETH-USD-260626")
     assert futures is not None and futures.category == "FUTURES"
@@ -398,15 +339,15 @@ def test_instrument_family_falls_back_to_the_instrument_id() -> None:
 )
 def test_bad_instrument_documents(body: bytes) -> None:
     with pytest.raises(InstrumentFetchError):
-        Okx(VenueSettings()).parse_instruments(REQUEST, body)
+        Okx(dialect.VenueSettings()).parse_instruments(REQUEST, body)
 
 
 # -- connection plans -----------------------------------------------------------------------
 
 
 def test_plans_default() -> None:
-    dialect = Okx(VenueSettings())
-    (plan,) = dialect.plans("wss://ws.okx.com:8443", book_of(BOOK_ROWS))
+    okx = Okx(dialect.VenueSettings())
+    (plan,) = okx.plans("wss://ws.okx.com:8443", book_of(BOOK_ROWS))
     assert plan.url == "wss://ws.okx.com:8443/ws/v5/public"
     (frame,) = plan.subscribe_frames
     request = json.loads(frame)
@@ -426,8 +367,8 @@ def test_plans_keep_liquidations_apart_from_the_long_price_lists() -> None:
     # few mark prices (its canary), BTC and ETH first.
     rows = [instrument(f"C{i:03d}-USDT-SWAP", "1", f"C{i:03d}") for i in range(450)]
     rows += [instrument("ETH-USDT-SWAP", "0.1", "ETH"), instrument("BTC-USDT-SWAP", "0.01", "BTC")]
-    dialect = Okx(VenueSettings(options={"mark_price_topics_per_connection": 200}))
-    plans = dialect.plans("ws://127.0.0.1:9000/okx", book_of(rows))
+    okx = Okx(dialect.VenueSettings(options={"mark_price_topics_per_connection": 200}))
+    plans = okx.plans("ws://127.0.0.1:9000/okx", book_of(rows))
     assert [p.name for p in plans] == ["okx-0", "okx-1", "okx-2", "okx-3"]
     assert {p.url for p in plans} == {"ws://127.0.0.1:9000/okx/ws/v5/public"}
     args = [[a for f in p.subscribe_frames for a in json.loads(f)["args"]] for p in plans]
@@ -445,8 +386,8 @@ def test_plans_keep_liquidations_apart_from_the_long_price_lists() -> None:
 
 def test_subscribe_frames_stay_under_the_request_size_limit() -> None:
     rows = [instrument(f"LONGNAME{i:04d}-USDT-SWAP", "1", f"LONGNAME{i:04d}") for i in range(1500)]
-    dialect = Okx(VenueSettings(options={"mark_price_topics_per_connection": 1500}))
-    _liquidations, plan = dialect.plans("wss://ws.okx.com:8443", book_of(rows))
+    okx = Okx(dialect.VenueSettings(options={"mark_price_topics_per_connection": 1500}))
+    _liquidations, plan = okx.plans("wss://ws.okx.com:8443", book_of(rows))
     assert len(plan.subscribe_frames) > 1
     assert all(len(f) < 64 * 1024 for f in plan.subscribe_frames)
     ids = [json.loads(f)["id"] for f in plan.subscribe_frames]
@@ -455,22 +396,21 @@ def test_subscribe_frames_stay_under_the_request_size_limit() -> None:
 
 
 def test_plans_with_configured_symbols_and_an_empty_book() -> None:
-    dialect = Okx(VenueSettings(symbols=("ETH-USDT-SWAP", "BTC-USD-SWAP")))
-    (plan,) = dialect.plans("wss://ws.okx.com:8443", InstrumentBook("okx"))
+    okx = Okx(dialect.VenueSettings(symbols=("ETH-USDT-SWAP", "BTC-USD-SWAP")))
+    (plan,) = okx.plans("wss://ws.okx.com:8443", instr.InstrumentBook("okx"))
     args = json.loads(plan.subscribe_frames[0])["args"]
     assert [a.get("instId") for a in args[2:]] == ["ETH-USDT-SWAP", "BTC-USD-SWAP"]
-    (bare,) = Okx(VenueSettings()).plans("wss://ws.okx.com:8443", InstrumentBook("okx"))
+    (bare,) = Okx(dialect.VenueSettings()).plans("wss://ws.okx.com:8443",
+                                                 instr.InstrumentBook("okx"))
     assert bare.expected_acks == 2
 
 
 def test_dialect_contract() -> None:
-    dialect = make_dialect("okx")
-    assert isinstance(dialect, Okx)
-    assert dialect.venue == "okx"
-    assert dialect.completeness == "throttled"
-    assert dialect.needs_instruments is True
-    assert dialect.ping_interval_seconds == 25.0
-    assert dialect.ping_frame(0.0) == "ping"
-    assert dialect.max_lifetime_seconds is None
+    okx = make_dialect("okx")
+    assert okx.completeness == "throttled"
+    assert okx.needs_instruments is True
+    assert okx.ping_interval_seconds == 25.0
+    assert okx.ping_frame(0.0) == "ping"
+    assert okx.max_lifetime_seconds is None
     with pytest.raises(ConfigError):
-        Okx(VenueSettings(options={"mark_price_topics_per_connection": 0}))
+        Okx(dialect.VenueSettings(options={"mark_price_topics_per_connection": 0}))

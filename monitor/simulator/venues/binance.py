@@ -24,20 +24,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Close,
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import SessionBase, VenueSimBase, json_reply
 
 _STREAM = re.compile(r"^!?[A-Za-z0-9_]+@[A-Za-z0-9_@]+$")
 _FUNDING_MS = 8 * 3600 * 1000
@@ -48,27 +38,27 @@ def _pair(item: Listing) -> str:
     return item.symbol.split("_", 1)[0]
 
 
-class BinanceSim(VenueSimBase):
+class BinanceSim(common.VenueSimBase):
     """Both Binance futures venues; ``coinm`` selects dstream's paths, symbols and units."""
 
     price_interval_ms = THROTTLE_MS
 
-    def __init__(self, ctx: SimContext, *, coinm: bool) -> None:
+    def __init__(self, ctx: venue_sim.SimContext, *, coinm: bool) -> None:
         self.venue = ctx.venue
         super().__init__(ctx)
         self.coinm = coinm
-        self._pending: dict[str, Liq] = {}  # symbol -> latest liquidation of its window
-        self._ready: list[Publication] = []
+        self._pending: dict[str, venue_sim.Liq] = {}  # symbol -> latest liquidation of its window
+        self._ready: list[venue_sim.Publication] = []
         self._info = orjson.dumps(self._exchange_info())
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         api = "/dapi/v1" if self.coinm else "/fapi/v1"
         if request.path == f"{api}/exchangeInfo":
-            return RestReply(200, self._info)
+            return venue_sim.RestReply(200, self._info)
         if request.path == f"{api}/ping":
-            return json_reply({})
+            return common.json_reply({})
         return None
 
     def _exchange_info(self) -> dict[str, Any]:
@@ -137,7 +127,7 @@ class BinanceSim(VenueSimBase):
 
     # --- scenario input and publications ------------------------------------------------------
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         symbol = liq.event.instrument
         previous = self._pending.get(symbol)
         if previous is not None and previous.ts_ms // THROTTLE_MS != liq.ts_ms // THROTTLE_MS:
@@ -145,7 +135,7 @@ class BinanceSim(VenueSimBase):
         # Same window: the earlier order is dropped; only the latest of each second is pushed.
         self._pending[symbol] = liq
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         out, self._ready = self._ready, []
         for symbol, liq in list(self._pending.items()):
             if final or (liq.ts_ms // THROTTLE_MS + 1) * THROTTLE_MS <= now.exchange_ms:
@@ -155,7 +145,7 @@ class BinanceSim(VenueSimBase):
             out += self._marks(now.exchange_ms)
         return out
 
-    def _force_order(self, liq: Liq) -> Publication:
+    def _force_order(self, liq: venue_sim.Liq) -> venue_sim.Publication:
         event = liq.event
         item = self.listings[event.instrument]
         long = event.position_side is PositionSide.LONG
@@ -173,7 +163,7 @@ class BinanceSim(VenueSimBase):
         pushed = (liq.ts_ms // THROTTLE_MS + 1) * THROTTLE_MS
         payload = orjson.dumps({"e": "forceOrder", "E": pushed, "o": order}).decode()
         topics = ("!forceOrder@arr", f"{item.symbol.lower()}@forceOrder")
-        return Publication(topics, payload, (liq,))
+        return venue_sim.Publication(topics, payload, (liq,))
 
     def _mark_update(self, item: Listing, ts_ms: int) -> dict[str, Any]:
         multiplier = 1.0 if item.inverse else item.spec.base_multiplier
@@ -185,24 +175,24 @@ class BinanceSim(VenueSimBase):
             "T": (ts_ms // _FUNDING_MS + 1) * _FUNDING_MS if perpetual else 0,
         }  # fmt: skip
 
-    def _marks(self, ts_ms: int) -> list[Publication]:
+    def _marks(self, ts_ms: int) -> list[venue_sim.Publication]:
         subscribed = self.ctx.subscribed
         updates = [self._mark_update(item, ts_ms) for item in self.listings.values()]
         out = []
         if "!markPrice@arr@1s" in subscribed or "!markPrice@arr" in subscribed:
-            out.append(Publication(("!markPrice@arr@1s", "!markPrice@arr"),
+            out.append(venue_sim.Publication(("!markPrice@arr@1s", "!markPrice@arr"),
                                    orjson.dumps(updates).decode()))  # fmt: skip
         for update in updates:
             symbol = update["s"].lower()
             names = (f"{symbol}@markPrice@1s", f"{symbol}@markPrice")
             if any(name in subscribed for name in names):
-                out.append(Publication(names, orjson.dumps(update).decode()))
+                out.append(venue_sim.Publication(names, orjson.dumps(update).decode()))
         if self.coinm:
             for pair in sorted({_pair(item) for item in self.listings.values()}):
                 names = (f"{pair.lower()}@markPrice@1s", f"{pair.lower()}@markPrice")
                 if any(name in subscribed for name in names):
                     group = [u for u in updates if u["s"].startswith(pair + "_")]
-                    out.append(Publication(names, orjson.dumps(group).decode()))
+                    out.append(venue_sim.Publication(names, orjson.dumps(group).decode()))
         return out
 
 
@@ -222,7 +212,7 @@ def _canonical(stream: str) -> str:
     return f"{name.lower()}@{rest}"
 
 
-class BinanceSession(SessionBase[BinanceSim]):
+class BinanceSession(common.SessionBase[BinanceSim]):
     def __init__(self, sim: BinanceSim, *, combined: bool, retired: bool,
                  url_streams: Sequence[str], reject: bool) -> None:  # fmt: skip
         super().__init__(sim, reject)
@@ -237,14 +227,14 @@ class BinanceSession(SessionBase[BinanceSim]):
         if not self.retired:
             self.hold([_canonical(s) for s in streams])
 
-    def on_open(self, now: SimNow) -> Sequence[Out]:
+    def on_open(self, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if self._url_streams:
             if self.reject or not all(_STREAM.match(s) for s in self._url_streams):
-                return [Close(1008, "Invalid request")]
+                return [venue_sim.Close(1008, "Invalid request")]
             self._add(self._url_streams)
         return []
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         try:
             request = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -258,7 +248,8 @@ class BinanceSession(SessionBase[BinanceSim]):
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
                 return [_error(2, "Invalid request: params must be a list of strings", request_id)]
             if self.reject or not all(_STREAM.match(p) for p in params):
-                return [_error(2, "Invalid request: invalid stream", request_id), Close(1008)]
+                return [_error(2, "Invalid request: invalid stream", request_id),
+                        venue_sim.Close(1008)]
             if method == "SUBSCRIBE":
                 self._add(params)
             else:
@@ -275,7 +266,7 @@ class BinanceSession(SessionBase[BinanceSim]):
                        "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, "
                        "`GET_PROPERTY`", request_id)]  # fmt: skip
 
-    def render(self, pub: Publication) -> str | None:
+    def render(self, pub: venue_sim.Publication) -> str | None:
         if self.retired:
             return None
         for topic in pub.topics:
@@ -291,17 +282,18 @@ class BinanceSession(SessionBase[BinanceSim]):
         return None
 
 
-def _result(result: object, request_id: object) -> Frame:
-    return Frame(orjson.dumps({"result": result, "id": request_id}).decode())
+def _result(result: object, request_id: object) -> venue_sim.Frame:
+    return venue_sim.Frame(orjson.dumps({"result": result, "id": request_id}).decode())
 
 
-def _error(code: int, msg: str, request_id: object) -> Frame:
-    return Frame(orjson.dumps({"error": {"code": code, "msg": msg}, "id": request_id}).decode())
+def _error(code: int, msg: str, request_id: object) -> venue_sim.Frame:
+    error = {"error": {"code": code, "msg": msg}, "id": request_id}
+    return venue_sim.Frame(orjson.dumps(error).decode())
 
 
-def make_usdm(ctx: SimContext) -> BinanceSim:
+def make_usdm(ctx: venue_sim.SimContext) -> BinanceSim:
     return BinanceSim(ctx, coinm=False)
 
 
-def make_coinm(ctx: SimContext) -> BinanceSim:
+def make_coinm(ctx: venue_sim.SimContext) -> BinanceSim:
     return BinanceSim(ctx, coinm=True)

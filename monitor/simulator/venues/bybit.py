@@ -22,26 +22,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import (
-    SessionBase,
-    VenueSimBase,
-    WindowedBatches,
-    conn_id,
-    json_reply,
-    json_request,
-)
 
 PAGE_SIZE = 5
 BATCH_MS = 500
@@ -56,18 +40,18 @@ _CONTRACT_TYPES = {
 }
 
 
-class BybitSim(VenueSimBase):
+class BybitSim(common.VenueSimBase):
     venue = "bybit"
     price_interval_ms = TICKER_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self._batches = WindowedBatches(BATCH_MS, self._batch)  # per symbol
+        self._batches = common.WindowedBatches(BATCH_MS, self._batch)  # per symbol
         self._cs = 1_000_000
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/v5/market/instruments-info":
             return None
         category = request.query.get("category", "")
@@ -95,7 +79,7 @@ class BybitSim(VenueSimBase):
             if more and page
             else ""
         )
-        return json_reply({
+        return common.json_reply({
             "retCode": 0, "retMsg": "OK",
             "result": {"category": category, "list": [_instrument(i) for i in page],
                        "nextPageCursor": cursor},
@@ -110,15 +94,15 @@ class BybitSim(VenueSimBase):
                 return BybitSession(self, category, reject)
         return None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         self._batches.add(liq.event.instrument, liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         return self._batches.due(now.exchange_ms, final) + self.price_publications(
             now.exchange_ms, lambda item: f"tickers.{item.symbol}",
             lambda item, ts_ms: self.ticker(item, ts_ms, False))
 
-    def _batch(self, symbol: str, batch: list[Liq]) -> Publication:
+    def _batch(self, symbol: str, batch: list[venue_sim.Liq]) -> venue_sim.Publication:
         item = self.listing(symbol)
         rows = []
         for liq in batch:
@@ -133,7 +117,7 @@ class BybitSim(VenueSimBase):
         topic = f"allLiquidation.{item.symbol}"
         pushed = (batch[-1].ts_ms // BATCH_MS + 1) * BATCH_MS
         payload = {"topic": topic, "type": "snapshot", "ts": pushed, "data": rows}
-        return Publication((topic,), orjson.dumps(payload).decode(), tuple(batch))
+        return venue_sim.Publication((topic,), orjson.dumps(payload).decode(), tuple(batch))
 
     def ticker(self, item: Listing, ts_ms: int, snapshot: bool) -> str:
         mark = fmt(venue_price(item, self.prices.get(item.coin)), item.price_decimals)
@@ -194,23 +178,23 @@ def _cursor_last(cursor: str) -> str:
     return urllib.parse.parse_qs(text).get("last", [""])[0]
 
 
-def _rest_error(code: int, message: str) -> RestReply:
-    return json_reply({"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {},
+def _rest_error(code: int, message: str) -> venue_sim.RestReply:
+    return common.json_reply({"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {},
                        "time": 1769904000000})  # fmt: skip
 
 
-class BybitSession(SessionBase[BybitSim]):
+class BybitSession(common.SessionBase[BybitSim]):
     def __init__(self, sim: BybitSim, category: str, reject: bool) -> None:
         super().__init__(sim, reject)
         self.category = category
-        self.conn_id = conn_id()
+        self.conn_id = common.conn_id()
 
-    def _reply(self, op: str, success: bool, message: str, req_id: object) -> Frame:
+    def _reply(self, op: str, success: bool, message: str, req_id: object) -> venue_sim.Frame:
         body: dict[str, Any] = {"success": success, "ret_msg": message, "conn_id": self.conn_id}
         if req_id is not None:
             body["req_id"] = req_id
         body["op"] = op
-        return Frame(orjson.dumps(body).decode())
+        return venue_sim.Frame(orjson.dumps(body).decode())
 
     def _invalid(self, topic: str) -> str | None:
         # Bybit refuses an unknown, delisted, wrong-endpoint or already-held topic with the
@@ -222,8 +206,8 @@ class BybitSession(SessionBase[BybitSim]):
             return f"error:handler not found,topic:{topic}"
         return None
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
-        request = json_request(text)
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
+        request = common.json_request(text)
         if request is None:
             return [self._reply("", False, "error:request not json", None)]
         op = request.get("op")
@@ -247,13 +231,14 @@ class BybitSession(SessionBase[BybitSim]):
         if sum(len(t) for t in self.held | set(args)) > ARGS_LIMIT:
             return [self._reply(op, False, f"error:args length exceeds {ARGS_LIMIT}", req_id)]
         self.hold(args)
-        out: list[Out] = [self._reply(op, True, "", req_id)]
+        out: list[venue_sim.Out] = [self._reply(op, True, "", req_id)]
         for topic in args:
             if topic.startswith("tickers."):
                 item = self.sim.listing(topic.removeprefix("tickers."))
-                out.append(Frame(self.sim.ticker(item, now.exchange_ms, True), is_data=True))
+                out.append(venue_sim.Frame(self.sim.ticker(item, now.exchange_ms, True),
+                                           is_data=True))
         return out
 
 
-def make(ctx: SimContext) -> BybitSim:
+def make(ctx: venue_sim.SimContext) -> BybitSim:
     return BybitSim(ctx)

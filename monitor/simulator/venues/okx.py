@@ -25,26 +25,10 @@ from typing import Any
 
 import orjson
 
+import monitor.simulator.venue_sim as venue_sim
+import monitor.simulator.venues.common as common
 from monitor.events import PositionSide
 from monitor.simulator.catalogue import Listing, fmt, venue_price, venue_quantity
-from monitor.simulator.venue_sim import (
-    Frame,
-    Liq,
-    Out,
-    Publication,
-    RestReply,
-    RestRequest,
-    SimContext,
-    SimNow,
-)
-from monitor.simulator.venues.common import (
-    RecentLiquidations,
-    SessionBase,
-    VenueSimBase,
-    conn_id,
-    json_reply,
-    json_request,
-)
 
 INST_TYPES = ("SWAP", "FUTURES", "MARGIN", "OPTION")
 MARK_MS = 200
@@ -54,18 +38,19 @@ def _family(item: Listing) -> str:
     return "-".join(item.symbol.split("-")[:2])
 
 
-class OkxSim(VenueSimBase):
+class OkxSim(common.VenueSimBase):
     venue = "okx"
     price_interval_ms = MARK_MS
 
-    def __init__(self, ctx: SimContext) -> None:
+    def __init__(self, ctx: venue_sim.SimContext) -> None:
         super().__init__(ctx)
-        self.recent = RecentLiquidations()
-        self._pending: dict[str, list[Liq]] = {}  # instType -> liquidations not yet pushed
+        self.recent = common.RecentLiquidations()
+        # instType -> liquidations not yet pushed
+        self._pending: dict[str, list[venue_sim.Liq]] = {}
 
     # --- REST ------------------------------------------------------------------------------
 
-    def rest(self, request: RestRequest) -> RestReply | None:
+    def rest(self, request: venue_sim.RestRequest) -> venue_sim.RestReply | None:
         if request.path != "/api/v5/public/instruments":
             return None
         inst_type = request.query.get("instType", "")
@@ -79,28 +64,29 @@ class OkxSim(VenueSimBase):
             items = [i for i in items if _family(i) == family]
         if request.query.get("instId"):
             items = [i for i in items if i.symbol == request.query["instId"]]
-        return json_reply({"code": "0", "msg": "", "data": [_instrument(i) for i in items]})
+        return common.json_reply({"code": "0", "msg": "", "data": [_instrument(i) for i in items]})
 
     # --- websocket -------------------------------------------------------------------------
 
     def open(self, path: str, query: str, *, reject: bool) -> OkxSession | None:
         return OkxSession(self, reject) if path == "/ws/v5/public" else None
 
-    def on_liquidation(self, liq: Liq) -> None:
+    def on_liquidation(self, liq: venue_sim.Liq) -> None:
         item = self.listing(liq.event.instrument)
         self._pending.setdefault(item.spec.category, []).append(liq)
 
-    def flush(self, now: SimNow, final: bool = False) -> list[Publication]:
+    def flush(self, now: venue_sim.SimNow, final: bool = False) -> list[venue_sim.Publication]:
         out = []
         for inst_type, batch in self._pending.items():
             topic = f"liquidation-orders:{inst_type}"
-            out.append(Publication((topic,), self.liquidation_push(inst_type, batch), tuple(batch)))
+            out.append(venue_sim.Publication(
+                (topic,), self.liquidation_push(inst_type, batch), tuple(batch)))
             self.recent.add(topic, batch)
         self._pending = {}
         return out + self.price_publications(
             now.exchange_ms, lambda item: f"mark-price:{item.symbol}", self.mark_push)
 
-    def liquidation_push(self, inst_type: str, batch: Sequence[Liq]) -> str:
+    def liquidation_push(self, inst_type: str, batch: Sequence[venue_sim.Liq]) -> str:
         by_instrument: dict[str, list[dict[str, str]]] = {}
         for liq in batch:
             event = liq.event
@@ -151,21 +137,21 @@ def _instrument(item: Listing) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _rest_error(status: int, code: str, message: str) -> RestReply:
-    return json_reply({"code": code, "msg": message, "data": []}, status)
+def _rest_error(status: int, code: str, message: str) -> venue_sim.RestReply:
+    return common.json_reply({"code": code, "msg": message, "data": []}, status)
 
 
-class OkxSession(SessionBase[OkxSim]):
+class OkxSession(common.SessionBase[OkxSim]):
     def __init__(self, sim: OkxSim, reject: bool) -> None:
         super().__init__(sim, reject)
-        self.conn_id = conn_id()
+        self.conn_id = common.conn_id()
 
-    def _event(self, body: dict[str, Any], request_id: object) -> Frame:
+    def _event(self, body: dict[str, Any], request_id: object) -> venue_sim.Frame:
         if request_id is not None:
             body = {"id": request_id, **body}
-        return Frame(orjson.dumps({**body, "connId": self.conn_id}).decode())
+        return venue_sim.Frame(orjson.dumps({**body, "connId": self.conn_id}).decode())
 
-    def _error(self, code: str, message: str, request_id: object) -> Frame:
+    def _error(self, code: str, message: str, request_id: object) -> venue_sim.Frame:
         return self._event({"event": "error", "code": code, "msg": message}, request_id)
 
     def _topic(self, arg: object) -> str | None:
@@ -191,10 +177,10 @@ class OkxSession(SessionBase[OkxSim]):
         detail = ",".join(f"{k}:{v}" for k, v in arg.items() if k != "channel")
         return f"Wrong URL or channel:{arg.get('channel')},{detail} doesn't exist."
 
-    def on_text(self, text: str, now: SimNow) -> Sequence[Out]:
+    def on_text(self, text: str, now: venue_sim.SimNow) -> Sequence[venue_sim.Out]:
         if text == "ping":
-            return [Frame("pong")]
-        request = json_request(text)
+            return [venue_sim.Frame("pong")]
+        request = common.json_request(text)
         if request is None:
             return [self._error("60012", f"Invalid request: {text[:100]}", None)]
         request_id = request.get("id")
@@ -207,7 +193,7 @@ class OkxSession(SessionBase[OkxSim]):
         if op == "unsubscribe":
             topics = [t or self._held_topic(arg) for t, arg in zip(topics, args, strict=True)]
         # OKX answers each argument on its own: a bad one gets its 60018, the rest go on.
-        out: list[Out] = [self._error("60018", self._wrong(arg), request_id)
+        out: list[venue_sim.Out] = [self._error("60018", self._wrong(arg), request_id)
                           for arg, topic in zip(args, topics, strict=True) if topic is None]
         good = [(arg, topic) for arg, topic in zip(args, topics, strict=True) if topic]
         valid = [topic for _arg, topic in good]
@@ -223,15 +209,16 @@ class OkxSession(SessionBase[OkxSim]):
                 out.append(self._replay(topic, key))
             else:
                 push = self.sim.mark_push(self.sim.listing(key), now.exchange_ms)
-                out.append(Frame(push, is_data=True))
+                out.append(venue_sim.Frame(push, is_data=True))
         return out
 
-    def _replay(self, topic: str, inst_type: str) -> Frame:
+    def _replay(self, topic: str, inst_type: str) -> venue_sim.Frame:
         # Only orders some connection already received: a client that skips this push and
         # one that deduplicates it end with the same counts.
         replayed = [liq for liq in self.sim.recent.get(topic) if self.sim.ctx.was_sent(liq.seq)]
-        return Frame(self.sim.liquidation_push(inst_type, replayed), True, tuple(replayed))
+        return venue_sim.Frame(self.sim.liquidation_push(inst_type, replayed), True,
+                               tuple(replayed))
 
 
-def make(ctx: SimContext) -> OkxSim:
+def make(ctx: venue_sim.SimContext) -> OkxSim:
     return OkxSim(ctx)

@@ -1,0 +1,163 @@
+"""Binance's fast paths: forceOrder events and the mark-price array decoded into the fields
+they read, then valued for a symbol already in the session's cache.
+
+The venue's facts and sources are in ``monitor/venues/binance.py``; the rules every fast
+path keeps are in ``monitor/venues/fast.py``. Anything else, or anything unusual, gives None
+and goes to the session's generic path, which also fills the cache.
+"""
+
+from __future__ import annotations
+
+import math
+from hashlib import blake2b
+
+import msgspec
+
+import monitor.venues.dialect as dialect
+import monitor.venues.fast as fast
+import monitor.venues.instruments as instr
+from monitor.events import Completeness, MarkPrice, PositionSide, new_liquidation
+
+# ``o.S`` is the side of the forced ORDER: SELL means a long position was liquidated.
+SIDE = {"SELL": PositionSide.LONG, "BUY": PositionSide.SHORT}
+_THROTTLED = Completeness.THROTTLED
+_INF = math.inf
+
+# (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id hash state, wanted).
+# The hash state has already read "venue␟symbol␟": each frame copies it and feeds only its
+# own fields, which gives the digest event_id_from_fields gives for the whole text.
+SymbolInfo = tuple[str, float, float, blake2b, bool]
+
+
+class BinanceOrder(msgspec.Struct, gc=False):
+    """``o`` of a forceOrder event: symbol, order side, filled quantity, average price."""
+
+    s: str
+    S: str
+    T: int
+    z: str
+    ap: str
+
+
+class BinanceForceOrder(msgspec.Struct, gc=False):
+    """``{"e":"forceOrder",...,"o":{...}}``, as the raw stream pushes it.
+
+    ``e`` is a plain field checked by the caller: a Struct tag would let a frame without
+    ``e`` through.
+    """
+
+    e: str
+    o: BinanceOrder
+
+
+class BinanceCombined(msgspec.Struct, gc=False):
+    """``{"stream":"...","data":{"e":"forceOrder",...}}``, the combined-stream wrapping.
+
+    ``stream`` must be there (the generic path reads a wrapper by ``stream`` and ``data``);
+    its value is not read. An ``e`` beside them would make the generic path read the
+    wrapper itself as the event: such a frame is refused.
+    """
+
+    stream: object
+    data: BinanceForceOrder
+    e: None = None
+
+
+class BinanceMark(msgspec.Struct, gc=False):
+    """One row of the ``!markPrice@arr`` array (``e`` is read on the first row only)."""
+
+    s: str
+    p: str
+    E: int
+    e: str = ""
+
+
+decode_force_order = msgspec.json.Decoder(BinanceForceOrder).decode
+decode_combined = msgspec.json.Decoder(BinanceCombined).decode
+decode_marks = msgspec.json.Decoder(list[BinanceMark]).decode
+
+
+class BinanceFastPaths:
+    """The fast half of a Binance session; the session supplies the cache and the rest."""
+
+    _venue: str
+    _id_head: str
+    _book: instr.InstrumentBook
+    _book_version: int
+    _inverse: bool
+    _cache: dict[str, SymbolInfo]
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def parse_generic(self, text: str, received_at: float) -> list[dialect.Item]:
+        raise NotImplementedError
+
+    def parse(self, text: str, received_at: float) -> list[dialect.Item]:
+        try:
+            # Other streams of a combined connection (bookTicker, ticker...) would only be
+            # refused by the decoder, which costs more than the generic path saves.
+            if text.startswith('{"stream"') and text.find("forceOrder", 9, 64) > 0:
+                got = self._fast_force_order(decode_combined(text).data, received_at)
+            elif text.startswith('{"e":"forceOrder"'):
+                got = self._fast_force_order(decode_force_order(text), received_at)
+            elif text.startswith("[{"):
+                got = self._fast_marks(decode_marks(text), received_at)
+            else:
+                got = None
+        except fast.FAST_REFUSED:
+            got = None
+        return self.parse_generic(text, received_at) if got is None else got
+
+    def _fast_force_order(self, event: BinanceForceOrder, received_at: float
+                          ) -> list[dialect.Item] | None:
+        o = event.o
+        side = SIDE.get(o.S)
+        if side is None or event.e != "forceOrder":
+            return None
+        if self._book.version != self._book_version:
+            self._reset()
+        info = self._cache.get(o.s)
+        if info is None:  # the generic path looks the symbol up and caches it
+            return None
+        coin, mult, size, id_state, wanted = info
+        z_raw = o.z
+        ap_raw = o.ap
+        z = float(z_raw)
+        ap = float(ap_raw)
+        if self._inverse:
+            notional = z * size
+            qty = notional / ap if ap > 0.0 else 0.0
+        else:
+            notional = z * ap
+            qty = z
+        # NaN fails every comparison, so this also refuses it.
+        if not (ap > 0.0 and 0.0 < qty < _INF and 0.0 < notional < _INF):
+            return None
+        if not wanted:
+            return []
+        ts = o.T
+        digest = id_state.copy()
+        digest.update(f"{ts}\x1f{o.S}\x1f{z_raw}\x1f{ap_raw}".encode())
+        return [new_liquidation(
+            self._venue, o.s, coin, side, ap / mult, qty * mult, notional, ts,
+            received_at, _THROTTLED, self._id_head + digest.hexdigest())]
+
+    def _fast_marks(self, rows: list[BinanceMark], received_at: float
+                    ) -> list[dialect.Item] | None:
+        if not rows or rows[0].e != "markPriceUpdate":
+            return None
+        if self._book.version != self._book_version:
+            self._reset()
+        cache = self._cache
+        venue = self._venue
+        items: list[dialect.Item] = []
+        for row in rows:
+            info = cache.get(row.s)
+            price = float(row.p)
+            if info is None or not 0.0 < price < _INF:
+                return None
+            if info[4]:  # wanted
+                items.append(MarkPrice(venue, row.s, info[0], price / info[1], row.E,
+                                       received_at))
+        return items

@@ -1,0 +1,177 @@
+"""OKX's fast paths: pushes of ``liquidation-orders`` (after an instrument type's first push)
+and ``mark-price`` decoded into the fields they read, then valued from the book's terms.
+
+The venue's facts and sources are in ``monitor/venues/okx.py``; the rules every fast path
+keeps are in ``monitor/venues/fast.py``. Anything else, or anything unusual, gives None and
+goes to the session's generic path.
+"""
+
+from __future__ import annotations
+
+import math
+from hashlib import blake2b
+
+import msgspec
+
+import monitor.venues.dialect as dialect
+import monitor.venues.fast as fast
+import monitor.venues.instruments as instr
+from monitor.events import Completeness, MarkPrice, PositionSide, new_liquidation
+from monitor.venues.okx_instruments import VENUE
+
+LIQUIDATION_CHANNEL = "liquidation-orders"
+MARK_CHANNEL = "mark-price"
+_LONG = PositionSide.LONG
+_SHORT = PositionSide.SHORT
+_THROTTLED = Completeness.THROTTLED
+_INF = math.inf
+_ID_HEAD = VENUE + ":"
+_FAST_TERMS_LIMIT = 4096  # instIds of garbage frames must not grow it unbounded
+# (inverse, contract size, coin, unit multiplier, event-id hash state)
+FastTerms = tuple[bool, float, str, float, blake2b]
+
+
+class OkxArg(msgspec.Struct, gc=False):
+    channel: str
+    instType: str | None = None
+
+
+class OkxDetail(msgspec.Struct, gc=False):
+    """One liquidated order of ``liquidation-orders``; ``ts`` is a string of milliseconds."""
+
+    ts: str
+    sz: str
+    bkPx: str
+    side: str | None = None
+    posSide: str | None = None
+
+
+class OkxRow(msgspec.Struct, gc=False):
+    """A ``liquidation-orders`` row (``details``) or a ``mark-price`` row (``markPx``)."""
+
+    instId: str
+    details: list[OkxDetail] | None = None
+    markPx: str | None = None
+    ts: str | None = None
+
+
+class OkxFrame(msgspec.Struct, gc=False):
+    """A push: ``arg`` and ``data``. A frame with a non-null ``event`` is a notice."""
+
+    arg: OkxArg
+    data: list[OkxRow]
+    event: None = None
+
+
+
+class OkxFastPaths(fast.FastFirst):
+    """The fast half of an OKX session; the session supplies the book and the state."""
+
+    parse = fast.fast_first(msgspec.json.Decoder(OkxFrame).decode)
+    instruments: instr.InstrumentBook
+    watched: frozenset[str] | None
+    _pushed: set[str]
+    _fast_terms: dict[str, FastTerms]
+    _fast_version: int
+
+    def parse_fast(self, frame: OkxFrame, received_at: float) -> list[dialect.Item] | None:
+        channel = frame.arg.channel
+        if channel == LIQUIDATION_CHANNEL:
+            # The first push of an instrument type is the generic path's (its replays).
+            if frame.arg.instType not in self._pushed:
+                return None
+            return self._fast_liquidations(frame.data, received_at)
+        if channel == MARK_CHANNEL:
+            return self._fast_marks(frame.data, received_at)
+        return None
+
+    def _fast_liquidations(self, rows: list[OkxRow], received_at: float
+                           ) -> list[dialect.Item] | None:
+        watched = self.watched
+        if self.instruments.version != self._fast_version:
+            self._fast_terms.clear()
+            self._fast_version = self.instruments.version
+        cache = self._fast_terms
+        items: list[dialect.Item] = []
+        for row in rows:
+            inst_id = row.instId
+            details = row.details
+            if details is None or not inst_id:
+                return None
+            if watched is not None and inst_id not in watched:
+                continue
+            terms = cache.get(inst_id)
+            if terms is None:
+                terms = self._fast_terms_of(inst_id)
+                if terms is None:
+                    return None
+            inverse, size, coin, mult, id_state = terms
+            for d in details:
+                ts_raw = d.ts
+                pos_side = d.posSide
+                side = d.side
+                if pos_side == "long":
+                    position_side = _LONG
+                elif pos_side == "short":
+                    position_side = _SHORT
+                elif pos_side in (None, "", "net") and side in ("sell", "buy"):
+                    position_side = _LONG if side == "sell" else _SHORT
+                else:
+                    return None
+                sz_raw = d.sz
+                px_raw = d.bkPx
+                contracts = float(sz_raw)
+                bk_px = float(px_raw)
+                if not (len(ts_raw) <= 16 and ts_raw.isascii() and ts_raw.isdigit()
+                        and 0.0 < contracts < _INF and 0.0 < bk_px < _INF):
+                    return None
+                if inverse:
+                    notional = contracts * size
+                    qty_quoted = notional / bk_px
+                else:
+                    qty_quoted = contracts * size
+                    notional = qty_quoted * bk_px
+                qty_base = qty_quoted * mult
+                if not (notional < _INF and qty_base < _INF):
+                    return None
+                digest = id_state.copy()
+                digest.update(f"{ts_raw}\x1f{side}\x1f{sz_raw}\x1f{px_raw}".encode())
+                items.append(new_liquidation(
+                    VENUE, inst_id, coin, position_side, bk_px / mult, qty_base, notional,
+                    int(ts_raw), received_at, _THROTTLED, _ID_HEAD + digest.hexdigest()))
+        return items
+
+    def _fast_terms_of(self, inst_id: str) -> FastTerms | None:
+        """What the fast path needs of an instrument; None for what only the generic path
+        values or refuses (unknown, or linear in a quote that is not USD-like)."""
+        spec = self.instruments.get(inst_id)
+        if spec is None or not (spec.kind is instr.ContractKind.INVERSE or (
+                spec.kind is instr.ContractKind.LINEAR and spec.quote in instr.USD_LIKE)):
+            return None
+        # The hash state has read "okx␟instId␟": each order copies it and feeds only its
+        # own fields, which gives the digest event_id_from_fields gives for the whole text.
+        terms = (spec.kind is instr.ContractKind.INVERSE, spec.contract_size, spec.coin,
+                 spec.base_multiplier, blake2b(f"{VENUE}\x1f{inst_id}\x1f".encode(),
+                                               digest_size=12))
+        if len(self._fast_terms) >= _FAST_TERMS_LIMIT:
+            self._fast_terms.clear()
+        self._fast_terms[inst_id] = terms
+        return terms
+
+    def _fast_marks(self, rows: list[OkxRow], received_at: float) -> list[dialect.Item] | None:
+        get = self.instruments.get
+        items: list[dialect.Item] = []
+        for row in rows:
+            inst_id = row.instId
+            ts_raw = row.ts
+            raw = row.markPx
+            if raw is None or ts_raw is None or not inst_id:
+                return None
+            price = float(raw)
+            spec = get(inst_id)
+            if (spec is None or not 0.0 < price < _INF
+                    or not (len(ts_raw) <= 16 and ts_raw.isascii() and ts_raw.isdigit())):
+                return None
+            items.append(MarkPrice(VENUE, inst_id, spec.coin, price / spec.base_multiplier,
+                                   int(ts_raw), received_at))
+        return items or None
