@@ -22,7 +22,20 @@ daemon's websocket reader took the trigger frame (the payload carries it). The f
 simulator stamps when it queues the event (up to a 20 ms tick, and the venue's own batching,
 before the frame is sent). Printed: p50, p90, p99, max, and how many events ingest counted
 per second, to show the load was really there; and the event-loop lag: how late a task
-sleeping 10 ms in the daemon's loop wakes, p50/p99/max over the run.
+sleeping 10 ms in the daemon's loop wakes, p50/p99/max over the run, and the same less the
+time the loop's thread was runnable but waiting for a core over each interval (Linux
+``/proc/thread-self/schedstat``): the lag the daemon would see with a core of its own.
+
+The leg from the alert raised to the subscriber is split at the moment paho hands the
+PUBLISH to the daemon's socket (``send``, stamped by wrapping paho's socket write in this
+process): before it is the daemon's own work, after it the broker and the subscriber, two
+other processes that must be scheduled on the same cores.
+
+``--slow-callbacks MS``: time every callback the daemon's event loop runs (asyncio's
+``Handle._run``, wrapped in this process) and list those that held the loop longer than MS,
+by what they ran (task name and coroutine, or the callback), with the wall time and the
+thread CPU time they took: a step whose wall time is far above its CPU time was the process
+waiting for a core, not work of its own.
 """
 
 from __future__ import annotations
@@ -37,7 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -131,6 +144,63 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def describe_handle(handle: Any) -> str:
+    callback = getattr(handle, "_callback", None)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        return f"task {owner.get_name()} ({getattr(coro, '__qualname__', coro)})"
+    return f"callback {getattr(callback, '__qualname__', callback)}"
+
+
+def time_callbacks(threshold_s: float) -> list[tuple[float, float, str]]:
+    """Wrap asyncio's Handle._run: every callback longer than ``threshold_s`` is recorded as
+    (wall seconds, thread CPU seconds, what it ran)."""
+    slow: list[tuple[float, float, str]] = []
+    run = asyncio.events.Handle._run
+
+    def timed(handle: Any) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        run(handle)
+        wall = time.perf_counter() - wall
+        if wall > threshold_s:
+            slow.append((wall, time.thread_time() - cpu, describe_handle(handle)))
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    return slow
+
+
+def run_queue_reader() -> Callable[[], float]:
+    """Seconds the calling thread has spent runnable, waiting for a core (the second field
+    of /proc/thread-self/schedstat); 0 where there is no such file."""
+    try:
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return lambda: 0.0
+
+    def read() -> float:
+        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+
+    return read
+
+
+def stamp_socket_writes() -> list[tuple[float, bytes]]:
+    """Wrap paho's socket write: (wall time, bytes) of every whale alert handed to a socket."""
+    import paho.mqtt.client as mqtt
+
+    writes: list[tuple[float, bytes]] = []
+    send = mqtt.Client._sock_send
+
+    def stamped(client: Any, buf: bytes | bytearray) -> int:
+        n: int = send(client, buf)
+        if b"alerts/whale" in buf:
+            writes.append((time.time(), bytes(buf[:n])))
+        return n
+
+    mqtt.Client._sock_send = stamped  # type: ignore[method-assign]
+    return writes
+
+
 async def run_daemon(overrides: dict[str, str], port: int, cache: Path,
                      sim_conn: Connection) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry
@@ -162,12 +232,19 @@ async def run_daemon(overrides: dict[str, str], port: int, cache: Path,
     counted: list[tuple[float, int]] = []
     lags: list[float] = []
 
+    waits: list[float] = []
+    schedstat = run_queue_reader()
+
     async def ticker() -> None:
-        # A task that sleeps LAG_TICK_SECONDS: how late it wakes is the loop's lag.
+        # A task that sleeps LAG_TICK_SECONDS: how late it wakes is the loop's lag. The
+        # time the loop's thread spent runnable but waiting for a core over the same
+        # interval is what a core of its own would have saved.
         while True:
-            tick = loop.time()
+            tick, waited = loop.time(), schedstat()
             await asyncio.sleep(LAG_TICK_SECONDS)
-            lags.append(loop.time() - tick - LAG_TICK_SECONDS)
+            lag = loop.time() - tick - LAG_TICK_SECONDS
+            lags.append(lag)
+            waits.append(min(lag, schedstat() - waited) if lag > 0 else 0.0)
 
     lag_task = asyncio.create_task(ticker())
     while not sim_conn.poll():
@@ -185,8 +262,15 @@ async def run_daemon(overrides: dict[str, str], port: int, cache: Path,
     assert app.ingest is not None
     return {"counted": app.ingest.counted_total, "sent": sent["total_count"],
             "rate": rate, "lags_ms": [lag * 1000 for lag in lags],
+            "own_lags_ms": [max(0.0, lag - wait) * 1000 for lag, wait
+                            in zip(lags, waits, strict=True)],
             "whales": sum(1 for a in app.alerts if type(a).__name__ == "WhaleAlert"),
             "raised": raised}
+
+
+def first_write(writes: list[tuple[float, bytes]], alert_id: str) -> float | None:
+    needle = alert_id.encode()
+    return next((at for at, buf in writes if needle in buf), None)
 
 
 def main() -> int:
@@ -198,6 +282,8 @@ def main() -> int:
     parser.add_argument("--venues", default="bybit,okx,hyperliquid")
     parser.add_argument("--nodelay", action="store_true",
                         help="mosquitto's set_tcp_nodelay (no Nagle delay towards subscribers)")
+    parser.add_argument("--slow-callbacks", type=float, default=0.0, metavar="MS",
+                        help="list the event-loop callbacks that ran longer than MS")
     args = parser.parse_args()
     venues = [v.strip() for v in args.venues.split(",") if v.strip()]
 
@@ -222,6 +308,8 @@ def main() -> int:
             assert sub_conn.recv() == "ready"
             simulator.start()
             overrides = sim_conn.recv()
+            writes = stamp_socket_writes()
+            slow = time_callbacks(args.slow_callbacks / 1000) if args.slow_callbacks else []
             started = time.process_time()
             daemon = asyncio.run(run_daemon(overrides, broker.port, Path(tmp) / "cache",
                                             sim_conn))
@@ -235,7 +323,7 @@ def main() -> int:
                     process.kill()
             broker.kill()
 
-    latencies, from_exchange, detect, deliver = [], [], [], []
+    latencies, from_exchange, detect, deliver, to_socket, from_socket = [], [], [], [], [], []
     for at, text in arrivals:
         payload = orjson.loads(text)
         liq = payload["liquidation"]
@@ -245,6 +333,10 @@ def main() -> int:
         if stamp is not None:
             detect.append((stamp - liq["received_at"]) * 1000)
             deliver.append((at - stamp) * 1000)
+            written = first_write(writes, payload["id"])
+            if written is not None:
+                to_socket.append((written - stamp) * 1000)
+                from_socket.append((at - written) * 1000)
     print(f"notify latency benchmark: {args.rate:,.0f} events/s background on "
           f"{', '.join(venues)} for {args.seconds:g}s, {args.triggers:g} whale alerts/s; "
           f"{os.cpu_count()} CPUs")
@@ -255,6 +347,10 @@ def main() -> int:
     print(f"  event-loop lag (a task sleeping {LAG_TICK_SECONDS * 1000:g} ms wakes late by): "
           f"p50 {statistics.median(lags):.2f} ms, p99 {percentile(lags, 0.99):.2f} ms, "
           f"max {max(lags):.2f} ms (n={len(lags)})")
+    own = daemon["own_lags_ms"] or [0.0]
+    print(f"    less the time the loop's thread waited for a core (run queue): "
+          f"p50 {statistics.median(own):.2f} ms, p99 {percentile(own, 0.99):.2f} ms, "
+          f"max {max(own):.2f} ms")
     print(f"  alerts: {daemon['whales']} whale alerts raised, {len(latencies)} received by "
           "the subscriber")
     if not latencies:
@@ -263,11 +359,29 @@ def main() -> int:
     for name, values in (("frame received -> MQTT subscriber", latencies),
                          ("  of which frame received -> alert raised", detect),
                          ("  of which alert raised -> MQTT subscriber", deliver),
+                         ("    of which alert raised -> written to the socket", to_socket),
+                         ("    of which written -> MQTT subscriber", from_socket),
                          ("sim exchange ts -> MQTT subscriber", from_exchange)):
+        if not values:
+            continue
         print(f"  {name}: p50 {statistics.median(values):.2f} ms, "
               f"p90 {percentile(values, 0.9):.2f} ms, p99 {percentile(values, 0.99):.2f} ms, "
               f"max {max(values):.2f} ms (n={len(values)})")
+    if args.slow_callbacks:
+        print_slow(slow, args.slow_callbacks)
     return 0
+
+
+def print_slow(slow: list[tuple[float, float, str]], threshold_ms: float) -> None:
+    print(f"  loop callbacks over {threshold_ms:g} ms: {len(slow)}; wall / thread CPU ms")
+    by_what: dict[str, list[tuple[float, float]]] = {}
+    for wall, cpu, what in slow:
+        by_what.setdefault(what, []).append((wall * 1000, cpu * 1000))
+    for what, runs in sorted(by_what.items(), key=lambda kv: -sum(w for w, _ in kv[1])):
+        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+        print(f"    {len(runs):4d} x {what}: wall median {statistics.median(walls):.1f} "
+              f"max {max(walls):.1f}; CPU median {statistics.median(cpus):.1f} "
+              f"max {max(cpus):.1f}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import re
 import socket
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ from monitor.backoff import Backoff
 from monitor.errors import ConfigError, NotifyError
 from monitor.events import Liquidation
 from monitor.notify.config import MqttConfig, read_secret
+from monitor.notify.eager import Started
 from monitor.notify.feed_notice import FeedNotice
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,34 @@ class MqttMessage:
     state: bool = False
 
 
+class _Publishing:
+    """A PUBLISH already written to the socket; await it for the broker's PUBACK."""
+
+    __slots__ = ("_channel", "_conn", "_started")
+
+    def __init__(self, channel: MqttChannel, conn: _Connection, started: Started[None]) -> None:
+        self._channel, self._conn, self._started = channel, conn, started
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        return self._channel._confirm(self._conn, self._started).__await__()
+
+    def close(self) -> None:
+        """Nobody will wait for the PUBACK: let aiomqtt's wait for it end on its own (the
+        PUBACK, the timeout or the disconnection) rather than leave its task pending."""
+        task = asyncio.ensure_future(self._started)
+        _orphans.add(task)
+        task.add_done_callback(_orphan_done)
+
+
+_orphans: set[asyncio.Future[None]] = set()
+
+
+def _orphan_done(task: asyncio.Future[None]) -> None:
+    _orphans.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned publish's failure is no news
+
+
 class _Connection:
     def __init__(self, client: aiomqtt.Client) -> None:
         self.client = client
@@ -147,6 +176,9 @@ class MqttChannel:
         self.liquidations_published = 0
         self.liquidations_skipped = 0
         self.connections = 0
+        # Set while this channel starts a publish: paho's request to watch the socket for
+        # writability is then answered by writing at once (see _write_at_once).
+        self._write_now = False
 
     def _tls_context(self) -> ssl.SSLContext:
         c = self.config
@@ -212,7 +244,10 @@ class MqttChannel:
                           retain=True, state=True)
         return [event, state, old]
 
-    async def send(self, message: MqttMessage) -> None:
+    def begin(self, message: MqttMessage) -> Awaitable[None]:
+        """Write ``message`` to the broker's socket now, in the caller's step; await the
+        result for the PUBACK (NotifyError on a timeout or the loss of the connection).
+        Raises NotifyError at once while disconnected."""
         conn = self._conn
         if conn is None or conn.lost.is_set():
             raise NotifyError("not connected to the MQTT broker")
@@ -222,7 +257,12 @@ class MqttChannel:
         else:
             payload, expiry = message.payload, self.config.message_expiry_seconds
         properties = self._properties(JSON, expiry, message.alert_id)
-        await self._publish(conn, message.topic, payload, 1, message.retain, properties)
+        return _Publishing(self, conn, self._start(conn.client.publish(
+            message.topic, payload, qos=1, retain=message.retain, properties=properties,
+            timeout=self.config.publish_timeout_seconds)))
+
+    async def send(self, message: MqttMessage) -> None:
+        await self.begin(message)
 
     async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109
         if self._connected.is_set():
@@ -244,12 +284,25 @@ class MqttChannel:
             props.UserProperty = [("schema", SCHEMA), ("id", alert_id)]
         return props
 
-    async def _publish(self, conn: _Connection, topic: str, payload: bytes, qos: int,
-                       retain: bool, properties: Properties | None) -> None:
-        """Publish and wait for the PUBACK, the publish timeout, or the connection's loss."""
-        publishing = asyncio.ensure_future(conn.client.publish(
+    def _publish(self, conn: _Connection, topic: str, payload: bytes, qos: int,
+                 retain: bool, properties: Properties | None) -> Coroutine[Any, Any, None]:
+        """Write the PUBLISH now; the coroutine returned waits for the PUBACK, the publish
+        timeout, or the connection's loss."""
+        return self._confirm(conn, self._start(conn.client.publish(
             topic, payload, qos=qos, retain=retain, properties=properties,
-            timeout=self.config.publish_timeout_seconds))
+            timeout=self.config.publish_timeout_seconds)))
+
+    def _start(self, publishing: Coroutine[Any, Any, None]) -> Started[None]:
+        # aiomqtt's publish hands the packet to paho in its first step: run that step here
+        # rather than as a task of its own on a later turn of the loop.
+        self._write_now = True
+        try:
+            return Started(publishing)
+        finally:
+            self._write_now = False
+
+    async def _confirm(self, conn: _Connection, started: Started[None]) -> None:
+        publishing = asyncio.ensure_future(started)
         lost = asyncio.ensure_future(conn.lost.wait())
         try:
             done, _ = await asyncio.wait({publishing, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -278,13 +331,39 @@ class MqttChannel:
         self._tasks = [asyncio.create_task(run(), name=name)
                        for name, run in self.background().items()]
 
+    def _write_at_once(self, client: aiomqtt.Client) -> None:
+        """Make paho write a packet this channel publishes in the same step.
+
+        aiomqtt answers paho's "watch the socket for writability" with ``add_writer``
+        scheduled through ``call_soon_threadsafe`` (paho may ask from the connect thread):
+        one turn of the loop to register the writer, another for the selector to report the
+        socket writable, before the bytes leave. While this channel is starting a publish
+        (on the loop's thread, holding none of paho's locks) the packet is written at once
+        instead, and the writer is registered the usual way only if the socket did not take
+        all of it. Everything else paho sends (CONNECT, PINGREQ, PUBACKs) goes as before."""
+        paho = client._client  # aiomqtt exposes no hook for this
+        deferred = paho.on_socket_register_write
+        assert deferred is not None  # aiomqtt's own, set in its constructor
+
+        def register_write(pclient: Any, userdata: Any, sock: Any) -> None:
+            if self._write_now:
+                try:
+                    pclient.loop_write()
+                except Exception as exc:  # the deferred writer meets it again and disconnects
+                    log.debug("mqtt: writing at once failed: %s", exc)
+                if not pclient.want_write():
+                    return
+            deferred(pclient, userdata, sock)
+
+        paho.on_socket_register_write = register_write
+
     def _make_client(self) -> aiomqtt.Client:
         c = self.config
         will_props = None
         if self._v5:
             will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
             will_props.ContentType = TEXT
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             c.host, c.port, identifier=self.client_id,
             username=c.username or None, password=self._password,
             protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
@@ -296,6 +375,8 @@ class MqttChannel:
             # Alerts are small and latency matters: no Nagle delay.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        self._write_at_once(client)
+        return client
 
     async def _connection_loop(self) -> None:
         backoff = Backoff(0.2, 15.0)
@@ -369,10 +450,10 @@ class MqttChannel:
                     self._liqs.clear()
                     break
                 try:
-                    await conn.client.publish(
+                    await self._start(conn.client.publish(
                         self.topics.liquidation(event.venue, event.coin), event.to_json(),
                         qos=0, properties=self._properties(JSON, expiry),
-                        timeout=self.config.publish_timeout_seconds)
+                        timeout=self.config.publish_timeout_seconds))
                     self.liquidations_published += 1
                 except aiomqtt.MqttError:
                     self.liquidations_skipped += 1

@@ -29,6 +29,7 @@ from monitor.notify.mqtt import CHANNEL_NAME as MQTT_NAME, MqttChannel
 from monitor.notify.outbox import Alert, Claimer, Outbox, OutboxPolicy
 from monitor.notify.webhook import WebhookChannel
 from monitor.store.base import Store
+from monitor.store.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,12 @@ class Notifier:
         self.outboxes[channel.name] = outbox
         self._filters[channel.name] = filt
 
-    def _claimer(self, channel: str) -> Claimer:
+    def _claimer(self, channel: str) -> Claimer | None:
+        """None with the memory store: no other daemon shares it, every claim is won, and
+        the outbox may send without waiting for an answer."""
         store, config = self._store, self.config
+        if isinstance(store, MemoryStore):
+            return None
 
         async def claim(alert: Alert) -> bool:
             keys = claim_keys(alert, channel, config.claim_window_seconds)

@@ -80,6 +80,13 @@ class Item(Generic[M]):
     messages: Sequence[M] | None = None
     sent: int = 0
     attempts: int = 0
+    # The first message handed to the channel (written, its confirmation outstanding or
+    # received). Written items are always a prefix of the queue: the wire order is the
+    # queue's order.
+    written: bool = False
+    # The first message, written by put() (channels that can begin a send at once);
+    # awaiting it waits for the channel's confirmation.
+    begun: Awaitable[None] | None = None
 
 
 @dataclass
@@ -108,10 +115,6 @@ class OutboxStats:
 Claimer = Callable[[Alert], Awaitable[bool]]
 
 
-async def always_claim(alert: Alert) -> bool:
-    return True
-
-
 class Outbox(Generic[M]):
     def __init__(
         self,
@@ -119,8 +122,10 @@ class Outbox(Generic[M]):
         policy: OutboxPolicy,
         metrics: Metrics,
         clock: Clock,
-        claim: Claimer = always_claim,
+        claim: Claimer | None = None,
     ) -> None:
+        """``claim``: ``None`` when no other daemon can send the same alerts (every claim
+        is won, without asking anything)."""
         self.channel = channel
         self.name = channel.name
         self.policy = policy
@@ -128,6 +133,7 @@ class Outbox(Generic[M]):
         self._clock = clock
         self._claim = claim
         self._queue: deque[Item[M]] = deque()
+        self._begin: Callable[[M], Awaitable[None]] | None = getattr(channel, "begin", None)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -148,10 +154,32 @@ class Outbox(Generic[M]):
             victim = queue[1] if len(queue) > 1 else queue[0]
             queue.remove(victim)
             self._drop(victim, "the outbox is full")
-        queue.append(Item(alert, self._clock.monotonic()))
+        behind_written = not queue or queue[-1].written
+        item: Item[M] = Item(alert, self._clock.monotonic())
+        queue.append(item)
         self._metrics.notify_queue.labels(self.name).set(len(queue))
         self._idle.clear()
         self._wake.set()
+        if behind_written and self._claim is None and self._begin is not None:
+            self._begin_now(item, self._begin)
+
+    def _begin_now(self, item: Item[M], begin: Callable[[M], Awaitable[None]]) -> None:
+        """Write ``item``'s first message in the producer's step, when everything ahead of it
+        is written already and nothing needs claiming: the worker would only wake on a later
+        turn of the loop to do the same, and then wait for each confirmation before the next
+        alert (alerts come in bursts). The worker still owns the item: it awaits the
+        confirmation, sends the rest and retries on failure. Anything that stops the write
+        here is left to it."""
+        if self._rate.delay(self._clock.monotonic()) > 0:
+            return
+        item.claimed = item.paced = True
+        try:
+            item.messages = self.channel.render(item.alert)
+            if item.messages:
+                item.begun = begin(item.messages[0])
+                item.written = True
+        except Exception as exc:  # NotifyError (disconnected) or a bug: the worker's to handle
+            log.debug("%s: %s not sent at once: %s", self.name, item.alert.id, exc)
 
     # -- worker -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -171,7 +199,7 @@ class Outbox(Generic[M]):
 
     async def _deliver(self, item: Item[M]) -> None:
         channel, policy, clock = self.channel, self.policy, self._clock
-        if not item.claimed:
+        if not item.claimed and self._claim is not None:
             if not await self._claim(item.alert):
                 self.stats.skipped += 1
                 log.debug("%s: %s sent by another daemon", self.name, item.alert.id)
@@ -195,7 +223,11 @@ class Outbox(Generic[M]):
                     self._metrics.notify_retries.labels(self.name).inc()
                 item.attempts += 1
                 while item.sent < len(item.messages):
-                    await channel.send(item.messages[item.sent])
+                    begun, item.begun = item.begun, None
+                    if begun is None:
+                        item.written = True
+                        begun = channel.send(item.messages[item.sent])
+                    await begun
                     item.sent += 1
             except NotifyRejected as exc:
                 self._failed(exc)
@@ -203,6 +235,7 @@ class Outbox(Generic[M]):
                 return
             except NotifyError as exc:
                 self._failed(exc)
+                self._unwrite()
                 delay = self._backoff.next_delay()
                 # An endpoint's Retry-After (429) wins over our own backoff: asking again
                 # sooner only earns another 429.
@@ -244,7 +277,22 @@ class Outbox(Generic[M]):
         else:
             log.debug("%s: delivery failed again: %s", self.name, self.stats.last_error)
 
+    @staticmethod
+    def _abandon(item: Item[M]) -> None:
+        begun, item.begun = item.begun, None
+        close = getattr(begun, "close", None)
+        if close is not None:
+            close()  # nothing will wait for its confirmation
+
+    def _unwrite(self) -> None:
+        """The channel failed: everything in flight is sent again, head first, in order
+        (what the far end got already arrives twice; the alert id dedupes it)."""
+        for item in self._queue:
+            item.written = False
+            self._abandon(item)
+
     def _drop(self, item: Item[M], why: str) -> None:
+        self._abandon(item)
         self.stats.dropped += 1
         self._metrics.notify_dropped.labels(self.name).inc()
         log.error("%s: dropped %s (%s %s): %s", self.name, item.alert.id,

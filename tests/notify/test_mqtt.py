@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -106,6 +108,47 @@ async def test_minimum_severity_and_no_whales(mosquitto: Mosquitto) -> None:
         await sub.wait_for(lambda ms: len(ms) >= 1, 5 * T)
         await asyncio.sleep(0.1)
     assert [orjson.loads(m.payload)["id"] for m in sub.messages] == ["cas-c"]
+
+
+async def test_an_alert_reaches_the_broker_in_the_step_that_raises_it(
+    mosquitto: Mosquitto,
+) -> None:
+    """No later turn of the event loop is needed to write an alert out: a subscriber on a
+    thread of its own gets it while this loop is held right after ``publish``, for a burst
+    as well as for a lone alert."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got: list[str] = []
+    arrived = threading.Event()
+    subscribed = threading.Event()
+
+    def on_message(client: object, userdata: object, message: paho.MQTTMessage) -> None:
+        got.append(orjson.loads(message.payload)["id"])
+        arrived.set()
+
+    sub = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *args: subscribed.set()
+    sub.on_connect = lambda client, *args: client.subscribe("liqmon/v1/alerts/#", qos=1)
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.loop_start()
+    try:
+        assert subscribed.wait(5 * T)
+        async with mqtt_notifier(port=mosquitto.port, client_id="t-eager") as (hub, _reg):
+            await connected(hub)
+            for burst in (["whl-a"], ["whl-b", "whl-c", "whl-d"]):
+                arrived.clear()
+                for alert_id in burst:
+                    hub.publish(dataclasses.replace(whale(), id=alert_id))
+                deadline = time.monotonic() + 5 * T
+                while len(got) < {1: 1, 3: 4}[len(burst)] and time.monotonic() < deadline:
+                    arrived.wait(0.05)  # blocks the loop: only the publishing step wrote
+                assert got[-len(burst):] == burst
+                assert await hub.drain(5 * T) == 0
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
 
 
 async def test_mqtt_3_1_1_works_without_properties(mosquitto: Mosquitto) -> None:

@@ -261,3 +261,115 @@ def test_token_bucket_arithmetic() -> None:
     assert bucket.delay(0.5) == pytest.approx(0.5)
     assert bucket.delay(1.0) == 0
     assert RateLimit(0, 1, 0.0).delay(0.0) == 0
+
+
+class EagerChannel(ScriptedChannel):
+    """A channel that can begin a send at once: ``begin`` puts the message on ``wire`` in
+    the caller's step and returns the confirmation, which the test settles (``confirm``);
+    ``send`` (the worker's own attempts) is confirmed at once."""
+
+    def __init__(self, parts: int = 1) -> None:
+        super().__init__(parts)
+        self.wire: list[tuple[str, int]] = []
+        self.pending: list[asyncio.Future[None]] = []
+
+    def begin(self, message: tuple[str, int]) -> asyncio.Future[None]:
+        if self.fail and self.fail[0] is not None:
+            raise self.fail.pop(0)  # e.g. disconnected: nothing is written
+        self.wire.append(message)
+        confirmation: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        confirmation.add_done_callback(
+            lambda f: None if f.cancelled() or f.exception() else self.sent.append(message))
+        self.pending.append(confirmation)
+        return confirmation
+
+    async def send(self, message: tuple[str, int]) -> None:
+        confirmation = self.begin(message)
+        confirmation.set_result(None)
+        await confirmation
+
+
+def eager_outbox(channel: EagerChannel, registry: CollectorRegistry,
+                 **policy: float) -> Outbox[tuple[str, int]]:
+    return Outbox(channel, OutboxPolicy(retry_initial_seconds=0.01, retry_max_seconds=0.02,
+                                        **policy),  # type: ignore[arg-type]
+                  Metrics(registry, [], []), SystemClock())
+
+
+async def test_a_burst_is_written_in_the_producers_step_in_order(
+    registry: CollectorRegistry,
+) -> None:
+    channel = EagerChannel()
+    outbox = eager_outbox(channel, registry)
+    task = asyncio.create_task(outbox.run())
+    try:
+        await asyncio.sleep(0)
+        for alert in alerts(3):
+            outbox.put(alert)
+        # No await since the puts: nothing else ran, yet all three are on the wire.
+        assert [m[0] for m in channel.wire] == ["cas-0000", "cas-0001", "cas-0002"]
+        for confirmation in channel.pending:
+            confirmation.set_result(None)
+        assert await outbox.drain(5 * T) == 0
+        assert outbox.stats.delivered_ids == ["cas-0000", "cas-0001", "cas-0002"]
+        assert len(channel.wire) == 3  # none sent twice
+    finally:
+        task.cancel()
+
+
+async def test_a_failure_in_flight_sends_everything_after_it_again_in_order(
+    registry: CollectorRegistry,
+) -> None:
+    channel = EagerChannel(parts=2)
+    outbox = eager_outbox(channel, registry)
+    task = asyncio.create_task(outbox.run())
+    try:
+        await asyncio.sleep(0)
+        for alert in alerts(3):
+            outbox.put(alert)
+        assert channel.wire == [("cas-0000", 0), ("cas-0001", 0), ("cas-0002", 0)]
+        channel.pending[0].set_exception(NotifyError("connection lost"))
+        assert await outbox.drain(5 * T) == 0
+        assert channel.wire[3:] == [("cas-0000", 0), ("cas-0000", 1), ("cas-0001", 0),
+                                    ("cas-0001", 1), ("cas-0002", 0), ("cas-0002", 1)]
+        assert outbox.stats.delivered_ids == ["cas-0000", "cas-0001", "cas-0002"]
+        assert outbox.stats.failures == 1
+    finally:
+        task.cancel()
+
+
+async def test_nothing_overtakes_an_alert_the_worker_has_not_written(
+    registry: CollectorRegistry,
+) -> None:
+    channel = EagerChannel()
+    channel.fail = [NotifyError("not connected")]
+    outbox = eager_outbox(channel, registry)
+    task = asyncio.create_task(outbox.run())
+    try:
+        await asyncio.sleep(0)
+        first, second = alerts(2)
+        outbox.put(first)  # not written: the channel is down; the worker retries it
+        outbox.put(second)  # must wait for it, not go first
+        assert channel.wire == []
+        assert await outbox.drain(5 * T) == 0
+        assert [m[0] for m in channel.wire] == ["cas-0000", "cas-0001"]
+    finally:
+        task.cancel()
+
+
+async def test_an_alert_to_claim_waits_for_the_worker(registry: CollectorRegistry) -> None:
+    channel = EagerChannel()
+
+    async def claim(alert: Alert | object) -> bool:
+        return True
+
+    outbox = Outbox(channel, OutboxPolicy(), Metrics(registry, [], []), SystemClock(), claim)
+    task = asyncio.create_task(outbox.run())
+    try:
+        await asyncio.sleep(0)
+        outbox.put(alerts(1)[0])
+        assert channel.wire == []  # the claim is an answer from the store, awaited first
+        assert await outbox.drain(5 * T) == 0
+        assert channel.sent == [("cas-0000", 0)]
+    finally:
+        task.cancel()
