@@ -341,9 +341,14 @@ class MqttChannel:
         (on the loop's thread, holding none of paho's locks) the packet is written at once
         instead, and the writer is registered the usual way only if the socket did not take
         all of it. Everything else paho sends (CONNECT, PINGREQ, PUBACKs) goes as before."""
-        paho = client._client  # aiomqtt exposes no hook for this
-        deferred = paho.on_socket_register_write
-        assert deferred is not None  # aiomqtt's own, set in its constructor
+        # aiomqtt exposes no hook for this: reach its paho client, and where another
+        # aiomqtt release lays it out differently, publish the usual (slower) way.
+        paho = getattr(client, "_client", None)
+        deferred = getattr(paho, "on_socket_register_write", None)
+        if paho is None or deferred is None:
+            log.info("mqtt: this aiomqtt gives no paho socket hook; alerts are written "
+                     "on the next loop turns")
+            return
 
         def register_write(pclient: Any, userdata: Any, sock: Any) -> None:
             if self._write_now:
