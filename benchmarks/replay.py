@@ -166,7 +166,8 @@ async def feed_day(liquidations: int, seed: int, debug_memory: bool = False) -> 
     clock = VirtualClock(float(t0))
     metrics = Metrics(CollectorRegistry(), list(config.enabled_venues()), config.metrics.coins,
                       process_metrics=False)
-    store = await open_store(StoreConfig(backend="memory"), metrics, clock)
+    # As the daemon opens it: ingest's dedupe is the only one.
+    store = await open_store(StoreConfig(backend="memory"), metrics, clock, behind_ingest=True)
     detector = Detector(config.detector)
     ingest = Ingest(store, detector, metrics, clock, capacity=10_000_000,
                     bounds=config.feed.bounds())
@@ -208,8 +209,10 @@ async def feed_day(liquidations: int, seed: int, debug_memory: bool = False) -> 
           f"store → detector in {cpu:.0f} s CPU ({made / cpu:,.0f}/s)")
     print(f"  before: RSS {before['VmRSS']:.0f} MB; after: RSS {after['VmRSS']:.0f} MB, "
           f"peak {after['VmHWM']:.0f} MB")
+    own = store._dedupe  # type: ignore[attr-defined]
     print(f"  counted {ingest.counted_total:,}; ingest dedupe holds "
-          f"{len(ingest._dedupe):,} ids, the memory store's {len(store._dedupe):,}")  # type: ignore[attr-defined]
+          f"{len(ingest._dedupe):,} ids, the memory store's "
+          f"{'none (behind ingest)' if own is None else f'{len(own):,}'}")
     if debug_memory:
         minutes = store._minutes  # type: ignore[attr-defined]
         hours = store._hours  # type: ignore[attr-defined]

@@ -4,6 +4,12 @@ Same semantics as the Redis store (one contract suite runs over both), without s
 surviving a restart. Buckets and hour roll-ups expire ``retention`` after their last write,
 as Redis keys do; event ids are forgotten after the dedupe TTL or beyond
 ``dedupe_max_ids`` (``dedupe.py``), so memory stays bounded.
+
+A store written only by ``Ingest`` (the daemon's, replay's: ``open_store(behind_ingest=True)``)
+keeps no ids at all: ingest's own dedupe, over the same window, admits each id once and
+refuses as too old whatever it may have forgotten, so the store would only hold a second
+copy of ingest's ids (about 75 bytes each). Opened any other way, the store is idempotent on
+its own, as the Store contract requires.
 Expiry is checked on every read and swept at most once a second.
 """
 
@@ -32,7 +38,7 @@ from monitor.store.base import (
 )
 from monitor.store.config import StoreConfig
 from monitor.store.coverage import DAY_MINUTES, CoverageMinute, CoverageRow, rows_from
-from monitor.store.dedupe import Verdict, arrival_dedupe
+from monitor.store.dedupe import Dedupe, Verdict, arrival_dedupe
 from monitor.store.records import refusal
 
 log = logging.getLogger(__name__)
@@ -109,11 +115,15 @@ class MemoryStore:
         config: StoreConfig | None = None,
         observer: StoreObserver | None = None,
         clock: Clock | None = None,
+        *,
+        own_dedupe: bool = True,
     ) -> None:
+        """``own_dedupe=False`` only for a store every event reaches through ``Ingest``."""
         cfg = config or StoreConfig()
         self._clock = clock or SystemClock()
         self._retention_seconds = cfg.retention_hours * 3600.0
-        self._dedupe = arrival_dedupe(cfg.dedupe_ttl_hours, cfg.dedupe_max_ids)
+        self._dedupe: Dedupe | None = (
+            arrival_dedupe(cfg.dedupe_ttl_hours, cfg.dedupe_max_ids) if own_dedupe else None)
         self._cascade_limit = cfg.cascade_history
         self._minutes: dict[int, _Bucket] = {}
         self._hours: dict[int, _Bucket] = {}
@@ -142,7 +152,7 @@ class MemoryStore:
     async def add(self, events: Sequence[Liquidation]) -> int:
         now = self._clock.monotonic()
         self._sweep(now)
-        admit = self._dedupe.admit
+        admit = self._dedupe.admit if self._dedupe is not None else None
         expires_at = now + self._retention_seconds
         groups = self._groups
         new = 0
@@ -158,7 +168,7 @@ class MemoryStore:
                 self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
                                       reason, event)
                 continue
-            if admit(event.event_id, now, now) is not Verdict.NEW:
+            if admit is not None and admit(event.event_id, now, now) is not Verdict.NEW:
                 continue
             new += 1
             key = (event.venue, event.coin, event.position_side.value)
