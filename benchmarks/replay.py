@@ -223,7 +223,8 @@ async def feed_day(liquidations: int, seed: int, debug_memory: bool = False) -> 
         buckets = [*minutes.values(), *hours.values()]
         print(f"  memory store: {len(minutes):,} minute and {len(hours):,} hour buckets, "
               f"{sum(len(b.cells) for b in buckets):,} cells, "
-              f"{sum(len(b.top) for b in buckets):,} top events")
+              f"{sum(len(b.top) for b in buckets):,} top events; it counts "
+              f"{sum(c.count for b in hours.values() for c in b.cells.values()):,}")
         sys._debugmallocstats()  # pymalloc: blocks in use against arenas held (to stderr)
     await store.aclose()
 
