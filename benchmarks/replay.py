@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/replay.py [--liquidations 300000] [--repeat 3]
         [--recording PATH] [--skip-scenario] [--rss-liquidations 5000000] [--seed 0]
+    .venv/bin/python benchmarks/replay.py --store-add 500000 [--repeat 5]
 
 Four figures, each in CPU seconds of this process (``time.process_time``), best of
 ``--repeat``:
@@ -21,6 +22,9 @@ Four figures, each in CPU seconds of this process (``time.process_time``), best 
   middle carries 60 % of them), handed to the daemon's ``Ingest`` with the memory store and
   the detector once per second of that time, as a daemon would; the child prints its RSS
   (``VmRSS``) and peak (``VmHWM``) before and after, and what the dedupes hold.
+
+``--store-add N`` instead times ``MemoryStore.add`` alone (CPU per liquidation), to compare
+trees (run the same script from a ``git archive`` of another commit).
 """
 
 from __future__ import annotations
@@ -166,7 +170,8 @@ async def feed_day(liquidations: int, seed: int, debug_memory: bool = False) -> 
     clock = VirtualClock(float(t0))
     metrics = Metrics(CollectorRegistry(), list(config.enabled_venues()), config.metrics.coins,
                       process_metrics=False)
-    store = await open_store(StoreConfig(backend="memory"), metrics, clock)
+    # As the daemon opens it: ingest's dedupe is the only one.
+    store = await open_store(StoreConfig(backend="memory"), metrics, clock, behind_ingest=True)
     detector = Detector(config.detector)
     ingest = Ingest(store, detector, metrics, clock, capacity=10_000_000,
                     bounds=config.feed.bounds())
@@ -208,17 +213,61 @@ async def feed_day(liquidations: int, seed: int, debug_memory: bool = False) -> 
           f"store → detector in {cpu:.0f} s CPU ({made / cpu:,.0f}/s)")
     print(f"  before: RSS {before['VmRSS']:.0f} MB; after: RSS {after['VmRSS']:.0f} MB, "
           f"peak {after['VmHWM']:.0f} MB")
+    own = store._dedupe  # type: ignore[attr-defined]
     print(f"  counted {ingest.counted_total:,}; ingest dedupe holds "
-          f"{len(ingest._dedupe):,} ids, the memory store's {len(store._dedupe):,}")  # type: ignore[attr-defined]
+          f"{len(ingest._dedupe):,} ids, the memory store's "
+          f"{'none (behind ingest)' if own is None else f'{len(own):,}'}")
     if debug_memory:
         minutes = store._minutes  # type: ignore[attr-defined]
         hours = store._hours  # type: ignore[attr-defined]
         buckets = [*minutes.values(), *hours.values()]
         print(f"  memory store: {len(minutes):,} minute and {len(hours):,} hour buckets, "
               f"{sum(len(b.cells) for b in buckets):,} cells, "
-              f"{sum(len(b.top) for b in buckets):,} top events")
+              f"{sum(len(b.top) for b in buckets):,} top events; it counts "
+              f"{sum(c.count for b in hours.values() for c in b.cells.values()):,}")
         sys._debugmallocstats()  # pymalloc: blocks in use against arenas held (to stderr)
     await store.aclose()
+
+
+def time_store_add(liquidations: int, repeat: int, seed: int) -> None:
+    """CPU per liquidation of ``MemoryStore.add`` alone, in batches of 20 at the mean rate of
+    a day of 5M: with the store's own dedupe (as opened on its own) and, where the tree
+    has it, without (as the daemon opens it, behind ingest)."""
+    import inspect
+
+    from monitor.clock import VirtualClock
+    from monitor.events import Completeness, Liquidation, event_id_from_fields
+    from monitor.store.memory import MemoryStore
+
+    rng = random.Random(seed)
+    t0 = 1_769_904_000
+    venues = ("binance-usdm", "bybit", "okx", "hyperliquid", "bitget", "gate")
+    coins = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "SUI")
+    events: list[Liquidation] = []
+    for i in range(liquidations):
+        venue, coin = venues[i % len(venues)], coins[rng.randrange(len(coins))]
+        ts = t0 * 1000 + i * DAY * 1000 // DAY_LIQUIDATIONS  # a 5M day's mean rate
+        usd = min(rng.lognormvariate(8.5, 1.5), 5e6)
+        side = PositionSide.LONG if rng.random() < 0.8 else PositionSide.SHORT
+        events.append(Liquidation(venue, coin + "USDT", coin, side, 100.0, usd / 100, usd, ts,
+                                  ts / 1000 + 0.05, Completeness.FULL,
+                                  event_id_from_fields(venue, coin, ts, side.value, usd, i)))
+    batches = [events[i : i + 20] for i in range(0, len(events), 20)]
+    variants: dict[str, dict[str, Any]] = {"own dedupe": {}}
+    if "own_dedupe" in inspect.signature(MemoryStore).parameters:
+        variants["behind ingest"] = {"own_dedupe": False}
+
+    async def fill(options: dict[str, Any]) -> None:
+        clock = VirtualClock(float(t0))
+        store = MemoryStore(clock=clock, **options)
+        for batch in batches:
+            clock.set(batch[0].exchange_ts_ms / 1000)
+            await store.add(batch)
+
+    for name, options in variants.items():
+        cpu, _ = best_cpu(repeat, lambda options=options: asyncio.run(fill(options)))
+        print(f"MemoryStore.add, {name}: {cpu * 1e9 / liquidations:,.0f} ns CPU per "
+              f"liquidation ({liquidations:,} in batches of 20, best of {repeat})")
 
 
 def rss_child(liquidations: int, seed: int) -> None:
@@ -242,7 +291,12 @@ def main() -> int:
     parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--debug-memory", action="store_true",
                         help="with --rss-only: the memory store's size and pymalloc's stats")
+    parser.add_argument("--store-add", type=int, default=0, metavar="N",
+                        help="only: CPU per liquidation of MemoryStore.add over N of them")
     args = parser.parse_args()
+    if args.store_add:
+        time_store_add(args.store_add, args.repeat, args.seed)
+        return 0
     if args.rss_only:
         asyncio.run(feed_day(args.rss_liquidations, args.seed, args.debug_memory))
         return 0

@@ -220,7 +220,8 @@ class App:
 
     async def _open(self) -> None:
         config = self.config
-        self.store = await open_store(config.store, self.metrics, self.clock, start=False)
+        self.store = await open_store(config.store, self.metrics, self.clock, start=False,
+                                      behind_ingest=True)
         self.coverage = CoverageWriter(self.store, self.metrics, self.clock,
                                        config.enabled_venues(),
                                        retention_hours=config.store.retention_hours)

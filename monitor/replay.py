@@ -137,7 +137,7 @@ async def replay(
     clock = VirtualClock(0.0)
     metrics = Metrics(CollectorRegistry(), list(config.enabled_venues()) or list(VENUES),
                       config.metrics.coins, process_metrics=False)
-    store = await open_store(StoreConfig(backend="memory"), metrics, clock)
+    store = await open_store(StoreConfig(backend="memory"), metrics, clock, behind_ingest=True)
     result = ReplayResult()
     detector = Detector(config.detector)
 

@@ -19,6 +19,7 @@ async def open_store(
     clock: Clock | None = None,
     *,
     start: bool = True,
+    behind_ingest: bool = False,
 ) -> Store:
     """A store for ``config.backend``; the caller ends it with ``await store.aclose()``.
 
@@ -27,10 +28,15 @@ async def open_store(
     daemon does, in its TaskGroup).
     An unreachable Redis is not an error here (the store buffers and reports
     ``store_up(False)``); a malformed URL, prefix or password file is a ConfigError.
+
+    ``behind_ingest``: every event will reach the store through ``Ingest``, whose dedupe
+    over the store's window already admits each id once, so the memory store keeps no ids
+    of its own. The Redis store keeps its ids whatever this says: they are what makes two
+    daemons, and a daemon restarted within the window, count an event once.
     """
     obs = observer or NullObserver()
     if config.backend == "memory":
-        return MemoryStore(config, obs, clock)
+        return MemoryStore(config, obs, clock, own_dedupe=not behind_ingest)
     if config.backend != "redis":
         raise ConfigError("store.backend", config.backend, "'memory' or 'redis'")
     try:

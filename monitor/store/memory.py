@@ -4,7 +4,19 @@ Same semantics as the Redis store (one contract suite runs over both), without s
 surviving a restart. Buckets and hour roll-ups expire ``retention`` after their last write,
 as Redis keys do; event ids are forgotten after the dedupe TTL or beyond
 ``dedupe_max_ids`` (``dedupe.py``), so memory stays bounded.
+
+A store written only by ``Ingest`` (the daemon's, replay's: ``open_store(behind_ingest=True)``)
+keeps no ids at all: ingest's own dedupe, over the same window, admits each id once and
+refuses as too old whatever it may have forgotten, so the store would only hold a second
+copy of ingest's ids (about 75 bytes each). Opened any other way, the store is idempotent on
+its own, as the Store contract requires.
 Expiry is checked on every read and swept at most once a second.
+
+What a bucket keeps of a liquidation (each cell's largest, the bucket's ``LARGEST_KEEP``
+largest) is packed in one msgpack bytes object, about 200 bytes instead of the 400 or so of
+the event with its own floats and strings (tens of thousands are held over a day); reads
+unpack only what they return. Packing costs about 0.4 µs, paid only by the events that
+become a largest, a small share once a minute has more than a few events per cell.
 """
 
 from __future__ import annotations
@@ -15,12 +27,13 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+import msgspec
 import orjson
 
 from monitor.clock import Clock, SystemClock
-from monitor.events import Liquidation
+from monitor.events import Completeness, Liquidation, PositionSide
 from monitor.logs import RateLimitedLog
-from monitor.store.aggregate import Group, RowBuilder, cover, top_events, window_range
+from monitor.store.aggregate import Group, RowBuilder, cover, window_range
 from monitor.store.base import (
     COMPLETENESS_BITS,
     LARGEST_KEEP,
@@ -32,33 +45,43 @@ from monitor.store.base import (
 )
 from monitor.store.config import StoreConfig
 from monitor.store.coverage import DAY_MINUTES, CoverageMinute, CoverageRow, rows_from
-from monitor.store.dedupe import Verdict, arrival_dedupe
+from monitor.store.dedupe import Dedupe, Verdict, arrival_dedupe
 from monitor.store.records import refusal
 
 log = logging.getLogger(__name__)
 
 _SWEEP_EVERY_SECONDS = 1.0
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+# A dict lookup, where calling the enum costs about 0.6 µs.
+_SIDES = {side.value: side for side in PositionSide}
+_COMPLETENESS = {level.value: level for level in Completeness}
+
+
+def _pack(e: Liquidation) -> bytes:
+    """A kept liquidation as one bytes object (the module docstring says why)."""
+    return _encode((e.notional_usd, e.qty_base, e.price, e.exchange_ts_ms, e.received_at,
+                    e.venue, e.instrument, e.coin, e.position_side, e.completeness,
+                    e.event_id))
+
+
+def _unpack(packed: bytes) -> Liquidation:
+    usd, qty, price, ts, received, venue, instrument, coin, side, completeness, event_id = (
+        _decode(packed))
+    return Liquidation(venue, instrument, coin, _SIDES[side], price, qty, usd, ts, received,
+                       _COMPLETENESS[completeness], event_id)
 
 
 class _Cell:
     __slots__ = ("count", "largest", "largest_usd", "mask", "qty", "usd")
 
-    def __init__(self, event: Liquidation, mask: int) -> None:
-        self.usd = event.notional_usd
+    def __init__(self, usd: float, qty: float, mask: int, largest: bytes) -> None:
+        self.usd = usd
         self.count = 1
-        self.qty = event.qty_base
-        self.largest_usd = event.notional_usd
-        self.largest = event
+        self.qty = qty
+        self.largest_usd = usd
+        self.largest = largest  # packed
         self.mask = mask
-
-    def add(self, event: Liquidation, mask: int) -> None:
-        self.usd += event.notional_usd
-        self.count += 1
-        self.qty += event.qty_base
-        self.mask |= mask
-        if event.notional_usd > self.largest_usd:
-            self.largest_usd = event.notional_usd
-            self.largest = event
 
 
 class _Bucket:
@@ -68,27 +91,45 @@ class _Bucket:
 
     def __init__(self) -> None:
         self.cells: dict[Group, _Cell] = {}
-        # A min-heap of the LARGEST_KEEP largest: (usd, event id, event); ids are unique, so
-        # the event itself is never compared.
-        self.top: list[tuple[float, str, Liquidation]] = []
+        # A min-heap of the LARGEST_KEEP largest: (usd, event id, packed event); ids are
+        # unique, so the packed event is never compared.
+        self.top: list[tuple[float, str, bytes]] = []
         self.expires_at = 0.0
 
-    def add(self, group: Group, event: Liquidation, mask: int) -> None:
+    def add(self, group: Group, event: Liquidation, mask: int, packed: bytes | None
+            ) -> bytes | None:
+        """Count ``event``; ``packed`` is its packed form if already made (the minute's and
+        the hour's bucket share it), and what is returned is, if this bucket made it."""
+        usd = event.notional_usd
         cell = self.cells.get(group)
         if cell is None:
-            self.cells[group] = _Cell(event, mask)
+            if packed is None:
+                packed = _pack(event)
+            self.cells[group] = _Cell(usd, event.qty_base, mask, packed)
         else:
-            cell.add(event, mask)
+            cell.usd += usd
+            cell.count += 1
+            cell.qty += event.qty_base
+            cell.mask |= mask
+            if usd > cell.largest_usd:
+                if packed is None:
+                    packed = _pack(event)
+                cell.largest_usd = usd
+                cell.largest = packed
         top = self.top
-        usd = event.notional_usd
         if len(top) < LARGEST_KEEP:
-            heapq.heappush(top, (usd, event.event_id, event))
+            if packed is None:
+                packed = _pack(event)
+            heapq.heappush(top, (usd, event.event_id, packed))
         else:
             # (usd, id) > the smallest kept, without building the tuple for the many
             # events that do not make the top.
             low = top[0]
             if usd > low[0] or (usd == low[0] and event.event_id > low[1]):
-                heapq.heapreplace(top, (usd, event.event_id, event))
+                if packed is None:
+                    packed = _pack(event)
+                heapq.heapreplace(top, (usd, event.event_id, packed))
+        return packed
 
 
 class _Day:
@@ -109,11 +150,15 @@ class MemoryStore:
         config: StoreConfig | None = None,
         observer: StoreObserver | None = None,
         clock: Clock | None = None,
+        *,
+        own_dedupe: bool = True,
     ) -> None:
+        """``own_dedupe=False`` only for a store every event reaches through ``Ingest``."""
         cfg = config or StoreConfig()
         self._clock = clock or SystemClock()
         self._retention_seconds = cfg.retention_hours * 3600.0
-        self._dedupe = arrival_dedupe(cfg.dedupe_ttl_hours, cfg.dedupe_max_ids)
+        self._dedupe: Dedupe | None = (
+            arrival_dedupe(cfg.dedupe_ttl_hours, cfg.dedupe_max_ids) if own_dedupe else None)
         self._cascade_limit = cfg.cascade_history
         self._minutes: dict[int, _Bucket] = {}
         self._hours: dict[int, _Bucket] = {}
@@ -142,7 +187,7 @@ class MemoryStore:
     async def add(self, events: Sequence[Liquidation]) -> int:
         now = self._clock.monotonic()
         self._sweep(now)
-        admit = self._dedupe.admit
+        admit = self._dedupe.admit if self._dedupe is not None else None
         expires_at = now + self._retention_seconds
         groups = self._groups
         new = 0
@@ -158,7 +203,7 @@ class MemoryStore:
                 self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
                                       reason, event)
                 continue
-            if admit(event.event_id, now, now) is not Verdict.NEW:
+            if admit is not None and admit(event.event_id, now, now) is not Verdict.NEW:
                 continue
             new += 1
             key = (event.venue, event.coin, event.position_side.value)
@@ -172,8 +217,7 @@ class MemoryStore:
                 last_minute = minute
                 in_minute = self._bucket(self._minutes, minute, now, expires_at)
                 in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
-            in_minute.add(group, event, mask)
-            in_hour.add(group, event, mask)
+            in_hour.add(group, event, mask, in_minute.add(group, event, mask, None))
         return new
 
     @staticmethod
@@ -192,10 +236,10 @@ class MemoryStore:
     ) -> list[TotalsRow]:
         start, end = window_range(window_minutes, self._now_ms(now_ms))
         hours, minutes = cover(start, end)
-        builder: RowBuilder[Liquidation] = RowBuilder(by)
+        builder: RowBuilder[bytes] = RowBuilder(by)
         for bucket in self._live(hours, minutes):
             self._fold(builder, bucket)
-        return builder.rows(_identity)
+        return builder.rows(_unpack)
 
     async def minute_series(
         self, start_minute: int, end_minute: int, by: Sequence[str] = ()
@@ -204,11 +248,11 @@ class MemoryStore:
         now = self._clock.monotonic()
         series: list[tuple[int, TotalsRow]] = []
         for minute in range(start_minute, end_minute + 1):
-            builder: RowBuilder[Liquidation] = RowBuilder(by)
+            builder: RowBuilder[bytes] = RowBuilder(by)
             bucket = self._minutes.get(minute)
             if bucket is not None and bucket.expires_at > now:
                 self._fold(builder, bucket)
-            series.extend((minute, row) for row in builder.rows(_identity))
+            series.extend((minute, row) for row in builder.rows(_unpack))
         return series
 
     async def largest(
@@ -219,10 +263,18 @@ class MemoryStore:
         limit = min(limit, LARGEST_KEEP)
         if limit <= 0:
             return []
-        candidates = (
-            (usd, event) for bucket in self._live(hours, minutes) for usd, _, event in bucket.top
-        )
-        return top_events(candidates, limit)
+        # As aggregate.top_events ranks them (by USD, ties by id), unpacking only the winners.
+        ranked = sorted((entry for bucket in self._live(hours, minutes) for entry in bucket.top),
+                        key=lambda entry: (-entry[0], entry[1]))
+        result: list[Liquidation] = []
+        seen: set[str] = set()
+        for _, event_id, packed in ranked:
+            if event_id not in seen:
+                seen.add(event_id)
+                result.append(_unpack(packed))
+                if len(result) == limit:
+                    break
+        return result
 
     async def record_cascade(self, record: Mapping[str, Any]) -> None:
         cascade_id = str(record["id"])
@@ -298,7 +350,7 @@ class MemoryStore:
         return [b for b in found if b is not None and b.expires_at > now]
 
     @staticmethod
-    def _fold(builder: RowBuilder[Liquidation], bucket: _Bucket) -> None:
+    def _fold(builder: RowBuilder[bytes], bucket: _Bucket) -> None:
         for group, c in bucket.cells.items():
             builder.add(group, c.usd, c.count, c.qty, c.largest_usd, c.mask, c.largest)
 
@@ -311,7 +363,3 @@ class MemoryStore:
                 del buckets[index]
         for key in [k for k, d in self._coverage.items() if d.expires_at <= now]:
             del self._coverage[key]
-
-
-def _identity(event: Liquidation) -> Liquidation:
-    return event
