@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/e2e.py --mode prices [--rate 1000] [--symbols 500]
         [--mark-rows 600]
     .venv/bin/python benchmarks/e2e.py --profile /tmp/daemon.prof   # then pstats it
+    .venv/bin/python benchmarks/e2e.py --task-cpu    # the daemon's CPU by event-loop task
 
 The daemon is the real one, ``python -m monitor run`` in a child process with the memory
 store, configured only through ``LIQMON_`` environment overrides (as ``Simulator
@@ -269,6 +270,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "LIQMON_FEED__INSTRUMENT_CACHE_DIR": tmp,
                     "LIQMON_LOGGING__LEVEL": "ERROR", "LIQMON_STORE__BACKEND": "memory"}
             profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+            if args.task_cpu:
+                # benchmarks/task_cpu/sitecustomize.py times every loop callback by task.
+                env["PYTHONPATH"] = os.pathsep.join(
+                    p for p in (str(ROOT / "benchmarks" / "task_cpu"), env.get("PYTHONPATH"))
+                    if p)
+                env["LIQMON_BENCH_TASK_CPU"] = str(Path(tmp) / "task-cpu.txt")
             daemon = await asyncio.create_subprocess_exec(
                 sys.executable, *profile, "-m", "monitor", "run", env=env, cwd=ROOT,
                 stdin=subprocess.DEVNULL)
@@ -281,6 +288,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await asyncio.wait_for(daemon.wait(), 30)
                 except TimeoutError:
                     daemon.kill()
+                task_cpu = Path(tmp) / "task-cpu.txt"
+                if args.task_cpu and task_cpu.exists():
+                    print("daemon CPU by event-loop task, whole life (start-up included):")
+                    print(task_cpu.read_text(), end="")
 
 
 async def measure(args: argparse.Namespace, server: PushServer,
@@ -338,6 +349,9 @@ def main() -> int:
     parser.add_argument("--profile", metavar="PATH", default=None,
                         help="run the daemon under cProfile, its stats written to PATH at exit "
                              "(CPU figures then include the profiler's overhead)")
+    parser.add_argument("--task-cpu", action="store_true",
+                        help="print the daemon's thread CPU by event-loop task at its exit "
+                             "(benchmarks/task_cpu/sitecustomize.py)")
     args = parser.parse_args()
     if args.rate is None:
         args.rate = 1000.0 if args.mode == "prices" else 20_000.0

@@ -8,7 +8,7 @@ then, as ``liqmon run`` builds them (memory store, default detector, metrics of 
 websocket venues), thread CPU time, best of ``--repeat`` (fresh parts each time):
 
 * ``ingest``: ``Ingest._process`` of every frame (bounds, dedupe, detector, metrics,
-  tallies) with no store call;
+  tallies, and the live page's tape fed as ``liqmon run`` wires it) with no store call;
 * ``store``: ``MemoryStore.add`` of the admitted events in ingest's slices;
 * ``parse``: the dialect's ``parse`` of the same frames, for scale.
 
@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +42,7 @@ from monitor.ingest import SLICE_EVENTS, Ingest
 from monitor.metrics import Metrics
 from monitor.store.memory import MemoryStore
 from monitor.venues import VENUES, make_dialect
+from monitor.web.live import LiveView
 
 Event = Liquidation | MarkPrice
 
@@ -77,7 +79,21 @@ def one_round(config: Config, texts: list[str], frames: list[list[Event]],
     """Thread CPU seconds of each part over every frame, with fresh parts."""
     store = MemoryStore()
     metrics = Metrics(CollectorRegistry(), sorted(VENUES), config.metrics.coins)
-    ingest = Ingest(store, Detector(config.detector), metrics, SystemClock(), capacity=10**9)
+    detector = Detector(config.detector)
+    live = LiveView(store, metrics, detector, SystemClock(), dict)
+    feed: dict[str, Any]
+    if hasattr(live, "on_liquidations"):
+        feed = {"on_liquidations": live.on_liquidations}  # a frame at a time
+    else:
+        # Trees before the frame callback: one call per row through the app's fan-out.
+        callbacks = [live.on_liquidation]
+
+        def fan_out(event: Liquidation) -> None:
+            for callback in callbacks:
+                callback(event)
+
+        feed = {"on_liquidation": fan_out}
+    ingest = Ingest(store, detector, metrics, SystemClock(), capacity=10**9, **feed)
     slices: list[list[Liquidation]] = []
 
     def run_ingest() -> None:

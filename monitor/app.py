@@ -92,6 +92,8 @@ class App:
         self.on_alert: list[Callable[[CascadeAlert | WhaleAlert], None]] = []
         # Every counted liquidation, after dedupe (the MQTT stream, `--tape`, `liqmon tail`).
         self.on_liquidation: list[Callable[[Liquidation], None]] = []
+        # The same a frame's liquidations at a time: one call per frame, not per row.
+        self.on_liquidations: list[Callable[[list[Liquidation]], None]] = []
         self.notifier: Notifier | None = None  # MQTT and webhooks, built in run()
         self.live: LiveView | None = None  # the web page's state, served with /metrics
         self.ready = asyncio.Event()
@@ -151,9 +153,12 @@ class App:
         for callback in self.on_alert:
             callback(alert)
 
-    def _liquidation(self, event: Liquidation) -> None:
+    def _liquidations(self, events: list[Liquidation]) -> None:
+        for batch_callback in self.on_liquidations:
+            batch_callback(events)
         for callback in self.on_liquidation:
-            callback(event)
+            for event in events:
+                callback(event)
 
     async def _evaluate_loop(self) -> None:
         detector = self.detector
@@ -239,12 +244,13 @@ class App:
             self.live = LiveView(self.store, self.metrics, self.detector, self.clock, lambda: {
                 v: self.config.venues[v].silence_limit_seconds for v in self.feeds})
             self.on_alert.append(self.live.on_alert)
-            self.on_liquidation.append(self.live.on_liquidation)
+            self.on_liquidations.append(self.live.on_liquidations)
         if self.notifier.wants_liquidations:
             self.on_liquidation.append(self.notifier.publish_liquidation)
         self.ingest = Ingest(self.store, self.detector, self.metrics, self.clock,
                              capacity=config.feed.queue_size, on_whale=self._alert,
-                             on_liquidation=self._liquidation if self.on_liquidation else None,
+                             on_liquidations=self._liquidations
+                             if self.on_liquidation or self.on_liquidations else None,
                              dedupe=ingest_dedupe(config.store.dedupe_ttl_hours,
                                                   config.store.dedupe_max_ids),
                              bounds=config.feed.bounds())

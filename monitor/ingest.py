@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class Ingest:
         capacity: int,
         on_whale: Callable[[WhaleAlert], None] = lambda alert: None,
         on_liquidation: Callable[[Liquidation], None] | None = None,
+        on_liquidations: Callable[[list[Liquidation]], None] | None = None,
         dedupe: Dedupe | None = None,
         bounds: Bounds = DEFAULT_BOUNDS,
     ) -> None:
@@ -87,6 +89,9 @@ class Ingest:
         # Each counted (new) liquidation, synchronously: the notifier's MQTT liquidation
         # stream. It must not wait.
         self._on_liquidation = on_liquidation
+        # The same, a frame's counted liquidations at a time (the live page): one call per
+        # frame instead of one per row. The list is the callee's to read, not to keep.
+        self._on_liquidations = on_liquidations
         self._queue: deque[tuple[str, list[Event]]] = deque()
         # Counted ahead of the queue (frames that may raise a whale alert), not yet stored.
         self._early: list[Liquidation] = []
@@ -181,12 +186,14 @@ class Ingest:
         most_usd = min(bounds.max_notional_usd, STORABLE_MAX)
         oldest, newest = -bounds.max_age_seconds, bounds.max_lead_seconds
         admitted: list[Liquidation] = []
+        marks: list[MarkPrice] = []
         for event in events:
             if isinstance(event, MarkPrice):
-                if self._in_bounds(event):
-                    self._metrics.mark(event)
-                    if self.detector is not None:
-                        self.detector.on_mark_price(event)
+                ts_ms = event.exchange_ts_ms
+                if (0.0 < event.price < math.inf and EARLIEST_MS <= ts_ms <= LATEST_MS
+                        and oldest <= ts_ms / 1000.0 - event.received_at <= newest) \
+                        or self._in_bounds(event):
+                    marks.append(event)
                 continue
             price = event.price
             qty = event.qty_base
@@ -208,6 +215,13 @@ class Ingest:
             else:
                 self.stats.too_old += 1
                 self._metrics.too_old(event.venue)
+        if marks:
+            # A frame's marks as one batch (a Binance mark array is hundreds of rows).
+            mark = self._metrics.mark
+            for price_event in marks:
+                mark(price_event)
+            if self.detector is not None:
+                self.detector.on_mark_prices(marks)
         if admitted:
             self._count(admitted)
             batch.extend(admitted)
@@ -219,32 +233,71 @@ class Ingest:
             for whale in detector.on_liquidations(admitted):
                 metrics.whale(whale.liquidation, whale.severity.value)
                 self._on_whale(whale)
+        if self._on_liquidations is not None:
+            self._on_liquidations(admitted)
         on_liquidation = self._on_liquidation
         if on_liquidation is not None:
             for event in admitted:
                 on_liquidation(event)
         metrics.liquidations(admitted)
+        # A frame comes from one venue: its rows are summed in locals that start from the
+        # running totals (the same additions in the same order as one by one, so the same
+        # floats) and stored once per frame. A row of another venue, never seen from a
+        # feed, takes the slow path.
         stats = self.stats
         counted = self.counted
-        per_venue = stats.per_venue
+        venue = admitted[0].venue
+        long_tally = counted.get((venue, "long")) or [0, 0.0]
+        short_tally = counted.get((venue, "short")) or [0, 0.0]
+        n_long, long_usd = long_tally
+        n_short, short_usd = short_tally
+        usd_long, usd_short = stats.usd_long, stats.usd_short
         long_side = PositionSide.LONG
         for event in admitted:
-            venue = event.venue
+            if event.venue != venue:
+                stats.usd_long, stats.usd_short = usd_long, usd_short
+                self._tally_one(event)
+                usd_long, usd_short = stats.usd_long, stats.usd_short
+                continue
             usd = event.notional_usd
-            per_venue[venue] = per_venue.get(venue, 0) + 1
             if event.position_side is long_side:
-                stats.usd_long += usd
-                key = (venue, "long")
+                n_long += 1
+                long_usd += usd
+                usd_long += usd
             else:
-                stats.usd_short += usd
-                key = (venue, "short")
-            tally = counted.get(key)
-            if tally is None:
-                tally = counted[key] = [0, 0.0]
-            tally[0] += 1
-            tally[1] += usd
+                n_short += 1
+                short_usd += usd
+                usd_short += usd
+        stats.usd_long, stats.usd_short = usd_long, usd_short
+        added = int(n_long - long_tally[0] + n_short - short_tally[0])
+        if n_long:
+            long_tally[0], long_tally[1] = n_long, long_usd
+            counted[(venue, "long")] = long_tally
+        if n_short:
+            short_tally[0], short_tally[1] = n_short, short_usd
+            counted[(venue, "short")] = short_tally
+        if added:
+            per_venue = stats.per_venue
+            per_venue[venue] = per_venue.get(venue, 0) + added
         stats.events += len(admitted)
         self.counted_total += len(admitted)
+
+    def _tally_one(self, event: Liquidation) -> None:
+        stats = self.stats
+        usd = event.notional_usd
+        venue = event.venue
+        stats.per_venue[venue] = stats.per_venue.get(venue, 0) + 1
+        if event.position_side is PositionSide.LONG:
+            stats.usd_long += usd
+            key = (venue, "long")
+        else:
+            stats.usd_short += usd
+            key = (venue, "short")
+        tally = self.counted.get(key)
+        if tally is None:
+            tally = self.counted[key] = [0, 0.0]
+        tally[0] += 1
+        tally[1] += usd
 
     def _in_bounds(self, event: Event) -> bool:
         bad = out_of_bounds(event, self._bounds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -156,6 +157,46 @@ async def test_a_frame_is_one_batch_with_the_verdicts_of_its_events_one_by_one()
     assert get("liqmon_frames_invalid_total", {"venue": "bybit", "reason": "bounds_price"}) == 1
     row = (await store.totals(60, now_ms=int(T0 * 1000)))[0]
     assert row.count == 4
+
+
+async def test_tallies_and_the_frame_callback_match_the_events_one_by_one() -> None:
+    """Per-frame sums give the floats of per-event additions; a stray venue is its own."""
+    store = MemoryStore()
+    ingest, detector, _registry, _ = parts(store)
+    frames: list[list[Liquidation]] = []
+    streamed: list[Liquidation] = []
+    ingest = Ingest(store, detector, ingest._metrics, VirtualClock(T0), capacity=1000,
+                    on_liquidation=streamed.append, on_liquidations=frames.append,
+                    dedupe=ingest_dedupe(48, 1_000_000))
+    sizes = [1234.567, 0.1 + 0.2, 9_999.99, 1e-3, 42.42, 7.7]
+
+    def row(n: int, usd: float, side: PositionSide, venue: str = "bybit") -> Liquidation:
+        return msgspec.structs.replace(liq(n, T0 - n, usd), position_side=side, venue=venue,
+                                       event_id=f"{venue}:{n}")
+
+    first = [row(n, usd, PositionSide.LONG if n % 2 else PositionSide.SHORT)
+             for n, usd in enumerate(sizes)]
+    second = [row(10, 3.3, PositionSide.SHORT), row(11, 5.5, PositionSide.LONG, "okx"),
+              row(12, 0.7, PositionSide.LONG)]
+    ingest.put("bybit", first)
+    ingest.put("bybit", second)
+    assert await ingest.drain(5 * T) == 0
+    assert frames == [first, second] and streamed == first + second
+    expected: dict[tuple[str, str], list[float]] = {}
+    usd_long = usd_short = 0.0
+    for event in first + second:
+        key = (event.venue, event.position_side.value)
+        tally = expected.setdefault(key, [0, 0.0])
+        tally[0] += 1
+        tally[1] += event.notional_usd
+        if event.position_side is PositionSide.LONG:
+            usd_long += event.notional_usd
+        else:
+            usd_short += event.notional_usd
+    assert ingest.counted == expected
+    stats = ingest.take_stats()
+    assert (stats.usd_long, stats.usd_short) == (usd_long, usd_short)  # exactly
+    assert stats.per_venue == {"bybit": 8, "okx": 1} and stats.events == 9
 
 
 async def test_a_frame_that_may_raise_a_whale_alert_goes_ahead_of_the_queue() -> None:

@@ -147,6 +147,13 @@ class Detector:
         self._prices.update(price.coin, price.venue, price.instrument, price.price,
                             price.exchange_ts_ms // 1000)
 
+    def on_mark_prices(self, prices: Iterable[MarkPrice]) -> None:
+        """:meth:`on_mark_price` of each (one frame's marks)."""
+        update = self._prices.update
+        for price in prices:
+            update(price.coin, price.venue, price.instrument, price.price,
+                   price.exchange_ts_ms // 1000)
+
     # -- the clock ---------------------------------------------------------------------------
 
     def evaluate(self, now: float) -> list[CascadeAlert]:

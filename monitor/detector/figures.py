@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from monitor.alerts import Severity, Share, format_duration, format_usd
 from monitor.detector.config import DetectorConfig, ScopeThresholds
 from monitor.detector.prices import PriceTracker
-from monitor.detector.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows
+from monitor.detector.windows import (
+    CNT,
+    COIN,
+    GLOBAL,
+    LONG,
+    PREV,
+    RAW,
+    SHORT,
+    SYM,
+    USD,
+    VENUE,
+    Agg,
+    Windows,
+)
 from monitor.events import SIDE_NAMES
 
 
@@ -30,19 +43,23 @@ class Figures:
 
 
 def cheap_figures(agg: Agg, side: int, th: ScopeThresholds) -> Figures:
-    usd = agg.usd(side)
-    total = agg.usd(LONG) + agg.usd(SHORT)
-    share = usd / total if total > 0.0 else 0.0
+    # Read off the flat list (the Agg accessors' offsets, inlined): this runs for every
+    # live machine at every step.
+    v = agg.v
+    usd = v[USD + side]
+    long_usd = v[USD + LONG]
+    total = long_usd + v[USD + SHORT]
+    sym = int(v[SYM + side])
     return Figures(
-        usd=usd,
-        raw_usd=agg.raw(side),
-        share=share,
-        long_share=(agg.usd(LONG) / total) if total > 0.0 else 0.0,
-        multiple=usd / max(agg.base_usd[side], th.baseline_floor_usd),
-        acceleration=usd / max(agg.prev(side), th.baseline_floor_usd),
-        count=agg.count(side),
-        symbol_seconds=agg.sym(side),
-        symbol_multiple=agg.sym(side) / max(agg.base_sym[side], th.symbol_seconds_floor),
+        usd,
+        v[RAW + side],
+        usd / total if total > 0.0 else 0.0,
+        long_usd / total if total > 0.0 else 0.0,
+        usd / max(agg.base_usd[side], th.baseline_floor_usd),
+        usd / max(v[PREV + side], th.baseline_floor_usd),
+        int(v[CNT + side]),
+        sym,
+        sym / max(agg.base_sym[side], th.symbol_seconds_floor),
     )
 
 

@@ -252,8 +252,12 @@ class ConnectionRunner:
             rotate_at = opened_at + lifetime if lifetime else None
             in_slice = 0
             async for message in ws:
-                last_frame[0] = self._clock.monotonic()
-                await self._handle(ws, session, message)
+                last_frame[0] = now = self._clock.monotonic()
+                # The common frame (events, acks) is handled without a coroutine; one that
+                # needs the connection or a wait goes on to the async path.
+                taken = self._take(session, message, now)
+                if not isinstance(taken, int):
+                    await self._finish(ws, taken)
                 in_slice += 1
                 if in_slice >= FRAMES_PER_SLICE:
                     in_slice = 0
@@ -314,6 +318,15 @@ class ConnectionRunner:
         self, ws: ClientConnection, session: DialectSession, message: str | bytes
     ) -> int:
         """Parse one frame and dispatch its items; return how many acks it carried."""
+        taken = self._take(session, message, self._clock.monotonic())
+        return taken if isinstance(taken, int) else await self._finish(ws, taken)
+
+    def _take(
+        self, session: DialectSession, message: str | bytes, now: float
+    ) -> int | _Pending:
+        """Parse one frame and hand its events on; return its acks, or what is left to do
+        that needs the connection (replies, rejections, notices) or a wait (a frame held
+        for an instrument refresh). ``now`` is the monotonic time it was read."""
         received_at = self._clock.wall()
         self._observer.frame(self.venue, received_at)
         try:
@@ -326,12 +339,30 @@ class ConnectionRunner:
         try:
             items = session.parse(text, received_at)
         except UnknownInstrument as exc:
-            await self._hold(text, received_at, exc)
-            return 0
+            return _Pending(text, received_at, (), exc)
         except FrameError as exc:
             self._invalid(exc, text)
             return 0
-        return await self._dispatch(ws, items, text)
+        acks = 0
+        events: list[Event] = []
+        for item in items:
+            if isinstance(item, Liquidation | MarkPrice):
+                events.append(item)
+            elif isinstance(item, Ack):
+                acks += 1
+            else:
+                return _Pending(text, received_at, items, None)
+        if events:
+            self.last_data_at = now
+            self._observer.data(self.venue, events[-1].received_at)
+            self._sink.put(self.venue, events)
+        return acks
+
+    async def _finish(self, ws: ClientConnection, pending: _Pending) -> int:
+        if pending.unknown is not None:
+            await self._hold(pending.text, pending.received_at, pending.unknown)
+            return 0
+        return await self._dispatch(ws, pending.items, pending.text)
 
     async def _dispatch(self, ws: ClientConnection, items: Sequence[object], text: str) -> int:
         acks = 0
@@ -419,6 +450,16 @@ class ConnectionRunner:
         if self.subscribed != value:
             self.subscribed = value
             self._on_state()
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A frame's work that needs the connection or a wait (see ``Supervisor._take``)."""
+
+    text: str
+    received_at: float
+    items: Sequence[object]
+    unknown: UnknownInstrument | None
 
 
 def _short(exc: BaseException | None) -> str:

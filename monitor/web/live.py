@@ -1,12 +1,12 @@
 """The live view's state and its one shared snapshot per update interval.
 
-Fed by the daemon: every counted liquidation (ingest's ``on_liquidation``) joins a bounded
-tape, every alert (the app's ``on_alert``) updates the cascade and whale lists. Once per
-interval :meth:`LiveView.tick` reads the store's minute buckets and 1h/4h/24h windows (the
-same store API ``liqmon stats`` reads, so the page's figures are the store's), the
-detector's states and the feed metrics, and publishes ONE update to every connected page,
-however many there are. A page that connects gets :meth:`LiveView.full`, the whole state
-as of the last tick, built at most once per tick, then the updates after it.
+Fed by the daemon: every counted liquidation (ingest's ``on_liquidations``, a frame at a
+time) joins a bounded tape, every alert (the app's ``on_alert``) updates the cascade and
+whale lists. Once per interval :meth:`LiveView.tick` reads the store's minute buckets and
+1h/4h/24h windows (the same store API ``liqmon stats`` reads, so the page's figures are the
+store's), the detector's states and the feed metrics, and publishes ONE update to every
+connected page, however many there are. A page that connects gets :meth:`LiveView.full`, the
+whole state as of the last tick, built at most once per tick, then the updates after it.
 
 The tick reads 24 h of minute buckets only on its first run and every
 ``FULL_READ_SECONDS`` (so writes of other daemons sharing a Redis store show up); otherwise
@@ -135,6 +135,10 @@ class LiveView:
     # -- fed by the daemon (synchronous, never waits) --------------------------------------
     def on_liquidation(self, event: Liquidation) -> None:
         self._pending.append(event)
+
+    def on_liquidations(self, events: list[Liquidation]) -> None:
+        """A frame's counted liquidations at once (ingest's ``on_liquidations``)."""
+        self._pending.extend(events)
 
     def on_alert(self, alert: CascadeAlert | WhaleAlert) -> None:
         if isinstance(alert, WhaleAlert):

@@ -162,7 +162,8 @@ async def test_one_snapshot_per_tick_with_the_store_s_windows_and_a_bounded_tape
                   PositionSide.SHORT if n % 2 else PositionSide.LONG,
                   "okx" if n % 3 else "bybit") for n in range(5)]
     await store.add(events)
-    for event in events:
+    view.on_liquidations(events[:2])  # a frame at a time, as ingest hands them on
+    for event in events[2:]:
         view.on_liquidation(event)
     await view.tick()
     full = view.full()
