@@ -178,14 +178,12 @@ class Ingest:
         admitted ones go to the detector (whale alerts first: the alert path runs ahead of
         the bookkeeping), the liquidation stream, the metrics and the tallies together."""
         now = self._clock.wall()
-        admit = self._dedupe.admit
-        new = Verdict.NEW
         # Events inside every bound and every store limit take one chain of comparisons;
         # the rest go through out_of_bounds and refusal, which say why (same verdicts).
         bounds = self._bounds
         most_usd = min(bounds.max_notional_usd, STORABLE_MAX)
         oldest, newest = -bounds.max_age_seconds, bounds.max_lead_seconds
-        admitted: list[Liquidation] = []
+        checked: list[Liquidation] = []
         marks: list[MarkPrice] = []
         for event in events:
             if isinstance(event, MarkPrice):
@@ -206,10 +204,13 @@ class Ingest:
                     and oldest <= ts_ms / 1000.0 - received <= newest) \
                     and not self._admissible(event):
                 continue
-            verdict = admit(event.event_id, ts_ms / 1000.0, now)
-            if verdict is new:
-                admitted.append(event)
-            elif verdict is Verdict.DUPLICATE:
+            checked.append(event)
+        if checked:
+            admitted, refused = self._dedupe.admit_events(checked, now)
+        else:
+            admitted, refused = checked, []
+        for event, verdict in refused:
+            if verdict is Verdict.DUPLICATE:
                 self.stats.duplicates += 1
                 self._metrics.duplicate(event.venue)
             else:

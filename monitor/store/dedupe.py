@@ -25,7 +25,9 @@ in-process one, as it always was.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from enum import Enum
+from typing import Protocol, TypeVar
 
 # 60 of the hash's 64 bits: an int below 2**60 is a 32-byte object, one above a 48-byte one
 # (pymalloc's size classes), a third of what an id held costs.
@@ -36,6 +38,19 @@ class Verdict(Enum):
     NEW = "new"
     DUPLICATE = "duplicate"
     TOO_OLD = "too_old"
+
+
+class Stamped(Protocol):
+    """An event as :meth:`Dedupe.admit_events` reads it: its id and exchange time."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def exchange_ts_ms(self) -> int: ...
+
+
+E = TypeVar("E", bound=Stamped)
 
 
 class Dedupe:
@@ -87,6 +102,45 @@ class Dedupe:
         if len(ids) > self._max:
             self._evict_oldest()
         return Verdict.NEW
+
+    def admit_events(self, events: Iterable[E], now: float
+                     ) -> tuple[list[E], list[tuple[E, Verdict]]]:
+        """:meth:`admit` of each event, stamped with its exchange time, in one call (one
+        frame's rows): the new ones in order, and the refused ones with their verdict.
+        The same verdicts as one ``admit`` each; a frame's rows mostly share a minute, so
+        the slot's list is looked up once for a run of them."""
+        if now >= self._next_expiry:
+            self._expire(now)
+        ids = self._ids
+        slots = self._slots
+        per_slot = self._slot
+        most = self._max
+        new: list[E] = []
+        refused: list[tuple[E, Verdict]] = []
+        last_slot: int | None = None
+        held: list[int] = []
+        for event in events:
+            key = hash(event.event_id) & _KEY_MASK
+            if key in ids:
+                refused.append((event, Verdict.DUPLICATE))
+                continue
+            slot = int(event.exchange_ts_ms / 1000.0 // per_slot)
+            if slot < self._floor:  # read each time: an eviction below may raise it
+                refused.append((event, Verdict.TOO_OLD))
+                continue
+            if slot != last_slot:
+                found = slots.get(slot)
+                if found is None:
+                    found = slots[slot] = []
+                    heapq.heappush(self._heap, slot)
+                held, last_slot = found, slot
+            held.append(key)
+            ids.add(key)
+            new.append(event)
+            if len(ids) > most:
+                self._evict_oldest()
+                last_slot = None  # the slot held may be the one evicted
+        return new, refused
 
     def _expire(self, now: float) -> None:
         # The first slot wholly inside the window; whatever lies before it is forgotten.

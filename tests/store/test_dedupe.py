@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+
 import pytest
 
 from monitor.store.dedupe import Dedupe, Verdict, arrival_dedupe, ingest_dedupe
@@ -68,6 +71,33 @@ def test_arrival_dedupe_is_a_ttl() -> None:
     assert d.admit("a", 100.0, 100.0) is DUP
     assert d.admit("b", 3 * HOUR, 3 * HOUR) is NEW
     assert d.admit("a", 3 * HOUR, 3 * HOUR) is NEW  # forgotten after the TTL, as in Redis
+
+
+@dataclass(frozen=True)
+class _Row:
+    event_id: str
+    exchange_ts_ms: int
+
+
+@pytest.mark.parametrize("max_ids", [5, 40, 10_000])
+def test_a_frame_at_once_gives_the_verdicts_of_one_admit_each(max_ids: int) -> None:
+    # Frames of rows over a few minutes, with replays within and across frames, ids
+    # beyond the window, and a bound small enough to evict in the middle of a frame.
+    rng = random.Random(max_ids)
+    one, batch = ingest_dedupe(2, max_ids), ingest_dedupe(2, max_ids)
+    now = 1_769_904_000.0
+    for _frame in range(300):
+        now += rng.uniform(0, 20)
+        rows = [_Row(f"id-{rng.randrange(400)}",
+                     int((now - rng.choice((1, 30, 90, 200, 3 * HOUR))) * 1000))
+                for _ in range(rng.randrange(1, 25))]
+        expected = [one.admit(r.event_id, r.exchange_ts_ms / 1000.0, now) for r in rows]
+        new, refused = batch.admit_events(rows, now)
+        assert new == [r for r, v in zip(rows, expected, strict=True) if v is NEW]
+        assert refused == [(r, v) for r, v in zip(rows, expected, strict=True)
+                           if v is not NEW]
+        assert len(one) == len(batch)
+        assert one.floor_seconds == batch.floor_seconds
 
 
 def test_bad_parameters_are_refused() -> None:
