@@ -251,8 +251,14 @@ class ConnectionRunner:
             lifetime = self.dialect.max_lifetime_seconds
             rotate_at = opened_at + lifetime if lifetime else None
             in_slice = 0
-            async for message in ws:
-                last_frame[0] = now = self._clock.monotonic()
+            # recv awaited directly, not ``async for``: the library's iterator is an async
+            # generator around the same recv, one more frame per message; a normal close
+            # (ConnectionClosedOK, which ends that iterator) is a ConnectionClosed below.
+            recv = ws.recv
+            monotonic = self._clock.monotonic
+            while True:
+                message = await recv()
+                last_frame[0] = now = monotonic()
                 # The common frame (events, acks) is handled without a coroutine; one that
                 # needs the connection or a wait goes on to the async path.
                 taken = self._take(session, message, now)
@@ -273,7 +279,6 @@ class ConnectionRunner:
                                 self.venue, self.plan.name, _short(rotation.exception()))
                     rotation = None
                     rotate_at = self._clock.monotonic() + min(300.0, lifetime or 300.0)
-            return ("stale" if stale[0] else "closed"), None
         except websockets.exceptions.ConnectionClosed:
             return ("stale" if stale[0] else "closed"), None
         except SubscriptionRejected as exc:
