@@ -105,13 +105,13 @@ class BinanceFastPaths:
         try:
             # Other streams of a combined connection (bookTicker, ticker...) would only be
             # refused by the decoder, which costs more than the generic path saves.
-            # ``in`` a slice: str.find with bounds parses its arguments as a tuple, which
-            # costs more than copying 64 characters.
-            if text.startswith('{"stream"') and "forceOrder" in text[9:64]:
+            # Slices, not str.startswith or str.find with bounds: those parse their
+            # arguments as a tuple, which costs more than copying a few characters.
+            if text[:9] == '{"stream"' and "forceOrder" in text[9:64]:
                 event = decode_combined(text).data
-            elif text.startswith('{"e":"forceOrder"'):
+            elif text[:17] == '{"e":"forceOrder"':
                 event = decode_force_order(text)
-            elif text.startswith("[{"):
+            elif text[:2] == "[{":
                 got = self._fast_marks(decode_marks(text), received_at)
                 return self.parse_generic(text, received_at) if got is None else got
             else:
