@@ -12,6 +12,15 @@ from this checkout::
     .venv-bench313/bin/pip install cryptofeed==3.0.1 orjson msgspec
     .venv-bench313/bin/python benchmarks/cryptofeed_compare.py
 
+``--liqmon-only`` times liqmon alone (any venv with liqmon's dependencies), for instruction
+counts that do not move with the machine's load::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        .venv/bin/python benchmarks/cryptofeed_compare.py --liqmon-only --loops 2000 \\
+        --venue binance-usdm
+
+minus the same with ``--loops 0``, divided by 2,000 × the frames it names.
+
 Which cryptofeed parses what (read from the installed sources):
 
 * 2.4.1 is the newest release for Python 3.11 (2.5.0 needs 3.12, 3.0.x need 3.13).
@@ -67,8 +76,10 @@ try:
     from cryptofeed.symbols import Symbols
     from cryptofeed.types import Liquidation as CfLiquidation
 except ImportError:
-    print(__doc__.split("\n\n")[1], file=sys.stderr)
-    sys.exit("cryptofeed is not installed in this interpreter: see the commands above")
+    if "--liqmon-only" not in sys.argv:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        sys.exit("cryptofeed is not installed in this interpreter: see the commands above")
+    OKX = BinanceFutures = Bybit = None
 
 # venue → (liqmon venue id, files, cryptofeed feed class, websocket address)
 CASES: dict[str, tuple[str, tuple[str, ...], type[Any], str]] = {
@@ -234,11 +245,40 @@ def _symbols_in(texts: list[str]) -> set[str]:
     return found
 
 
+def liqmon_only(loops: int, venues: list[str] | None) -> int:
+    """Every frame of the files liqmon reads a liquidation from (for Bybit only the
+    ``liquidation.<symbol>`` frames with ``size``, the shape cryptofeed 2.4.1 reads), parsed
+    once to warm the session (symbol caches, OKX's first push), then ``loops`` times."""
+    for label, (venue, files, _cls, _address) in CASES.items():
+        if venues and venue not in venues:
+            continue
+        texts = [text for _name, text in frames_of(files)]
+        if venue == "bybit":
+            texts = [text for text in texts if '"size"' in text]
+        side = LiqmonSide(venue)
+        used = [text for text in texts if side.accepts(text)]
+        session = side.session()
+        for text in used:
+            session.parse(text, 1.0)
+        took = side.time(used, loops) if loops else 0.0
+        per = took / (len(used) * loops) * 1e6 if loops else 0.0
+        print(f"  {label:28} {len(used):3} frames {per:8.2f} us/frame")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--loops", type=int, default=300)
+    parser.add_argument("--liqmon-only", action="store_true",
+                        help="time liqmon alone (no cryptofeed needed) on the frames of the "
+                        "shape cryptofeed 2.4.1 reads, once: for instruction counts under "
+                        "valgrind, minus a run with --loops 0")
+    parser.add_argument("--venue", action="append",
+                        help="with --liqmon-only: only this liqmon venue id (repeatable)")
     args = parser.parse_args()
+    if args.liqmon_only:
+        return liqmon_only(args.loops, args.venue)
     # cryptofeed logs every frame it has no handler for; the table says how many those were.
     logging.disable(logging.WARNING)
     version = importlib.metadata.version("cryptofeed")

@@ -27,6 +27,8 @@ SYMBOL_STATE_LIMIT = 4096
 POSITION_SIDE = {"Buy": PositionSide.LONG, "Sell": PositionSide.SHORT}
 _FULL = Completeness.FULL
 _THROTTLED = Completeness.THROTTLED
+_LONG = PositionSide.LONG
+_SHORT = PositionSide.SHORT
 _INF = math.inf
 _ID_HEAD = VENUE + ":"
 
@@ -90,12 +92,13 @@ class BybitFastPaths(fast.FastFirst):
         raise NotImplementedError
 
     def parse_fast(self, frame: BybitFrame, received_at: float) -> list[dialect.Item] | None:
-        # startswith, not the generic path's partition: a bare "allLiquidation" topic goes
-        # the generic way, which gives the same.
+        # Prefixes compared as slices: str.startswith parses its arguments as a tuple, which
+        # costs more than the copy. A bare "allLiquidation" topic goes the generic way,
+        # which gives the same.
         topic = frame.topic
         data = frame.data
-        if topic.startswith("allLiquidation."):
-            if data.__class__ is not list or not data:
+        if data.__class__ is list:
+            if topic[:15] != "allLiquidation." or not data:
                 return None
             items: list[dialect.Item] = []
             for row in data:
@@ -108,9 +111,7 @@ class BybitFastPaths(fast.FastFirst):
         if data.__class__ is not BybitData:
             return None
         obj = data
-        if topic.startswith("tickers."):
-            return self._fast_ticker(frame, obj, received_at)
-        if topic.startswith("liquidation."):
+        if topic[:12] == "liquidation.":
             size = obj.size if obj.size is not UNSET else obj.qty
             ts = obj.updatedTime if obj.updatedTime is not UNSET else obj.time
             if (size is UNSET or ts is UNSET or obj.side is UNSET
@@ -119,15 +120,23 @@ class BybitFastPaths(fast.FastFirst):
             liq = self._fast_liquidation(obj.symbol, obj.side, size, obj.price, ts,
                                          _THROTTLED, received_at)
             return None if liq is None else [liq]
+        if topic[:8] == "tickers.":
+            return self._fast_ticker(frame, obj, received_at)
         return None
 
     def _fast_liquidation(self, symbol: str, raw_side: str, size_raw: str, price_raw: str,
                           ts: int, completeness: Completeness, received_at: float
                           ) -> Liquidation | None:
-        side = POSITION_SIDE.get(raw_side)
+        # Compared, not looked up in POSITION_SIDE: a decoded string's hash is not cached yet.
+        if raw_side == "Buy":
+            side = _LONG
+        elif raw_side == "Sell":
+            side = _SHORT
+        else:
+            return None
         size = float(size_raw)
         price = float(price_raw)
-        if side is None or not symbol or not (0.0 < size < _INF and 0.0 < price < _INF):
+        if not symbol or not (0.0 < size < _INF and 0.0 < price < _INF):
             return None
         if self._book.version != self._fast_version:
             self._fast_terms.clear()

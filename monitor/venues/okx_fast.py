@@ -36,21 +36,26 @@ class OkxArg(msgspec.Struct, gc=False):
     instType: str | None = None
 
 
-class OkxDetail(msgspec.Struct, gc=False):
+# The fields of the Structs below are in the venue's order (keyword-only, so that required
+# and optional ones can mix): msgspec looks a key up from the field after the last one it
+# matched, so keys in field order are found at the first compare.
+
+
+class OkxDetail(msgspec.Struct, gc=False, kw_only=True):
     """One liquidated order of ``liquidation-orders``; ``ts`` is a string of milliseconds."""
 
-    ts: str
-    sz: str
     bkPx: str
-    side: str | None = None
     posSide: str | None = None
+    side: str | None = None
+    sz: str
+    ts: str
 
 
-class OkxRow(msgspec.Struct, gc=False):
+class OkxRow(msgspec.Struct, gc=False, kw_only=True):
     """A ``liquidation-orders`` row (``details``) or a ``mark-price`` row (``markPx``)."""
 
-    instId: str
     details: list[OkxDetail] | None = None
+    instId: str
     markPx: str | None = None
     ts: str | None = None
 
@@ -75,18 +80,16 @@ class OkxFastPaths(fast.FastFirst):
     _fast_version: int
 
     def parse_fast(self, frame: OkxFrame, received_at: float) -> list[dialect.Item] | None:
-        channel = frame.arg.channel
-        if channel == LIQUIDATION_CHANNEL:
-            # The first push of an instrument type is the generic path's (its replays).
-            if frame.arg.instType not in self._pushed:
-                return None
-            return self._fast_liquidations(frame.data, received_at)
-        if channel == MARK_CHANNEL:
-            return self._fast_marks(frame.data, received_at)
-        return None
-
-    def _fast_liquidations(self, rows: list[OkxRow], received_at: float
-                           ) -> list[dialect.Item] | None:
+        # The liquidations are valued here rather than in a method of their own: one call
+        # less per frame.
+        arg = frame.arg
+        channel = arg.channel
+        if channel != LIQUIDATION_CHANNEL:
+            return self._fast_marks(frame.data, received_at) if channel == MARK_CHANNEL else None
+        # The first push of an instrument type is the generic path's (its replays).
+        if arg.instType not in self._pushed:
+            return None
+        rows = frame.data
         watched = self.watched
         if self.instruments.version != self._fast_version:
             self._fast_terms.clear()
