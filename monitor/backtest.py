@@ -201,9 +201,15 @@ async def backtest_recording(
     minutes: dict[str, set[int]] = {}
 
     def frames() -> Iterator[RawFrame]:
+        frame = series.frame
+        last_minute: dict[str, int] = {}  # a venue's frames mostly share their minute
         for raw in read_recording(recording):
-            series.frame(raw.venue, raw.received_at)
-            minutes.setdefault(raw.venue, set()).add(int(raw.received_at // 60))
+            venue, at = raw.venue, raw.received_at
+            frame(venue, at)
+            minute = int(at // 60)
+            if last_minute.get(venue) != minute:
+                last_minute[venue] = minute
+                minutes.setdefault(venue, set()).add(minute)
             yield raw
 
     result = await replay(frames(), config, simulated=simulated, progress=progress,

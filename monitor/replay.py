@@ -153,26 +153,31 @@ async def replay(
     evaluated: int | None = None
     wall_start = asyncio.get_running_loop().time()
 
-    async def step(now: float) -> None:
+    async def step(now: float, final: bool = False) -> None:
         # Ingest what arrived before ``now`` first: evaluate sees what the daemon would.
         nonlocal evaluated
         await ingest.drain(DRAIN_TIMEOUT_SECONDS)
         ingest.accepting = True
         evaluated = int(now)
         result.liquidations = ingest.counted_total
-        result.total_usd = sum(t[1] for t in ingest.counted.values())
-        for alert in detector.evaluate(now):
+        alerts = detector.evaluate(now)
+        if alerts or final:
+            # The sum over every counted venue and coin only when something reads it.
+            result.total_usd = sum(t[1] for t in ingest.counted.values())
+        for alert in alerts:
             result.cascades.append(alert)
             result.usd_before.append(result.total_usd)
             if on_alert is not None:
                 on_alert(alert)
 
+    # Bound once: these run for every frame.
+    clock_set, put, session_for = clock.set, ingest.put, sessions.get
     try:
         for raw in source:
             at = raw.received_at
             if result.first_at is None:
                 result.first_at = at
-            clock.set(at)
+            clock_set(at)
             if evaluated is None or int(at) > evaluated:
                 if speed is not None and result.first_at is not None:
                     delay = (at - result.first_at) / speed - (
@@ -184,7 +189,7 @@ async def replay(
             if progress is not None and result.frames % 10_000 == 0:
                 progress(result.frames, None)
             key = (raw.venue, raw.connection)
-            session = sessions.get(key)
+            session = session_for(key)
             if session is None:
                 session = parsers.session(raw.venue, raw.connection)
                 if session is None:
@@ -213,7 +218,7 @@ async def replay(
                 elif isinstance(item, Unrecognised):
                     result.unrecognised_frames += 1
             if events:
-                ingest.put(raw.venue, events)
+                put(raw.venue, events)
             result.last_at = at
         last = result.last_at if result.last_at is not None else 0.0
         c = config.detector
@@ -221,7 +226,7 @@ async def replay(
             2 * c.window_seconds + c.min_hold_seconds + c.cooling_seconds + 2)
         await step(float(int(last)) + 1.0)
         clock.set(end)
-        await step(end)
+        await step(end, final=True)
         result.duplicates = ingest.stats.duplicates
     finally:
         await store.aclose()

@@ -46,6 +46,7 @@ from monitor.detector.figures import (
     breakdown,
     cheap_figures,
     merged_reason,
+    price_move,
     resolved_reason,
     scope_label,
     top_child,
@@ -62,10 +63,25 @@ from monitor.detector.machine import (
 )
 from monitor.detector.prices import PriceTracker
 from monitor.detector.whales import whale_alert
-from monitor.detector.windows import COIN, GLOBAL, LONG, SHORT, VENUE, Agg, Windows, ewma_alpha
+from monitor.detector.windows import (
+    COIN,
+    GLOBAL,
+    LONG,
+    PREV,
+    RAW,
+    SHORT,
+    SYM,
+    VENUE,
+    Agg,
+    Windows,
+    ewma_alpha,
+)
 from monitor.events import SIDE_NAMES, SIDES, Liquidation, MarkPrice, PositionSide
 
 __all__ = ["Detector", "DetectorState", "ScopeStatus"]
+
+_QUIET, _WATCH = DetectorState.QUIET, DetectorState.WATCH
+_CASCADE, _COOLING = DetectorState.CASCADE, DetectorState.COOLING
 
 
 class Detector:
@@ -76,6 +92,8 @@ class Detector:
         self._prices = PriceTracker(config.window_seconds, config.price_stale_seconds)
         self._machines: dict[tuple[str, int], Machine] = {}
         self._last_t: int | None = None
+        # Each scope's sort key, made once: the live machines are ordered every step.
+        self._order: dict[tuple[str, int], tuple[int, str, int]] = {}
         self._apply(config)
 
     def _apply(self, config: DetectorConfig) -> None:
@@ -210,7 +228,11 @@ class Detector:
                 if key not in candidates and not under[side] and self._worth_watching(agg, side):
                     candidates[key] = agg
         touched.clear()
-        for key in sorted(candidates, key=scope_order):
+        order = self._order
+        for key in candidates:
+            if key not in order:
+                order[key] = scope_order(key)
+        for key in sorted(candidates, key=order.__getitem__):
             item = candidates[key]
             if under[key[1]] and not (isinstance(item, Machine) and item.active):
                 machines.pop(key, None)
@@ -253,59 +275,95 @@ class Detector:
         agg, side = m.agg, m.side
         th = self._thresholds(agg)
         c = self._config
-        fig = cheap_figures(agg, side, th)
-        if not m.active:
-            bd = self._entry(m, th, fig, t)
-            if bd is None:
+        state = m.state
+        if state is _QUIET or state is _WATCH:
+            # Most live machines are watching and cannot fire: the firing test of
+            # ``ready`` on the window's floats (the same expressions as ``cheap_figures``,
+            # so the same values), without building the figures.
+            v = agg.v
+            usd = v[side]
+            total = v[0] + v[1]
+            share = usd / total if total > 0.0 else 0.0
+            sym = int(v[SYM + side])
+            if not (
+                share >= th.min_share
+                and sym >= th.min_symbol_seconds
+                and (
+                    (usd >= th.cascade_usd
+                     and usd / max(agg.base_usd[side], th.baseline_floor_usd)
+                     >= th.min_multiple)
+                    or (sym >= th.cascade_symbol_seconds
+                        and sym / max(agg.base_sym[side], th.symbol_seconds_floor)
+                        >= th.min_multiple
+                        and usd >= th.watch_usd)
+                )
+                and usd / max(v[PREV + side], th.baseline_floor_usd) >= th.min_acceleration
+            ):
                 m.held_since = None
-            elif self._held_for_global(m, t):
-                bd = None
-            if bd is not None:
-                self._fire(m, fig, bd, t, alerts)
+                watching = usd >= th.watch_usd and share >= c.sustain_share
+                new = _WATCH if watching else _QUIET
+                if new is not state:
+                    m.state, m.since = new, float(t)
+                return
+        if state is _QUIET or state is _WATCH:
+            fig = cheap_figures(agg, side, th)
+            if not self._entry(m, th, fig, t):
+                m.held_since = None
+            elif not self._held_for_global(m, t):
+                self._fire(m, fig, self._breakdown(agg, side, t), t, alerts)
                 return
             watching = fig.usd >= th.watch_usd and fig.share >= c.sustain_share
             self._set_state(m, DetectorState.WATCH if watching else DetectorState.QUIET, t)
             return
-        sustained = fig.share >= c.sustain_share and (
-            fig.usd >= c.sustain_fraction * th.cascade_usd
-            or fig.symbol_seconds >= c.sustain_fraction * th.cascade_symbol_seconds
+        # A running cascade is stepped every second (its hold and cooling run on time); the
+        # figures object is built only for an alert. Same expressions as ``cheap_figures``.
+        v = agg.v
+        usd = v[side]
+        total = v[0] + v[1]
+        sustained = (usd / total if total > 0.0 else 0.0) >= c.sustain_share and (
+            usd >= c.sustain_fraction * th.cascade_usd
+            or int(v[SYM + side]) >= c.sustain_fraction * th.cascade_symbol_seconds
         )
-        if m.state is DetectorState.COOLING:
+        if state is _COOLING:
             if sustained:
-                m.state, m.since = DetectorState.CASCADE, float(t)
+                m.state = state = _CASCADE
+                m.since = float(t)
             elif t - m.cooling_since >= c.cooling_seconds:
-                self._resolve(m, fig, t, alerts)
+                self._resolve(m, cheap_figures(agg, side, th), t, alerts)
                 return
-        if m.state is DetectorState.CASCADE:
-            if fig.raw_usd > m.peak_usd:
-                m.peak_usd, m.peak_at = fig.raw_usd, float(t)
-            severity = severity_for(fig.usd, th)
-            if severity > m.peak_severity:
+        if state is _CASCADE:
+            raw = v[RAW + side]
+            if raw > m.peak_usd:
+                m.peak_usd, m.peak_at = raw, float(t)
+            severity = severity_for(usd, th)
+            if severity is not m.peak_severity and severity > m.peak_severity:
                 m.peak_severity = severity
-            if severity > m.severity and not self._under_global(m):
+            if (severity is not m.severity and severity > m.severity
+                    and not self._under_global(m)):
                 m.severity = severity
+                fig = cheap_figures(agg, side, th)
                 bd = self._breakdown(agg, side, t)
                 reason = f"escalated to {severity.value}: " + window_reason(
                     agg, side, fig, bd, c.window_seconds)
                 alerts.append(self._alert(m, AlertState.ESCALATED, fig, bd, t, reason))
             if not sustained and t - m.started_at >= c.min_hold_seconds:
-                m.state, m.since, m.cooling_since = DetectorState.COOLING, float(t), float(t)
+                m.state, m.since, m.cooling_since = _COOLING, float(t), float(t)
 
     @staticmethod
     def _set_state(m: Machine, state: DetectorState, t: int) -> None:
         if state is not m.state:
             m.state, m.since = state, float(t)
 
-    def _entry(self, m: Machine, th: ScopeThresholds, fig: Figures, t: int) -> Breakdown | None:
-        """The breakdown if every firing condition holds, else None (cheap checks first)."""
+    def _entry(self, m: Machine, th: ScopeThresholds, fig: Figures, t: int) -> bool:
+        """Whether every firing condition holds (cheap checks first)."""
         c = self._config
         if not ready(fig, th):
-            return None
+            return False
         agg, side = m.agg, m.side
         if agg.kind != GLOBAL and self._is_active(GLOBAL_SCOPE, side) and c.suppress_children:
-            return None
+            return False
         if breadth(agg, side, self._windows, c) < th.min_venues:
-            return None
+            return False
         # One coin on one venue is the coin's event; a venue's flush over many coins is the
         # venue's: neither starts while the other reports the same liquidations.
         if agg.kind != GLOBAL:
@@ -313,19 +371,17 @@ class Detector:
             if agg.kind == VENUE and (
                 share >= c.venue_max_top_coin_share or self._is_active(coin_scope(name), side)
             ):
-                return None
+                return False
             if (
                 agg.kind == COIN
                 and share >= c.venue_max_top_coin_share
                 and self._is_active(venue_scope(name), side)
             ):
-                return None
-        # The full breakdown (sorted shares, price moves) only for a cascade about to fire.
-        bd = self._breakdown(agg, side, t)
-        move = adverse(bd.price_move, side)
-        if move is not None and move < th.min_price_move:
-            return None
-        return bd
+                return False
+        # The price move alone: the full breakdown (sorted shares) only for a cascade that
+        # fires.
+        move = adverse(price_move(agg, side, self._windows, self._prices, c, t), side)
+        return not (move is not None and move < th.min_price_move)
 
     def _held_for_global(self, m: Machine, t: int) -> bool:
         """Whether a coin or venue cascade that could fire waits for the global scope.

@@ -72,10 +72,34 @@ class Breakdown:
     top_coin_share: float
 
 
-def _children(parts: dict[str, Agg], side: int, total: float, top_n: int) -> list[Share]:
+def _ranked(parts: dict[str, Agg], side: int, top_n: int) -> list[tuple[str, float]]:
+    """The parts with USD on ``side``, largest first (then by name), at most ``top_n``."""
     items = [(name, agg.raw(side)) for name, agg in parts.items() if agg.raw(side) > 0.0]
     items.sort(key=lambda kv: (-kv[1], kv[0]))
-    return [Share(name, usd, usd / total if total > 0 else 0.0) for name, usd in items[:top_n]]
+    return items[:top_n]
+
+
+def _children(parts: dict[str, Agg], side: int, total: float, top_n: int) -> list[Share]:
+    return [Share(name, usd, usd / total if total > 0 else 0.0)
+            for name, usd in _ranked(parts, side, top_n)]
+
+
+def price_move(
+    agg: Agg, side: int, windows: Windows, prices: PriceTracker, config: DetectorConfig, t: int
+) -> float | None:
+    """``breakdown(...).price_move`` without the rest of the breakdown: the same parts in
+    the same order, so the same float. The firing test reads it before paying for the
+    breakdown, which it fails on most often."""
+    if agg.kind == COIN:
+        return _weighted([(prices.move(agg.name, name, t), usd) for name, usd in _ranked(
+            windows.pairs_by_coin.get(agg.name, {}), side, 1000)])
+    if agg.kind == VENUE:
+        return _weighted([(prices.move(name, agg.name, t), usd) for name, usd in _ranked(
+            windows.pairs_by_venue.get(agg.name, {}), side, config.top_n)])
+    return _weighted([
+        (_coin_move(name, side, windows, prices, t), usd)
+        for name, usd in _ranked(windows.coins, side, config.top_n)
+    ])
 
 
 def breakdown(

@@ -237,20 +237,37 @@ class Windows:
 
     @staticmethod
     def _leave_current(entries: Iterable[Entry]) -> None:
+        # Unrolled over (global, coin, venue) like ``_fold_all``: a second leaves the window
+        # at every step.
         for entry in entries:
             usd, raw, cnt, _folded, side, pair = entry
+            g, c, v, p = pair.vs
             i1, i2, i3, i5 = side + 2, side + 4, side + 6, side + 10
-            for v in pair.vs[:3]:
-                if v[i3] <= 1.0:
-                    # The window's last symbol-second of this side: exact zeros, not residue.
-                    v[side] = v[i1] = v[i2] = v[i3] = 0.0
-                else:
-                    v[side] -= usd
-                    v[i1] -= raw
-                    v[i2] -= cnt
-                    v[i3] -= 1
-                v[i5] += usd
-            p = pair.vs[3]
+            if g[i3] <= 1.0:
+                # The window's last symbol-second of this side: exact zeros, not residue.
+                g[side] = g[i1] = g[i2] = g[i3] = 0.0
+            else:
+                g[side] -= usd
+                g[i1] -= raw
+                g[i2] -= cnt
+                g[i3] -= 1
+            g[i5] += usd
+            if c[i3] <= 1.0:
+                c[side] = c[i1] = c[i2] = c[i3] = 0.0
+            else:
+                c[side] -= usd
+                c[i1] -= raw
+                c[i2] -= cnt
+                c[i3] -= 1
+            c[i5] += usd
+            if v[i3] <= 1.0:
+                v[side] = v[i1] = v[i2] = v[i3] = 0.0
+            else:
+                v[side] -= usd
+                v[i1] -= raw
+                v[i2] -= cnt
+                v[i3] -= 1
+            v[i5] += usd
             if p[i3] <= 1.0:
                 p[i1] = p[i3] = 0.0
             else:
@@ -261,10 +278,14 @@ class Windows:
     def _leave_previous(entries: Iterable[Entry]) -> None:
         for entry in entries:
             usd, side, pair = entry[0], entry[4], entry[5]
+            g, c, v, _p = pair.vs
             i5 = side + 10
-            for v in pair.vs[:3]:
-                p = v[i5] - usd
-                v[i5] = p if p > 1e-6 else 0.0
+            left = g[i5] - usd
+            g[i5] = left if left > 1e-6 else 0.0
+            left = c[i5] - usd
+            c[i5] = left if left > 1e-6 else 0.0
+            left = v[i5] - usd
+            v[i5] = left if left > 1e-6 else 0.0
 
     # -- baselines and reconfiguration ----------------------------------------------------------
 
