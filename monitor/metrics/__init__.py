@@ -502,29 +502,7 @@ class Metrics:
         return slot
 
     def liquidation(self, event: Liquidation) -> None:
-        # The side itself is the key: Enum.value is a Python-level property, slower than
-        # the whole dict lookup.
-        key = (event.venue, event.coin, event.position_side)
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slot(*key)
-        tally, size, lag_buckets, largest_key = slot
-        notional = event.notional_usd
-        ts_ms = event.exchange_ts_ms
-        tally[0] += 1
-        tally[1] += notional
-        # bisect_left: the first bound >= the value, prometheus_client's "le" rule.
-        size[bisect_left(SIZE_BUCKETS_USD, notional)] += 1
-        size[-1] += notional
-        lag = event.received_at - ts_ms / 1000.0
-        if lag < 0.0:
-            lag = 0.0
-        lag_buckets[bisect_left(LAG_BUCKETS_SECONDS, lag)] += 1
-        lag_buckets[-1] += lag
-        seen = self._largest_seen.get(largest_key)
-        if seen is None or ts_ms - seen[0] > LARGEST_WINDOW_MS or notional >= seen[1]:
-            self._largest_seen[largest_key] = (ts_ms, notional)
-            self._hot.largest[largest_key] = notional
+        self.liquidations((event,))
 
     def liquidations(self, events: Iterable[Liquidation]) -> None:
         """:meth:`liquidation` of each event, in one call (one frame's rows)."""
@@ -533,6 +511,8 @@ class Metrics:
         largest = self._hot.largest
         size_bounds, lag_bounds = SIZE_BUCKETS_USD, LAG_BUCKETS_SECONDS
         for event in events:
+            # The side itself is the key: Enum.value is a Python-level property, slower
+            # than the whole dict lookup.
             key = (event.venue, event.coin, event.position_side)
             slot = slots.get(key)
             if slot is None:
@@ -542,6 +522,7 @@ class Metrics:
             ts_ms = event.exchange_ts_ms
             tally[0] += 1
             tally[1] += notional
+            # bisect_left: the first bound >= the value, prometheus_client's "le" rule.
             size[bisect_left(size_bounds, notional)] += 1
             size[-1] += notional
             lag = event.received_at - ts_ms / 1000.0
