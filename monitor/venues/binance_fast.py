@@ -8,6 +8,7 @@ and goes to the session's generic path, which also fills the cache.
 
 from __future__ import annotations
 
+import abc
 import math
 from hashlib import blake2b
 
@@ -83,7 +84,7 @@ decode_combined = msgspec.json.Decoder(BinanceCombined).decode
 decode_marks = msgspec.json.Decoder(list[BinanceMark]).decode
 
 
-class BinanceFastPaths:
+class BinanceFastPaths(abc.ABC):
     """The fast half of a Binance session; the session supplies the cache and the rest."""
 
     _venue: str
@@ -93,11 +94,13 @@ class BinanceFastPaths:
     _inverse: bool
     _cache: dict[str, SymbolInfo]
 
+    @abc.abstractmethod
     def _reset(self) -> None:
-        raise NotImplementedError
+        """Forget the per-symbol cache (the instrument book changed)."""
 
+    @abc.abstractmethod
     def parse_generic(self, text: str, received_at: float) -> list[dialect.Item]:
-        raise NotImplementedError
+        """Every frame, every shape, every check: what the fast path falls back to."""
 
     def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         # A forceOrder frame is valued here rather than in a method of its own: one call

@@ -8,6 +8,7 @@ and goes to the session's generic path.
 
 from __future__ import annotations
 
+import abc
 import math
 from hashlib import blake2b
 
@@ -88,8 +89,9 @@ class BybitFastPaths(fast.FastFirst):
     _fast_version: int
     _marks: dict[str, float]
 
+    @abc.abstractmethod
     def _terms(self, symbol: str) -> Terms:
-        raise NotImplementedError
+        """Contract kind, coin and unit multiplier of a symbol (the session's cache)."""
 
     def parse_fast(self, frame: BybitFrame, received_at: float) -> list[dialect.Item] | None:
         # Prefixes compared as slices: str.startswith parses its arguments as a tuple, which

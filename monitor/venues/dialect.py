@@ -11,6 +11,7 @@ what is particular to it.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -308,7 +309,7 @@ def read_rows(
     return items
 
 
-class SessionDefaults:
+class SessionDefaults(abc.ABC):
     """Parse state most sessions start from: the instrument book and the symbol filter.
 
     Its ``parse`` is the framing most venues share: the venue's plain-text pong
@@ -334,9 +335,9 @@ class SessionDefaults:
             return [Unrecognised("not_an_object")]
         return self.parse_object(msg, received_at)
 
+    @abc.abstractmethod
     def parse_object(self, msg: dict[str, Any], received_at: float) -> list[Item]:
         """The items of one frame's JSON object; FrameError when it is malformed."""
-        raise NotImplementedError
 
 
 def unknown(field: str, value: object) -> list[Item]:

@@ -27,6 +27,7 @@ is the better answer.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any
 
@@ -69,13 +70,13 @@ def fast_first(decode: Callable[[str], Any],
     return parse
 
 
-class FastFirst:
+class FastFirst(abc.ABC):
     """A session with a fast path: its ``parse`` is :func:`fast_first` of its decoder."""
 
+    @abc.abstractmethod
     def parse_fast(self, frame: Any, received_at: float) -> list[dialect.Item] | None:
         """The items of a decoded frame; None sends the frame to the generic path."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def parse_generic(self, text: str, received_at: float) -> list[dialect.Item]:
         """Every frame, every shape, every check: what the fast path falls back to."""
-        raise NotImplementedError
