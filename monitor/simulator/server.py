@@ -75,9 +75,12 @@ class Simulator:
         seed: int = 0,
         wall_clock: bool = False,
         seq_start: int = 0,
+        start_when: asyncio.Event | None = None,
     ) -> None:
         """``wait_for_subscribers``: hold the scenario clock until every simulated venue has a
-        subscribed connection, or for at most that many seconds (None: start at once)."""
+        subscribed connection, or for at most that many seconds (None: start at once).
+        ``start_when``: hold it, besides, until that event is set (a test that must watch
+        the scenario from its first second, e.g. through a browser that takes long to open)."""
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.scenario = scenario
@@ -87,6 +90,7 @@ class Simulator:
         self.start_wall = start_wall
         self.loop_scenario = loop_scenario
         self.wait_for_subscribers = wait_for_subscribers
+        self._start_when = start_when
         self.venues = tuple(venues) if venues is not None else tuple(SIMULATORS)
         self._faults = faults
         self._ledger = Ledger(self.venues)
@@ -334,6 +338,8 @@ class Simulator:
         loop = asyncio.get_running_loop()
         if self.wait_for_subscribers:
             await self._wait_subscribers()
+        if self._start_when is not None:
+            await self._start_when.wait()
         started = self._play_started = loop.time()
         self._play_wall = time.time()
         duration = self.scenario.duration_seconds

@@ -56,6 +56,17 @@ async def test_feb_2026_sent_counts_are_what_a_client_received() -> None:
     assert set(json_counts["venues"]) == set(FIVE)
 
 
+async def test_start_when_holds_the_scenario_clock_until_it_is_set() -> None:
+    scenario = scripted_scenario(["okx"], duration_seconds=60, every_seconds=1.0)
+    go = asyncio.Event()
+    async with Simulator(scenario, speed=600, venues=["okx"], start_when=go) as sim:
+        await asyncio.sleep(0.3 * T)
+        assert sim.market_seconds() == 0.0 and not sim.finished
+        go.set()
+        await asyncio.wait_for(sim.wait_finished(), 30 * T)
+        assert sim.market_seconds() >= 60
+
+
 async def test_sent_counts_grow_during_the_run_and_stop_at_the_end() -> None:
     scenario = scripted_scenario(["okx"], duration_seconds=120, every_seconds=1.0)
     async with Simulator(scenario, speed=60, venues=["okx"], wait_for_subscribers=10 * T) as sim:
