@@ -9,7 +9,8 @@ websocket venues), thread CPU time, best of ``--repeat`` (fresh parts each time)
 
 * ``ingest``: ``Ingest._process`` of every frame (bounds, dedupe, detector, metrics,
   tallies, and the live page's tape fed as ``liqmon run`` wires it) with no store call;
-* ``store``: ``MemoryStore.add`` of the admitted events in ingest's slices;
+* ``store``: ``MemoryStore.add`` of the admitted events in ingest's slices (the store as
+  the daemon opens it, behind ingest: no dedupe of its own);
 * ``parse``: the dialect's ``parse`` of the same frames, for scale.
 
 The e2e figure (liquidations per daemon CPU-second) is about 1 / (parse + ingest + store +
@@ -77,7 +78,8 @@ def thread_cpu(fn: Callable[[], None]) -> float:
 def one_round(config: Config, texts: list[str], frames: list[list[Event]],
               parse: Callable[[str, float], list[object]]) -> dict[str, float]:
     """Thread CPU seconds of each part over every frame, with fresh parts."""
-    store = MemoryStore()
+    # As ``liqmon run`` opens it (``open_store(behind_ingest=True)``): ingest's dedupe only.
+    store = MemoryStore(own_dedupe=False)
     metrics = Metrics(CollectorRegistry(), sorted(VENUES), config.metrics.coins)
     detector = Detector(config.detector)
     live = LiveView(store, metrics, detector, SystemClock(), dict)
