@@ -71,6 +71,12 @@ Tally = list[float]
 _Slot = tuple[Tally, Buckets, Buckets, tuple[str, str]]
 
 
+_LONG = PositionSide.LONG
+# The index of a histogram's sum: -1 would do, but only a non-negative index takes the
+# interpreter's fast path for a list item.
+_SIZE_SUM, _LAG_SUM = len(SIZE_BUCKETS_USD) + 1, len(LAG_BUCKETS_SECONDS) + 1
+
+
 def _new_buckets(bounds: Sequence[float]) -> Buckets:
     return [0.0] * (len(bounds) + 2)
 
@@ -510,13 +516,31 @@ class Metrics:
         largest_seen = self._largest_seen
         largest = self._hot.largest
         size_bounds, lag_bounds = SIZE_BUCKETS_USD, LAG_BUCKETS_SECONDS
+        # A frame's rows share a venue and a coin: each side's slot is looked up once for a
+        # run of them (an enum member in a key hashes through a Python-level lookup), and
+        # the run's largest (one key for both sides) is read once and written through.
+        venue = coin = ""
+        long_slot: _Slot | None = None
+        short_slot: _Slot | None = None
+        seen: tuple[int, float] | None = None
+        seen_read = False
+        lag_ts: int | None = None
+        lag_received = lag = 0.0
+        lag_at = 0
         for event in events:
-            # The side itself is the key: Enum.value is a Python-level property, slower
-            # than the whole dict lookup.
-            key = (event.venue, event.coin, event.position_side)
-            slot = slots.get(key)
-            if slot is None:
-                slot = self._slot(*key)
+            if event.coin != coin or event.venue != venue:
+                venue, coin = event.venue, event.coin
+                long_slot = short_slot = None
+                seen_read = False
+            side = event.position_side
+            if side is _LONG:
+                if long_slot is None:
+                    long_slot = slots.get((venue, coin, side)) or self._slot(venue, coin, side)
+                slot = long_slot
+            else:
+                if short_slot is None:
+                    short_slot = slots.get((venue, coin, side)) or self._slot(venue, coin, side)
+                slot = short_slot
             tally, size, lag_buckets, largest_key = slot
             notional = event.notional_usd
             ts_ms = event.exchange_ts_ms
@@ -524,15 +548,23 @@ class Metrics:
             tally[1] += notional
             # bisect_left: the first bound >= the value, prometheus_client's "le" rule.
             size[bisect_left(size_bounds, notional)] += 1
-            size[-1] += notional
-            lag = event.received_at - ts_ms / 1000.0
-            if lag < 0.0:
-                lag = 0.0
-            lag_buckets[bisect_left(lag_bounds, lag)] += 1
-            lag_buckets[-1] += lag
-            seen = largest_seen.get(largest_key)
+            size[_SIZE_SUM] += notional
+            received = event.received_at
+            if ts_ms != lag_ts or received != lag_received:
+                # A frame's rows share a receipt time and often a venue time: the lag and
+                # its bucket are worked out once for a run of them.
+                lag_ts, lag_received = ts_ms, received
+                lag = received - ts_ms / 1000.0
+                if lag < 0.0:
+                    lag = 0.0
+                lag_at = bisect_left(lag_bounds, lag)
+            lag_buckets[lag_at] += 1
+            lag_buckets[_LAG_SUM] += lag
+            if not seen_read:
+                seen = largest_seen.get(largest_key)
+                seen_read = True
             if seen is None or ts_ms - seen[0] > LARGEST_WINDOW_MS or notional >= seen[1]:
-                largest_seen[largest_key] = (ts_ms, notional)
+                seen = largest_seen[largest_key] = (ts_ms, notional)
                 largest[largest_key] = notional
 
     def expire_largest(self, now_ms: int) -> None:
