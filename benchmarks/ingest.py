@@ -9,18 +9,34 @@ websocket venues), thread CPU time, best of ``--repeat`` (fresh parts each time)
 
 * ``ingest``: ``Ingest._process`` of every frame (bounds, dedupe, detector, metrics,
   tallies, and the live page's tape fed as ``liqmon run`` wires it) with no store call;
-* ``store``: ``MemoryStore.add`` of the admitted events in ingest's slices;
+* ``store``: ``MemoryStore.add`` of the admitted events in ingest's slices (the store as
+  the daemon opens it, behind ingest: no dedupe of its own);
 * ``parse``: the dialect's ``parse`` of the same frames, for scale.
 
 The e2e figure (liquidations per daemon CPU-second) is about 1 / (parse + ingest + store +
 the websocket and loop overhead); this one leaves out the I/O so that before/after
 comparisons of ingest are not lost in the noise of a shared machine.
+
+Instructions instead of CPU time (the same on a loaded machine): ``--callgrind`` runs each
+part once, ingest inside ``functools.reduce``, the store inside ``sorted`` and parse inside
+``min`` (C functions callgrind can start and stop counting at), so that
+
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/ingest.cg --collect-atstart=no \
+        --toggle-collect=functools_reduce --toggle-collect=builtin_sorted \
+        --toggle-collect=builtin_min \
+        .venv/bin/python benchmarks/ingest.py --frames 2000 --callgrind
+    callgrind_annotate --inclusive=yes /tmp/ingest.cg \
+        | grep -E 'functools_reduce|builtin_sorted|builtin_min'
+
+gives each part's instructions (divide by the liquidations it prints). Run it with
+``PYTHONHASHSEED=0`` for counts that repeat exactly.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import sys
 import time
@@ -74,10 +90,24 @@ def thread_cpu(fn: Callable[[], None]) -> float:
     return time.thread_time() - started
 
 
+def under_callgrind(name: str, fn: Callable[[], None]) -> float:
+    """Run ``fn`` once inside the C function that ``--toggle-collect`` names for its part."""
+    if name == "ingest":
+        functools.reduce(lambda _acc, _item: fn(), [0], None)
+    elif name == "store":
+        sorted([0], key=lambda _item: fn())
+    else:
+        min([0], key=lambda _item: fn())
+    return 0.0
+
+
 def one_round(config: Config, texts: list[str], frames: list[list[Event]],
-              parse: Callable[[str, float], list[object]]) -> dict[str, float]:
-    """Thread CPU seconds of each part over every frame, with fresh parts."""
-    store = MemoryStore()
+              parse: Callable[[str, float], list[object]],
+              measure: Callable[[str, Callable[[], None]], float]) -> dict[str, float]:
+    """What ``measure`` (name, part) says of each part over every frame, with fresh parts:
+    thread CPU seconds by default."""
+    # As ``liqmon run`` opens it (``open_store(behind_ingest=True)``): ingest's dedupe only.
+    store = MemoryStore(own_dedupe=False)
     metrics = Metrics(CollectorRegistry(), sorted(VENUES), config.metrics.coins)
     detector = Detector(config.detector)
     live = LiveView(store, metrics, detector, SystemClock(), dict)
@@ -121,7 +151,7 @@ def one_round(config: Config, texts: list[str], frames: list[list[Event]],
     spent: dict[str, float] = {}
     gc.freeze()
     for name, fn in (("ingest", run_ingest), ("store", run_store), ("parse", run_parse)):
-        spent[name] = thread_cpu(fn)
+        spent[name] = measure(name, fn)
     gc.unfreeze()
     liquidations = sum(len(f) for f in frames)
     if ingest.counted_total != liquidations:
@@ -134,6 +164,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--rows", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--callgrind", action="store_true",
+                        help="run each part once, for callgrind to count (see the docstring)")
     args = parser.parse_args()
     texts, frames = parsed_frames(args.frames, args.rows)
     liquidations = sum(len(f) for f in frames)
@@ -141,9 +173,14 @@ def main() -> int:
         raise SystemExit(f"the dialect gave {liquidations} events, not {args.frames * args.rows}")
     config = Config()
     parse = bybit_session()
+    if args.callgrind:
+        one_round(config, texts, frames, parse, under_callgrind)
+        print(f"{liquidations:,} liquidations")
+        return 0
     best: dict[str, float] = {}
     for _ in range(args.repeat):
-        for name, spent in one_round(config, texts, frames, parse).items():
+        for name, spent in one_round(config, texts, frames, parse,
+                                     lambda _name, fn: thread_cpu(fn)).items():
             best[name] = min(best.get(name, spent), spent)
     print(f"ingest of {args.frames:,} Bybit frames of {args.rows} rows ({liquidations:,} "
           f"liquidations), thread CPU best of {args.repeat}:")

@@ -122,3 +122,31 @@ def test_liquidations_of_a_frame_update_what_each_liquidation_would() -> None:
     one.ingest_drop("okx")
     batched.ingest_drop("okx", 2)
     assert generate_latest(registry_batch) == generate_latest(registry_one)
+
+
+def test_runs_of_one_venue_and_coin_update_what_each_liquidation_would() -> None:
+    # A frame's rows share a venue, a coin and often the times: the slots, the largest and
+    # the lag are read once for such a run; runs change mid-frame, both sides alternate,
+    # and "PEPE" and "WIF" share the "other" label.
+    events = []
+    for frame in range(40):
+        venue = ("bybit", "okx", "binance-usdm")[frame % 3]
+        coin = ("BTC", "PEPE", "WIF", "ETH")[frame % 4]
+        ts_ms = 1_769_904_000_000 + 5_000 * frame
+        for row in range(20):
+            if row == 15:
+                coin = "WIF" if coin != "WIF" else "BTC"
+            events.append(Liquidation(
+                venue, coin + "USDT", coin,
+                PositionSide.LONG if (row + frame) % 2 else PositionSide.SHORT,
+                10.0, 1.0 + row, 900.0 * (row + 1) * (frame % 7 + 1),
+                ts_ms + (row * 10 if frame % 2 else 0), ts_ms / 1000.0 + 0.25 * (frame % 3),
+                Completeness.FULL, f"y{frame}-{row}"))
+    registry_one, one = make()
+    registry_batch, batched = make()
+    for event in events:
+        one.liquidation(event)
+    for i in range(0, len(events), 20):
+        batched.liquidations(events[i:i + 20])
+    assert generate_latest(registry_batch) == generate_latest(registry_one)
+    assert batched._largest_seen == one._largest_seen

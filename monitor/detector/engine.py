@@ -144,18 +144,15 @@ class Detector:
 
     def on_liquidations(self, events: Iterable[Liquidation]) -> list[WhaleAlert]:
         """:meth:`on_liquidation` of each event (one frame's rows); the whale alerts of all."""
-        add = self._windows.add
+        rows = events if isinstance(events, (list, tuple)) else list(events)
         min_whale = self._min_whale
-        long_side = PositionSide.LONG
         whales: list[WhaleAlert] = []
-        for event in events:
+        if self._windows.add_liquidations(rows) < min_whale:
+            return whales  # the usual frame: no row is large enough to be a whale
+        for event in rows:
             usd = event.notional_usd
-            if not usd > 0.0:
-                continue
-            add(event.venue, event.instrument, event.coin,
-                LONG if event.position_side is long_side else SHORT, usd,
-                event.exchange_ts_ms // 1000)
-            if usd >= min_whale:
+            # Read as in on_liquidation: a USD that is not positive counts for nothing.
+            if usd >= min_whale and usd > 0.0:
                 threshold = self._whale_by_coin.get(event.coin, self._config.whale_usd)
                 if usd >= threshold:
                     whales.append(whale_alert(event, threshold))

@@ -18,11 +18,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from monitor.alerts import coin_scope, venue_scope
+from monitor.events import Liquidation, PositionSide
 
 GLOBAL, COIN, VENUE, PAIR = 0, 1, 2, 3
 LONG, SHORT = 0, 1
 # Offsets into Agg.v, plus the side: one flat list keeps the hot path to index arithmetic.
 USD, RAW, CNT, SYM, CUM, PREV = 0, 2, 4, 6, 8, 10
+_LONG = PositionSide.LONG
 # Offsets into an entry list.
 E_USD, E_RAW, E_CNT, E_FOLDED, E_SIDE, E_PAIR = 0, 1, 2, 3, 4, 5
 
@@ -134,6 +136,88 @@ class Windows:
                 v[8 + side] += usd
             pair.v[2 + side] += usd
             self.touched.add(pair)
+
+    def add_liquidations(self, events: Iterable[Liquidation]) -> float:
+        """:meth:`add` of each liquidation with a positive USD value (one frame's rows);
+        returns the largest such USD (0 if none), so that the caller looks for whales only
+        in a frame that has one.
+
+        The same updates in the same order; a frame's rows share a venue and an instrument
+        and mostly a second, so the second's bucket and each side's entry are looked up
+        once for a run of them."""
+        folded_upto = self.folded_upto
+        future = self._future
+        cur_from = self._cur_from
+        cap = self.cap_usd
+        seconds = self._seconds
+        touched = self.touched
+        bucket: Bucket = {}
+        last_sec: int | None = None
+        venue = instrument = ""
+        long_entry: Entry | None = None
+        short_entry: Entry | None = None
+        most = 0.0
+        for event in events:
+            usd = event.notional_usd
+            if not usd > 0.0:
+                continue
+            if usd > most:
+                most = usd
+            sec = event.exchange_ts_ms // 1000
+            if folded_upto is not None:
+                if sec - folded_upto > future:
+                    sec = folded_upto + 1  # a venue clock far ahead: count it as now
+                elif sec < cur_from:
+                    self.late_dropped += 1  # older than the window: too late to matter
+                    continue
+            if sec != last_sec or event.instrument != instrument or event.venue != venue:
+                if sec != last_sec:
+                    last_sec = sec
+                    found = seconds.get(sec)
+                    if found is None:
+                        found = seconds[sec] = {}
+                    bucket = found
+                venue, instrument = event.venue, event.instrument
+                long_entry = short_entry = None
+            is_long = event.position_side is _LONG
+            entry = long_entry if is_long else short_entry
+            capped = usd if usd < cap else cap
+            if entry is None:
+                side = LONG if is_long else SHORT
+                key = (venue, instrument, side)
+                entry = bucket.get(key)
+                if entry is None:
+                    coin = event.coin
+                    pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
+                    entry = bucket[key] = [capped, usd, 1, 0, side, pair]
+                    if folded_upto is not None and sec <= folded_upto:
+                        # A late print opening a symbol-second already passed: into the
+                        # window now.
+                        self._fold(entry)
+                    if is_long:
+                        long_entry = entry
+                    else:
+                        short_entry = entry
+                    continue
+                if is_long:
+                    long_entry = entry
+                else:
+                    short_entry = entry
+            entry[0] += capped
+            entry[1] += usd
+            entry[2] += 1
+            if entry[3]:
+                # A late print in a second already folded: straight into the window.
+                side = entry[4]
+                pair = entry[5]
+                for v in pair.vs[:3]:
+                    v[side] += capped
+                    v[2 + side] += usd
+                    v[4 + side] += 1
+                    v[8 + side] += usd
+                pair.v[2 + side] += usd
+                touched.add(pair)
+        return most
 
     _future = 60
 

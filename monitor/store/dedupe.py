@@ -112,20 +112,30 @@ class Dedupe:
         if now >= self._next_expiry:
             self._expire(now)
         ids = self._ids
+        add = ids.add
         slots = self._slots
         per_slot = self._slot
-        most = self._max
+        floor = self._floor
+        # Ids that fit before the bound is passed: counted down instead of len() each time.
+        room = self._max - len(ids)
         new: list[E] = []
+        keep = new.append
         refused: list[tuple[E, Verdict]] = []
         last_slot: int | None = None
+        last_ts: int | None = None
+        slot = 0
         held: list[int] = []
         for event in events:
             key = hash(event.event_id) & _KEY_MASK
             if key in ids:
                 refused.append((event, Verdict.DUPLICATE))
                 continue
-            slot = int(event.exchange_ts_ms / 1000.0 // per_slot)
-            if slot < self._floor:  # read each time: an eviction below may raise it
+            ts_ms = event.exchange_ts_ms
+            if ts_ms != last_ts:
+                # A frame's rows often share a timestamp: the slot is worked out once.
+                last_ts = ts_ms
+                slot = int(ts_ms / 1000.0 // per_slot)
+            if slot < floor:
                 refused.append((event, Verdict.TOO_OLD))
                 continue
             if slot != last_slot:
@@ -135,10 +145,13 @@ class Dedupe:
                     heapq.heappush(self._heap, slot)
                 held, last_slot = found, slot
             held.append(key)
-            ids.add(key)
-            new.append(event)
-            if len(ids) > most:
+            add(key)
+            keep(event)
+            room -= 1
+            if room < 0:
                 self._evict_oldest()
+                floor = self._floor  # an eviction raises it
+                room = self._max - len(ids)
                 last_slot = None  # the slot held may be the one evicted
         return new, refused
 

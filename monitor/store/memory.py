@@ -31,7 +31,7 @@ import msgspec
 import orjson
 
 from monitor.clock import Clock, SystemClock
-from monitor.events import Completeness, Liquidation, PositionSide
+from monitor.events import SIDE_NAMES, Completeness, Liquidation, PositionSide
 from monitor.logs import RateLimitedLog
 from monitor.store.aggregate import Group, RowBuilder, cover, window_range
 from monitor.store.base import (
@@ -46,7 +46,7 @@ from monitor.store.base import (
 from monitor.store.config import StoreConfig
 from monitor.store.coverage import DAY_MINUTES, CoverageMinute, CoverageRow, rows_from
 from monitor.store.dedupe import Dedupe, Verdict, arrival_dedupe
-from monitor.store.records import refusal
+from monitor.store.records import INT64_MAX, INT64_MIN, STORABLE_MAX, refusal
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ _decode = msgspec.msgpack.Decoder().decode
 # A dict lookup, where calling the enum costs about 0.6 µs.
 _SIDES = {side.value: side for side in PositionSide}
 _COMPLETENESS = {level.value: level for level in Completeness}
+_LONG = PositionSide.LONG
 
 
 def _pack(e: Liquidation) -> bytes:
@@ -96,40 +97,29 @@ class _Bucket:
         self.top: list[tuple[float, str, bytes]] = []
         self.expires_at = 0.0
 
-    def add(self, group: Group, event: Liquidation, mask: int, packed: bytes | None
-            ) -> bytes | None:
-        """Count ``event``; ``packed`` is its packed form if already made (the minute's and
-        the hour's bucket share it), and what is returned is, if this bucket made it."""
-        usd = event.notional_usd
-        cell = self.cells.get(group)
-        if cell is None:
-            if packed is None:
-                packed = _pack(event)
-            self.cells[group] = _Cell(usd, event.qty_base, mask, packed)
-        else:
-            cell.usd += usd
-            cell.count += 1
-            cell.qty += event.qty_base
-            cell.mask |= mask
-            if usd > cell.largest_usd:
-                if packed is None:
-                    packed = _pack(event)
-                cell.largest_usd = usd
-                cell.largest = packed
-        top = self.top
-        if len(top) < LARGEST_KEEP:
-            if packed is None:
-                packed = _pack(event)
-            heapq.heappush(top, (usd, event.event_id, packed))
-        else:
-            # (usd, id) > the smallest kept, without building the tuple for the many
-            # events that do not make the top.
-            low = top[0]
-            if usd > low[0] or (usd == low[0] and event.event_id > low[1]):
-                if packed is None:
-                    packed = _pack(event)
-                heapq.heapreplace(top, (usd, event.event_id, packed))
+
+def _low(top: list[tuple[float, str, bytes]]) -> float:
+    """The USD below which no event enters ``top``: its smallest once full, else -1."""
+    return top[0][0] if len(top) >= LARGEST_KEEP else -1.0
+
+
+def _keep(top: list[tuple[float, str, bytes]], event: Liquidation, packed: bytes | None
+          ) -> bytes | None:
+    """Keep ``event`` among a bucket's LARGEST_KEEP largest if it ranks there (by USD, ties
+    by id); ``packed`` is its packed form if already made, and what is returned is it, made
+    here if it was needed."""
+    usd = event.notional_usd
+    if len(top) < LARGEST_KEEP:
+        if packed is None:
+            packed = _pack(event)
+        heapq.heappush(top, (usd, event.event_id, packed))
         return packed
+    low = top[0]
+    if usd > low[0] or (usd == low[0] and event.event_id > low[1]):
+        if packed is None:
+            packed = _pack(event)
+        heapq.heapreplace(top, (usd, event.event_id, packed))
+    return packed
 
 
 class _Day:
@@ -189,36 +179,123 @@ class MemoryStore:
         self._sweep(now)
         admit = self._dedupe.admit if self._dedupe is not None else None
         expires_at = now + self._retention_seconds
-        groups = self._groups
         new = 0
-        # A batch's events mostly share a minute: its two buckets are looked up once.
+        # One loop counts an event in its minute's and its hour's bucket (a call for each
+        # cost more than the counting). A batch's events mostly share a minute, and a
+        # frame's rows a venue and coin: the two buckets are looked up once a minute, and
+        # the two cells of each side once for a run of rows of one venue, coin and minute.
         last_minute: int | None = None
+        venue = coin = ""
         in_minute = in_hour = _Bucket()
+        minute_top = hour_top = in_minute.top
+        minute_low = hour_low = -1.0
+        long_cells: tuple[_Cell, _Cell] | None = None
+        short_cells: tuple[_Cell, _Cell] | None = None
+        completeness: Completeness | None = None
+        mask = 0
         for event in events:
-            reason = refusal(event)
-            if reason is not None:
-                # One NaN or inf would poison every sum it joins; the Redis store refuses
-                # the same events.
-                self._observer.rejected(reason, 1)
-                self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
-                                      reason, event)
-                continue
+            usd = event.notional_usd
+            qty = event.qty_base
+            ts_ms = event.exchange_ts_ms
+            # refusal()'s tests, inline: it is called (for the reason) only when one fails.
+            if not (0.0 < usd < STORABLE_MAX and 0.0 <= qty < STORABLE_MAX
+                    and 0.0 <= event.price < STORABLE_MAX and INT64_MIN <= ts_ms <= INT64_MAX
+                    and -STORABLE_MAX < event.received_at < STORABLE_MAX):
+                reason = refusal(event)
+                if reason is not None:
+                    # One NaN or inf would poison every sum it joins; the Redis store
+                    # refuses the same events.
+                    self._observer.rejected(reason, 1)
+                    self._limited.warning("refused:" + reason,
+                                          "not storing an event (%s): %r", reason, event)
+                    continue
             if admit is not None and admit(event.event_id, now, now) is not Verdict.NEW:
                 continue
             new += 1
-            key = (event.venue, event.coin, event.position_side.value)
-            # One tuple per group, shared by every bucket's cell of it.
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = key
-            mask = COMPLETENESS_BITS[event.completeness]
-            minute = event.exchange_ts_ms // 60_000
-            if minute != last_minute:
-                last_minute = minute
-                in_minute = self._bucket(self._minutes, minute, now, expires_at)
-                in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
-            in_hour.add(group, event, mask, in_minute.add(group, event, mask, None))
+            if event.completeness is not completeness:
+                # Enum members hash through a Python-level lookup: once per run, not per row.
+                completeness = event.completeness
+                mask = COMPLETENESS_BITS[completeness]
+            minute = ts_ms // 60_000
+            if minute != last_minute or event.coin != coin or event.venue != venue:
+                if minute != last_minute:
+                    last_minute = minute
+                    in_minute = self._bucket(self._minutes, minute, now, expires_at)
+                    in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
+                    minute_top, hour_top = in_minute.top, in_hour.top
+                    minute_low, hour_low = _low(minute_top), _low(hour_top)
+                venue, coin = event.venue, event.coin
+                long_cells = short_cells = None
+            packed: bytes | None = None
+            is_long = event.position_side is _LONG
+            cells = long_cells if is_long else short_cells
+            if cells is None:
+                # The run's first row of this side: its cells are found or made (and the
+                # row counted in them).
+                cells, packed = self._cells(in_minute, in_hour, event, is_long, mask)
+                if is_long:
+                    long_cells = cells
+                else:
+                    short_cells = cells
+            else:
+                # Unrolled over the two cells: this is the per-row path.
+                cell, hour_cell = cells
+                cell.usd += usd
+                cell.count += 1
+                cell.qty += qty
+                cell.mask |= mask
+                if usd > cell.largest_usd:
+                    packed = cell.largest = _pack(event)
+                    cell.largest_usd = usd
+                hour_cell.usd += usd
+                hour_cell.count += 1
+                hour_cell.qty += qty
+                hour_cell.mask |= mask
+                if usd > hour_cell.largest_usd:
+                    if packed is None:
+                        packed = _pack(event)
+                    hour_cell.largest_usd = usd
+                    hour_cell.largest = packed
+            # A bucket keeps its LARGEST_KEEP largest by (usd, id): ``*_low`` is the smallest
+            # kept once the heap is full (-1 until then), so most rows take one comparison.
+            if usd >= minute_low:
+                packed = _keep(minute_top, event, packed)
+                minute_low = _low(minute_top)
+            if usd >= hour_low:
+                _keep(hour_top, event, packed)
+                hour_low = _low(hour_top)
         return new
+
+    def _cells(self, in_minute: _Bucket, in_hour: _Bucket, event: Liquidation, is_long: bool,
+               mask: int) -> tuple[tuple[_Cell, _Cell], bytes | None]:
+        """The minute's and the hour's cell of ``event``'s group with ``event`` counted, made
+        if missing; and the packed event if it was packed."""
+        key = (event.venue, event.coin, SIDE_NAMES[0 if is_long else 1])
+        # One tuple per group, shared by every bucket's cell of it.
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = key
+        usd = event.notional_usd
+        packed: bytes | None = None
+        found: list[_Cell] = []
+        for bucket in (in_minute, in_hour):
+            cell = bucket.cells.get(group)
+            if cell is None:
+                if packed is None:
+                    packed = _pack(event)
+                cell = bucket.cells[group] = _Cell(usd, event.qty_base, mask, packed)
+            else:
+                cell.usd += usd
+                cell.count += 1
+                cell.qty += event.qty_base
+                cell.mask |= mask
+                if usd > cell.largest_usd:
+                    if packed is None:
+                        packed = _pack(event)
+                    cell.largest_usd = usd
+                    cell.largest = packed
+            found.append(cell)
+        return (found[0], found[1]), packed
 
     @staticmethod
     def _bucket(buckets: dict[int, _Bucket], index: int, now: float, expires_at: float

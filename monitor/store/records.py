@@ -27,7 +27,7 @@ RECORD_FIELDS = (
 
 # A billion of these still sum to a finite float (about 1e27, far below 1.8e308).
 STORABLE_MAX = 1e18
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Reasons, as the label of liqmon_store_rejected_events_total.
 REFUSED_VALUE = "value"
 REFUSED_TIMESTAMP = "timestamp"
@@ -41,7 +41,7 @@ def refusal(e: Liquidation) -> str | None:
     if not (0.0 < e.notional_usd < STORABLE_MAX and 0.0 <= e.qty_base < STORABLE_MAX
             and 0.0 <= e.price < STORABLE_MAX):
         return REFUSED_VALUE
-    if not (_INT64_MIN <= e.exchange_ts_ms <= _INT64_MAX
+    if not (INT64_MIN <= e.exchange_ts_ms <= INT64_MAX
             and -STORABLE_MAX < e.received_at < STORABLE_MAX):
         return REFUSED_TIMESTAMP
     return None

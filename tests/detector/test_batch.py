@@ -41,3 +41,45 @@ def test_a_night_fed_in_frames_gives_the_same_alerts_and_states_as_one_by_one() 
     assert got.whales == expected.whales
     assert got.cascades == expected.cascades
     assert batched.states() == one.states()
+
+
+def test_windows_take_a_frame_as_they_take_its_rows_one_by_one() -> None:
+    # Runs of one instrument and second, both sides, a change of instrument mid-frame,
+    # late rows (into a second already folded, and older than the window), a venue clock
+    # far ahead, and a row with no positive USD.
+    from monitor.detector.windows import LONG, SHORT, Windows
+    from monitor.events import Completeness, PositionSide
+
+    def row(i: int, instrument: str, sec: int, usd: float) -> Liquidation:
+        side = PositionSide.LONG if i % 3 else PositionSide.SHORT
+        return Liquidation("bybit", instrument, instrument[:3], side, 1.0, 1.0, usd,
+                           sec * 1000 + i, 0.0, Completeness.FULL, f"r{i}")
+
+    frames: list[list[Liquidation]] = []
+    for n in range(60):
+        sec = 1_000 + n // 2
+        rows = [row(i, "BTCUSDT" if i < 12 else "ETHUSDT", sec, 1_000.0 * (i + 1) + n)
+                for i in range(20)]
+        rows.append(row(20, "BTCUSDT", sec - 3, 3e6))  # late: into a folded second
+        rows.append(row(21, "ETHUSDT", sec - 400, 5.0))  # older than the window
+        rows.append(row(22, "BTCUSDT", sec + 500, 7.0))  # far ahead
+        rows.append(row(23, "BTCUSDT", sec, 0.0))  # no USD
+        frames.append(rows)
+    one, batched = Windows(60, 2e6), Windows(60, 2e6)
+    for n, rows in enumerate(frames):
+        if n % 4 == 3:
+            one.advance(1_000 + n // 2)
+            batched.advance(1_000 + n // 2)
+        for event in rows:
+            if event.notional_usd > 0.0:
+                one.add(event.venue, event.instrument, event.coin,
+                        LONG if event.position_side is PositionSide.LONG else SHORT,
+                        event.notional_usd, event.exchange_ts_ms // 1000)
+        assert batched.add_liquidations(rows) == max(e.notional_usd for e in rows)
+    assert batched.late_dropped == one.late_dropped > 0
+    assert {s: {k: e[:5] for k, e in b.items()} for s, b in batched._seconds.items()} == {
+        s: {k: e[:5] for k, e in b.items()} for s, b in one._seconds.items()}
+    for mine, theirs in zip([*batched.all_scopes(), *batched.pairs.values()],
+                            [*one.all_scopes(), *one.pairs.values()], strict=True):
+        assert (mine.scope, mine.name, mine.v) == (theirs.scope, theirs.name, theirs.v)
+    assert {a.name for a in batched.touched} == {a.name for a in one.touched}

@@ -1,0 +1,76 @@
+"""The memory store's batch path: a batch counts what its events would one at a time.
+
+``MemoryStore.add`` looks each side's cells up once for a run of rows of one venue, coin
+and minute and keeps each bucket's smallest largest in a local; these compare its state
+after frames of such runs with the state after the same events added one by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.clock import VirtualClock
+from monitor.events import Completeness, Liquidation, PositionSide
+from monitor.store.memory import MemoryStore, _unpack
+
+T0_MS = 1_769_904_000_000  # 2026-02-01T00:00:00Z
+
+
+def frames() -> list[list[Liquidation]]:
+    out = []
+    for n in range(120):
+        venue = ("bybit", "okx")[n % 2]
+        coin = ("BTC", "ETH", "DOGE")[n % 3]
+        # Three frames a minute, some across an hour's end; rows of both sides, a change of
+        # coin and one of minute mid-frame, and values that tie.
+        ts = T0_MS - 30 * 60_000 + 20_000 * n
+        rows = []
+        for i in range(20):
+            if i == 14:
+                coin = "SOL"
+            if i == 17:
+                ts += 60_000
+            usd = 1_000.0 * ((i * 7 + n) % 13 + 1)
+            rows.append(Liquidation(
+                venue, coin + "USDT", coin,
+                PositionSide.LONG if (i + n) % 3 else PositionSide.SHORT, 10.0, usd / 10.0,
+                usd, ts + i, ts / 1000.0 + 0.5,
+                Completeness.THROTTLED if i == 5 else Completeness.FULL, f"{venue}:{n}:{i}"))
+        out.append(rows)
+    return out
+
+
+def state(store: MemoryStore) -> list[Any]:
+    out: list[Any] = []
+    for buckets in (store._minutes, store._hours):
+        for index in sorted(buckets):
+            bucket = buckets[index]
+            out.append((index, sorted(
+                (group, c.usd, c.count, c.qty, c.largest_usd, c.mask, _unpack(c.largest))
+                for group, c in bucket.cells.items())))
+            out.append(sorted((usd, event_id) for usd, event_id, _ in bucket.top))
+    return out
+
+
+async def test_a_batch_of_frames_counts_what_its_events_would_one_by_one() -> None:
+    batched = MemoryStore(clock=VirtualClock(0.0), own_dedupe=False)
+    one = MemoryStore(clock=VirtualClock(0.0), own_dedupe=False)
+    events = [event for rows in frames() for event in rows]
+    for start in range(0, len(events), 256):
+        assert await batched.add(events[start:start + 256]) == len(events[start:start + 256])
+    for event in events:
+        await one.add([event])
+    assert state(batched) == state(one)
+    # And each bucket's largest are the 50 largest of its events by (usd, id), ties
+    # included (the hour's are full of equal values).
+    for buckets, size in ((batched._minutes, 60_000), (batched._hours, 3_600_000)):
+        for index, bucket in buckets.items():
+            mine = [e for e in events if e.exchange_ts_ms // size == index]
+            expected = sorted(((e.notional_usd, e.event_id) for e in mine), reverse=True)[:50]
+            assert sorted(((usd, i) for usd, i, _ in bucket.top), reverse=True) == expected
+    assert all(type(group[2]) is str for bucket in batched._minutes.values()
+               for group in bucket.cells)
+    assert await batched.totals(180, ("venue", "coin", "position_side"), T0_MS + 3_600_000) \
+        == await one.totals(180, ("venue", "coin", "position_side"), T0_MS + 3_600_000)
+    assert await batched.largest(180, 50, T0_MS + 3_600_000) \
+        == await one.largest(180, 50, T0_MS + 3_600_000)
