@@ -6,6 +6,10 @@
     python3.11 -m venv .venv-bench-transport
     .venv-bench-transport/bin/pip install . picows uvloop
     .venv-bench-transport/bin/python benchmarks/transport.py
+    # the reader's own work per frame, in process, without a socket:
+    .venv/bin/python benchmarks/transport.py --in-process 60000 --repeat 5
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python \
+        benchmarks/transport.py --in-process 40000 --repeat 1 --only read   # and 20000
 
 One server (this process) pushes the same traffic to one client at a time (a child
 process): real-shaped Bybit ticker deltas (the three shapes of benchmarks/e2e.py's price
@@ -30,6 +34,11 @@ The differences between rows are what each layer costs: ``raw`` is the floor of 
 machine's wake-ups, ``websockets − raw`` the library's framing, ``reader − websockets``
 liqmon's own per-frame work. Rows are interleaved per repeat; the median is printed, with
 the voluntary context switches per frame (how often the client slept and was woken).
+
+``--in-process FRAMES`` runs ``ConnectionRunner._read`` itself over a connection whose
+frames are all buffered (``recv`` never suspends), with the same book, observer and sink,
+and the dialect's parse alone on the same frames: the difference is the supervisor's own
+work per frame, free of the wake-ups that dominate the rows above.
 """
 
 from __future__ import annotations
@@ -323,10 +332,11 @@ class Buffered:
         pass
 
 
-def in_process(frames: int, repeat: int) -> None:
+def in_process(frames: int, repeat: int, only: str | None) -> None:
     """Thread CPU per frame of ``ConnectionRunner._read`` over buffered frames (the reader
     with parse, the observer and the sink), and of the dialect's parse alone on the same
-    frames; best of ``repeat``. Their difference is the supervisor's own work per frame."""
+    frames; best of ``repeat``. Their difference is the supervisor's own work per frame.
+    ``only`` runs one of the two, for instruction counts (see ``main``'s help)."""
     from prometheus_client import CollectorRegistry
 
     from monitor.clock import SystemClock
@@ -372,15 +382,17 @@ def in_process(frames: int, repeat: int) -> None:
 
     reads, parses = [], []
     for _ in range(repeat):
-        reads.append(asyncio.run(read()) / frames * 1e6)
-        parses.append(parse() / frames * 1e6)
+        if only != "parse":
+            reads.append(asyncio.run(read()) / frames * 1e6)
+        if only != "read":
+            parses.append(parse() / frames * 1e6)
     print(f"in process, {frames:,} buffered Bybit ticker frames, best of {repeat} "
           "(thread CPU, µs per frame):")
-    print(f"  ConnectionRunner._read {min(reads):.2f} "
-          f"({' / '.join(f'{v:.2f}' for v in reads)})")
-    print(f"  session.parse alone    {min(parses):.2f} "
-          f"({' / '.join(f'{v:.2f}' for v in parses)})")
-    print(f"  the reader's own work  {min(reads) - min(parses):.2f}")
+    for name, runs in (("ConnectionRunner._read", reads), ("session.parse alone", parses)):
+        if runs:
+            print(f"  {name:<22} {min(runs):.2f} ({' / '.join(f'{v:.2f}' for v in runs)})")
+    if reads and parses:
+        print(f"  the reader's own work  {min(reads) - min(parses):.2f}")
 
 
 # -- the driver --------------------------------------------------------------------------
@@ -432,6 +444,10 @@ def main() -> int:
     parser.add_argument("--in-process", type=int, default=0, metavar="FRAMES",
                         help="instead: the reader's own work per frame, in process, over "
                              "FRAMES buffered frames (no socket)")
+    parser.add_argument("--only", choices=("read", "parse"), default=None,
+                        help="with --in-process: run only one of the two (instruction counts: "
+                             "callgrind at 40,000 and 20,000 frames, --repeat 1, the "
+                             "difference divided by 20,000)")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -440,7 +456,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_process:
-        in_process(args.in_process, args.repeat)
+        in_process(args.in_process, args.repeat, args.only)
         return 0
     if args.client:
         run_client(args)
