@@ -276,8 +276,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     p for p in (str(ROOT / "benchmarks" / "task_cpu"), env.get("PYTHONPATH"))
                     if p)
                 env["LIQMON_BENCH_TASK_CPU"] = str(Path(tmp) / "task-cpu.txt")
+            # The prototype picows client (benchmarks/picows_transport.py) runs the same
+            # command line with the supervisor's websocket client replaced.
+            command = (["-m", "monitor"] if args.daemon_transport == "websockets" else
+                       [str(ROOT / "benchmarks" / "picows_transport.py")])
+            if args.uvloop:
+                command = [str(ROOT / "benchmarks" / "picows_transport.py"), "--uvloop"]
+                if args.daemon_transport == "websockets":
+                    command.append("--websockets")
             daemon = await asyncio.create_subprocess_exec(
-                sys.executable, *profile, "-m", "monitor", "run", env=env, cwd=ROOT,
+                sys.executable, *profile, *command, "run", env=env, cwd=ROOT,
                 stdin=subprocess.DEVNULL)
             try:
                 return await measure(args, server, daemon, metrics_port, bybit_symbols,
@@ -352,13 +360,21 @@ def main() -> int:
     parser.add_argument("--task-cpu", action="store_true",
                         help="print the daemon's thread CPU by event-loop task at its exit "
                              "(benchmarks/task_cpu/sitecustomize.py)")
+    parser.add_argument("--daemon-transport", choices=("websockets", "picows"),
+                        default="websockets",
+                        help="picows: the daemon with the prototype client of "
+                             "benchmarks/picows_transport.py (run this script from a venv "
+                             "with picows; see that file)")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="the daemon on uvloop's event loop (a venv with uvloop)")
     args = parser.parse_args()
     if args.rate is None:
         args.rate = 1000.0 if args.mode == "prices" else 20_000.0
     r = asyncio.run(run(args))
     wall, cpu = r["wall"], r["cpu"]
     print(f"e2e {args.mode}: offered {args.rate:,.0f} {r['unit']}/s for {wall:.1f}s "
-          f"({os.cpu_count()} CPUs)")
+          f"({os.cpu_count()} CPUs); daemon client {args.daemon_transport}"
+          f"{', uvloop' if args.uvloop else ''}")
     print(f"  daemon: {r['frames'] / wall:,.0f} frames/s, {r['liquidations'] / wall:,.0f} "
           f"liquidations/s counted; CPU {cpu:.2f}s = {100 * cpu / wall:.1f}% of a core; "
           f"RSS {r['rss_mb']:.0f} MB")

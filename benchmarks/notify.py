@@ -31,6 +31,12 @@ PUBLISH to the daemon's socket (``send``, stamped by wrapping paho's socket writ
 process): before it is the daemon's own work, after it the broker and the subscriber, two
 other processes that must be scheduled on the same cores.
 
+``--nice N``: the load generators (simulator, subscriber, mosquitto) run at niceness N
+(``os.nice`` in the two children, ``setpriority`` on the broker), so that on a machine
+with fewer cores than busy processes the daemon is scheduled first: what a deployment
+whose daemon does not share its core with a load generator sees. The default, 0, is every
+process at the same priority, as before. The daemon keeps the niceness it was started with.
+
 ``--slow-callbacks MS``: time every callback the daemon's event loop runs (asyncio's
 ``Handle._run``, wrapped in this process) and list those that held the loop longer than MS,
 by what they ran (task name and coroutine, or the callback), with the wall time and the
@@ -96,6 +102,7 @@ def scenario_events(rate: float, seconds: float, triggers: float, venues: list[s
 def run_simulator(conn: Connection, args: dict[str, Any]) -> None:
     from monitor.simulator import Scenario, Simulator
 
+    os.nice(args["nice"])
     venues = args["venues"]
 
     def events() -> Iterator[Any]:
@@ -115,10 +122,11 @@ def run_simulator(conn: Connection, args: dict[str, Any]) -> None:
     asyncio.run(main())
 
 
-def run_subscriber(conn: Connection, port: int, topic: str) -> None:
+def run_subscriber(conn: Connection, port: int, topic: str, nice: int) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    os.nice(nice)
     arrivals: list[tuple[float, bytes]] = []
 
     def on_message(client: Any, userdata: Any, message: Any) -> None:
@@ -282,6 +290,9 @@ def main() -> int:
     parser.add_argument("--venues", default="bybit,okx,hyperliquid")
     parser.add_argument("--nodelay", action="store_true",
                         help="mosquitto's set_tcp_nodelay (no Nagle delay towards subscribers)")
+    parser.add_argument("--nice", type=int, default=0, metavar="N",
+                        help="run the load generators (simulator, subscriber, mosquitto) at "
+                             "niceness N (e.g. 10): the daemon first on the shared cores")
     parser.add_argument("--slow-callbacks", type=float, default=0.0, metavar="MS",
                         help="list the event-loop callbacks that ran longer than MS")
     args = parser.parse_args()
@@ -296,13 +307,16 @@ def main() -> int:
         broker = Mosquitto(Path(tmp) / "mosquitto", persistence=False,
                            extra=("set_tcp_nodelay true",) if args.nodelay else ())
         broker.start()
+        if args.nice and broker.process is not None:
+            os.setpriority(os.PRIO_PROCESS, broker.process.pid, args.nice)
         sub_conn, sub_child = ctx.Pipe()
         sim_conn, sim_child = ctx.Pipe()
         subscriber = ctx.Process(target=run_subscriber,
-                                 args=(sub_child, broker.port, "liqmon/v1/alerts/whale/#"))
+                                 args=(sub_child, broker.port, "liqmon/v1/alerts/whale/#",
+                                       args.nice))
         simulator = ctx.Process(target=run_simulator, args=(sim_child, {
             "rate": args.rate, "seconds": args.seconds, "triggers": args.triggers,
-            "venues": venues}))
+            "venues": venues, "nice": args.nice}))
         try:
             subscriber.start()
             assert sub_conn.recv() == "ready"
@@ -339,7 +353,7 @@ def main() -> int:
                 from_socket.append((at - written) * 1000)
     print(f"notify latency benchmark: {args.rate:,.0f} events/s background on "
           f"{', '.join(venues)} for {args.seconds:g}s, {args.triggers:g} whale alerts/s; "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs; load generators at niceness {args.nice}")
     print(f"  load: simulator sent {daemon['sent']:,} liquidations, ingest counted "
           f"{daemon['counted']:,} ({daemon['rate']:,.0f}/s while busy); daemon CPU "
           f"{cpu:.1f}s")

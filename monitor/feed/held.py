@@ -29,27 +29,29 @@ class HeldFrames:
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
         self.cap = cap
         self._by_instrument: dict[str, list[HeldFrame]] = {}
-        self._count = 0
+        # Frames waiting; a plain attribute, read by the reader after every frame (a
+        # ``__len__`` would be a Python call each time).
+        self.count = 0
         self._book_version = -1
         self._next_deadline = math.inf
 
     def __len__(self) -> int:
-        return self._count
+        return self.count
 
     def add(self, frame: HeldFrame, book_version: int) -> bool:
         """Hold ``frame``; False when the cap is reached (the caller gives it up)."""
-        if self._count >= self.cap:
+        if self.count >= self.cap:
             return False
-        if not self._count:
+        if not self.count:
             self._book_version = book_version
         self._by_instrument.setdefault(frame.instrument, []).append(frame)
-        self._count += 1
+        self.count += 1
         self._next_deadline = min(self._next_deadline, frame.deadline)
         return True
 
     def due(self, book_version: int, now: float) -> bool:
         """Whether :meth:`release` has work: a refresh landed or a deadline passed."""
-        return bool(self._count) and (book_version != self._book_version
+        return bool(self.count) and (book_version != self._book_version
                                       or now >= self._next_deadline)
 
     def release(self, known: set[str] | None, now: float) -> Iterator[tuple[HeldFrame, bool]]:
@@ -67,7 +69,7 @@ class HeldFrames:
                 else:
                     keep.setdefault(instrument, []).append(frame)
         self._by_instrument = keep
-        self._count = sum(len(f) for f in keep.values())
+        self.count = sum(len(f) for f in keep.values())
         self._next_deadline = min((f.deadline for fs in keep.values() for f in fs),
                                   default=math.inf)
         return iter(out)

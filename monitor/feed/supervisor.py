@@ -4,8 +4,9 @@ Venue differences come from the dialect as data (URLs, subscribe frames, ping te
 interval, lifetime, sharding); nothing here asks which venue it serves. Each
 :class:`ConnectionRunner` owns one websocket: connect, subscribe and wait for every
 acknowledgement, read, heartbeat, watch for silence, rotate before the venue's lifetime
-limit, and reconnect with backoff. The reader never awaits anything slow: events go to the
-ingest sink, which never blocks.
+limit, and reconnect with backoff. What each frame becomes (events to the ingest sink,
+which never blocks; replies, refused topics, invalid and held frames) is
+:class:`monitor.feed.frames.FrameHandler`'s.
 
 The reader works in bounded slices. websockets hands over a frame that is already buffered
 without suspending, and one socket read can buffer hundreds of frames during a burst, so
@@ -27,27 +28,16 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from monitor.backoff import Backoff
 from monitor.clock import Clock
-from monitor.errors import FeedError, FrameError, SubscriptionRejected, UnknownInstrument
-from monitor.events import Liquidation, MarkPrice
-from monitor.feed.held import HeldFrame, HeldFrames
+from monitor.errors import FeedError, SubscriptionRejected
+from monitor.feed.frames import FrameHandler
 from monitor.feed.lifetimes import Lifetimes
-from monitor.feed.ports import Event, EventSink, FeedObserver, FrameTap, InstrumentSource
+from monitor.feed.ports import EventSink, FeedObserver, FrameTap, InstrumentSource
 from monitor.feed.topics import LiveTopics
 from monitor.logs import RateLimitedLog
-from monitor.venues.dialect import (
-    Ack,
-    ConnectionPlan,
-    Dialect,
-    DialectSession,
-    Invalid,
-    Rejection,
-    Reply,
-    Unrecognised,
-)
+from monitor.venues.dialect import ConnectionPlan, Dialect, DialectSession
 
 log = logging.getLogger(__name__)
 
-FRAME_LOG_CHARS = 300
 # Protocol pings prove the socket lives; the silence watchdog proves data flows.
 PROTOCOL_PING_SECONDS = 20.0
 # Frames parsed between two yields to the event loop. A 20-row liquidation frame costs about
@@ -89,22 +79,26 @@ class ConnectionRunner:
         self.venue = dialect.venue
         self.plan = plan
         self._new_session = session_factory
-        self._sink = sink
         self._observer = observer
         self._clock = clock
         self._timing = timing
         self._on_state = on_state
-        self._instruments = instruments
-        self._tap = tap
         self._warn = warn or RateLimitedLog(log)
         self._backoff = Backoff(timing.backoff_initial_seconds, timing.backoff_max_seconds)
         self.subscribed = False
         self.connects = 0
-        self._held = HeldFrames()
         self._lifetimes = Lifetimes(timing.healthy_after_seconds, timing.backoff_initial_seconds)
-        self.last_data_at: float | None = None  # monotonic
         self._topics = LiveTopics(dialect, plan.name, set() if refused is None else refused)
+        self._frames = FrameHandler(
+            dialect, plan.name, self._topics, sink, observer, clock, self._warn,
+            hold_seconds=timing.unknown_instrument_hold_seconds, instruments=instruments,
+            tap=tap)
         self._live: ClientConnection | None = None  # the subscribed connection, if any
+
+    @property
+    def last_data_at(self) -> float | None:
+        """Monotonic time of the last frame carrying data; None before the first."""
+        return self._frames.last_data_at
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -165,6 +159,7 @@ class ConnectionRunner:
                 proxy=None,
             )
         self.connects += 1
+        self._frames.tap_label = f"{self.plan.name}#{self.connects}"
         session = self._new_session()
         try:
             await self._subscribe(ws, session)
@@ -223,12 +218,13 @@ class ConnectionRunner:
     ) -> int:
         """Handle frames until ``need`` acks arrived, or for ``seconds`` when need is None."""
         acks = 0
+        handle = self._frames.handle
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
         # that arrives as the inner recv completes, leaving a cancelled runner reading forever.
         try:
             async with asyncio.timeout(seconds):
                 while need is None or acks < need:
-                    acks += await self._handle(ws, session, await ws.recv())
+                    acks += await handle(ws, session, await ws.recv())
         except TimeoutError:
             if need is not None:
                 raise
@@ -254,22 +250,24 @@ class ConnectionRunner:
             # recv awaited directly, not ``async for``: the library's iterator is an async
             # generator around the same recv, one more frame per message; a normal close
             # (ConnectionClosedOK, which ends that iterator) is a ConnectionClosed below.
-            recv = ws.recv
-            monotonic = self._clock.monotonic
+            # Per frame, everything below runs once: bound once here.
+            frames = self._frames
+            recv, take, finish, held = ws.recv, frames.take, frames.finish, frames.held
+            monotonic, wall = self._clock.monotonic, self._clock.wall
             while True:
                 message = await recv()
                 last_frame[0] = now = monotonic()
                 # The common frame (events, acks) is handled without a coroutine; one that
                 # needs the connection or a wait goes on to the async path.
-                taken = self._take(session, message, now)
+                taken = take(session, message, now, wall())
                 if not isinstance(taken, int):
-                    await self._finish(ws, taken)
+                    await finish(ws, taken)
                 in_slice += 1
                 if in_slice >= FRAMES_PER_SLICE:
                     in_slice = 0
                     await asyncio.sleep(0)
-                if self._held:
-                    await self._retry_held(session)
+                if held.count:
+                    await frames.retry_held(session)
                 if rotate_at is not None and rotation is None and last_frame[0] >= rotate_at:
                     rotation = asyncio.create_task(self._open(), name=f"{self.plan.name}-rotate")
                 if rotation is not None and rotation.done():
@@ -318,153 +316,10 @@ class ConnectionRunner:
             if frame is not None:
                 await ws.send(frame)
 
-    # -- frames ---------------------------------------------------------------------------
-    async def _handle(
-        self, ws: ClientConnection, session: DialectSession, message: str | bytes
-    ) -> int:
-        """Parse one frame and dispatch its items; return how many acks it carried."""
-        taken = self._take(session, message, self._clock.monotonic())
-        return taken if isinstance(taken, int) else await self._finish(ws, taken)
-
-    def _take(
-        self, session: DialectSession, message: str | bytes, now: float
-    ) -> int | _Pending:
-        """Parse one frame and hand its events on; return its acks, or what is left to do
-        that needs the connection (replies, rejections, notices) or a wait (a frame held
-        for an instrument refresh). ``now`` is the monotonic time it was read."""
-        received_at = self._clock.wall()
-        self._observer.frame(self.venue, received_at)
-        try:
-            text = message if isinstance(message, str) else self.dialect.decode_binary(message)
-        except FrameError as exc:
-            self._invalid(exc, repr(message[:FRAME_LOG_CHARS]))
-            return 0
-        if self._tap is not None:
-            self._tap.frame(self.venue, received_at, text, f"{self.plan.name}#{self.connects}")
-        try:
-            items = session.parse(text, received_at)
-        except UnknownInstrument as exc:
-            return _Pending(text, received_at, (), exc)
-        except FrameError as exc:
-            self._invalid(exc, text)
-            return 0
-        acks = 0
-        events: list[Event] = []
-        for item in items:
-            if isinstance(item, Liquidation | MarkPrice):
-                events.append(item)
-            elif isinstance(item, Ack):
-                acks += 1
-            else:
-                return _Pending(text, received_at, items, None)
-        if events:
-            self.last_data_at = now
-            self._observer.data(self.venue, events[-1].received_at)
-            self._sink.put(self.venue, events)
-        return acks
-
-    async def _finish(self, ws: ClientConnection, pending: _Pending) -> int:
-        if pending.unknown is not None:
-            await self._hold(pending.text, pending.received_at, pending.unknown)
-            return 0
-        return await self._dispatch(ws, pending.items, pending.text)
-
-    async def _dispatch(self, ws: ClientConnection, items: Sequence[object], text: str) -> int:
-        acks = 0
-        events: list[Event] = []
-        for item in items:
-            if isinstance(item, Liquidation | MarkPrice):
-                events.append(item)
-            elif isinstance(item, Ack):
-                acks += 1
-            elif isinstance(item, Reply):
-                await ws.send(item.text)
-            elif isinstance(item, Rejection):
-                if item.topic is None:
-                    raise SubscriptionRejected(self.venue, item.message)
-                acks += 1  # the refusal answers the request
-                await self._refused(ws, item)
-            elif isinstance(item, Invalid):
-                self._invalid(FrameError(item.reason, item.detail), text)
-            elif isinstance(item, Unrecognised):
-                self._invalid(FrameError("unrecognised", item.reason), text)
-        if events:
-            self.last_data_at = self._clock.monotonic()
-            self._observer.data(self.venue, events[-1].received_at)
-            self._sink.put(self.venue, events)
-        return acks
-
-    async def _refused(self, ws: ClientConnection, rejection: Rejection) -> None:
-        """One topic refused: drop it (until the next instrument refresh), keep the rest."""
-        self._observer.topic_refused(self.venue)
-        self._warn.warning(f"{self.venue}-refused-{rejection.topic}",
-                           "%s %s: topic %s refused (%s); dropped until the next instrument "
-                           "refresh", self.venue, self.plan.name, rejection.topic,
-                           rejection.message)
-        for request in self._topics.refuse(rejection):
-            await ws.send(request.text)
-        if not self._topics.held:
-            # Every topic refused: that is a refusal of the connection, with backoff.
-            raise SubscriptionRejected(self.venue, rejection.message)
-
-    def _invalid(self, exc: FrameError, text: str) -> None:
-        self._observer.frame_invalid(self.venue, exc.reason)
-        self._warn.warning(f"{self.venue}-invalid-{exc.reason}", "%s: invalid frame (%s): %.300s",
-                           self.venue, exc, text)
-
-    async def _hold(self, text: str, received_at: float, exc: UnknownInstrument) -> None:
-        """A frame that cannot be valued yet waits for an instrument refresh, briefly."""
-        hold = self._timing.unknown_instrument_hold_seconds
-        if self._instruments is None or hold <= 0:
-            self._invalid(exc, text)
-            return
-        frame = HeldFrame(exc.instrument, text, received_at, self._clock.monotonic() + hold)
-        if not self._held.add(frame, self._instruments.book.version):
-            self._invalid(FrameError("held_overflow", f"{self._held.cap} frames already wait "
-                                     "for instruments"), text)
-            return
-        await self._instruments.refresh_soon()
-
-    async def _retry_held(self, session: DialectSession) -> None:
-        """Each held frame once: when a refresh landed (retried if it brought the frame's
-        instrument), or given up at its deadline."""
-        if self._instruments is None:
-            return
-        book = self._instruments.book
-        now = self._clock.monotonic()
-        if not self._held.due(book.version, now):
-            return
-        refreshed = book.version != self._held.book_version
-        known = {i for i in self._held.instruments() if i in book} if refreshed else None
-        self._held.rebase(book.version)
-        for frame, retry in self._held.release(known, now):
-            text, received_at = frame.text, frame.received_at
-            if not retry:
-                self._invalid(UnknownInstrument(self.venue, frame.instrument), text)
-                continue
-            try:
-                items = session.parse(text, received_at)
-            except FrameError as exc:
-                self._invalid(exc, text)
-                continue
-            events = [i for i in items if isinstance(i, Liquidation | MarkPrice)]
-            if events:
-                self._sink.put(self.venue, events)
-
     def _set_subscribed(self, value: bool) -> None:
         if self.subscribed != value:
             self.subscribed = value
             self._on_state()
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A frame's work that needs the connection or a wait (see ``Supervisor._take``)."""
-
-    text: str
-    received_at: float
-    items: Sequence[object]
-    unknown: UnknownInstrument | None
 
 
 def _short(exc: BaseException | None) -> str:
