@@ -48,17 +48,17 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from monitor.clock import Clock, SystemClock
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.events import Liquidation
 from monitor.logs import RateLimitedLog
-from monitor.store.base import Background, StoreObserver, TotalsRow
+from monitor.store.base import Background, StoreObserver
 from monitor.store.config import StoreConfig
-from monitor.store.coverage import CoverageMinute, CoverageRow
+from monitor.store.read_through import ReadThrough
 from monitor.store.redis import RedisStore
 from monitor.store.write_batch import Prepared
 from monitor.store.write_health import WriteHealth
@@ -75,7 +75,7 @@ _IDLE_PING_SECONDS = 5.0  # keeps store_up current when nothing is written
 _CLOSE_WAIT_SECONDS = 5.0
 
 
-class BufferedStore:
+class BufferedStore(ReadThrough):
     """Buffered writes and direct reads over one :class:`RedisStore`."""
 
     def __init__(
@@ -195,46 +195,6 @@ class BufferedStore:
             self._health.log_drops()
         await self.redis.aclose()
 
-    # Reads and the small writes go straight to Redis.
-
-    async def totals(
-        self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None
-    ) -> list[TotalsRow]:
-        return await self.redis.totals(window_minutes, by, now_ms)
-
-    async def minute_series(
-        self, start_minute: int, end_minute: int, by: Sequence[str] = ()
-    ) -> list[tuple[int, TotalsRow]]:
-        return await self.redis.minute_series(start_minute, end_minute, by)
-
-    async def largest(
-        self, window_minutes: int, limit: int = 10, now_ms: int | None = None
-    ) -> list[Liquidation]:
-        return await self.redis.largest(window_minutes, limit, now_ms)
-
-    async def record_cascade(self, record: Mapping[str, Any]) -> None:
-        await self.redis.record_cascade(record)
-
-    async def cascades(self, limit: int = 20) -> list[dict[str, Any]]:
-        return await self.redis.cascades(limit)
-
-    async def claim(self, key: str, ttl_seconds: float) -> bool:
-        return await self.redis.claim(key, ttl_seconds)
-
-    async def record_coverage(
-        self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
-    ) -> None:
-        await self.redis.record_coverage(minutes, heartbeat)
-
-    async def heartbeats(self) -> dict[str, float]:
-        return await self.redis.heartbeats()
-
-    async def coverage(
-        self, window_minutes: int, now_ms: int | None = None,
-        venues: Sequence[str] | None = None,
-    ) -> list[CoverageRow]:
-        return await self.redis.coverage(window_minutes, now_ms, venues)
-
     # The flusher.
 
     async def _run(self) -> None:
@@ -244,6 +204,7 @@ class BufferedStore:
         try:
             await self._probe()
             while True:
+                _raise_if_cancelled()
                 self._wake.clear()
                 self._check_stall()
                 if self._health.up and not self._health.persistence_checked:
@@ -320,6 +281,9 @@ class BufferedStore:
         finally:
             for _, task, _ in flying:
                 task.cancel()  # only on cancellation: never leave a write running behind
+                # Its outcome no longer matters (the batch is requeued), but one that had
+                # already failed would be logged as "never retrieved" when collected.
+                task.add_done_callback(_outcome_seen)
         if unreachable is not None:
             buffer.requeue()
             self._set_up(False, unreachable)
@@ -362,6 +326,7 @@ class BufferedStore:
         Not ``asyncio.timeout``: on Python 3.11 a cancel that arrives as its deadline
         expires can be taken for the timeout and swallowed, leaving a flusher that
         ``aclose()`` waits for forever (seen in the test suite)."""
+        _raise_if_cancelled()
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             done, _ = await asyncio.wait((waiter,), timeout=seconds)
@@ -390,3 +355,22 @@ class BufferedStore:
                       self.pending, exc_info=task.exception())
             self._health.up = False
             self._observer.store_up(False)
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancel that a Redis call swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` returns the inner result when the cancel arrives
+    in the step in which the inner awaitable finishes (fixed in 3.12); redis-py sends
+    every command through it, so a flusher cancelled just as its PING or CONFIG GET was
+    sent went on running, and ``aclose()`` gave up on it after 5 s (the daemon's
+    TaskGroup waited for it without end). The request is still counted by
+    ``Task.cancelling()``, which asyncio's own timeouts undo when they fire."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _outcome_seen(task: asyncio.Task[int]) -> None:
+    if not task.cancelled():
+        task.exception()
