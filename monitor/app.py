@@ -41,7 +41,7 @@ from monitor.service.endpoint import MetricsServer
 from monitor.service.reload import Reloader, ReloadPlan
 from monitor.service.sdnotify import SdNotify, watchdog_seconds
 from monitor.service.watchdog import PipelineState, ServiceLoop
-from monitor.shutdown import drain_in_order
+from monitor.shutdown import cancel_all, drain_in_order
 from monitor.signals import EXIT_FAILURE, EXIT_OK, exit_code, signal_handlers
 from monitor.store.base import Store
 from monitor.store.coverage_writer import CoverageWriter
@@ -191,8 +191,7 @@ class App:
                     self.ready.set()
                     await stop.wait()
                     await self._drain()
-                    for task in [*self._background, *self.feed_tasks.values()]:
-                        task.cancel()
+                    await cancel_all([*self._background, *self.feed_tasks.values()])
             except* Exception as failure:
                 # The failing task logged its traceback; the group cancelled the others.
                 failed = True

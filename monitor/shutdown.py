@@ -5,7 +5,7 @@ delivers what its outboxes hold (its workers still run; it says offline on MQTT 
 connection lives), the last minutes of feed coverage are recorded, and the store writes
 what it buffers (its flusher still runs). Each step gets a share of what is left of the
 deadline (``left()``), and what could not be done is logged with its count. The app then
-cancels its tasks and closes the parts.
+cancels its tasks (``cancel_all``) and closes the parts.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from monitor.store.coverage_writer import CoverageWriter
 
 # The app's logger: the shutdown lines were always logged as the app's.
 log = logging.getLogger("monitor.app")
+
+RECANCEL_SECONDS = 1.0  # how long a cancelled task may take to end before it is cancelled again
 
 
 async def drain_in_order(
@@ -51,3 +53,23 @@ async def drain_in_order(
         unwritten = await store.flush(left())
         if unwritten:
             log.error("shutdown: %d events could not be written to the store", unwritten)
+
+
+async def cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait until every one has ended, cancelling again any task still
+    running ``RECANCEL_SECONDS`` after its last cancel.
+
+    Once is not always enough on Python 3.11: ``asyncio.wait_for`` returns the finished
+    inner result when the cancel arrives in the step in which it finishes (fixed in 3.12),
+    and redis-py sends every command through it. A task cancelled as it sent a Redis
+    command (the live page's reads, seen under load) went on to its next sleep, and the
+    daemon waited for it until systemd killed it."""
+    pending = {task for task in tasks if not task.done()}
+    for task in pending:
+        task.cancel()
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+        for task in sorted(pending, key=asyncio.Task.get_name):
+            log.warning("shutdown: task %s still runs %.0fs after it was cancelled; "
+                        "cancelling it again", task.get_name(), RECANCEL_SECONDS)
+            task.cancel()
