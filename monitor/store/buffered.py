@@ -243,6 +243,7 @@ class BufferedStore(ReadThrough):
         unreachable: StoreUnavailable | None = None
         try:
             while True:
+                _raise_if_cancelled()
                 while len(flying) < _IN_FLIGHT and unreachable is None:
                     ready = buffer.waiting >= self._batch_size or (
                         self._hurry and buffer.waiting > 0)
