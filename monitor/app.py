@@ -7,27 +7,26 @@ takes the daemon down (exit 1, so systemd restarts it); a task that returns whil
 runs is a bug treated the same way. Nothing is left half alive.
 
 Shutdown is ordered: stop taking frames, drain ingest, deliver what the notifier holds
-(its workers still run), flush the store (its flusher still runs), all within a deadline;
-then cancel what is left, close connections and say what was not done.
+(its workers still run), flush the store (its flusher still runs), all within a deadline
+(``shutdown.py``); then cancel what is left, close connections and say what was not done.
+The detector's evaluation loop is ``evaluation.py``; signals and exit codes ``signals.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line, alert_payload
+from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, VenueConfig
 from monitor.detector.engine import Detector
-from monitor.errors import StoreError
+from monitor.evaluation import evaluate_loop
 from monitor.events import Liquidation
 from monitor.feed.factory import Feed, build_feed
 from monitor.feed.health import FeedChange, FeedWatch
@@ -42,6 +41,8 @@ from monitor.service.endpoint import MetricsServer
 from monitor.service.reload import Reloader, ReloadPlan
 from monitor.service.sdnotify import SdNotify, watchdog_seconds
 from monitor.service.watchdog import PipelineState, ServiceLoop
+from monitor.shutdown import cancel_all, drain_in_order
+from monitor.signals import EXIT_FAILURE, EXIT_OK, exit_code, signal_handlers
 from monitor.store.base import Store
 from monitor.store.coverage_writer import CoverageWriter
 from monitor.store.dedupe import ingest_dedupe
@@ -52,8 +53,6 @@ from monitor.web.live import LiveView
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DEADLINE_SECONDS = 10.0
-# 130 = 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
-EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
 
 
 class TaskEnded(RuntimeError):
@@ -161,27 +160,8 @@ class App:
                 callback(event)
 
     async def _evaluate_loop(self) -> None:
-        detector = self.detector
-        interval = self.config.detector.eval_interval_seconds
-        while True:
-            await asyncio.sleep(interval)
-            now = self.clock.wall()
-            self.metrics.expire_largest(int(now * 1000))
-            if detector is None:
-                continue
-            for alert in detector.evaluate(now):
-                if alert.status.value == "firing":
-                    self.metrics.cascade_started(alert.scope, alert.position_side.value)
-                self._alert(alert)
-                if self.store is not None:
-                    try:
-                        await self.store.record_cascade(alert_payload(alert))
-                    except StoreError as exc:
-                        log.warning("cannot keep cascade history in the store: %s", exc)
-            self.metrics.cascade_state(
-                (s.scope, s.position_side.value, s.severity.value if s.severity else None)
-                for s in detector.states()
-            )
+        await evaluate_loop(self.detector, self.metrics, self.clock,
+                            self.config.detector.eval_interval_seconds, self._alert, self.store)
 
     async def _summary_loop(self) -> None:
         interval = self.config.logging.summary_interval_seconds
@@ -211,8 +191,7 @@ class App:
                     self.ready.set()
                     await stop.wait()
                     await self._drain()
-                    for task in [*self._background, *self.feed_tasks.values()]:
-                        task.cancel()
+                    await cancel_all([*self._background, *self.feed_tasks.values()])
             except* Exception as failure:
                 # The failing task logged its traceback; the group cancelled the others.
                 failed = True
@@ -321,26 +300,9 @@ class App:
         self._tg = None
         self.service.stopping()
         log.info("shutting down: draining within %.0fs", self.shutdown_deadline_seconds)
-        feed_tasks = list(self.feed_tasks.values())
-        for task in feed_tasks:
-            task.cancel()
-        await asyncio.gather(*feed_tasks, return_exceptions=True)
         assert self.ingest is not None
-        left = await self.ingest.drain(self.shutdown_left() / 3)
-        if left:
-            log.error("shutdown: %d events were still queued for ingest", left)
-        if self.notifier is not None:
-            # After ingest drained, before the store closes (claims use it).
-            left = await self.notifier.drain(self.shutdown_left() / 2)
-            if left:
-                log.error("shutdown: %d notifications were not delivered", left)
-            await self.notifier.aclose()  # MQTT says offline while its connection lives
-        if self.coverage is not None and not await self.coverage.flush(self.shutdown_left() / 4):
-            log.error("shutdown: the last minutes of feed coverage were not recorded")
-        if self.store is not None:
-            left = await self.store.flush(self.shutdown_left())
-            if left:
-                log.error("shutdown: %d events could not be written to the store", left)
+        await drain_in_order(self.shutdown_left, list(self.feed_tasks.values()), self.ingest,
+                             self.notifier, self.coverage, self.store)
 
     async def _close(self) -> None:
         if self.notifier is not None:
@@ -411,33 +373,6 @@ class App:
             self.add_feed(venue, venues[venue])
 
 
-@contextlib.contextmanager
-def signal_handlers(
-    stop: asyncio.Event, reload: Callable[[], None] | None = None
-) -> Iterator[list[int]]:
-    """The one place liqmon handles signals: SIGTERM and SIGINT set ``stop``; SIGHUP calls
-    ``reload`` when given. Removed again on exit. Yields the stop signals received, so the
-    caller can exit 130 after Ctrl-C and 0 after a service stop."""
-    loop = asyncio.get_running_loop()
-    signals = [signal.SIGTERM, signal.SIGINT]
-    received: list[int] = []
-
-    def on_signal(sig: int) -> None:
-        received.append(sig)
-        stop.set()
-
-    for sig in signals:
-        loop.add_signal_handler(sig, on_signal, sig)
-    if reload is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload)
-        signals.append(signal.SIGHUP)
-    try:
-        yield received
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-
-
 async def run_service(
     config: Config, path: str | None, *, log_level_override: str | None = None,
     metrics_port: int | None = None,
@@ -458,8 +393,3 @@ async def run_service(
             return exit_code(await app.run(stop), received)
     finally:
         sd.close()
-
-
-def exit_code(code: int, received: list[int]) -> int:
-    """A clean stop by Ctrl-C exits 130; by SIGTERM (systemd's stop) 0."""
-    return EXIT_INTERRUPTED if code == EXIT_OK and signal.SIGINT in received else code

@@ -16,12 +16,13 @@ import sys
 import tempfile
 import time
 
-from monitor.app import App, exit_code, signal_handlers
+from monitor.app import App
 from monitor.cli.fmt import elapsed, usd
 from monitor.cli.narrator import Narrator
 from monitor.cli.tape import TapeFilter, TapePrinter
 from monitor.clock import SystemClock
 from monitor.config import Config, load_config
+from monitor.signals import exit_code, signal_handlers
 from monitor.simulator.faults import Faults
 from monitor.simulator.scenarios.model import Scenario
 from monitor.simulator.server import Simulator

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.config import Config, VenueConfig, _toml_value
+from monitor.config import Config, VenueConfig, toml_value
 
 SECTION_TITLES = {
     "venues": "`[venues.<id>]` (one section per venue id)",
@@ -133,4 +133,4 @@ def _escape_html(text: str) -> str:
 def _default(value: Any) -> str:
     if value is None:
         return "(unset)"
-    return "{}" if isinstance(value, Mapping) and not value else _toml_value(value)
+    return "{}" if isinstance(value, Mapping) and not value else toml_value(value)

@@ -15,12 +15,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.app import App, exit_code, signal_handlers
+from monitor.app import App
 from monitor.config import Config
 from monitor.events import Liquidation
 from monitor.feed.ports import FrameTap
 from monitor.feed.recorder import Recorder
 from monitor.notify.config import NotifyConfig
+from monitor.signals import exit_code, signal_handlers
 from monitor.store.config import StoreConfig
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import orjson
 
-from monitor.app import exit_code, signal_handlers
 from monitor.errors import PortInUse
+from monitor.signals import exit_code, signal_handlers
 from monitor.simulator.faults import Faults, parse_faults
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.scenarios.model import Scenario

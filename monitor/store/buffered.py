@@ -21,7 +21,8 @@ Overflow: when the buffer is full, the OLDEST waiting events are dropped, so tha
 Redis returns the recent windows (the ones people look at) are complete and the gap sits
 at the far end of the outage. A batch already being written is never dropped. Every drop
 is counted exactly through ``observer.dropped`` and ``dropped_total``, and logged as a
-WARNING at most every 10 s.
+WARNING at most every 10 s. The buffer itself is ``write_queue.WriteQueue``; up/down,
+drops and the persistence check are ``write_health.WriteHealth``.
 
 One bad event never stops the writer: an event no store can keep (``records.refusal``,
 or one the encoder refuses) is left out of its batch, counted through
@@ -47,19 +48,21 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
-from itertools import repeat
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from monitor.clock import Clock, SystemClock
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.events import Liquidation
 from monitor.logs import RateLimitedLog
-from monitor.store.base import Background, StoreObserver, TotalsRow
+from monitor.store.base import Background, StoreObserver
 from monitor.store.config import StoreConfig
-from monitor.store.coverage import CoverageMinute, CoverageRow
-from monitor.store.redis import Prepared, RedisStore
+from monitor.store.read_through import ReadThrough
+from monitor.store.redis import RedisStore
+from monitor.store.write_batch import Prepared
+from monitor.store.write_health import WriteHealth
+from monitor.store.write_queue import Item, WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +72,10 @@ _IN_FLIGHT = 2  # batches written at once
 _CATCH_UP_BATCHES = 8  # the most batch_size's worth one call takes while a backlog waits
 _HURRY_DELAY_SECONDS = 0.02  # between retries while flush() waits for Redis
 _IDLE_PING_SECONDS = 5.0  # keeps store_up current when nothing is written
-_DROP_LOG_EVERY_SECONDS = 10.0
-_DOWN_ERROR_EVERY_SECONDS = 10.0
 _CLOSE_WAIT_SECONDS = 5.0
 
-Item = tuple[Liquidation, float]  # an event and the monotonic time it was buffered
 
-
-class BufferedStore:
+class BufferedStore(ReadThrough):
     """Buffered writes and direct reads over one :class:`RedisStore`."""
 
     def __init__(
@@ -93,25 +92,16 @@ class BufferedStore:
         self._batch_size = max(1, min(config.batch_size, config.buffer_size))
         self._interval = config.flush_interval_seconds
         self._stall = config.write_stall_seconds
-        # (event, monotonic time it was buffered), oldest first
-        self._queue: deque[Item] = deque()
-        # Batches taken from the queue and not yet written, oldest first.
-        self._in_flight: list[list[Item]] = []
-        self._in_flight_count = 0
+        self._buffer = WriteQueue(config.buffer_size)
+        self._health = WriteHealth(observer, config.buffer_size, config.write_stall_seconds,
+                                   self._clock.monotonic())
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None  # only when started on its own
         self._flusher_running = False
-        self._up: bool | None = None
         self._hurry = False
         self._closed = False
-        self.dropped_total = 0
         self.written_total = 0  # events Redis counted as new
-        self._drops_unlogged = 0
-        self._next_drop_log = 0.0
-        self._landed_at = self._clock.monotonic()  # the last write that landed (or start)
-        self._next_down_error = 0.0
         self._limited = RateLimitedLog(log)
-        self._persistence_checked = False
 
     def background(self) -> Background:
         return {"store-flusher": self._run}
@@ -138,7 +128,12 @@ class BufferedStore:
     @property
     def pending(self) -> int:
         """Events buffered or being written."""
-        return len(self._queue) + self._in_flight_count
+        return self._buffer.pending
+
+    @property
+    def dropped_total(self) -> int:
+        """Events dropped since start: the oldest for a full buffer, or rejected batches."""
+        return self._health.dropped_total
 
     async def add(self, events: Sequence[Liquidation]) -> int:
         """Buffer events for writing. Returns how many of them are in the buffer now:
@@ -150,18 +145,11 @@ class BufferedStore:
         if not events:
             return 0
         now = self._clock.monotonic()
-        queue = self._queue
-        was_empty = not queue
-        queue.extend(zip(events, repeat(now)))
-        excess = self.pending - self._capacity
-        accepted = len(events)
-        if excess > 0:
-            # In-flight events never exceed the capacity, so the excess is all queued.
-            accepted -= max(0, excess - (len(queue) - len(events)))
-            for _ in range(excess):
-                queue.popleft()
-            self._count_drops(excess, now)
-        if was_empty or len(queue) >= self._batch_size:
+        was_empty = not self._buffer.waiting
+        accepted, dropped = self._buffer.add(events, now)
+        if dropped:
+            self._health.count_drops(dropped, now)
+        if was_empty or self._buffer.waiting >= self._batch_size:
             self._wake.set()
         self._observer.buffered(self.pending)
         return accepted
@@ -189,7 +177,7 @@ class BufferedStore:
     def healthy(self) -> bool:
         if self._task is not None and self._task.done():
             return False
-        return self._up is not False or self.pending < self._capacity
+        return self._health.up is not False or self.pending < self._capacity
 
     async def aclose(self) -> None:
         if self._closed:
@@ -203,69 +191,32 @@ class BufferedStore:
                 log.error("the store flusher did not stop within %.0fs", _CLOSE_WAIT_SECONDS)
         if self.pending:
             log.warning("redis store closed with %d events not written", self.pending)
-        if self._drops_unlogged:
-            self._log_drops()
+        if self._health.drops_unlogged:
+            self._health.log_drops()
         await self.redis.aclose()
-
-    # Reads and the small writes go straight to Redis.
-
-    async def totals(
-        self, window_minutes: int, by: Sequence[str] = (), now_ms: int | None = None
-    ) -> list[TotalsRow]:
-        return await self.redis.totals(window_minutes, by, now_ms)
-
-    async def minute_series(
-        self, start_minute: int, end_minute: int, by: Sequence[str] = ()
-    ) -> list[tuple[int, TotalsRow]]:
-        return await self.redis.minute_series(start_minute, end_minute, by)
-
-    async def largest(
-        self, window_minutes: int, limit: int = 10, now_ms: int | None = None
-    ) -> list[Liquidation]:
-        return await self.redis.largest(window_minutes, limit, now_ms)
-
-    async def record_cascade(self, record: Mapping[str, Any]) -> None:
-        await self.redis.record_cascade(record)
-
-    async def cascades(self, limit: int = 20) -> list[dict[str, Any]]:
-        return await self.redis.cascades(limit)
-
-    async def claim(self, key: str, ttl_seconds: float) -> bool:
-        return await self.redis.claim(key, ttl_seconds)
-
-    async def record_coverage(
-        self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
-    ) -> None:
-        await self.redis.record_coverage(minutes, heartbeat)
-
-    async def heartbeats(self) -> dict[str, float]:
-        return await self.redis.heartbeats()
-
-    async def coverage(
-        self, window_minutes: int, now_ms: int | None = None,
-        venues: Sequence[str] | None = None,
-    ) -> list[CoverageRow]:
-        return await self.redis.coverage(window_minutes, now_ms, venues)
 
     # The flusher.
 
     async def _run(self) -> None:
         delay = _BACKOFF_INITIAL_SECONDS
         self._flusher_running = True
+        buffer = self._buffer
         try:
             await self._probe()
             while True:
+                _raise_if_cancelled()
                 self._wake.clear()
                 self._check_stall()
-                if self._up and not self._persistence_checked:
-                    await self._check_persistence()
-                if not self._queue:
+                if self._health.up and not self._health.persistence_checked:
+                    await self._health.check_persistence(self.redis)
+                oldest = buffer.oldest_waiting_at()
+                if oldest is None:
                     if not await self._wait(_IDLE_PING_SECONDS):
                         await self._probe()
                     continue
-                oldest_age = self._clock.monotonic() - self._queue[0][1]
+                oldest_age = self._clock.monotonic() - oldest
                 self._observer.oldest_buffered_age(oldest_age)
-                partial = len(self._queue) < self._batch_size and not self._hurry
+                partial = buffer.waiting < self._batch_size and not self._hurry
                 if partial and oldest_age < self._interval:
                     await self._wait(self._interval - oldest_age)
                     continue
@@ -276,7 +227,7 @@ class BufferedStore:
                     delay = min(delay * 2, _BACKOFF_MAX_SECONDS)
         finally:
             self._flusher_running = False
-            self._requeue()
+            buffer.requeue()
 
     async def _write_batches(self) -> bool:
         """Write batches while full ones are waiting (or flush() hurries). False when
@@ -287,12 +238,15 @@ class BufferedStore:
         the work between batches. They are sent in queue order; the totals do not depend
         on the order in which batches land anyway.
         """
+        buffer = self._buffer
         flying: deque[tuple[list[Item], asyncio.Task[int], float]] = deque()
         unreachable: StoreUnavailable | None = None
         try:
             while True:
+                _raise_if_cancelled()
                 while len(flying) < _IN_FLIGHT and unreachable is None:
-                    ready = len(self._queue) >= self._batch_size or (self._hurry and self._queue)
+                    ready = buffer.waiting >= self._batch_size or (
+                        self._hurry and buffer.waiting > 0)
                     batch = self._take() if ready or not flying else None
                     if batch is None:
                         break
@@ -316,59 +270,42 @@ class BufferedStore:
                 except StoreError as exc:
                     log.error("redis rejected a batch of %d events; dropped: %s",
                               len(items), exc)
-                    self._count_drops(len(items), self._clock.monotonic(), full=False)
+                    self._health.count_drops(len(items), self._clock.monotonic(), full=False)
                 else:
                     self.written_total += new
-                    self._landed_at = now = self._clock.monotonic()
+                    self._health.landed_at = now = self._clock.monotonic()
                     self._observer.write_seconds(now - started)
                     self._observer.write_landed(self._clock.wall())
                     self._set_up(True)
-                self._landed(items)
+                buffer.landed(items)
                 self._observer.buffered(self.pending)
         finally:
             for _, task, _ in flying:
                 task.cancel()  # only on cancellation: never leave a write running behind
+                # Its outcome no longer matters (the batch is requeued), but one that had
+                # already failed would be logged as "never retrieved" when collected.
+                task.add_done_callback(_outcome_seen)
         if unreachable is not None:
-            self._requeue()
+            buffer.requeue()
             self._set_up(False, unreachable)
             return False
-        if not self._queue:
+        if not buffer.waiting:
             self._observer.oldest_buffered_age(0.0)
         return True
 
     def _take(self) -> tuple[list[Item], Prepared] | None:
         """Move the next batch from the queue to in-flight and build its script call."""
-        queue = self._queue
         # More than a batch waiting means the writer is behind: a script call costs mostly
         # per cell it touches, and a bigger batch shares each cell among more events.
-        count = min(len(queue), self._batch_size * _CATCH_UP_BATCHES,
-                    self._capacity - self._in_flight_count)
-        if count <= 0:
+        taken = self._buffer.take(self._batch_size * _CATCH_UP_BATCHES)
+        if taken is None:
             return None
-        taken = [queue.popleft() for _ in range(count)]
-        self._in_flight.append(taken)
-        self._in_flight_count += count
         prepared = self.redis.prepare([item[0] for item in taken])
         for event, reason in prepared.refused:
             self._observer.rejected(reason, 1)
             self._limited.warning("refused:" + reason, "not storing an event (%s): %r",
                                   reason, event)
         return taken, prepared
-
-    def _landed(self, items: list[Item]) -> None:
-        """A batch is written (or rejected for good): it is no longer in flight."""
-        for i, batch in enumerate(self._in_flight):
-            if batch is items:
-                del self._in_flight[i]
-                self._in_flight_count -= len(items)
-                return
-
-    def _requeue(self) -> None:
-        """Put every batch still in flight back at the front of the queue, in order."""
-        for batch in reversed(self._in_flight):
-            self._queue.extendleft(reversed(batch))
-        self._in_flight = []
-        self._in_flight_count = 0
 
     async def _probe(self) -> None:
         try:
@@ -377,42 +314,12 @@ class BufferedStore:
             self._set_up(False, exc)
         else:
             if not self.pending:  # while events wait, only a landed write says "up"
-                self._landed_at = self._clock.monotonic()
+                self._health.landed_at = self._clock.monotonic()
                 self._set_up(True)
 
-    async def _check_persistence(self) -> None:
-        """Once Redis answers: say whether it keeps the data across its own restart."""
-        try:
-            enabled, settings = await self.redis.persistence()
-        except StoreUnavailable:
-            return  # asked again once Redis is back
-        self._persistence_checked = True
-        self._observer.persistence(enabled)
-        if enabled is False:
-            log.warning(
-                "redis keeps no data across a restart (%s): a restart of Redis erases the "
-                "stored windows; run it with appendonly yes and appendfsync everysec "
-                "(docs/storage.md)", settings)
-        elif enabled is None:
-            log.info("cannot tell whether redis persists its data (%s); run it with "
-                     "appendonly yes (docs/storage.md)", settings)
-
     def _check_stall(self) -> None:
-        """Down when events have waited ``write_stall_seconds`` and no write landed
-        meanwhile: the connection may answer while writes go nowhere."""
-        oldest = self._oldest_buffered_at()
-        if oldest is None or self._up is False:
-            return
-        now = self._clock.monotonic()
-        waited = now - max(oldest, self._landed_at)
-        if waited > self._stall:
-            self._set_up(False, StoreUnavailable(
-                f"no write has landed for {waited:.1f}s while {self.pending} events wait"))
-
-    def _oldest_buffered_at(self) -> float | None:
-        if self._in_flight:
-            return self._in_flight[0][0][1]
-        return self._queue[0][1] if self._queue else None
+        self._health.check_stall(self._buffer.oldest_buffered_at(), self._clock.monotonic(),
+                                 self.pending)
 
     async def _wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds`` or until woken. True when woken.
@@ -420,6 +327,7 @@ class BufferedStore:
         Not ``asyncio.timeout``: on Python 3.11 a cancel that arrives as its deadline
         expires can be taken for the timeout and swallowed, leaving a flusher that
         ``aclose()`` waits for forever (seen in the test suite)."""
+        _raise_if_cancelled()
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             done, _ = await asyncio.wait((waiter,), timeout=seconds)
@@ -440,45 +348,30 @@ class BufferedStore:
         await asyncio.sleep(_HURRY_DELAY_SECONDS)
 
     def _set_up(self, up: bool, exc: BaseException | None = None) -> None:
-        if up == self._up:
-            return
-        if up:
-            log.info("redis store reachable; %d events buffered", self.pending)
-            if self._drops_unlogged:
-                self._log_drops()
-        else:
-            now = self._clock.monotonic()
-            if now >= self._next_down_error:
-                # An outage starts: one ERROR. A store flapping in and out of it (memory
-                # freed by a TTL, then full again) repeats as throttled WARNINGs.
-                self._next_down_error = now + _DOWN_ERROR_EVERY_SECONDS
-                log.error("redis store not taking writes, buffering up to %d events: %s",
-                          self._capacity, exc)
-            else:
-                self._limited.warning("down", "redis store not taking writes again: %s", exc)
-        self._up = up
-        self._observer.store_up(up)
-
-    def _count_drops(self, count: int, now: float, full: bool = True) -> None:
-        self.dropped_total += count
-        self._observer.dropped(count)
-        if not full:
-            return  # a rejected batch: logged as an error where it happened
-        self._drops_unlogged += count
-        if now >= self._next_drop_log:
-            self._next_drop_log = now + _DROP_LOG_EVERY_SECONDS
-            self._log_drops()
-
-    def _log_drops(self) -> None:
-        log.warning(
-            "redis store buffer full: dropped %d oldest events (%d since start)",
-            self._drops_unlogged, self.dropped_total,
-        )
-        self._drops_unlogged = 0
+        self._health.set_up(up, self._clock.monotonic(), self.pending, exc)
 
     def _report_crash(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("the store flusher stopped; %d events will not be written",
                       self.pending, exc_info=task.exception())
-            self._up = False
+            self._health.up = False
             self._observer.store_up(False)
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancel that a Redis call swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` returns the inner result when the cancel arrives
+    in the step in which the inner awaitable finishes (fixed in 3.12); redis-py sends
+    every command through it, so a flusher cancelled just as its PING or CONFIG GET was
+    sent went on running, and ``aclose()`` gave up on it after 5 s (the daemon's
+    TaskGroup waited for it without end). The request is still counted by
+    ``Task.cancelling()``, which asyncio's own timeouts undo when they fire."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _outcome_seen(task: asyncio.Task[int]) -> None:
+    if not task.cancelled():
+        task.exception()

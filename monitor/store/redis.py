@@ -2,7 +2,8 @@
 
 ``RedisStore`` talks to Redis on every call and raises :class:`StoreUnavailable` when it
 cannot; the daemon uses it through ``BufferedStore`` (``buffered.py``), which queues writes
-across outages. Key layout and the hash-tag choice: ``keys.py``.
+across outages. Key layout and the hash-tag choice: ``keys.py``; a batch's script call is
+built by ``write_batch.py``.
 
 A window read fetches the hour roll-ups and edge minutes that cover it (at most 142 hashes
 for 24 h) through a read script, 50 hashes per call, the calls concurrent; then one
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio.sentinel import Sentinel
@@ -27,7 +27,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.errors import StoreUnavailable
 from monitor.events import Liquidation
 from monitor.store.aggregate import RowBuilder, cover, top_events, window_range
-from monitor.store.base import COMPLETENESS_BITS, LARGEST_KEEP, TotalsRow, check_by
+from monitor.store.base import LARGEST_KEEP, TotalsRow, check_by
 from monitor.store.config import StoreConfig
 from monitor.store.connect import REDIS_ERRORS, RedisClient, close_client, translate
 from monitor.store.coverage import (
@@ -38,21 +38,14 @@ from monitor.store.coverage import (
     read_day,
     rows_from,
 )
-from monitor.store.keys import FIELD_SEP, Keys, parse_group_field
+from monitor.store.keys import Keys, parse_group_field
 from monitor.store.lua import ADD_EVENTS, READ_HASHES, RECORD_CASCADE
-from monitor.store.records import REFUSED_UNENCODABLE, decode_record, encode_record, refusal
+from monitor.store.records import decode_record
+from monitor.store.write_batch import BatchBuilder, Prepared
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-class Prepared(NamedTuple):
-    """One write-script call, built ahead, and the events left out of it (with why)."""
-
-    keys: list[str]
-    args: list[Any]
-    refused: list[tuple[Liquidation, str]]
-
 
 # A cell's largest liquidation, to fetch once its row has won: (largest-hash key, field).
 Ref = tuple[str, bytes]
@@ -74,8 +67,9 @@ class RedisStore:
         self.keys = Keys(config.key_prefix)
         self._sentinel = sentinel
         self._clock = clock or SystemClock()
-        self._dedupe_ms = max(1, int(config.dedupe_ttl_hours * 3_600_000))
+        dedupe_ms = max(1, int(config.dedupe_ttl_hours * 3_600_000))
         self._retention_ms = max(1, int(config.retention_hours * 3_600_000))
+        self._batches = BatchBuilder(self.keys, dedupe_ms, self._retention_ms)
         self._cascade_limit = config.cascade_history
         self._add_script: AsyncScript = client.register_script(ADD_EVENTS)
         self._cascade_script: AsyncScript = client.register_script(RECORD_CASCADE)
@@ -100,146 +94,8 @@ class RedisStore:
         return int(new)
 
     def prepare(self, events: Sequence[Liquidation]) -> Prepared:
-        """The script's KEYS and ARGV for a batch (both empty when nothing to write), and
-        the events left out with the reason. Never raises for one event's content: one
-        unencodable event must not stop the writer.
-
-        The work per event is kept to grouping and a few list appends: the client sums
-        each (minute, venue, completeness, coin, side) cell, and only the events that can
-        be kept whole (each cell's largest, each bucket's ``LARGEST_KEEP`` largest) are
-        encoded as records. A repeated id within the batch is left out here, so that the
-        script may look every id up before adding any."""
-        refused: list[tuple[Liquidation, str]] = []
-        ids_in_batch: set[str] = set()
-        minutes: dict[int, dict[tuple[str, int, str], list[Liquidation]]] = {}
-        for e in events:
-            reason = refusal(e)
-            if reason is not None:
-                refused.append((e, reason))
-                continue
-            event_id = e.event_id
-            if event_id in ids_in_batch:
-                continue
-            ids_in_batch.add(event_id)
-            minute = e.exchange_ts_ms // 60_000
-            cells = minutes.get(minute)
-            if cells is None:
-                cells = minutes[minute] = {}
-            key = (e.venue, COMPLETENESS_BITS[e.completeness],
-                   e.coin + FIELD_SEP + e.position_side)
-            group = cells.get(key)
-            if group is None:
-                cells[key] = [e]
-            else:
-                group.append(e)
-        if not minutes:
-            return Prepared([], [], refused)
-        try:
-            return self._build(minutes, refused)
-        except _Unencodable as exc:
-            # Rare: redo the batch without the events that cannot be sent.
-            bad = {id(e) for e in exc.events}
-            if not bad:
-                return Prepared([], [], [(e, REFUSED_UNENCODABLE) for e in events])
-            again = self.prepare([e for e in events if id(e) not in bad])
-            again.refused.extend((e, REFUSED_UNENCODABLE) for e in exc.events)
-            return again
-
-    def _build(
-        self,
-        minutes: dict[int, dict[tuple[str, int, str], list[Liquidation]]],
-        refused: list[tuple[Liquidation, str]],
-    ) -> Prepared:
-        keep = LARGEST_KEEP
-        targets: dict[tuple[str, int], int] = {}  # ("m" | "h", index) → 1-based target
-        tops: dict[int, list[tuple[float, int]]] = {}  # target → (usd, record) candidates
-        header: list[bytes] = []
-        records: list[bytes] = []
-        record_no: dict[tuple[int, int], int] = {}  # (set, id index) → 1-based record
-        per_set: list[bytes] = []
-        set_keys: list[str] = []
-        sep = FIELD_SEP.encode()
-
-        def record(e: Liquidation, s: int, i: int) -> int:
-            r = record_no.get((s, i))
-            if r is None:
-                try:
-                    data = encode_record(e)
-                except (TypeError, ValueError) as exc:  # orjson: out-of-range int, bad str
-                    raise _Unencodable([e]) from exc
-                records.append(b"%d %d %d %s" % (s, i, len(data), data))
-                r = record_no[(s, i)] = len(records)
-            return r
-
-        for minute, cells in minutes.items():
-            s = len(set_keys) + 1
-            tm = targets.setdefault(("m", minute), len(targets) + 1)
-            th = targets.setdefault(("h", minute // 60), len(targets) + 1)
-            ids: list[str] = []
-            usds: list[float] = []
-            qtys: list[float] = []
-            members: list[Liquidation] = []
-            for (venue, mask, coin_side), group in cells.items():
-                try:
-                    field = (venue + FIELD_SEP + coin_side).encode()
-                except UnicodeEncodeError:
-                    field = b"\n"
-                if b"\n" in field or field.count(sep) != 2:
-                    refused.extend((e, REFUSED_UNENCODABLE) for e in group)
-                    continue
-                first = len(ids)
-                group_usds = [e.notional_usd for e in group]
-                group_qtys = [e.qty_base for e in group]
-                largest = max(group_usds)
-                at = group_usds.index(largest)  # the first of equals, as the memory store
-                ids += [e.event_id for e in group]
-                usds += group_usds
-                qtys += group_qtys
-                members += group
-                rec = record(group[at], s, first + at + 1)
-                header.append(b"%d %d %d %d %d %d %d %r %r %r %d %s" % (
-                    mask, tm, th, s, first + 1, len(group), rec, sum(group_usds),
-                    sum(group_qtys), largest, len(field), field))
-            if not ids:
-                continue
-            try:
-                blob = "\n".join(ids).encode()
-            except UnicodeEncodeError:
-                blob = b""
-            if blob.count(b"\n") != len(ids) - 1 or b"\n\n" in blob or blob.startswith(
-                    b"\n") or blob.endswith(b"\n") or not blob:
-                raise _Unencodable([e for e in members if not _sendable_id(e.event_id)])
-            # Only this minute's `keep` largest can enter its top.
-            order: Sequence[int] = range(len(usds))
-            if len(usds) > keep:
-                order = sorted(order, key=usds.__getitem__, reverse=True)[:keep]
-            candidates = [(usds[i], record(members[i], s, i + 1)) for i in order]
-            tops.setdefault(tm, []).extend(candidates)
-            tops.setdefault(th, []).extend(candidates)
-            set_keys.append(self.keys.minute_ids(minute))
-            per_set += (blob, struct.pack(f"<{len(usds)}d", *usds),
-                        struct.pack(f"<{len(qtys)}d", *qtys))
-        if not header:
-            return Prepared([], [], refused)
-        k = self.keys
-        keys: list[str] = []
-        top_parts: list[bytes] = []
-        for kind, index in targets:
-            if kind == "m":
-                keys += (k.minute(index), k.minute_largest(index), k.minute_top(index))
-            else:
-                keys += (k.hour(index), k.hour_largest(index), k.hour_top(index))
-            candidates = tops.get(targets[(kind, index)], [])
-            if len(candidates) > keep:
-                candidates = sorted(candidates, key=_first, reverse=True)[:keep]
-            top_parts.append(b"%d %s " % (len(candidates), b" ".join(
-                b"%d" % r for _, r in candidates)))
-        keys += set_keys
-        args: list[Any] = [
-            self._dedupe_ms, self._retention_ms, keep, len(targets), len(set_keys),
-            b"".join(header), b"".join(records), b"".join(top_parts), *per_set,
-        ]
-        return Prepared(keys, args, refused)
+        """The script's KEYS and ARGV for a batch (``write_batch.BatchBuilder.prepare``)."""
+        return self._batches.prepare(events)
 
     async def ping(self) -> None:
         await self._call("ping", self.client.ping())
@@ -469,26 +325,4 @@ def _fold(
             group, float(usd), int(count), float(qty), float(largest), int(mask),
             (largest_key, field),
         )
-
-
-class _Unencodable(Exception):
-    """Events of a batch that cannot be sent as they are."""
-
-    def __init__(self, events: list[Liquidation]) -> None:
-        super().__init__(len(events))
-        self.events = events
-
-
-def _sendable_id(event_id: str) -> bool:
-    if not event_id or "\n" in event_id:
-        return False
-    try:
-        event_id.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _first(item: tuple[float, int]) -> float:
-    return item[0]
 

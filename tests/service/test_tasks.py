@@ -25,6 +25,18 @@ INJECT = {
         async def run(self):
             return None
     """,
+    # Stops the daemon, then loses the first cancel as a task does when it arrives in the
+    # step in which redis-py's wait_for finishes a send (Python 3.11).
+    "loses-a-cancel": """
+        async def run(self):
+            import asyncio, os, signal
+            os.kill(os.getpid(), signal.SIGTERM)
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                pass
+            await asyncio.sleep(3600)
+    """,
 }
 
 
@@ -58,3 +70,13 @@ def test_a_worker_that_returns_stops_the_daemon_loudly(tmp_path: Path) -> None:
     done = run_daemon_with("returns", tmp_path)
     assert done.returncode == 1, done.stderr
     assert "task notify-outbox-ops ended while the daemon was running" in done.stderr
+
+
+def test_a_task_that_loses_its_cancel_is_cancelled_again_and_the_daemon_exits(
+    tmp_path: Path,
+) -> None:
+    done = run_daemon_with("loses-a-cancel", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert ("shutdown: task notify-outbox-ops still runs 1s after it was cancelled; "
+            "cancelling it again") in done.stderr
+    assert "stopped: 0 liquidations counted since start" in done.stderr

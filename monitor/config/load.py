@@ -1,4 +1,4 @@
-"""Configuration: frozen dataclasses per section, loaded from TOML, overridden by environment.
+"""Loading a configuration: TOML, then ``LIQMON_`` environment overrides, then checks.
 
 ``load_config(path)`` reads a TOML file (or nothing: every key has a default), applies
 ``LIQMON_<SECTION>__<KEY>`` environment overrides, and builds the dataclasses. Every value
@@ -13,179 +13,17 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from monitor.detector.config import DetectorConfig
+from monitor.config.sections import Config, VenueConfig, default_venues
 from monitor.errors import ConfigError
-from monitor.notify.config import NotifyConfig
 from monitor.redact import redact
-from monitor.store.config import StoreConfig
 from monitor.venues import VENUES, make_dialect
-from monitor.venues.bounds import Bounds
-from monitor.venues.dialect import VenueSettings
 
 ENV_PREFIX = "LIQMON_"
-
-
-@dataclass(frozen=True, slots=True)
-class VenueConfig:
-    enabled: bool = field(default=False, metadata={"help": "watch this venue"})
-    ws_base_url: str = field(
-        default="", metadata={"help": "websocket base URL without path (the venue's own default)"}
-    )
-    rest_base_url: str = field(
-        default="", metadata={"help": "REST base URL for instrument metadata (the venue's own)"}
-    )
-    symbols: tuple[str, ...] = field(
-        default=(), metadata={"help": "instruments to watch; empty means every listed one"}
-    )
-    silence_limit_seconds: float = field(
-        default=60.0, metadata={"min": 1, "help": "reconnect after this long without a frame"}
-    )
-    instruments_refresh_seconds: float = field(
-        default=3600.0, metadata={"min": 1, "help": "how often instrument lists are refetched"}
-    )
-    options: Mapping[str, Any] = field(
-        default_factory=dict,
-        metadata={"help": "venue-specific options (see docs/venues.md)"},
-    )
-
-    def settings(self) -> VenueSettings:
-        return VenueSettings(symbols=self.symbols or None, options=dict(self.options))
-
-    def node_paths(self, venue: str) -> tuple[Path, Path]:
-        """A node-fills venue's directory and position file, from ``options``."""
-        path = self.options.get("path")
-        if not isinstance(path, str) or not path:
-            raise ConfigError(f"venues.{venue}.options.path", path,
-                              "the node's node_fills_by_block directory")
-        state = self.options.get("state_file") or str(Path(path) / ".liqmon-position.json")
-        if not isinstance(state, str):
-            raise ConfigError(f"venues.{venue}.options.state_file", state, "a file path")
-        return Path(path), Path(state)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedConfig:
-    queue_size: int = field(
-        default=100_000, metadata={"min": 1, "help": "events between the readers and ingest"}
-    )
-    backoff_initial_seconds: float = field(
-        default=1.0, metadata={"min": 0.001, "help": "first reconnect delay (jittered)"}
-    )
-    backoff_max_seconds: float = field(
-        default=60.0, metadata={"min": 0.001, "help": "reconnect delays double up to this"}
-    )
-    healthy_after_seconds: float = field(
-        default=60.0, metadata={"min": 0.001, "help": "a connection this old resets backoff"}
-    )
-    open_timeout_seconds: float = field(
-        default=10.0, metadata={"min": 0.001, "help": "TCP, TLS and websocket handshake limit"}
-    )
-    ack_timeout_seconds: float = field(
-        default=10.0,
-        metadata={"min": 0.001, "help": "wait for every subscription ack after the last request"},
-    )
-    unknown_instrument_hold_seconds: float = field(
-        default=5.0, metadata={"min": 0, "help": "hold an unvalued frame while refreshing"}
-    )
-    instrument_cache_dir: str = field(
-        default="", metadata={"help": "where REST instrument documents are cached; '' = default"}
-    )
-    max_notional_usd: float = field(
-        default=5e9,
-        metadata={"min": 1, "help": "a liquidation this large or larger is refused as invalid"},
-    )
-    max_event_age_seconds: float = field(
-        default=7 * 86400.0,
-        metadata={"min": 1, "help": "refuse events stamped this long before their receipt"},
-    )
-    max_event_lead_seconds: float = field(
-        default=3600.0,
-        metadata={"min": 0, "help": "refuse events stamped this long after their receipt"},
-    )
-
-    def bounds(self) -> Bounds:
-        return Bounds(self.max_notional_usd, self.max_event_age_seconds,
-                      self.max_event_lead_seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsConfig:
-    enabled: bool = field(default=True, metadata={"help": "serve /metrics, /healthz, /readyz"})
-    host: str = field(default="127.0.0.1", metadata={"help": "listen address"})
-    port: int = field(
-        default=10841,
-        metadata={"min": 0, "max": 65535, "help": "0 picks a free port (tests)"},
-    )
-    coins: tuple[str, ...] = field(
-        default=(
-            "BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "AVAX", "LINK", "SUI",
-            "LTC", "TRX", "DOT", "TON", "PEPE", "HYPE", "BCH", "NEAR", "WIF", "APT",
-        ),
-        metadata={"help": "coins with their own label value; the rest are 'other'"},
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RecordConfig:
-    enabled: bool = field(
-        default=False, metadata={"help": "record every raw frame while running (`liqmon run`)"}
-    )
-    directory: str = field(default="recordings", metadata={"help": "where recordings go"})
-    rotation: str = field(
-        default="hourly",
-        metadata={"choices": ("hourly", "daily", "none"), "help": "a new file every"},
-    )
-    gzip: bool = field(default=True, metadata={"help": "write .jsonl.gz"})
-    retention_days: float = field(
-        default=30.0, metadata={"min": 0, "help": "delete older recordings; 0 keeps them all"}
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class LoggingConfig:
-    level: str = field(
-        default="INFO",
-        metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR"), "help": "least level logged"},
-    )
-    format: str = field(
-        default="text", metadata={"choices": ("text", "json"), "help": "one line per event"}
-    )
-    summary_interval_seconds: float = field(
-        default=60.0, metadata={"min": 1, "help": "how often the INFO summary line is logged"}
-    )
-
-
-def _default_venues() -> dict[str, VenueConfig]:
-    return {
-        venue: VenueConfig(
-            enabled=entry.enabled_by_default,
-            ws_base_url=entry.ws_base_url,
-            rest_base_url=entry.rest_base_url,
-        )
-        for venue, entry in VENUES.items()
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    venues: Mapping[str, VenueConfig] = field(default_factory=_default_venues)
-    feed: FeedConfig = field(default_factory=FeedConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    record: RecordConfig = field(default_factory=RecordConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)  # MQTT, webhooks
-
-    def enabled_venues(self) -> dict[str, VenueConfig]:
-        return {venue: vc for venue, vc in self.venues.items() if vc.enabled}
-
 
 T = TypeVar("T")
 
@@ -209,7 +47,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     venues_raw = raw.get("venues", {})
     if not isinstance(venues_raw, Mapping):
         raise _bad("venues", venues_raw, "a table of [venues.<id>] sections")
-    venues = _default_venues()
+    venues = default_venues()
     for venue, table in venues_raw.items():
         if venue not in VENUES:
             raise _bad(f"venues.{venue}", venue, f"one of {', '.join(sorted(VENUES))}")
@@ -392,85 +230,6 @@ def _scalar(hint: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
     return result
 
 
-def config_to_toml(config: Config, comments: bool = False, *, reveal: bool = False) -> str:
-    """The effective configuration as TOML text (``liqmon check-config``).
-
-    With ``comments``, each key is preceded by its help text: that is how the commented
-    example ``config/liqmon.toml`` is made (``liqmon check-config --example``). Secrets
-    are redacted (``monitor.redact``) unless ``reveal``: printed output ends up in
-    terminals, tickets and logs.
-    """
-    show = _identity if reveal else redact
-    lines: list[str] = []
-    for section in dataclasses.fields(config):
-        value = getattr(config, section.name)
-        if section.name == "venues":
-            for venue, vc in value.items():
-                lines.append(f"[venues.{venue}]")
-                lines.extend(_toml_fields(vc, comments, section=f"venues.{venue}", show=show))
-                lines.append("")
-            continue
-        lines.append(f"[{section.name}]")
-        lines.extend(_toml_fields(value, comments, section=section.name, show=show))
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _toml_fields(obj: Any, comments: bool = False, prefix: str = "", *, section: str,
-                 show: Callable[[str, Any], Any]) -> list[str]:
-    out: list[str] = []
-    nested = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            nested.append((f.name, value))
-            continue
-        if comments and f.metadata.get("help"):
-            out.append(f"# {f.metadata['help']}")
-        if comments and f.metadata.get("choices"):
-            out.append("# one of: " + ", ".join(str(c) for c in f.metadata["choices"]))
-        if isinstance(value, Mapping) and value and all(
-            dataclasses.is_dataclass(v) for v in value.values()
-        ):
-            nested.extend((f"{f.name}.{_toml_key(k)}", v) for k, v in value.items())
-            continue
-        out.append(f"{f.name} = {_toml_value(show(f'{section}.{prefix}{f.name}', value))}")
-    for name, value in nested:
-        # Sub-tables as dotted keys keep them inside their section without a new header.
-        out.extend(_toml_fields(value, comments, prefix=f"{prefix}{name}.", section=section,
-                                show=show))
-    if prefix:
-        out = [line if line.startswith("#") else prefix + line for line in out]
-    return out
-
-
-def _identity(path: str, value: Any) -> Any:
-    return value
-
-
 def _bad(path: str, value: object, expected: str) -> ConfigError:
     """A ConfigError naming the key and expectation, its value with secrets redacted."""
     return ConfigError(path, redact(path, value), expected)
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + inner + " }"
-    if value is None:
-        return '""'
-    return _toml_value(str(value))
