@@ -28,6 +28,7 @@ _SHORT = PositionSide.SHORT
 _INF = math.inf
 _NAN = math.nan
 _DECODE_ERRORS = fast.DECODE_ERRORS
+_to_float = fast.to_float
 
 # (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id hash state, wanted).
 # The hash state has already read "venue␟symbol␟": each frame copies it and feeds only its
@@ -136,8 +137,8 @@ class BinanceFastPaths(abc.ABC):
         z_raw = o.z
         ap_raw = o.ap
         try:
-            z = float(z_raw)
-            ap = float(ap_raw)
+            z = _to_float(z_raw)
+            ap = _to_float(ap_raw)
         except ValueError:  # not a number: NaN fails the checks below
             z = ap = _NAN
         coin, mult, size, id_state, wanted = info
@@ -174,7 +175,7 @@ class BinanceFastPaths(abc.ABC):
         for row in rows:
             info = cache.get(row.s)
             try:
-                price = float(row.p)
+                price = _to_float(row.p)
             except ValueError:  # not a number
                 return None
             if info is None or not 0.0 < price < _INF:

@@ -85,6 +85,7 @@ class BybitFrame(msgspec.Struct, gc=False):
 
 _decode = msgspec.json.Decoder(BybitFrame).decode
 _DECODE_ERRORS = fast.DECODE_ERRORS
+_to_float = fast.to_float
 
 
 class BybitFastPaths(abc.ABC):
@@ -160,8 +161,8 @@ class BybitFastPaths(abc.ABC):
             size_raw = row.v
             price_raw = row.p
             try:
-                size = float(size_raw)
-                price = float(price_raw)
+                size = _to_float(size_raw)
+                price = _to_float(price_raw)
             except ValueError:  # not a number: NaN fails the checks below
                 size = price = _NAN
             if not (0.0 < size < _INF and 0.0 < price < _INF and symbol):
@@ -215,7 +216,7 @@ class BybitFastPaths(abc.ABC):
         if raw is None or raw == "":
             return []
         try:
-            price = float(raw)
+            price = _to_float(raw)
         except ValueError:  # not a number
             return None
         if not 0.0 < price < _INF:

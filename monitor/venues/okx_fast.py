@@ -82,6 +82,8 @@ class OkxFrame(msgspec.Struct, gc=False):
 
 _decode = msgspec.json.Decoder(OkxFrame).decode
 _DECODE_ERRORS = fast.DECODE_ERRORS
+_to_float = fast.to_float
+_to_int = fast.to_int
 
 
 class OkxFastPaths(abc.ABC):
@@ -151,12 +153,14 @@ class OkxFastPaths(abc.ABC):
                 sz_raw = d.sz
                 px_raw = d.bkPx
                 try:
-                    contracts = float(sz_raw)
-                    bk_px = float(px_raw)
-                except ValueError:  # not a number: NaN fails the checks below
+                    contracts = _to_float(sz_raw)
+                    bk_px = _to_float(px_raw)
+                    # Digits only (ASCII: the bytes'), as the generic path takes them.
+                    ts = _to_int(ts_raw) if ts_raw.encode().isdigit() else -1
+                except ValueError:  # not a number (or leading zeros): fails the checks below
                     contracts = bk_px = _NAN
-                if not (0.0 < contracts < _INF and 0.0 < bk_px < _INF
-                        and ts_raw.isascii() and ts_raw.isdigit()):
+                    ts = -1
+                if not (0.0 < contracts < _INF and 0.0 < bk_px < _INF and ts >= 0):
                     return self.parse_generic(text, received_at)
                 if inverse:
                     notional = contracts * size
@@ -171,7 +175,7 @@ class OkxFastPaths(abc.ABC):
                 digest.update(f"{ts_raw}\x1f{side}\x1f{sz_raw}\x1f{px_raw}".encode())
                 items.append(Liquidation(
                     VENUE, inst_id, coin, position_side, bk_px / mult, qty_base, notional,
-                    int(ts_raw), received_at, _THROTTLED, _ID_HEAD + digest.hexdigest()))
+                    ts, received_at, _THROTTLED, _ID_HEAD + digest.hexdigest()))
         return items
 
     def _fast_terms_of(self, inst_id: str) -> FastTerms | None:
@@ -200,14 +204,16 @@ class OkxFastPaths(abc.ABC):
             raw = row.markPx
             if raw is None or ts_raw is None or not inst_id:
                 return None
+            if not (len(ts_raw) <= 16 and ts_raw.encode().isdigit()):
+                return None
             try:
-                price = float(raw)
-            except ValueError:  # not a number
+                price = _to_float(raw)
+                ts = _to_int(ts_raw)
+            except ValueError:  # not a number, or leading zeros
                 return None
             spec = get(inst_id)
-            if (spec is None or not 0.0 < price < _INF
-                    or not (len(ts_raw) <= 16 and ts_raw.isascii() and ts_raw.isdigit())):
+            if spec is None or not 0.0 < price < _INF:
                 return None
             items.append(MarkPrice(VENUE, inst_id, spec.coin, price / spec.base_multiplier,
-                                   int(ts_raw), received_at))
+                                   ts, received_at))
         return items or None
