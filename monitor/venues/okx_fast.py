@@ -29,6 +29,7 @@ _THROTTLED = Completeness.THROTTLED
 _INF = math.inf
 _NAN = math.nan
 _ID_HEAD = VENUE + ":"
+_TS_13_DIGITS = 10**12
 _FAST_TERMS_LIMIT = 4096  # instIds of garbage frames must not grow it unbounded
 # (inverse, contract size, coin, unit multiplier, event-id hash state)
 FastTerms = tuple[bool, float, str, float, blake2b]
@@ -52,15 +53,17 @@ class OkxArg(msgspec.Struct, gc=False):
 
 
 class OkxDetail(msgspec.Struct, gc=False, kw_only=True):
-    """One liquidated order of ``liquidation-orders``; ``ts`` is a string of milliseconds
-    (longer than 16 characters it is refused by the decoder, as the generic path refuses it).
+    """One liquidated order of ``liquidation-orders``; ``ts`` is a string of milliseconds.
+
+    The fast path takes 13 of them (2001-09-09 to 2286-11-20), checked by the decoder; any
+    other length goes to the generic path, which reads up to 16 digits.
     """
 
     bkPx: str
     posSide: str | None = None
     side: str | None = None
     sz: str
-    ts: Annotated[str, msgspec.Meta(max_length=16)]
+    ts: Annotated[str, msgspec.Meta(min_length=13, max_length=13)]
 
 
 class OkxRow(msgspec.Struct, gc=False, kw_only=True):
@@ -155,12 +158,14 @@ class OkxFastPaths(abc.ABC):
                 try:
                     contracts = _to_float(sz_raw)
                     bk_px = _to_float(px_raw)
-                    # Digits only (ASCII: the bytes'), as the generic path takes them.
-                    ts = _to_int(ts_raw) if ts_raw.encode().isdigit() else -1
+                    # 13 characters read as a JSON integer >= 10**12 are 13 digits: no sign,
+                    # no space, no leading zero (to_int refuses those), as the generic path
+                    # takes them; no str method call needed.
+                    ts = _to_int(ts_raw)
                 except ValueError:  # not a number (or leading zeros): fails the checks below
                     contracts = bk_px = _NAN
                     ts = -1
-                if not (0.0 < contracts < _INF and 0.0 < bk_px < _INF and ts >= 0):
+                if not (0.0 < contracts < _INF and 0.0 < bk_px < _INF and ts >= _TS_13_DIGITS):
                     return self.parse_generic(text, received_at)
                 if inverse:
                     notional = contracts * size

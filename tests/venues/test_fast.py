@@ -160,7 +160,8 @@ NUMBER_TEXTS = ("+1.5", ".5", "5.", "01.5", "1_0", "nan", "-inf", "1e999", "0x10
                 "-0", "0", "\\u0031", "\\ud800", "1e5", "2.5e-3")
 TS_TEXTS = ("0001769903999000", "-1769903999000", " 1769903999000", "1769903999000 ",
             "+1769903999000", "1_769_903_999_000", "1769903999000.0", "1e12", "",
-            "\\u0661\\u0662", "0")
+            "\\u0661\\u0662", "0", "999999999999", "17699039990000", "0769903999000",
+            " 769903999000", "-769903999000", "769903999000 ")
 
 REFUSED: dict[str, tuple[str, ...]] = {
     "binance-usdm": (
@@ -213,7 +214,8 @@ REFUSED: dict[str, tuple[str, ...]] = {
         *(OKX.replace('"sz":"3"', f'"sz":"{text}"') for text in NUMBER_TEXTS),
         *(OKX.replace('"bkPx":"95000.1"', f'"bkPx":"{text}"') for text in NUMBER_TEXTS),
         *(OKX_MARK.replace('"markPx":"95001.5"', f'"markPx":"{text}"') for text in NUMBER_TEXTS),
-        # Timestamps: digits only; leading zeros are the generic path's (to_int refuses them).
+        # Timestamps: digits only; any but 13 digits, and leading zeros, are the generic
+        # path's (the decoder and to_int refuse them).
         *(OKX.replace('"ts":"1769903999000"', f'"ts":"{text}"') for text in TS_TEXTS),
         *(OKX_MARK.replace('"ts":"1769903999500"', f'"ts":"{text}"') for text in TS_TEXTS),
     ),
