@@ -12,7 +12,6 @@ import abc
 import math
 from collections.abc import Sequence
 from hashlib import blake2b
-from typing import cast
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -136,8 +135,9 @@ class BybitFastPaths(abc.ABC):
             if data.v is UNSET or data.T is UNSET or data.S is UNSET or data.p is UNSET:
                 return self.parse_generic(text, received_at)
             completeness = _THROTTLED
-            # Every field a row has is set: the order reads as a row.
-            rows = (cast(BybitRow, data),)
+            # Every field a row has is set (checked above): the order reads as a row. Not
+            # typing.cast, a Python call (2 % of the frame), for what mypy cannot narrow.
+            rows = (data,)  # type: ignore[assignment]
         elif data.__class__ is BybitData and topic[:8] == "tickers.":
             got = self._fast_ticker(frame, data, received_at)
             return self.parse_generic(text, received_at) if got is None else got
