@@ -49,6 +49,7 @@ DECODE_ERRORS = (msgspec.DecodeError, RecursionError, UnicodeError)
 # leading zeros raise DecodeError (a ValueError), which sends the frame to the generic
 # path, as does any value a fast path cannot vouch for. Surrounding whitespace and a
 # minus sign are read, as float() reads them; the fast paths refuse what is <= 0, and
-# check a timestamp's digits before to_int.
+# check a timestamp's text before trusting to_int (its digits, or for OKX's liquidations
+# 13 characters and a value >= 10**12).
 to_float = msgspec.json.Decoder(float).decode
 to_int = msgspec.json.Decoder(int).decode
