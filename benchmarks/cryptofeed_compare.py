@@ -19,7 +19,14 @@ counts that do not move with the machine's load::
         .venv/bin/python benchmarks/cryptofeed_compare.py --liqmon-only --loops 2000 \\
         --venue binance-usdm
 
-minus the same with ``--loops 0``, divided by 2,000 × the frames it names.
+minus the same with ``--loops 0``, divided by 2,000 × the frames it names. ``--side liqmon``
+and ``--side cryptofeed`` (in the bench venv) run one side alone on the frames the
+comparison times (those both read): the ratio of their instruction counts is the
+comparison's figure that does not move with the machine's load::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        .venv-bench/bin/python benchmarks/cryptofeed_compare.py --side cryptofeed \\
+        --loops 2000 --venue okx
 
 Which cryptofeed parses what (read from the installed sources):
 
@@ -39,10 +46,11 @@ normalisation and callback) because the poller itself loops on HTTP and sleeps.
 
 Frames: shared/realdata (read at run time, never copied). Only frames that BOTH libraries
 turn into at least one liquidation are timed; the table says how many of each file's frames
-that is. Each side parses the same frame list ``--loops`` times; the clock is the thread's
-CPU time; best of ``--repeat``, the two sides' runs interleaved. cryptofeed's handlers are
-coroutines: they are awaited in one coroutine, timed inside it, with an async no-op callback
-(cryptofeed requires an async one).
+that is. Each side parses the same frame list once untimed (liqmon's session then holds
+its symbol caches and has seen OKX's first push, as a running daemon's has), then
+``--loops`` times; the clock is the thread's CPU time; best of ``--repeat``, the two sides'
+runs interleaved. cryptofeed's handlers are coroutines: they are awaited in one coroutine,
+timed inside it, with an async no-op callback (cryptofeed requires an async one).
 liqmon's side is ``dialect.session(book).parse(text, received_at)``; its instrument book is
 made up from the frames' symbols (contract size 1: the sizes change values, not the work).
 """
@@ -152,6 +160,8 @@ class LiqmonSide:
     def time(self, texts: list[str], loops: int) -> float:
         session = self.session()
         parse = session.parse
+        for text in texts:  # untimed: a daemon's session is warm (caches, OKX's first push)
+            parse(text, 1.0)
         started = time.thread_time()
         for _ in range(loops):
             for text in texts:
@@ -211,6 +221,8 @@ class CryptofeedSide:
     def time(self, texts: list[str], loops: int) -> float:
         async def run() -> float:
             handler, conn = self.handler, self.conn
+            for text in texts:  # untimed, as liqmon's side is
+                await handler(text, conn, 1.0)
             started = time.thread_time()
             for _ in range(loops):
                 for text in texts:
@@ -274,8 +286,13 @@ def main() -> int:
                         help="time liqmon alone (no cryptofeed needed) on the frames of the "
                         "shape cryptofeed 2.4.1 reads, once: for instruction counts under "
                         "valgrind, minus a run with --loops 0")
+    parser.add_argument("--side", choices=("liqmon", "cryptofeed"),
+                        help="run this side alone, once, on the frames both read: for "
+                        "instruction counts of both sides on the same frames, under valgrind, "
+                        "minus a run with --loops 0")
     parser.add_argument("--venue", action="append",
-                        help="with --liqmon-only: only this liqmon venue id (repeatable)")
+                        help="with --liqmon-only or --side: only this liqmon venue id "
+                        "(repeatable)")
     args = parser.parse_args()
     if args.liqmon_only:
         return liqmon_only(args.loops, args.venue)
@@ -288,6 +305,8 @@ def main() -> int:
     print(f"  {'frames':28} {'used':>9} {'liqmon us/frame':>16} {'cryptofeed us/frame':>20} "
           f"{'ratio':>6}")
     for label, (venue, files, cls, address) in CASES.items():
+        if args.venue and venue not in args.venue:
+            continue
         frames = frames_of(files)
         texts = [text for _name, text in frames]
         liqmon = LiqmonSide(venue)
@@ -301,6 +320,12 @@ def main() -> int:
         if not used:
             print(f"  {label:28} {'0/' + str(len(texts)):>9}   cryptofeed reads none of them "
                   f"({detail})")
+            continue
+        if args.side:
+            side: LiqmonSide | CryptofeedSide = liqmon if args.side == "liqmon" else cf
+            took = side.time(used, args.loops)  # with --loops 0 the untimed pass alone
+            per = took / (len(used) * args.loops) * 1e6 if args.loops else 0.0
+            print(f"  {label:28} {len(used):3} frames, {args.side} alone {per:8.2f} us/frame")
             continue
         # Interleaved, so that both sides see the same load on a shared machine.
         ours = theirs = float("inf")

@@ -2,8 +2,8 @@
 they read, then valued for a symbol already in the session's cache.
 
 The venue's facts and sources are in ``monitor/venues/binance.py``; the rules every fast
-path keeps are in ``monitor/venues/fast.py``. Anything else, or anything unusual, gives None
-and goes to the session's generic path, which also fills the cache.
+path keeps are in ``monitor/venues/fast.py``. Anything else, or anything unusual, goes
+to the session's generic path, which also fills the cache.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import abc
 import math
 from hashlib import blake2b
+from typing import Literal
 
 import msgspec
 
 import monitor.venues.dialect as dialect
 import monitor.venues.fast as fast
 import monitor.venues.instruments as instr
-from monitor.events import Completeness, MarkPrice, PositionSide, new_liquidation
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 
 # ``o.S`` is the side of the forced ORDER: SELL means a long position was liquidated.
 SIDE = {"SELL": PositionSide.LONG, "BUY": PositionSide.SHORT}
@@ -25,6 +26,9 @@ _THROTTLED = Completeness.THROTTLED
 _LONG = PositionSide.LONG
 _SHORT = PositionSide.SHORT
 _INF = math.inf
+_NAN = math.nan
+_DECODE_ERRORS = fast.DECODE_ERRORS
+_to_float = fast.to_float
 
 # (coin, unit multiplier, USD per contract or 0.0 when unknown, event-id hash state, wanted).
 # The hash state has already read "venue␟symbol␟": each frame copies it and feeds only its
@@ -40,7 +44,7 @@ class BinanceOrder(msgspec.Struct, gc=False):
     """
 
     s: str
-    S: str
+    S: Literal["SELL", "BUY"]
     ap: str
     z: str
     T: int
@@ -53,7 +57,7 @@ class BinanceForceOrder(msgspec.Struct, gc=False):
     ``e`` through.
     """
 
-    e: str
+    e: Literal["forceOrder"]
     o: BinanceOrder
 
 
@@ -104,44 +108,39 @@ class BinanceFastPaths(abc.ABC):
 
     def parse(self, text: str, received_at: float) -> list[dialect.Item]:
         # A forceOrder frame is valued here rather than in a method of its own: one call
-        # less per frame, and the try block costs nothing until something raises.
+        # less per frame. A frame the decoder refuses, or one the checks below cannot vouch
+        # for, goes to the generic path: never from inside an ``except`` (a FrameError of
+        # the generic path would carry the decoder's error as its context).
+        o = marks = None
         try:
             # Other streams of a combined connection (bookTicker, ticker...) would only be
             # refused by the decoder, which costs more than the generic path saves.
             # Slices, not str.startswith or str.find with bounds: those parse their
             # arguments as a tuple, which costs more than copying a few characters.
             if text[:9] == '{"stream"' and "forceOrder" in text[9:64]:
-                event = decode_combined(text).data
+                o = decode_combined(text).data.o
             elif text[:17] == '{"e":"forceOrder"':
-                event = decode_force_order(text)
+                o = decode_force_order(text).o
             elif text[:2] == "[{":
-                got = self._fast_marks(decode_marks(text), received_at)
-                return self.parse_generic(text, received_at) if got is None else got
-            else:
-                return self.parse_generic(text, received_at)
-            o = event.o
-            raw_side = o.S
-            # Compared, not looked up in SIDE: a decoded string's hash is not cached yet.
-            if raw_side == "SELL":
-                side = _LONG
-            elif raw_side == "BUY":
-                side = _SHORT
-            else:
-                return self.parse_generic(text, received_at)
-            if event.e != "forceOrder":
-                return self.parse_generic(text, received_at)
-            if self._book.version != self._book_version:
-                self._reset()
-            symbol = o.s
-            info = self._cache.get(symbol)
-            if info is None:  # the generic path looks the symbol up and caches it
-                return self.parse_generic(text, received_at)
-            z_raw = o.z
-            ap_raw = o.ap
-            z = float(z_raw)
-            ap = float(ap_raw)
-        except fast.FAST_REFUSED:
+                marks = decode_marks(text)
+        except _DECODE_ERRORS:
+            pass
+        if o is None:
+            got = None if marks is None else self._fast_marks(marks, received_at)
+            return self.parse_generic(text, received_at) if got is None else got
+        if self._book.version != self._book_version:
+            self._reset()
+        symbol = o.s
+        info = self._cache.get(symbol)
+        if info is None:  # the generic path looks the symbol up and caches it
             return self.parse_generic(text, received_at)
+        z_raw = o.z
+        ap_raw = o.ap
+        try:
+            z = _to_float(z_raw)
+            ap = _to_float(ap_raw)
+        except ValueError:  # not a number: NaN fails the checks below
+            z = ap = _NAN
         coin, mult, size, id_state, wanted = info
         if self._inverse:
             notional = z * size
@@ -154,12 +153,15 @@ class BinanceFastPaths(abc.ABC):
             return self.parse_generic(text, received_at)
         if not wanted:
             return []
+        # The side is a Literal: the decoder refused any other.
+        raw_side = o.S
         ts = o.T
         digest = id_state.copy()
         digest.update(f"{ts}\x1f{raw_side}\x1f{z_raw}\x1f{ap_raw}".encode())
-        return [new_liquidation(
-            self._venue, symbol, coin, side, ap / mult, qty * mult, notional, ts,
-            received_at, _THROTTLED, self._id_head + digest.hexdigest())]
+        return [Liquidation(
+            self._venue, symbol, coin, _LONG if raw_side == "SELL" else _SHORT, ap / mult,
+            qty * mult, notional, ts, received_at, _THROTTLED,
+            self._id_head + digest.hexdigest())]
 
     def _fast_marks(self, rows: list[BinanceMark], received_at: float
                     ) -> list[dialect.Item] | None:
@@ -172,7 +174,10 @@ class BinanceFastPaths(abc.ABC):
         items: list[dialect.Item] = []
         for row in rows:
             info = cache.get(row.s)
-            price = float(row.p)
+            try:
+                price = _to_float(row.p)
+            except ValueError:  # not a number
+                return None
             if info is None or not 0.0 < price < _INF:
                 return None
             if info[4]:  # wanted

@@ -9,12 +9,15 @@ by the fast path, without a call of the generic one.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 from hypothesis import given, strategies as st
 
+import monitor.venues.fast as fast
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice, event_id_from_fields
 from monitor.venues import make_dialect
@@ -151,6 +154,15 @@ def test_golden_frames_give_the_same_either_way(venue: str) -> None:
 
 # -- frames the fast path refuses still give today's result -------------------------------
 
+# Number texts whose reading differs between float() and fast.to_float (which refuses all
+# but the JSON numbers), or that float() reads and no fast path may value.
+NUMBER_TEXTS = ("+1.5", ".5", "5.", "01.5", "1_0", "nan", "-inf", "1e999", "0x10", " 2.5 ",
+                "-0", "0", "\\u0031", "\\ud800", "1e5", "2.5e-3")
+TS_TEXTS = ("0001769903999000", "-1769903999000", " 1769903999000", "1769903999000 ",
+            "+1769903999000", "1_769_903_999_000", "1769903999000.0", "1e12", "",
+            "\\u0661\\u0662", "0", "999999999999", "17699039990000", "0769903999000",
+            " 769903999000", "-769903999000", "769903999000 ")
+
 REFUSED: dict[str, tuple[str, ...]] = {
     "binance-usdm": (
         BINANCE.replace('"z":"1.437"', '"z":1.437'),  # a number: the generic path reads it
@@ -166,6 +178,10 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BINANCE_MARKS.replace('"p":"1800.5"', '"p":"-1"'),
         BINANCE_MARKS.replace('"e":"markPriceUpdate"', '"e":"other"', 1),
         "[]",
+        # Number texts float() reads and fast.to_float does not: the generic path's answer.
+        *(BINANCE.replace('"ap":"34959.70"', f'"ap":"{text}"') for text in NUMBER_TEXTS),
+        *(BINANCE.replace('"z":"1.437"', f'"z":"{text}"') for text in NUMBER_TEXTS),
+        *(BINANCE_MARKS.replace('"p":"1800.5"', f'"p":"{text}"') for text in NUMBER_TEXTS),
     ),
     "bybit": (
         BYBIT.replace('"v":"0.5"', '"v":0.5'),
@@ -178,6 +194,11 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BYBIT_TICKER.replace('"type":"delta"', '"type":"other"'),
         BYBIT_TICKER.replace('"markPrice":"95001.25"', '"markPrice":"0"'),
         BYBIT_TICKER.replace("BTCUSDT", "BTC-29DEC23-40000-C"),
+        *(BYBIT.replace('"v":"0.5"', f'"v":"{text}"') for text in NUMBER_TEXTS),
+        *(BYBIT.replace('"p":"95100"', f'"p":"{text}"') for text in NUMBER_TEXTS),
+        *(BYBIT_LEGACY.replace('"price":"16800.5"', f'"price":"{text}"') for text in NUMBER_TEXTS),
+        *(BYBIT_TICKER.replace('"markPrice":"95001.25"', f'"markPrice":"{text}"')
+          for text in NUMBER_TEXTS),
     ),
     "okx": (
         OKX.replace('"sz":"3"', '"sz":3'),
@@ -190,6 +211,13 @@ REFUSED: dict[str, tuple[str, ...]] = {
         OKX.replace('"instType":"SWAP"}', '"instType":"OPTION"}'),  # a first push
         OKX_MARK.replace('"markPx":"95001.5"', '"markPx":"nan"'),
         OKX_MARK.replace('"data":[{', '"data":[{"instId":"BTC-USD-SWAP","ts":"1"},{'),
+        *(OKX.replace('"sz":"3"', f'"sz":"{text}"') for text in NUMBER_TEXTS),
+        *(OKX.replace('"bkPx":"95000.1"', f'"bkPx":"{text}"') for text in NUMBER_TEXTS),
+        *(OKX_MARK.replace('"markPx":"95001.5"', f'"markPx":"{text}"') for text in NUMBER_TEXTS),
+        # Timestamps: digits only; any but 13 digits, and leading zeros, are the generic
+        # path's (the decoder and to_int refuse them).
+        *(OKX.replace('"ts":"1769903999000"', f'"ts":"{text}"') for text in TS_TEXTS),
+        *(OKX_MARK.replace('"ts":"1769903999500"', f'"ts":"{text}"') for text in TS_TEXTS),
     ),
 }
 
@@ -221,6 +249,49 @@ def test_bent_frames_give_the_same_either_way(venue: str, data: st.DataObject) -
     if "e999" in text or "e+999" in text.lower():  # the one known difference
         return
     same_either_way(venue, [text])
+
+
+# -- the number readers --------------------------------------------------------------------
+
+
+@FUZZ
+@given(mantissa=st.integers(0, 10**40), point=st.integers(0, 41),
+       exponent=st.none() | st.integers(-340, 340))
+def test_to_float_gives_float_s_double_or_refuses_what_float_makes_infinite(
+        mantissa: int, point: int, exponent: int | None) -> None:
+    digits = str(mantissa)
+    point = min(point, len(digits))
+    text = digits if point == 0 else digits[:-point] + "." + digits[-point:]
+    if text[0] == ".":
+        text = "0" + text
+    if exponent is not None:
+        text += f"e{exponent}"
+    try:
+        got = fast.to_float(text)
+    except ValueError:
+        assert float(text) == math.inf  # the fast paths refuse an infinite value anyway
+        return
+    assert struct.pack("<d", got) == struct.pack("<d", float(text)), text
+
+
+@pytest.mark.parametrize("text", ["2.2250738585072011e-308", "2.2250738585072012e-308",
+                                  "4.9e-324", "1.7976931348623157e308", "9007199254740993",
+                                  "9007199254740993.0000000001", "0.1", "1e23", "8.589973e9",
+                                  "7.038531e-26", "179769313486231580793728971405301e276"])
+def test_to_float_rounds_the_hard_cases_as_float_does(text: str) -> None:
+    assert struct.pack("<d", fast.to_float(text)) == struct.pack("<d", float(text))
+
+
+@pytest.mark.parametrize("text", ["+1", ".5", "5.", "01.5", "1_0", "nan", "NaN", "inf",
+                                  "Infinity", "1e999", "0x10", "", "١"])
+def test_to_float_refuses_what_is_no_json_number(text: str) -> None:
+    with pytest.raises(ValueError):
+        fast.to_float(text)
+
+
+@given(st.integers(0, 10**16 - 1))
+def test_to_int_reads_a_string_of_digits_as_int_does(value: int) -> None:
+    assert fast.to_int(str(value)) == int(str(value))
 
 
 # -- recorded frames ----------------------------------------------------------------------
