@@ -20,6 +20,7 @@ from monitor.config import Config
 from monitor.detector.config import DetectorConfig
 from monitor.detector.engine import Detector
 from monitor.events import Liquidation
+from monitor.feed.recorder import RawFrame, read_recording
 from monitor.replay import replay
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.scenarios.model import ScenarioEvent
@@ -148,3 +149,26 @@ async def test_frames_in_runs_give_what_frame_by_frame_gives(
     assert frame_by_frame.whales and frame_by_frame.cascades  # the early path is exercised
     assert runs == frame_by_frame
     assert seen[True] == seen[False]
+
+
+def test_recording_lines_decode_to_frames_typed_or_lenient(tmp_path: Path) -> None:
+    """Lines as the recorder writes them decode straight into frames; other lines the
+    reader has always taken (numbers as strings, a venue as a number, blank lines) still
+    give the same frames, and a line that is no frame names itself."""
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        '{"venue":"bybit","received_at":1769904000.5,"frame":"{\\"a\\":1}","conn":"c#1"}\n'
+        "\n"
+        '{"venue":"bybit","received_at":"1769904000.5","frame":"{\\"a\\":1}","conn":"c#1"}\n'
+        '{"venue":7,"received_at":1769904001,"frame":"x","extra":true}\n'
+        '{"received_at":1769904001,"venue":"okx","frame":"\\u00e9\\u0001"}\n')
+    assert list(read_recording(path)) == [
+        RawFrame("bybit", 1769904000.5, '{"a":1}', "c#1"),
+        RawFrame("bybit", 1769904000.5, '{"a":1}', connection="c#1"),
+        RawFrame("7", 1769904001.0, "x"),
+        RawFrame("okx", 1769904001.0, "\u00e9\u0001", ""),
+    ]
+    path.write_text('{"venue":"bybit","received_at":1769904000.5,"frame":"x"}\n'
+                    '{"venue":"bybit","frame":"x"}\n')
+    with pytest.raises(ValueError, match=r"mixed\.jsonl:2: not a recorded frame"):
+        list(read_recording(path))
