@@ -3,9 +3,10 @@
 A recording (DESIGN 3.3) is read in file order. Each frame is parsed by its venue's dialect
 (one parse session per venue) and handed to the real :class:`~monitor.ingest.Ingest`, with
 its dedupe, metrics and store (memory by default); consecutive frames of one venue and kind
-go in one list, which ingest counts exactly as it would the frames one by one. The virtual clock follows the frames'
-``received_at``; whenever it crosses a whole second, what was queued is ingested and the
-detector is evaluated at that second, as the daemon's evaluation loop does once a second.
+go in one list, which ingest counts exactly as it would the frames one by one. The virtual
+clock follows the frames' ``received_at``; whenever it crosses a whole second, what was
+queued is ingested and the detector is evaluated at that second, as the daemon's
+evaluation loop does once a second.
 So a replay of a recording makes the same alerts as the live run that recorded it.
 
 ``speed`` None replays as fast as possible; ``speed=X`` sleeps so that the recording plays
