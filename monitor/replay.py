@@ -2,9 +2,11 @@
 
 A recording (DESIGN 3.3) is read in file order. Each frame is parsed by its venue's dialect
 (one parse session per venue) and handed to the real :class:`~monitor.ingest.Ingest`, with
-its dedupe, metrics and store (memory by default). The virtual clock follows the frames'
-``received_at``; whenever it crosses a whole second, what was queued is ingested and the
-detector is evaluated at that second, as the daemon's evaluation loop does once a second.
+its dedupe, metrics and store (memory by default); consecutive frames of one venue and kind
+go in one list, which ingest counts exactly as it would the frames one by one. The virtual
+clock follows the frames' ``received_at``; whenever it crosses a whole second, what was
+queued is ingested and the detector is evaluated at that second, as the daemon's
+evaluation loop does once a second.
 So a replay of a recording makes the same alerts as the live run that recorded it.
 
 ``speed`` None replays as fast as possible; ``speed=X`` sleeps so that the recording plays
@@ -39,6 +41,9 @@ from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 Progress = Callable[[int, int | None], None]  # (done, total or None when unknown)
 INGEST_CAPACITY = 10_000_000  # a replay never drops: the queue is drained every second
 DRAIN_TIMEOUT_SECONDS = 3600.0  # the memory store never makes a drain wait
+# Frames handed to ingest in runs (below); False: one put per frame, as live (the tests
+# compare the two).
+MERGE_RUNS = True
 
 
 @dataclass
@@ -170,6 +175,26 @@ async def replay(
             if on_alert is not None:
                 on_alert(alert)
 
+    # A run of frames: consecutive frames of one venue and one kind (liquidations only, or
+    # marks only), handed to ingest as one list. Ingest treats a list as one batch event by
+    # event (the same checks, verdicts, sums and detector calls in the same order, the same
+    # store writes: ``tests/test_replay.py`` compares with frame by frame), so a run costs
+    # one put and one batch instead of one per frame; a price frame is mostly that cost. A
+    # run ends at each evaluation (what arrived before it is ingested first), at another
+    # venue or kind, and before a frame that may raise a whale alert, which goes to ingest
+    # on its own: ingest counts that frame ahead of the queue, as live.
+    run: list[Liquidation | MarkPrice] = []
+    run_venue = ""
+    run_marks = False
+    floor = detector.whale_floor_usd
+    merge = MERGE_RUNS
+
+    def flush() -> None:
+        nonlocal run
+        if run:
+            put(run_venue, run)
+            run = []
+
     # Bound once: these run for every frame.
     clock_set, put, session_for = clock.set, ingest.put, sessions.get
     try:
@@ -179,6 +204,7 @@ async def replay(
                 result.first_at = at
             clock_set(at)
             if evaluated is None or int(at) > evaluated:
+                flush()
                 if speed is not None and result.first_at is not None:
                     delay = (at - result.first_at) / speed - (
                         asyncio.get_running_loop().time() - wall_start)
@@ -202,24 +228,40 @@ async def replay(
                 result.invalid_frames += 1
                 continue
             events: list[Liquidation | MarkPrice] = []
+            liquidations = marks = 0
+            may_whale = False
             for item in items:
                 # Exact types first: most items are one of the two events.
                 kind = type(item)
-                if kind is Liquidation:
+                if kind is Liquidation or (kind is not MarkPrice
+                                           and isinstance(item, Liquidation)):
                     events.append(item)  # type: ignore[arg-type]
-                elif kind is MarkPrice or isinstance(item, Liquidation | MarkPrice):
+                    liquidations += 1
+                    if item.notional_usd >= floor:  # type: ignore[union-attr]
+                        may_whale = True
+                elif kind is MarkPrice or isinstance(item, MarkPrice):
                     events.append(item)  # type: ignore[arg-type]
-                    if isinstance(item, MarkPrice):
-                        result.marks += 1
-                        if on_event is not None:
-                            on_event(item)
+                    marks += 1
+                    if on_event is not None:
+                        on_event(item)  # type: ignore[arg-type]
                 elif isinstance(item, Invalid):
                     result.invalid_frames += 1
                 elif isinstance(item, Unrecognised):
                     result.unrecognised_frames += 1
-            if events:
-                put(raw.venue, events)
             result.last_at = at
+            if not events:
+                continue
+            result.marks += marks
+            venue = raw.venue
+            if may_whale or (liquidations and marks) or not merge:
+                flush()
+                put(venue, events)
+            elif run and venue == run_venue and run_marks == (marks > 0):
+                run += events
+            else:
+                flush()
+                run, run_venue, run_marks = events, venue, marks > 0
+        flush()
         last = result.last_at if result.last_at is not None else 0.0
         c = config.detector
         end = until if until is not None else last + (

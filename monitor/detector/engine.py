@@ -32,6 +32,7 @@ from monitor.alerts import (
     GLOBAL_SCOPE,
     AlertState,
     CascadeAlert,
+    Severity,
     WhaleAlert,
     cascade_id,
     coin_scope,
@@ -82,6 +83,7 @@ __all__ = ["Detector", "DetectorState", "ScopeStatus"]
 
 _QUIET, _WATCH = DetectorState.QUIET, DetectorState.WATCH
 _CASCADE, _COOLING = DetectorState.CASCADE, DetectorState.COOLING
+_WARNING, _CRITICAL, _EXTREME = Severity.WARNING, Severity.CRITICAL, Severity.EXTREME
 
 
 class Detector:
@@ -100,8 +102,9 @@ class Detector:
         self._config = config
         self._alpha = ewma_alpha(config.baseline_sample_seconds,
                                  config.baseline_half_life_hours * 3600.0)
-        # Caches of the config's per-coin lookups: the whale check runs on every event.
-        self._coin_th: dict[str, ScopeThresholds] = {}
+        # Caches of the config's per-coin lookups: the whale check runs on every event, and
+        # every live machine reads its scope's thresholds every second.
+        self._th: dict[Agg, ScopeThresholds] = {}
         self._whale_by_coin = {
             coin.upper(): config.coin_whale_usd(coin.upper()) for coin in config.coins
         }
@@ -221,6 +224,10 @@ class Detector:
             if v[0] < gate and v[1] < gate:
                 continue  # the usual case, read without a call
             for side in (LONG, SHORT):
+                # The gate is the side's watch_usd, which _worth_watching needs first: a
+                # busy scope's other side stops here.
+                if v[side] < gate:
+                    continue
                 key = (agg.scope, side)
                 if key not in candidates and not under[side] and self._worth_watching(agg, side):
                     candidates[key] = agg
@@ -229,9 +236,21 @@ class Detector:
         for key in candidates:
             if key not in order:
                 order[key] = scope_order(key)
+        advance = self._advance_machine
         for key in sorted(candidates, key=order.__getitem__):
             item = candidates[key]
-            if under[key[1]] and not (isinstance(item, Machine) and item.active):
+            if type(item) is Machine:
+                # A live machine (most candidates): what ``_visit`` does, without the call.
+                if under[key[1]] and not item.active:
+                    machines.pop(key, None)
+                    continue
+                advance(item, t, alerts)
+                if item.state is _QUIET:
+                    machines.pop(key, None)
+                else:
+                    machines[key] = item
+                continue
+            if under[key[1]]:
                 machines.pop(key, None)
                 continue
             self._visit(key, item, t, alerts)
@@ -259,18 +278,18 @@ class Detector:
         return min(th.min_share, self._config.sustain_share)
 
     def _thresholds(self, agg: Agg) -> ScopeThresholds:
-        if agg.kind == COIN:
-            th = self._coin_th.get(agg.name)
-            if th is None:
-                th = self._coin_th[agg.name] = self._config.coin_thresholds(agg.name)
-            return th
-        return self._config.global_scope if agg.kind == GLOBAL else self._config.venue_scope
+        th = self._th.get(agg)
+        if th is None:
+            c = self._config
+            th = self._th[agg] = (c.coin_thresholds(agg.name) if agg.kind == COIN else
+                                  c.global_scope if agg.kind == GLOBAL else c.venue_scope)
+        return th
 
     # -- the state machine ---------------------------------------------------------------------
 
     def _advance_machine(self, m: Machine, t: int, alerts: list[CascadeAlert]) -> None:
         agg, side = m.agg, m.side
-        th = self._thresholds(agg)
+        th = self._th.get(agg) or self._thresholds(agg)
         c = self._config
         state = m.state
         if state is _QUIET or state is _WATCH:
@@ -332,7 +351,9 @@ class Detector:
             raw = v[RAW + side]
             if raw > m.peak_usd:
                 m.peak_usd, m.peak_at = raw, float(t)
-            severity = severity_for(usd, th)
+            # ``severity_for`` inline: every running cascade, every second.
+            severity = (_EXTREME if usd >= th.extreme_usd else
+                        _CRITICAL if usd >= th.critical_usd else _WARNING)
             if severity is not m.peak_severity and severity > m.peak_severity:
                 m.peak_severity = severity
             if (severity is not m.severity and severity > m.severity

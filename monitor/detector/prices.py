@@ -32,8 +32,18 @@ class PriceTracker:
         self._venues: dict[str, list[str]] = {}  # coin → venues with a series
 
     @property
+    def window(self) -> int:
+        return self._window
+
+    @window.setter
+    def window(self, seconds: int) -> None:
+        self._window = seconds
+        # Read by every update: kept, not derived each time.
+        self._resolution = max(1, seconds // 60)
+
+    @property
     def resolution(self) -> int:
-        return max(1, self.window // 60)
+        return self._resolution
 
     def update(self, coin: str, venue: str, instrument: str, price: float, sec: int) -> None:
         if not price > 0.0:
@@ -53,7 +63,7 @@ class PriceTracker:
             last = samples[-1]
             if sec < last[0]:
                 return  # older than what we hold: the window is already past it
-            if sec < last[0] + self.resolution:
+            if sec < last[0] + self._resolution:
                 # A slot keeps its first price: a later one would be a price from after
                 # the step that reads it, and the result would depend on feed timing.
                 series.last_sec = sec
@@ -61,7 +71,7 @@ class PriceTracker:
         samples.append([float(sec), price])
         series.last_sec = sec
         # Marks may run ahead of the step clock: keep what a step up to a minute behind needs.
-        _prune(samples, sec - self.window - _AHEAD_SECONDS)
+        _prune(samples, sec - self._window - _AHEAD_SECONDS)
 
     def move(self, coin: str, venue: str, t: int) -> float | None:
         """The fractional change of ``coin`` on ``venue`` over the window before second ``t``.

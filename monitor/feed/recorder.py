@@ -10,23 +10,28 @@ import gzip
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
+import msgspec
 import orjson
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RawFrame:
+class RawFrame(msgspec.Struct, frozen=True, gc=False):
+    """One recorded frame. A msgspec Struct so that a recording's line decodes straight
+    into it: replay reads a frame in about half the time of a dict and a dataclass."""
+
     venue: str
     received_at: float
     frame: str
     # Which connection read it (``bybit-linear-0#3``: plan and connection number), so that
     # replay keeps one parse session per connection as live does; "" when unknown.
-    connection: str = ""
+    connection: str = msgspec.field(default="", name="conn")
+
+
+_decode_line = msgspec.json.Decoder(RawFrame).decode
 
 
 def open_text(path: Path, mode: str) -> IO[str]:
@@ -42,6 +47,15 @@ def read_recording(path: str | Path) -> Iterator[RawFrame]:
     with open_text(path, "r") as f:
         try:
             for number, line in enumerate(f, 1):  # number is read after the loop too
+                try:
+                    # A line as the recorder writes it; anything else (blank, other types,
+                    # bad JSON) takes the lenient path below, with its errors.
+                    got: RawFrame | None = _decode_line(line)
+                except msgspec.DecodeError:
+                    got = None
+                if got is not None:
+                    yield got
+                    continue
                 if not line.strip():
                     continue
                 try:
