@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+import monitor.feed.tls as tls
 from monitor.alerts import CascadeAlert, WhaleAlert, alert_log_line
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, VenueConfig
@@ -266,6 +267,8 @@ class App:
             work["metrics-endpoint"] = self.server.serve
         if self.live is not None:
             work["web"] = self.live.run
+        if self.feeds:
+            tls.warm()
         for name, run in work.items():
             self._background.append(tg.create_task(self._supervised(name, run()), name=name))
         for venue in self.feeds:

@@ -18,6 +18,7 @@ import httpx
 
 from monitor.backoff import Backoff
 from monitor.errors import FrameError, InstrumentFetchError
+from monitor.feed.tls import rest_context
 from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import Dialect, RestRequest
 from monitor.venues.instruments import BookChange, InstrumentBook, InstrumentSpec
@@ -133,7 +134,8 @@ class InstrumentService:
 
     async def refresh(self) -> int:
         """Fetch now; return how many instruments the book holds. Raises InstrumentFetchError."""
-        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True) as client:
+        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True,
+                                     verify=rest_context()) as client:
             specs = await fetch_documents(self.dialect, self._rest_base_url, client,
                                           self._cache_dir)
         self._apply(specs)

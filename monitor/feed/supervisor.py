@@ -32,6 +32,7 @@ from monitor.errors import FeedError, SubscriptionRejected
 from monitor.feed.frames import FrameHandler
 from monitor.feed.lifetimes import Lifetimes
 from monitor.feed.ports import EventSink, FeedObserver, FrameTap, InstrumentSource
+from monitor.feed.tls import websocket_ssl
 from monitor.feed.topics import LiveTopics
 from monitor.logs import RateLimitedLog
 from monitor.venues.dialect import ConnectionPlan, Dialect, DialectSession
@@ -157,6 +158,7 @@ class ConnectionRunner:
                 max_size=16 * 1024 * 1024,
                 compression=None,
                 proxy=None,
+                ssl=websocket_ssl(self.plan.url),
             )
         self.connects += 1
         self._frames.tap_label = f"{self.plan.name}#{self.connects}"
