@@ -25,7 +25,7 @@ from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.events import PositionSide
 from monitor.metrics import Metrics
-from monitor.notify.mqtt import TEST_SCOPE
+from monitor.notify.mqtt_topics import TEST_SCOPE
 from monitor.notify.notifier import Notifier
 from monitor.store.config import StoreConfig
 from monitor.store.memory import MemoryStore

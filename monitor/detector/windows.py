@@ -8,75 +8,43 @@ acceleration), and is dropped ``2W`` seconds later. So each entry is touched a f
 of times, and memory is bounded by ``2W`` seconds of entries.
 
 A late liquidation (its second already folded) is added straight to the aggregates; one
-older than the current window is counted for nothing but whales. Pure: time comes in.
+older than the current window is counted for nothing but whales. Pure: time comes in. The
+aggregates and what folding an entry does to them are ``aggregates.py``'s.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from monitor.alerts import coin_scope, venue_scope
+from monitor.detector.aggregates import (
+    CNT,
+    COIN,
+    CUM,
+    GLOBAL,
+    LONG,
+    PAIR,
+    PREV,
+    RAW,
+    SHORT,
+    SYM,
+    USD,
+    VENUE,
+    Agg,
+    Entry,
+    fold_all,
+    leave_current,
+    leave_previous,
+)
 from monitor.events import Liquidation, PositionSide
 
-GLOBAL, COIN, VENUE, PAIR = 0, 1, 2, 3
-LONG, SHORT = 0, 1
-# Offsets into Agg.v, plus the side: one flat list keeps the hot path to index arithmetic.
-USD, RAW, CNT, SYM, CUM, PREV = 0, 2, 4, 6, 8, 10
+# What the detector's modules import from here (they were defined here before the split).
+__all__ = ["CNT", "COIN", "GLOBAL", "LONG", "PREV", "RAW", "SHORT", "SYM", "USD", "VENUE", "Agg",
+           "Windows", "ewma_alpha"]
+
 _LONG = PositionSide.LONG
-# Offsets into an entry list.
-E_USD, E_RAW, E_CNT, E_FOLDED, E_SIDE, E_PAIR = 0, 1, 2, 3, 4, 5
-
-
-class Agg:
-    """The window aggregate of one scope.
-
-    ``v`` holds, per side (add LONG or SHORT to the offset): capped USD in the current window
-    (what the signals use), uncapped USD (what is reported), count, symbol-seconds with at
-    least one liquidation, uncapped USD ever folded (cascade totals are differences of it),
-    and capped USD of the previous window (for acceleration). A coin-on-venue pair keeps
-    only the uncapped USD and the symbol-seconds.
-    """
-
-    __slots__ = ("base_sym", "base_usd", "chain", "gate", "kind", "name", "scope", "v", "vs")
-
-    def __init__(self, kind: int, name: str, scope: str) -> None:
-        self.kind = kind
-        self.name = name
-        self.scope = scope
-        self.v = [0.0] * 12
-        self.base_usd = [0.0, 0.0]
-        self.base_sym = [0.0, 0.0]
-        # A pair's chain is (global, coin, venue, pair): every aggregate one entry counts in;
-        # vs holds their ``v`` lists, for the hot loops.
-        self.chain: tuple[Agg, ...] = ()
-        self.vs: tuple[list[float], ...] = ()
-        # The USD below which this scope cannot watch or fire; set and reset by the detector
-        # (negative: not known yet).
-        self.gate = -1.0
-
-    def usd(self, side: int) -> float:
-        return self.v[USD + side]
-
-    def raw(self, side: int) -> float:
-        return self.v[RAW + side]
-
-    def count(self, side: int) -> int:
-        return int(self.v[CNT + side])
-
-    def sym(self, side: int) -> int:
-        return int(self.v[SYM + side])
-
-    def cum_raw(self, side: int) -> float:
-        return self.v[CUM + side]
-
-    def prev(self, side: int) -> float:
-        return self.v[PREV + side]
-
-
-# One symbol-second of one side: [capped USD, USD, count, folded (0/1), side, pair agg].
-Entry = list[Any]
+# One second's entries, by (venue, instrument, side).
 Bucket = dict[tuple[str, str, int], Entry]
 
 
@@ -263,18 +231,18 @@ class Windows:
         else:
             fold = leave = drop = None
         if fold is not None:
-            self._fold_all(fold.values())
+            fold_all(fold.values(), self.touched.add)
         if leave is not None:
-            self._leave_current(leave.values())
+            leave_current(leave.values())
         if drop is not None:
-            self._leave_previous(drop.values())
+            leave_previous(drop.values())
         if t - 1 != old + 1:
             for sec in self._present(old + 1, t):
-                self._fold_all(seconds[sec].values())
+                fold_all(seconds[sec].values(), self.touched.add)
             for sec in self._present(self._cur_from, t - w):
-                self._leave_current(seconds[sec].values())
+                leave_current(seconds[sec].values())
             for sec in self._present(self._prev_from, t - 2 * w):
-                self._leave_previous(seconds.pop(sec).values())
+                leave_previous(seconds.pop(sec).values())
         self.folded_upto = t - 1
         self._cur_from = t - w
         self._prev_from = t - 2 * w
@@ -289,87 +257,7 @@ class Windows:
         return iter(sorted(s for s in self._seconds if lo <= s < hi))
 
     def _fold(self, entry: Entry) -> None:
-        self._fold_all((entry,))
-
-    def _fold_all(self, entries: Iterable[Entry]) -> None:
-        # Unrolled over (global, coin, venue) and the pair, which keeps only what its
-        # breakdowns read (reported USD) and its symbol-seconds: this is the hot loop.
-        touched_add = self.touched.add
-        for entry in entries:
-            usd, raw, cnt, _folded, side, pair = entry
-            entry[3] = 1
-            g, c, v, p = pair.vs
-            i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
-            g[side] += usd
-            g[i1] += raw
-            g[i2] += cnt
-            g[i3] += 1
-            g[i4] += raw
-            c[side] += usd
-            c[i1] += raw
-            c[i2] += cnt
-            c[i3] += 1
-            c[i4] += raw
-            v[side] += usd
-            v[i1] += raw
-            v[i2] += cnt
-            v[i3] += 1
-            v[i4] += raw
-            p[i1] += raw
-            p[i3] += 1
-            touched_add(pair)
-
-    @staticmethod
-    def _leave_current(entries: Iterable[Entry]) -> None:
-        # Unrolled over (global, coin, venue) like ``_fold_all``: a second leaves the window
-        # at every step.
-        for entry in entries:
-            usd, raw, cnt, _folded, side, pair = entry
-            g, c, v, p = pair.vs
-            i1, i2, i3, i5 = side + 2, side + 4, side + 6, side + 10
-            if g[i3] <= 1.0:
-                # The window's last symbol-second of this side: exact zeros, not residue.
-                g[side] = g[i1] = g[i2] = g[i3] = 0.0
-            else:
-                g[side] -= usd
-                g[i1] -= raw
-                g[i2] -= cnt
-                g[i3] -= 1
-            g[i5] += usd
-            if c[i3] <= 1.0:
-                c[side] = c[i1] = c[i2] = c[i3] = 0.0
-            else:
-                c[side] -= usd
-                c[i1] -= raw
-                c[i2] -= cnt
-                c[i3] -= 1
-            c[i5] += usd
-            if v[i3] <= 1.0:
-                v[side] = v[i1] = v[i2] = v[i3] = 0.0
-            else:
-                v[side] -= usd
-                v[i1] -= raw
-                v[i2] -= cnt
-                v[i3] -= 1
-            v[i5] += usd
-            if p[i3] <= 1.0:
-                p[i1] = p[i3] = 0.0
-            else:
-                p[i1] -= raw
-                p[i3] -= 1
-
-    @staticmethod
-    def _leave_previous(entries: Iterable[Entry]) -> None:
-        for entry in entries:
-            usd, side, pair = entry[0], entry[4], entry[5]
-            g, c, v, _p = pair.vs
-            i5 = side + 10
-            left = g[i5] - usd
-            g[i5] = left if left > 1e-6 else 0.0
-            left = c[i5] - usd
-            c[i5] = left if left > 1e-6 else 0.0
-            left = v[i5] - usd
-            v[i5] = left if left > 1e-6 else 0.0
+        fold_all((entry,), self.touched.add)
 
     # -- baselines and reconfiguration ----------------------------------------------------------
 
@@ -412,9 +300,9 @@ class Windows:
                 if sec >= t:
                     continue
                 # Entries keep the cap they were made with: single sizes are not kept.
-                self._fold_all(self._seconds[sec].values())
+                fold_all(self._seconds[sec].values(), self.touched.add)
                 if sec < self._cur_from:
-                    self._leave_current(self._seconds[sec].values())
+                    leave_current(self._seconds[sec].values())
         for agg, (cum_long, cum_short) in zip(aggs, cums, strict=True):
             agg.v[CUM], agg.v[CUM + 1] = cum_long, cum_short
         self.touched.clear()

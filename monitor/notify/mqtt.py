@@ -1,23 +1,8 @@
-"""The MQTT channel, on aiomqtt (the only module that imports it).
+"""The MQTT channel, on aiomqtt (with ``mqtt_publish.py``, the only modules that import it).
 
-Topics, under a configurable root (default ``liqmon``), lower case, one ``/`` level each::
-
-    <root>/v1/status                                    online | offline, retained; the last will
-    <root>/v1/alerts/cascade/<scope>/<position_side>    every cascade transition, QoS 1
-    <root>/v1/state/cascade/<scope>/<position_side>     the cascade's current state, retained,
-                                                        cleared (empty retained) when it resolves
-    <root>/v1/alerts/whale/<coin>                       whale alerts, QoS 1
-    <root>/v1/liquidations/<venue>/<coin>               optional, liquidations above a size, QoS 0
-
-``<scope>`` is ``global``, ``coin/<coin>`` or ``venue/<venue>`` (the detector's ``coin:ETH``
-with the colon as a topic level), so ``.../cascade/coin/#`` follows every coin. The position
-side is a level of its own because a scope can have a long and a short cascade at once, each
-with its own state. A cascade that goes market-wide keeps its id and continues under
-``global`` (its payload's ``promoted_from`` names the scope it started in); the state of that
-first scope is cleared then. Alert payloads are ``alerts.alert_payload`` as JSON;
-liquidations are the normalised event's JSON. With MQTT 5 every message has a content type,
-the alerts and liquidations a message expiry, and the alerts ``schema`` and ``id`` user
-properties.
+The topic tree, and the messages each alert becomes on it, are in ``mqtt_topics.py``. With
+MQTT 5 every message has a content type, the alerts and liquidations a message expiry, and the
+alerts ``schema`` and ``id`` user properties.
 
 The connection: a stable client id, clean start, a retained ``offline`` last will and a
 retained ``online`` birth message, then every current cascade state again (a broker that lost
@@ -33,12 +18,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import socket
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import aiomqtt
@@ -51,106 +34,16 @@ from monitor.backoff import Backoff
 from monitor.errors import ConfigError, NotifyError
 from monitor.events import Liquidation
 from monitor.notify.config import MqttConfig, read_secret
-from monitor.notify.eager import Started
 from monitor.notify.feed_notice import FeedNotice
+from monitor.notify.mqtt_publish import Connection, EagerWrites, Publishing, confirm
+from monitor.notify.mqtt_topics import TEST_SCOPE, MqttMessage, Topics, messages
 
 log = logging.getLogger(__name__)
 
 CHANNEL_NAME = "mqtt"
-# notify-test's sample alerts use this scope: they get an event but never a retained state.
-TEST_SCOPE = "test"
 JSON = "application/json"
 TEXT = "text/plain"
 LIQUIDATION_QUEUE = 10_000
-_UNSAFE = re.compile(r"[^a-z0-9._-]+")
-
-
-def segment(text: str) -> str:
-    """One topic level: lower case, nothing but ``[a-z0-9._-]`` (no ``+``, ``#``, ``/``)."""
-    return _UNSAFE.sub("_", text.lower()) or "_"
-
-
-def scope_path(scope: str) -> str:
-    """``global`` → ``global``; ``coin:ETH`` → ``coin/eth``; ``venue:bybit`` → ``venue/bybit``."""
-    kind, _, name = scope.partition(":")
-    return f"{segment(kind)}/{segment(name)}" if name else segment(kind)
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    root: str
-
-    @property
-    def base(self) -> str:
-        return f"{self.root.strip('/')}/v1"
-
-    @property
-    def status(self) -> str:
-        return f"{self.base}/status"
-
-    def cascade(self, scope: str, side: str) -> str:
-        return f"{self.base}/alerts/cascade/{scope_path(scope)}/{segment(side)}"
-
-    def state(self, scope: str, side: str) -> str:
-        return f"{self.base}/state/cascade/{scope_path(scope)}/{segment(side)}"
-
-    def feed(self, venue: str) -> str:
-        return f"{self.base}/alerts/feed/{segment(venue)}"
-
-    def feed_state(self, venue: str) -> str:
-        return f"{self.base}/state/feed/{segment(venue)}"
-
-    def whale(self, coin: str) -> str:
-        return f"{self.base}/alerts/whale/{segment(coin)}"
-
-    def liquidation(self, venue: str, coin: str) -> str:
-        return f"{self.base}/liquidations/{segment(venue)}/{segment(coin)}"
-
-
-@dataclass(frozen=True, slots=True)
-class MqttMessage:
-    """One PUBLISH. ``state`` messages take their payload from the channel's current state
-    when they are sent, so a late retry never puts back a state that has moved on."""
-
-    topic: str
-    payload: bytes = b""
-    alert_id: str = ""
-    retain: bool = False
-    state: bool = False
-
-
-class _Publishing:
-    """A PUBLISH already written to the socket; await it for the broker's PUBACK."""
-
-    __slots__ = ("_channel", "_conn", "_started")
-
-    def __init__(self, channel: MqttChannel, conn: _Connection, started: Started[None]) -> None:
-        self._channel, self._conn, self._started = channel, conn, started
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        return self._channel._confirm(self._conn, self._started).__await__()
-
-    def close(self) -> None:
-        """Nobody will wait for the PUBACK: let aiomqtt's wait for it end on its own (the
-        PUBACK, the timeout or the disconnection) rather than leave its task pending."""
-        task = asyncio.ensure_future(self._started)
-        _orphans.add(task)
-        task.add_done_callback(_orphan_done)
-
-
-_orphans: set[asyncio.Future[None]] = set()
-
-
-def _orphan_done(task: asyncio.Future[None]) -> None:
-    _orphans.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: an abandoned publish's failure is no news
-
-
-class _Connection:
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.lost = asyncio.Event()
 
 
 class MqttChannel:
@@ -167,7 +60,7 @@ class MqttChannel:
                                      "notify.mqtt.password_file") or None
         self._tls = self._tls_context() if config.tls else None
         self._state: dict[str, bytes] = {}
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -176,9 +69,7 @@ class MqttChannel:
         self.liquidations_published = 0
         self.liquidations_skipped = 0
         self.connections = 0
-        # Set while this channel starts a publish: paho's request to watch the socket for
-        # writability is then answered by writing at once (see _write_at_once).
-        self._write_now = False
+        self._eager = EagerWrites()
 
     def _tls_context(self) -> ssl.SSLContext:
         c = self.config
@@ -223,26 +114,7 @@ class MqttChannel:
 
     # -- Channel protocol ---------------------------------------------------------------------
     def render(self, alert: CascadeAlert | WhaleAlert | FeedNotice) -> Sequence[MqttMessage]:
-        if isinstance(alert, FeedNotice):
-            return [MqttMessage(self.topics.feed(alert.venue), orjson.dumps(alert.payload()),
-                                alert.id),
-                    MqttMessage(self.topics.feed_state(alert.venue), alert_id=alert.id,
-                                retain=True, state=True)]
-        payload = orjson.dumps(alert_payload(alert))
-        if isinstance(alert, WhaleAlert):
-            return [MqttMessage(self.topics.whale(alert.liquidation.coin), payload, alert.id)]
-        side = alert.position_side.value
-        event = MqttMessage(self.topics.cascade(alert.scope, side), payload, alert.id)
-        if alert.scope == TEST_SCOPE:
-            return [event]
-        state = MqttMessage(self.topics.state(alert.scope, side), alert_id=alert.id,
-                            retain=True, state=True)
-        if alert.promoted_from is None:
-            return [event, state]
-        # The scope it started in no longer has a cascade of its own: clear its state.
-        old = MqttMessage(self.topics.state(alert.promoted_from, side), alert_id=alert.id,
-                          retain=True, state=True)
-        return [event, state, old]
+        return messages(self.topics, alert)
 
     def begin(self, message: MqttMessage) -> Awaitable[None]:
         """Write ``message`` to the broker's socket now, in the caller's step; await the
@@ -257,7 +129,7 @@ class MqttChannel:
         else:
             payload, expiry = message.payload, self.config.message_expiry_seconds
         properties = self._properties(JSON, expiry, message.alert_id)
-        return _Publishing(self, conn, self._start(conn.client.publish(
+        return Publishing(conn, self._eager.start(conn.client.publish(
             message.topic, payload, qos=1, retain=message.retain, properties=properties,
             timeout=self.config.publish_timeout_seconds)))
 
@@ -284,41 +156,13 @@ class MqttChannel:
             props.UserProperty = [("schema", SCHEMA), ("id", alert_id)]
         return props
 
-    def _publish(self, conn: _Connection, topic: str, payload: bytes, qos: int,
+    def _publish(self, conn: Connection, topic: str, payload: bytes, qos: int,
                  retain: bool, properties: Properties | None) -> Coroutine[Any, Any, None]:
         """Write the PUBLISH now; the coroutine returned waits for the PUBACK, the publish
         timeout, or the connection's loss."""
-        return self._confirm(conn, self._start(conn.client.publish(
+        return confirm(conn, self._eager.start(conn.client.publish(
             topic, payload, qos=qos, retain=retain, properties=properties,
             timeout=self.config.publish_timeout_seconds)))
-
-    def _start(self, publishing: Coroutine[Any, Any, None]) -> Started[None]:
-        # aiomqtt's publish hands the packet to paho in its first step: run that step here
-        # rather than as a task of its own on a later turn of the loop.
-        self._write_now = True
-        try:
-            return Started(publishing)
-        finally:
-            self._write_now = False
-
-    async def _confirm(self, conn: _Connection, started: Started[None]) -> None:
-        publishing = asyncio.ensure_future(started)
-        lost = asyncio.ensure_future(conn.lost.wait())
-        try:
-            done, _ = await asyncio.wait({publishing, lost}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-            if not publishing.done():
-                publishing.cancel()
-        if publishing not in done:
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await publishing
-            raise NotifyError("the connection to the MQTT broker was lost while publishing")
-        exc = publishing.exception()
-        if isinstance(exc, aiomqtt.MqttError):
-            raise NotifyError(f"MQTT publish failed: {exc}") from None
-        if exc is not None:
-            raise exc
 
     # -- connection lifecycle -----------------------------------------------------------------
     def background(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
@@ -330,37 +174,6 @@ class MqttChannel:
         """Run :meth:`background` in tasks of its own (outside the daemon's TaskGroup)."""
         self._tasks = [asyncio.create_task(run(), name=name)
                        for name, run in self.background().items()]
-
-    def _write_at_once(self, client: aiomqtt.Client) -> None:
-        """Make paho write a packet this channel publishes in the same step.
-
-        aiomqtt answers paho's "watch the socket for writability" with ``add_writer``
-        scheduled through ``call_soon_threadsafe`` (paho may ask from the connect thread):
-        one turn of the loop to register the writer, another for the selector to report the
-        socket writable, before the bytes leave. While this channel is starting a publish
-        (on the loop's thread, holding none of paho's locks) the packet is written at once
-        instead, and the writer is registered the usual way only if the socket did not take
-        all of it. Everything else paho sends (CONNECT, PINGREQ, PUBACKs) goes as before."""
-        # aiomqtt exposes no hook for this: reach its paho client, and where another
-        # aiomqtt release lays it out differently, publish the usual (slower) way.
-        paho = getattr(client, "_client", None)
-        deferred = getattr(paho, "on_socket_register_write", None)
-        if paho is None or deferred is None:
-            log.info("mqtt: this aiomqtt gives no paho socket hook; alerts are written "
-                     "on the next loop turns")
-            return
-
-        def register_write(pclient: Any, userdata: Any, sock: Any) -> None:
-            if self._write_now:
-                try:
-                    pclient.loop_write()
-                except Exception as exc:  # the deferred writer meets it again and disconnects
-                    log.debug("mqtt: writing at once failed: %s", exc)
-                if not pclient.want_write():
-                    return
-            deferred(pclient, userdata, sock)
-
-        paho.on_socket_register_write = register_write
 
     def _make_client(self) -> aiomqtt.Client:
         c = self.config
@@ -380,7 +193,7 @@ class MqttChannel:
             # Alerts are small and latency matters: no Nagle delay.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
-        self._write_at_once(client)
+        self._eager.install(client)
         return client
 
     async def _connection_loop(self) -> None:
@@ -389,7 +202,7 @@ class MqttChannel:
         failing = False
         while not self._closing:
             client = self._make_client()
-            conn = _Connection(client)
+            conn = Connection(client)
             try:
                 async with client:
                     self._conn = conn
@@ -417,19 +230,19 @@ class MqttChannel:
             if not self._closing:
                 await asyncio.sleep(backoff.next_delay())
 
-    async def _announce(self, conn: _Connection) -> None:
+    async def _announce(self, conn: Connection) -> None:
         """Birth message, then every current state (a restarted broker may have lost them)."""
         if self._status:
             await self._publish(conn, self.topics.status, b"online", 1, True,
                                 self._properties(TEXT, 0))
         await self._republish_states(conn)
 
-    async def _republish_states(self, conn: _Connection) -> None:
+    async def _republish_states(self, conn: Connection) -> None:
         expiry = self.config.state_expiry_seconds
         for topic, payload in list(self._state.items()):
             await self._publish(conn, topic, payload, 1, True, self._properties(JSON, expiry))
 
-    async def _hold(self, conn: _Connection) -> None:
+    async def _hold(self, conn: Connection) -> None:
         """Until the connection drops (the message iterator raises MqttError); re-publish the
         states before they expire."""
         expiry = self.config.state_expiry_seconds
@@ -455,7 +268,7 @@ class MqttChannel:
                     self._liqs.clear()
                     break
                 try:
-                    await self._start(conn.client.publish(
+                    await self._eager.start(conn.client.publish(
                         self.topics.liquidation(event.venue, event.coin), event.to_json(),
                         qos=0, properties=self._properties(JSON, expiry),
                         timeout=self.config.publish_timeout_seconds))

@@ -9,20 +9,7 @@ paths, for websockets and REST alike::
 
 so a daemon reaches it only through its configured base URLs (``config_overrides()``).
 
-The player turns scenario (market) time into wall time at ``speed`` (60x: three hours in
-three minutes). Exchange timestamps are either ``start_wall + market seconds`` (the market
-clock: they run at the same speed, for a daemon whose clock follows market time, as in
-``liqmon demo``) or, with ``wall_clock``, the wall time at which the player reaches them
-(``liqmon simulate``: a separate daemon reads its own clock, so the night is compressed in
-rate and nothing is stamped in the future).
-
-Trade ids derive from a sequence number that starts at ``seq_start``. ``liqmon simulate``
-starts it at the wall clock in microseconds, so a restarted simulator never repeats an id
-that a store's dedupe still remembers (a run emits far fewer than one event a microsecond).
-
-Every ``TICK_SECONDS`` the player hands the due events to the venue sims, collects
-their publications and queues them on the connections subscribed to them; nothing is
-created per event and nothing waits for a client (see ``connection.py``).
+The player (``player.py``) plays the scenario to the venue sims; this module serves them.
 """
 
 from __future__ import annotations
@@ -46,13 +33,13 @@ from monitor.simulator.connection import SimConnection
 from monitor.simulator.faults import Faults, faults_for
 from monitor.simulator.http import HttpAwareConnection, QuietLog, http_response, not_found
 from monitor.simulator.ledger import Ledger, SentCounts
-from monitor.simulator.scenarios.model import Scenario, ScenarioEvent
-from monitor.simulator.venue_sim import Liq, RestRequest, SimContext, SimNow, SimSession, VenueSim
+from monitor.simulator.player import Player
+from monitor.simulator.scenarios.model import Scenario
+from monitor.simulator.venue_sim import RestRequest, SimContext, SimSession, VenueSim
 from monitor.simulator.venues import SIMULATORS, make_venue_sim
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.02
 # Price streams go out at most every this many wall seconds, whatever the speed.
 MARK_MIN_WALL_SECONDS = 0.1
 
@@ -87,10 +74,8 @@ class Simulator:
         self.speed = speed
         self.host = host
         self.port = port
-        self.start_wall = start_wall
         self.loop_scenario = loop_scenario
         self.wait_for_subscribers = wait_for_subscribers
-        self._start_when = start_when
         self.venues = tuple(venues) if venues is not None else tuple(SIMULATORS)
         self._faults = faults
         self._ledger = Ledger(self.venues)
@@ -105,13 +90,13 @@ class Simulator:
             self._sims[venue] = make_venue_sim(ctx)
         self._conns: dict[str, set[SimConnection]] = {venue: set() for venue in self.venues}
         self._server: Server | None = None
-        self._player: asyncio.Task[None] | None = None
-        self._finished = asyncio.Event()
         self.wall_clock = wall_clock
-        self._seq = seq_start
-        self._play_wall: float | None = None
-        self._market_seconds = 0.0
-        self._play_started: float | None = None
+        self._player = Player(
+            scenario, self._sims, self._contexts, self._conns, self.sent, speed=speed,
+            start_wall=start_wall, wall_clock=wall_clock, loop_scenario=loop_scenario,
+            wait_for_subscribers=wait_for_subscribers, start_when=start_when,
+            seq_start=seq_start)
+        self._playing: asyncio.Task[None] | None = None
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -145,7 +130,7 @@ class Simulator:
             logger=QuietLog(logging.getLogger("monitor.simulator.http")),
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        self._player = asyncio.create_task(self._play(), name="simulator-player")
+        self._playing = asyncio.create_task(self._player.play(), name="simulator-player")
         log.info("simulator on %s:%d: %s, %s at %gx", self.host, self.port, self.scenario.name,
                  ", ".join(self.venues), self.speed)  # fmt: skip
 
@@ -154,26 +139,41 @@ class Simulator:
         if self._closed:
             return
         self._closed = True
-        if self._player is not None:
-            self._player.cancel()
+        if self._playing is not None:
+            self._playing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._player
+                await self._playing
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
 
     async def wait_finished(self) -> None:
         """Until the scenario has been fully played and every queued frame written."""
-        if self._player is None:
+        playing = self._playing
+        if playing is None:
             raise RuntimeError("the simulator is not started")
-        finished = asyncio.ensure_future(self._finished.wait())
+        finished = asyncio.ensure_future(self._player.finished.wait())
         try:
-            await asyncio.wait({finished, self._player}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({finished, playing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             finished.cancel()
-        if self._player.done() and not self._finished.is_set():
-            self._player.result()  # raises what killed the player
+        if playing.done() and not self._player.finished.is_set():
+            playing.result()  # raises what killed the player
             raise RuntimeError("the simulator stopped before the scenario ended")
+
+    @property
+    def start_wall(self) -> float | None:
+        """The wall time (epoch seconds) the scenario's clock starts from: as given, or the
+        time of :meth:`start`."""
+        return self._player.start_wall
+
+    @start_wall.setter
+    def start_wall(self, value: float | None) -> None:
+        self._player.start_wall = value
+
+    def exchange_seconds(self, market_seconds: float) -> float:
+        """The venues' clock (epoch seconds) at a point of market time."""
+        return self._player.exchange_seconds(market_seconds)
 
     # --- addressing ------------------------------------------------------------------------
 
@@ -214,11 +214,11 @@ class Simulator:
     @property
     def finished(self) -> bool:
         """Whether the scenario has been fully played (its first pass, when looping)."""
-        return self._finished.is_set()
+        return self._player.finished.is_set()
 
     def market_seconds(self) -> float:
         """How far into the scenario the player is (market time)."""
-        return self._market_seconds
+        return self._player.market_seconds
 
     def connections(self, venue: str | None = None) -> int:
         """Open websocket connections (of one venue, or all)."""
@@ -299,10 +299,10 @@ class Simulator:
         self._conns[venue].add(conn)
         writer = asyncio.create_task(conn.run_writer(), name=f"simulator-writer-{venue}")
         try:
-            conn.push(session.on_open(self._now()))
+            conn.push(session.on_open(self._player.now()))
             async for message in ws:
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                conn.push(session.on_text(text, self._now()))
+                conn.push(session.on_text(text, self._player.now()))
         except Exception:  # a bad client never takes the simulator down
             log.debug("%s connection ended", venue, exc_info=True)
         finally:
@@ -312,90 +312,3 @@ class Simulator:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-
-    # --- the player ------------------------------------------------------------------------
-
-    def exchange_seconds(self, market_seconds: float) -> float:
-        """The venues' clock (epoch seconds) at a point of market time."""
-        wall0 = self.start_wall if self.start_wall is not None else time.time()
-        if self.wall_clock:
-            return (self._play_wall or wall0) + market_seconds / self.speed
-        return wall0 + market_seconds
-
-    def _now(self) -> SimNow:
-        exchange_ms = int(self.exchange_seconds(self._market_seconds) * 1000)
-        return SimNow(exchange_ms, asyncio.get_running_loop().time())
-
-    async def _wait_subscribers(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.wait_for_subscribers or 0.0)
-        while loop.time() < deadline:
-            if all(self._contexts[v].subscribed for v in self.venues):
-                return
-            await asyncio.sleep(TICK_SECONDS)
-
-    async def _play(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.wait_for_subscribers:
-            await self._wait_subscribers()
-        if self._start_when is not None:
-            await self._start_when.wait()
-        started = self._play_started = loop.time()
-        self._play_wall = time.time()
-        duration = self.scenario.duration_seconds
-        passes = 0
-        while True:
-            offset = passes * duration
-            events = self.scenario.iter_events()
-            upcoming = next(events, None)
-            while True:
-                self._market_seconds = (loop.time() - started) * self.speed
-                in_pass = self._market_seconds - offset
-                while upcoming is not None and upcoming.at_seconds <= in_pass:
-                    self._dispatch(upcoming, offset)
-                    upcoming = next(events, None)
-                if upcoming is None and in_pass >= duration:
-                    break
-                self._tick(final=False)
-                await asyncio.sleep(TICK_SECONDS)
-            self._tick(final=True)
-            if passes == 0:
-                await self._drained()
-                self._finished.set()
-                log.info("simulator: scenario %s played; sent %s", self.scenario.name,
-                         self.sent().to_json()["total_count"])  # fmt: skip
-            if not self.loop_scenario:
-                return
-            passes += 1
-
-    def _dispatch(self, event: ScenarioEvent, offset: float) -> None:
-        ts_ms = int(self.exchange_seconds(offset + event.at_seconds) * 1000)
-        if event.kind == "mark":
-            for each in self._sims.values():
-                each.on_mark(event.coin, event.price, ts_ms)
-            return
-        sim = self._sims.get(event.venue)
-        # A delisted instrument trades no more: its liquidations never happen.
-        if sim is not None and sim.is_listed(event.instrument):
-            self._seq += 1
-            sim.on_liquidation(Liq(self._seq, event, ts_ms))
-
-    def _tick(self, *, final: bool) -> None:
-        now = self._now()
-        for venue, sim in self._sims.items():
-            conns = self._conns[venue]
-            pubs = sim.flush(now, final)
-            for conn in list(conns):
-                for pub in pubs:
-                    conn.offer(pub)
-                conn.push(conn.session.tick(now))
-                drop = conn.faults.drop_every_seconds
-                if drop is not None and conn.age() >= drop and not conn.closed:
-                    conn.abort()
-                else:
-                    conn.flush()
-
-    async def _drained(self) -> None:
-        for conns in self._conns.values():
-            for conn in list(conns):
-                await conn.idle.wait()

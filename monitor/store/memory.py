@@ -12,22 +12,17 @@ copy of ingest's ids (about 75 bytes each). Opened any other way, the store is i
 its own, as the Store contract requires.
 Expiry is checked on every read and swept at most once a second.
 
-What a bucket keeps of a liquidation (each cell's largest, the bucket's ``LARGEST_KEEP``
-largest) is packed in one msgpack bytes object, about 200 bytes instead of the 400 or so of
-the event with its own floats and strings (tens of thousands are held over a day); reads
-unpack only what they return. Packing costs about 0.4 µs, paid only by the events that
-become a largest, a small share once a minute has more than a few events per cell.
+What a bucket holds, and how a kept liquidation is packed, is ``memory_buckets.py``; the
+coverage verdicts and heartbeats are ``memory_coverage.py``.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-import msgspec
 import orjson
 
 from monitor.clock import Clock, SystemClock
@@ -44,92 +39,16 @@ from monitor.store.base import (
     check_by,
 )
 from monitor.store.config import StoreConfig
-from monitor.store.coverage import DAY_MINUTES, CoverageMinute, CoverageRow, rows_from
+from monitor.store.coverage import CoverageMinute, CoverageRow
 from monitor.store.dedupe import Dedupe, Verdict, arrival_dedupe
+from monitor.store.memory_buckets import Bucket, Cell, keep_largest, lowest_kept, pack, unpack
+from monitor.store.memory_coverage import MemoryCoverage
 from monitor.store.records import INT64_MAX, INT64_MIN, STORABLE_MAX, refusal
 
 log = logging.getLogger(__name__)
 
 _SWEEP_EVERY_SECONDS = 1.0
-_encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder().decode
-# A dict lookup, where calling the enum costs about 0.6 µs.
-_SIDES = {side.value: side for side in PositionSide}
-_COMPLETENESS = {level.value: level for level in Completeness}
 _LONG = PositionSide.LONG
-
-
-def _pack(e: Liquidation) -> bytes:
-    """A kept liquidation as one bytes object (the module docstring says why)."""
-    return _encode((e.notional_usd, e.qty_base, e.price, e.exchange_ts_ms, e.received_at,
-                    e.venue, e.instrument, e.coin, e.position_side, e.completeness,
-                    e.event_id))
-
-
-def _unpack(packed: bytes) -> Liquidation:
-    usd, qty, price, ts, received, venue, instrument, coin, side, completeness, event_id = (
-        _decode(packed))
-    return Liquidation(venue, instrument, coin, _SIDES[side], price, qty, usd, ts, received,
-                       _COMPLETENESS[completeness], event_id)
-
-
-class _Cell:
-    __slots__ = ("count", "largest", "largest_usd", "mask", "qty", "usd")
-
-    def __init__(self, usd: float, qty: float, mask: int, largest: bytes) -> None:
-        self.usd = usd
-        self.count = 1
-        self.qty = qty
-        self.largest_usd = usd
-        self.largest = largest  # packed
-        self.mask = mask
-
-
-class _Bucket:
-    """One minute or one hour: its cells and its largest liquidations."""
-
-    __slots__ = ("cells", "expires_at", "top")
-
-    def __init__(self) -> None:
-        self.cells: dict[Group, _Cell] = {}
-        # A min-heap of the LARGEST_KEEP largest: (usd, event id, packed event); ids are
-        # unique, so the packed event is never compared.
-        self.top: list[tuple[float, str, bytes]] = []
-        self.expires_at = 0.0
-
-
-def _low(top: list[tuple[float, str, bytes]]) -> float:
-    """The USD below which no event enters ``top``: its smallest once full, else -1."""
-    return top[0][0] if len(top) >= LARGEST_KEEP else -1.0
-
-
-def _keep(top: list[tuple[float, str, bytes]], event: Liquidation, packed: bytes | None
-          ) -> bytes | None:
-    """Keep ``event`` among a bucket's LARGEST_KEEP largest if it ranks there (by USD, ties
-    by id); ``packed`` is its packed form if already made, and what is returned is it, made
-    here if it was needed."""
-    usd = event.notional_usd
-    if len(top) < LARGEST_KEEP:
-        if packed is None:
-            packed = _pack(event)
-        heapq.heappush(top, (usd, event.event_id, packed))
-        return packed
-    low = top[0]
-    if usd > low[0] or (usd == low[0] and event.event_id > low[1]):
-        if packed is None:
-            packed = _pack(event)
-        heapq.heapreplace(top, (usd, event.event_id, packed))
-    return packed
-
-
-class _Day:
-    """One venue's coverage verdicts of one UTC day (a Redis bitmap's counterpart)."""
-
-    __slots__ = ("expires_at", "minutes")
-
-    def __init__(self) -> None:
-        self.minutes: dict[int, bool] = {}
-        self.expires_at = 0.0
 
 
 class MemoryStore:
@@ -150,13 +69,11 @@ class MemoryStore:
         self._dedupe: Dedupe | None = (
             arrival_dedupe(cfg.dedupe_ttl_hours, cfg.dedupe_max_ids) if own_dedupe else None)
         self._cascade_limit = cfg.cascade_history
-        self._minutes: dict[int, _Bucket] = {}
-        self._hours: dict[int, _Bucket] = {}
+        self._minutes: dict[int, Bucket] = {}
+        self._hours: dict[int, Bucket] = {}
         self._groups: dict[Group, Group] = {}
         self._cascades: dict[str, bytes] = {}
-        self._coverage: dict[tuple[str, int], _Day] = {}
-        self._beats: dict[str, float] = {}
-        self._beats_expire_at = 0.0
+        self._coverage = MemoryCoverage(self._retention_seconds)
         self._next_sweep = 0.0
         self._closed = False
         self._observer = observer or NullObserver()
@@ -186,11 +103,11 @@ class MemoryStore:
         # the two cells of each side once for a run of rows of one venue, coin and minute.
         last_minute: int | None = None
         venue = coin = ""
-        in_minute = in_hour = _Bucket()
+        in_minute = in_hour = Bucket()
         minute_top = hour_top = in_minute.top
         minute_low = hour_low = -1.0
-        long_cells: tuple[_Cell, _Cell] | None = None
-        short_cells: tuple[_Cell, _Cell] | None = None
+        long_cells: tuple[Cell, Cell] | None = None
+        short_cells: tuple[Cell, Cell] | None = None
         completeness: Completeness | None = None
         mask = 0
         for event in events:
@@ -223,7 +140,7 @@ class MemoryStore:
                     in_minute = self._bucket(self._minutes, minute, now, expires_at)
                     in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
                     minute_top, hour_top = in_minute.top, in_hour.top
-                    minute_low, hour_low = _low(minute_top), _low(hour_top)
+                    minute_low, hour_low = lowest_kept(minute_top), lowest_kept(hour_top)
                 venue, coin = event.venue, event.coin
                 long_cells = short_cells = None
             packed: bytes | None = None
@@ -245,7 +162,7 @@ class MemoryStore:
                 cell.qty += qty
                 cell.mask |= mask
                 if usd > cell.largest_usd:
-                    packed = cell.largest = _pack(event)
+                    packed = cell.largest = pack(event)
                     cell.largest_usd = usd
                 hour_cell.usd += usd
                 hour_cell.count += 1
@@ -253,21 +170,21 @@ class MemoryStore:
                 hour_cell.mask |= mask
                 if usd > hour_cell.largest_usd:
                     if packed is None:
-                        packed = _pack(event)
+                        packed = pack(event)
                     hour_cell.largest_usd = usd
                     hour_cell.largest = packed
             # A bucket keeps its LARGEST_KEEP largest by (usd, id): ``*_low`` is the smallest
             # kept once the heap is full (-1 until then), so most rows take one comparison.
             if usd >= minute_low:
-                packed = _keep(minute_top, event, packed)
-                minute_low = _low(minute_top)
+                packed = keep_largest(minute_top, event, packed)
+                minute_low = lowest_kept(minute_top)
             if usd >= hour_low:
-                _keep(hour_top, event, packed)
-                hour_low = _low(hour_top)
+                keep_largest(hour_top, event, packed)
+                hour_low = lowest_kept(hour_top)
         return new
 
-    def _cells(self, in_minute: _Bucket, in_hour: _Bucket, event: Liquidation, is_long: bool,
-               mask: int) -> tuple[tuple[_Cell, _Cell], bytes | None]:
+    def _cells(self, in_minute: Bucket, in_hour: Bucket, event: Liquidation, is_long: bool,
+               mask: int) -> tuple[tuple[Cell, Cell], bytes | None]:
         """The minute's and the hour's cell of ``event``'s group with ``event`` counted, made
         if missing; and the packed event if it was packed."""
         key = (event.venue, event.coin, SIDE_NAMES[0 if is_long else 1])
@@ -277,13 +194,13 @@ class MemoryStore:
             group = self._groups[key] = key
         usd = event.notional_usd
         packed: bytes | None = None
-        found: list[_Cell] = []
+        found: list[Cell] = []
         for bucket in (in_minute, in_hour):
             cell = bucket.cells.get(group)
             if cell is None:
                 if packed is None:
-                    packed = _pack(event)
-                cell = bucket.cells[group] = _Cell(usd, event.qty_base, mask, packed)
+                    packed = pack(event)
+                cell = bucket.cells[group] = Cell(usd, event.qty_base, mask, packed)
             else:
                 cell.usd += usd
                 cell.count += 1
@@ -291,20 +208,20 @@ class MemoryStore:
                 cell.mask |= mask
                 if usd > cell.largest_usd:
                     if packed is None:
-                        packed = _pack(event)
+                        packed = pack(event)
                     cell.largest_usd = usd
                     cell.largest = packed
             found.append(cell)
         return (found[0], found[1]), packed
 
     @staticmethod
-    def _bucket(buckets: dict[int, _Bucket], index: int, now: float, expires_at: float
-                ) -> _Bucket:
+    def _bucket(buckets: dict[int, Bucket], index: int, now: float, expires_at: float
+                ) -> Bucket:
         """The live bucket ``index``, a new one if it is missing or expired, with its expiry
         pushed to ``expires_at`` (as a Redis write renews a key's TTL)."""
         bucket = buckets.get(index)
         if bucket is None or bucket.expires_at <= now:
-            bucket = buckets[index] = _Bucket()
+            bucket = buckets[index] = Bucket()
         bucket.expires_at = expires_at
         return bucket
 
@@ -316,7 +233,7 @@ class MemoryStore:
         builder: RowBuilder[bytes] = RowBuilder(by)
         for bucket in self._live(hours, minutes):
             self._fold(builder, bucket)
-        return builder.rows(_unpack)
+        return builder.rows(unpack)
 
     async def minute_series(
         self, start_minute: int, end_minute: int, by: Sequence[str] = ()
@@ -329,7 +246,7 @@ class MemoryStore:
             bucket = self._minutes.get(minute)
             if bucket is not None and bucket.expires_at > now:
                 self._fold(builder, bucket)
-            series.extend((minute, row) for row in builder.rows(_unpack))
+            series.extend((minute, row) for row in builder.rows(unpack))
         return series
 
     async def largest(
@@ -348,7 +265,7 @@ class MemoryStore:
         for _, event_id, packed in ranked:
             if event_id not in seen:
                 seen.add(event_id)
-                result.append(_unpack(packed))
+                result.append(unpack(packed))
                 if len(result) == limit:
                     break
         return result
@@ -367,23 +284,10 @@ class MemoryStore:
     async def record_coverage(
         self, minutes: Sequence[CoverageMinute], heartbeat: Mapping[str, float]
     ) -> None:
-        now = self._clock.monotonic()
-        expires_at = now + self._retention_seconds
-        for venue, minute, covered in minutes:
-            key = (venue, minute // DAY_MINUTES)
-            day = self._coverage.get(key)
-            if day is None or day.expires_at <= now:
-                day = self._coverage[key] = _Day()
-            day.minutes[minute] = covered or day.minutes.get(minute, False)
-            day.expires_at = expires_at
-        if heartbeat:
-            if self._beats_expire_at <= now:
-                self._beats.clear()
-            self._beats.update(heartbeat)
-            self._beats_expire_at = expires_at
+        self._coverage.record(minutes, heartbeat, self._clock.monotonic())
 
     async def heartbeats(self) -> dict[str, float]:
-        return dict(self._beats) if self._beats_expire_at > self._clock.monotonic() else {}
+        return self._coverage.heartbeats(self._clock.monotonic())
 
     async def coverage(
         self, window_minutes: int, now_ms: int | None = None,
@@ -391,15 +295,7 @@ class MemoryStore:
     ) -> list[CoverageRow]:
         start, end = window_range(window_minutes, self._now_ms(now_ms))
         names = list(venues) if venues is not None else list(await self.heartbeats())
-        now = self._clock.monotonic()
-        found: dict[str, list[tuple[int, bool]]] = {}
-        for venue in names:
-            verdicts = found[venue] = []
-            for index in range(start // DAY_MINUTES, end // DAY_MINUTES + 1):
-                day = self._coverage.get((venue, index))
-                if day is not None and day.expires_at > now:
-                    verdicts += [(m, c) for m, c in day.minutes.items() if start <= m <= end]
-        return rows_from(found)
+        return self._coverage.rows(names, start, end, self._clock.monotonic())
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         # One process holds every alert it raises; claims matter only between daemons.
@@ -420,14 +316,14 @@ class MemoryStore:
     def _now_ms(self, now_ms: int | None) -> int:
         return int(self._clock.wall() * 1000) if now_ms is None else now_ms
 
-    def _live(self, hours: list[int], minutes: list[int]) -> list[_Bucket]:
+    def _live(self, hours: list[int], minutes: list[int]) -> list[Bucket]:
         now = self._clock.monotonic()
         self._sweep(now)
         found = [self._hours.get(h) for h in hours] + [self._minutes.get(m) for m in minutes]
         return [b for b in found if b is not None and b.expires_at > now]
 
     @staticmethod
-    def _fold(builder: RowBuilder[bytes], bucket: _Bucket) -> None:
+    def _fold(builder: RowBuilder[bytes], bucket: Bucket) -> None:
         for group, c in bucket.cells.items():
             builder.add(group, c.usd, c.count, c.qty, c.largest_usd, c.mask, c.largest)
 
@@ -438,5 +334,4 @@ class MemoryStore:
         for buckets in (self._minutes, self._hours):
             for index in [i for i, b in buckets.items() if b.expires_at <= now]:
                 del buckets[index]
-        for key in [k for k, d in self._coverage.items() if d.expires_at <= now]:
-            del self._coverage[key]
+        self._coverage.sweep(now)

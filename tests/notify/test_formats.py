@@ -22,7 +22,7 @@ from monitor.notify.formats import (
     summary,
     telegram_body,
 )
-from monitor.notify.mqtt import Topics, scope_path, segment
+from monitor.notify.mqtt_topics import Topics, scope_path, segment
 from monitor.notify.notifier import Filter
 from monitor.notify.webhook import sign, verify
 from tests.support.alerts import NOW, cascade, whale

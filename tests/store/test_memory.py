@@ -11,7 +11,8 @@ from typing import Any
 
 from monitor.clock import VirtualClock
 from monitor.events import Completeness, Liquidation, PositionSide
-from monitor.store.memory import MemoryStore, _unpack
+from monitor.store.memory import MemoryStore
+from monitor.store.memory_buckets import unpack
 
 T0_MS = 1_769_904_000_000  # 2026-02-01T00:00:00Z
 
@@ -46,7 +47,7 @@ def state(store: MemoryStore) -> list[Any]:
         for index in sorted(buckets):
             bucket = buckets[index]
             out.append((index, sorted(
-                (group, c.usd, c.count, c.qty, c.largest_usd, c.mask, _unpack(c.largest))
+                (group, c.usd, c.count, c.qty, c.largest_usd, c.mask, unpack(c.largest))
                 for group, c in bucket.cells.items())))
             out.append(sorted((usd, event_id) for usd, event_id, _ in bucket.top))
     return out

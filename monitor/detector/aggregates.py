@@ -1,0 +1,153 @@
+"""The window aggregate of one scope, and how a symbol-second enters and leaves it.
+
+An :class:`Agg` is one scope's window sums (global, a coin, a venue, or a coin-on-venue pair);
+an entry is one symbol-second of one side, which counts in the four aggregates of its pair's
+chain. :func:`fold_all`, :func:`leave_current` and :func:`leave_previous` are the three moves
+``windows.Windows`` makes with every entry as its step clock passes it. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+GLOBAL, COIN, VENUE, PAIR = 0, 1, 2, 3
+LONG, SHORT = 0, 1
+# Offsets into Agg.v, plus the side: one flat list keeps the hot path to index arithmetic.
+USD, RAW, CNT, SYM, CUM, PREV = 0, 2, 4, 6, 8, 10
+# Offsets into an entry list.
+E_USD, E_RAW, E_CNT, E_FOLDED, E_SIDE, E_PAIR = 0, 1, 2, 3, 4, 5
+
+
+class Agg:
+    """The window aggregate of one scope.
+
+    ``v`` holds, per side (add LONG or SHORT to the offset): capped USD in the current window
+    (what the signals use), uncapped USD (what is reported), count, symbol-seconds with at
+    least one liquidation, uncapped USD ever folded (cascade totals are differences of it),
+    and capped USD of the previous window (for acceleration). A coin-on-venue pair keeps
+    only the uncapped USD and the symbol-seconds.
+    """
+
+    __slots__ = ("base_sym", "base_usd", "chain", "gate", "kind", "name", "scope", "v", "vs")
+
+    def __init__(self, kind: int, name: str, scope: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.scope = scope
+        self.v = [0.0] * 12
+        self.base_usd = [0.0, 0.0]
+        self.base_sym = [0.0, 0.0]
+        # A pair's chain is (global, coin, venue, pair): every aggregate one entry counts in;
+        # vs holds their ``v`` lists, for the hot loops.
+        self.chain: tuple[Agg, ...] = ()
+        self.vs: tuple[list[float], ...] = ()
+        # The USD below which this scope cannot watch or fire; set and reset by the detector
+        # (negative: not known yet).
+        self.gate = -1.0
+
+    def usd(self, side: int) -> float:
+        return self.v[USD + side]
+
+    def raw(self, side: int) -> float:
+        return self.v[RAW + side]
+
+    def count(self, side: int) -> int:
+        return int(self.v[CNT + side])
+
+    def sym(self, side: int) -> int:
+        return int(self.v[SYM + side])
+
+    def cum_raw(self, side: int) -> float:
+        return self.v[CUM + side]
+
+    def prev(self, side: int) -> float:
+        return self.v[PREV + side]
+
+
+# One symbol-second of one side: [capped USD, USD, count, folded (0/1), side, pair agg].
+Entry = list[Any]
+
+
+def fold_all(entries: Iterable[Entry], touched_add: Callable[[Agg], None]) -> None:
+    """Fold each entry (a symbol-second the step clock has passed) into its chain's
+    aggregates, and note its pair in ``touched_add``."""
+    # Unrolled over (global, coin, venue) and the pair, which keeps only what its
+    # breakdowns read (reported USD) and its symbol-seconds: this is the hot loop.
+    for entry in entries:
+        usd, raw, cnt, _folded, side, pair = entry
+        entry[3] = 1
+        g, c, v, p = pair.vs
+        i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
+        g[side] += usd
+        g[i1] += raw
+        g[i2] += cnt
+        g[i3] += 1
+        g[i4] += raw
+        c[side] += usd
+        c[i1] += raw
+        c[i2] += cnt
+        c[i3] += 1
+        c[i4] += raw
+        v[side] += usd
+        v[i1] += raw
+        v[i2] += cnt
+        v[i3] += 1
+        v[i4] += raw
+        p[i1] += raw
+        p[i3] += 1
+        touched_add(pair)
+
+
+def leave_current(entries: Iterable[Entry]) -> None:
+    """Take each entry out of its chain's current windows into their previous ones."""
+    # Unrolled over (global, coin, venue) like ``fold_all``: a second leaves the window
+    # at every step.
+    for entry in entries:
+        usd, raw, cnt, _folded, side, pair = entry
+        g, c, v, p = pair.vs
+        i1, i2, i3, i5 = side + 2, side + 4, side + 6, side + 10
+        if g[i3] <= 1.0:
+            # The window's last symbol-second of this side: exact zeros, not residue.
+            g[side] = g[i1] = g[i2] = g[i3] = 0.0
+        else:
+            g[side] -= usd
+            g[i1] -= raw
+            g[i2] -= cnt
+            g[i3] -= 1
+        g[i5] += usd
+        if c[i3] <= 1.0:
+            c[side] = c[i1] = c[i2] = c[i3] = 0.0
+        else:
+            c[side] -= usd
+            c[i1] -= raw
+            c[i2] -= cnt
+            c[i3] -= 1
+        c[i5] += usd
+        if v[i3] <= 1.0:
+            v[side] = v[i1] = v[i2] = v[i3] = 0.0
+        else:
+            v[side] -= usd
+            v[i1] -= raw
+            v[i2] -= cnt
+            v[i3] -= 1
+        v[i5] += usd
+        if p[i3] <= 1.0:
+            p[i1] = p[i3] = 0.0
+        else:
+            p[i1] -= raw
+            p[i3] -= 1
+
+
+def leave_previous(entries: Iterable[Entry]) -> None:
+    """Take each entry out of its chain's previous windows (it is dropped)."""
+    for entry in entries:
+        usd, side, pair = entry[0], entry[4], entry[5]
+        g, c, v, _p = pair.vs
+        i5 = side + 10
+        left = g[i5] - usd
+        g[i5] = left if left > 1e-6 else 0.0
+        left = c[i5] - usd
+        c[i5] = left if left > 1e-6 else 0.0
+        left = v[i5] - usd
+        v[i5] = left if left > 1e-6 else 0.0
