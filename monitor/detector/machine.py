@@ -1,8 +1,8 @@
 """The per-scope state: states, the machine of one scope and side, and its alert snapshots.
 
-The transitions themselves live in ``monitor/detector.py``; this module holds what they act
-on and the pure pieces they are made of: the cheap firing test, severity, and the
-:class:`~monitor.alerts.CascadeAlert` built from a machine and its figures.
+The transitions themselves live in ``monitor/detector/transitions.py``; this module holds
+what they act on and the pure pieces they are made of: the cheap firing test, severity,
+and the :class:`~monitor.alerts.CascadeAlert` built from a machine and its figures.
 """
 
 from __future__ import annotations
