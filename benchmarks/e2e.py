@@ -128,19 +128,24 @@ class TickerFrames:
         item = self.symbols[self.serial % len(self.symbols)]
         price = fmt(COIN_PRICES_USD["BTC"] * (1 + (self.serial % 100) * 1e-5), 2)
         shape = self.serial // len(self.symbols) % 3
-        data: dict[str, Any] = {"symbol": item.symbol}
-        if shape == 0:
-            data |= {"bid1Price": price, "bid1Size": "6.054", "ask1Price": price,
-                     "ask1Size": "10.486"}
-        elif shape == 1:
-            data |= {"markPrice": price, "openInterestValue": "3899995666.09",
-                     "ask1Price": price, "ask1Size": "10.488",
-                     "singleOpenInterestValue": "1949997833.04"}
-        else:
-            data |= {"bid1Price": price, "bid1Size": "6.124"}
-        return orjson.dumps({"topic": f"tickers.{item.symbol}", "type": "delta", "data": data,
-                             "cs": 753843900397 + self.serial,
-                             "ts": int(time.time() * 1000)}).decode()
+        return ticker_delta(item.symbol, price, shape, self.serial, int(time.time() * 1000))
+
+
+def ticker_delta(symbol: str, price: str, shape: int, serial: int, ts_ms: int) -> str:
+    """One Bybit ticker delta in one of the three shapes of the recorded ones: bid/ask
+    only, with ``markPrice`` (the only one that carries an event), or a bid alone."""
+    data: dict[str, Any] = {"symbol": symbol}
+    if shape == 0:
+        data |= {"bid1Price": price, "bid1Size": "6.054", "ask1Price": price,
+                 "ask1Size": "10.486"}
+    elif shape == 1:
+        data |= {"markPrice": price, "openInterestValue": "3899995666.09",
+                 "ask1Price": price, "ask1Size": "10.488",
+                 "singleOpenInterestValue": "1949997833.04"}
+    else:
+        data |= {"bid1Price": price, "bid1Size": "6.124"}
+    return orjson.dumps({"topic": f"tickers.{symbol}", "type": "delta", "data": data,
+                         "cs": 753843900397 + serial, "ts": ts_ms}).decode()
 
 
 def mark_array(symbols: list[Listing]) -> str:

@@ -75,24 +75,12 @@ SUBSCRIBE = '{"req_id":"bench","op":"subscribe","args":["tickers.SYM0USDT"]}'
 def ticker_frames() -> list[str]:
     """Every symbol in every shape once: Bybit ticker deltas as benchmarks/e2e.py makes them
     (only the shapes with ``markPrice`` carry an event)."""
-    frames = []
-    for serial in range(3 * SYMBOLS):
-        symbol = f"SYM{serial % SYMBOLS}USDT"
-        price = f"{80000.0 * (1 + (serial % 100) * 1e-5):.2f}"
-        shape = serial // SYMBOLS
-        data: dict[str, Any] = {"symbol": symbol}
-        if shape == 0:
-            data |= {"bid1Price": price, "bid1Size": "6.054", "ask1Price": price,
-                     "ask1Size": "10.486"}
-        elif shape == 1:
-            data |= {"markPrice": price, "openInterestValue": "3899995666.09",
-                     "ask1Price": price, "ask1Size": "10.488",
-                     "singleOpenInterestValue": "1949997833.04"}
-        else:
-            data |= {"bid1Price": price, "bid1Size": "6.124"}
-        frames.append(orjson.dumps({"topic": f"tickers.{symbol}", "type": "delta",
-                                    "data": data, "cs": 753843900397 + serial,
-                                    "ts": 1_769_904_000_000 + serial}).decode())
+    from e2e import ticker_delta  # benchmarks/ is this script's directory
+
+    frames = [ticker_delta(f"SYM{serial % SYMBOLS}USDT",
+                           f"{80000.0 * (1 + (serial % 100) * 1e-5):.2f}", serial // SYMBOLS,
+                           serial, 1_769_904_000_000 + serial)
+              for serial in range(3 * SYMBOLS)]
     # Interleaved, so that every 5 ms batch has the mix a real stream has.
     return [frames[i // 3 + (i % 3) * SYMBOLS] for i in range(len(frames))]
 
