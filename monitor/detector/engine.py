@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from monitor.alerts import GLOBAL_SCOPE, CascadeAlert, WhaleAlert
+from monitor.detector.aggregates import LONG, SHORT, Agg
 from monitor.detector.config import DetectorConfig, ScopeThresholds
 from monitor.detector.machine import DetectorState, Machine, ScopeStatus, scope_order
 from monitor.detector.prices import PriceTracker
 from monitor.detector.transitions import Transitions
 from monitor.detector.whales import whale_alert
-from monitor.detector.windows import LONG, SHORT, Agg, Windows, ewma_alpha
+from monitor.detector.windows import Windows, ewma_alpha
 from monitor.events import Liquidation, MarkPrice, PositionSide
 
 __all__ = ["Detector", "DetectorState", "ScopeStatus"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.alerts import Severity, Share, format_duration, format_usd
-from monitor.detector.config import DetectorConfig, ScopeThresholds
-from monitor.detector.prices import PriceTracker
-from monitor.detector.windows import (
+from monitor.detector.aggregates import (
     CNT,
     COIN,
     GLOBAL,
@@ -24,8 +22,10 @@ from monitor.detector.windows import (
     USD,
     VENUE,
     Agg,
-    Windows,
 )
+from monitor.detector.config import DetectorConfig, ScopeThresholds
+from monitor.detector.prices import PriceTracker
+from monitor.detector.windows import Windows
 from monitor.events import SIDE_NAMES
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from monitor.alerts import COIN_SCOPE_PREFIX, GLOBAL_SCOPE, AlertState, CascadeAlert, Severity
+from monitor.detector.aggregates import Agg
 from monitor.detector.config import ScopeThresholds
 from monitor.detector.figures import Breakdown, Figures
-from monitor.detector.windows import Agg
 from monitor.events import SIDES, PositionSide
 
 

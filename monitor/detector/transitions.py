@@ -28,6 +28,7 @@ from monitor.alerts import (
     coin_scope,
     venue_scope,
 )
+from monitor.detector.aggregates import COIN, GLOBAL, PREV, RAW, SYM, VENUE, Agg
 from monitor.detector.config import DetectorConfig, ScopeThresholds
 from monitor.detector.figures import (
     Breakdown,
@@ -52,7 +53,7 @@ from monitor.detector.machine import (
     severity_for,
 )
 from monitor.detector.prices import PriceTracker
-from monitor.detector.windows import COIN, GLOBAL, PREV, RAW, SYM, VENUE, Agg, Windows
+from monitor.detector.windows import Windows
 from monitor.events import SIDE_NAMES, SIDES
 
 __all__ = ["Transitions"]

@@ -19,14 +19,11 @@ from collections.abc import Iterable, Iterator
 
 from monitor.alerts import coin_scope, venue_scope
 from monitor.detector.aggregates import (
-    CNT,
     COIN,
     CUM,
     GLOBAL,
     LONG,
     PAIR,
-    PREV,
-    RAW,
     SHORT,
     SYM,
     USD,
@@ -38,10 +35,6 @@ from monitor.detector.aggregates import (
     leave_previous,
 )
 from monitor.events import Liquidation, PositionSide
-
-# What the detector's modules import from here (they were defined here before the split).
-__all__ = ["CNT", "COIN", "GLOBAL", "LONG", "PREV", "RAW", "SHORT", "SYM", "USD", "VENUE", "Agg",
-           "Windows", "ewma_alpha"]
 
 _LONG = PositionSide.LONG
 # One second's entries, by (venue, instrument, side).

@@ -24,10 +24,11 @@ from monitor.alerts import (
     rfc3339,
 )
 from monitor.config import build_config
+from monitor.detector.aggregates import LONG, SHORT
 from monitor.detector.config import DetectorConfig, ScopeThresholds
 from monitor.detector.engine import Detector
 from monitor.detector.prices import PriceTracker
-from monitor.detector.windows import LONG, SHORT, Windows
+from monitor.detector.windows import Windows
 from monitor.errors import ConfigError
 from monitor.events import PositionSide
 from tests.support.synth import T0, calm, liq, run

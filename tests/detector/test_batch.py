@@ -47,7 +47,8 @@ def test_windows_take_a_frame_as_they_take_its_rows_one_by_one() -> None:
     # Runs of one instrument and second, both sides, a change of instrument mid-frame,
     # late rows (into a second already folded, and older than the window), a venue clock
     # far ahead, and a row with no positive USD.
-    from monitor.detector.windows import LONG, SHORT, Windows
+    from monitor.detector.aggregates import LONG, SHORT
+    from monitor.detector.windows import Windows
     from monitor.events import Completeness, PositionSide
 
     def row(i: int, instrument: str, sec: int, usd: float) -> Liquidation:
