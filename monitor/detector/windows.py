@@ -89,14 +89,7 @@ class Windows:
         entry[2] += 1
         if entry[3]:
             # A late print in a second already folded: straight into the window.
-            pair = entry[5]
-            for v in pair.vs[:3]:
-                v[side] += capped
-                v[2 + side] += usd
-                v[4 + side] += 1
-                v[8 + side] += usd
-            pair.v[2 + side] += usd
-            self.touched.add(pair)
+            self.touched.add(_fold_late(entry[5], side, capped, usd))
 
     def add_liquidations(self, events: Iterable[Liquidation]) -> float:
         """:meth:`add` of each liquidation with a positive USD value (one frame's rows);
@@ -169,15 +162,7 @@ class Windows:
             entry[2] += 1
             if entry[3]:
                 # A late print in a second already folded: straight into the window.
-                side = entry[4]
-                pair = entry[5]
-                for v in pair.vs[:3]:
-                    v[side] += capped
-                    v[2 + side] += usd
-                    v[4 + side] += 1
-                    v[8 + side] += usd
-                pair.v[2 + side] += usd
-                touched.add(pair)
+                touched.add(_fold_late(entry[5], entry[4], capped, usd))
         return most
 
     _future = 60
@@ -307,3 +292,15 @@ class Windows:
 def ewma_alpha(sample_seconds: float, half_life_seconds: float) -> float:
     """The EWMA weight of one sample for a given half-life."""
     return 1.0 - math.pow(0.5, sample_seconds / half_life_seconds)
+
+
+def _fold_late(pair: Agg, side: int, capped: float, usd: float) -> Agg:
+    """A late print in a second already folded goes straight into the windows of its
+    pair's scopes (the rare path: the second's own fold has passed); returns the pair."""
+    for v in pair.vs[:3]:
+        v[side] += capped
+        v[2 + side] += usd
+        v[4 + side] += 1
+        v[8 + side] += usd
+    pair.v[2 + side] += usd
+    return pair
