@@ -15,9 +15,10 @@ put the checkout first on ``sys.path`` themselves, and ``python -m monitor`` (th
 daemon child) puts its working directory there, either of which would otherwise shadow
 the build. Once the package is imported, its submodules come from its own ``__path__``.
 So every process started with ``PYTHONPATH=<out>`` runs the compiled modules, children
-included; ``--verify`` checks that they are the ones imported.
+included; the build then checks, from the checkout's directory, that they are the ones
+imported (``--no-verify`` skips it).
 
-Two things mypyc cannot compile as they are, and what the copy does about them:
+What mypyc cannot take as it is, and what the copy does about it:
 
 * msgspec Structs with class keywords (``gc=False``, ``kw_only=True``): mypyc builds a
   class with a metaclass by calling the metaclass with the name, bases and namespace only
@@ -25,9 +26,19 @@ Two things mypyc cannot compile as they are, and what the copy does about them:
   import (OKX: a required field after an optional one) and ``gc=False`` ones are silently
   tracked by the GC. The copy moves a ``*_fast`` module's Structs and decoders into a
   ``*_wire`` module beside it, left interpreted, and imports them from there
-  (``--keep-structs`` compiles them in place, to see the failure).
-* A module mypyc refuses (an error before the C step) is left out of the group and
-  named; the rest are built.
+  (``--keep-structs`` builds the copy unchanged, to see both failures; name the
+  ``*_fast`` modules before ``fast.py`` in ``--modules`` then, because in the other order
+  mypy cannot type their ``_to_float = fast.to_float`` aliases, "Cannot determine type",
+  an artefact of the import cycle through ``monitor.venues.dialect``).
+* The venue sessions subclass the ``*FastPaths`` classes, which mypyc makes native: the
+  copy marks those ``allow_interpreted_subclasses`` (:func:`allow_subclasses`).
+* A module mypyc refuses (an error before the C step) is named, left out of the group
+  and the rest retried; that helps only when no compiled module imports it (mypy still
+  checks what they import).
+
+``--final-constants`` also declares the compiled modules' constants ``Final``
+(:func:`final_constants`): the one source change here that makes the compiled code faster
+rather than possible.
 """
 
 from __future__ import annotations
@@ -157,7 +168,52 @@ def allow_subclasses(out: Path, module: str, classes: set[str]) -> None:
     path.write_text(source)
 
 
-def build(out: Path, modules: list[str], keep_structs: bool) -> list[str]:
+def final_constants(out: Path, module: str) -> list[str]:
+    """Declares a module's constants ``Final`` (``--final-constants``): mypyc looks an
+    undeclared module global up in the module's dict at every use (``_INF``, ``_LONG``,
+    ``_to_float``: about ten lookups per Bybit row), a Final one it keeps in a C static.
+    Constants are the top-level names bound once, to anything but a type
+    alias, a TypeVar or a container display."""
+    path = out / module
+    source = path.read_text()
+    tree = ast.parse(source)
+    bound: dict[str, int] = {}
+    for node in ast.walk(tree):
+        for target in [*getattr(node, "targets", []), getattr(node, "target", None)]:
+            if isinstance(target, ast.Name):
+                bound[target.id] = bound.get(target.id, 0) + 1
+        if isinstance(node, ast.Global):
+            for name in node.names:
+                bound[name] = 2
+    lines = source.splitlines(keepends=True)
+    done: list[str] = []
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        alias = isinstance(node.value, ast.Subscript) or (
+            isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.BitOr)) or (
+            ast.unparse(node.value).startswith(("TypeVar(", "typing.TypeVar(")))
+        # A Final tuple read by a function called at import (metrics/hot.py's LAG_LE)
+        # raised 'value for final name "SIZE_BUCKETS_USD" was not set': containers stay.
+        alias = alias or isinstance(node.value, ast.Tuple | ast.List | ast.Dict | ast.Set)
+        if alias or bound[name] != 1:
+            continue
+        line = lines[node.lineno - 1]
+        if not line.startswith(f"{name} = "):
+            continue
+        lines[node.lineno - 1] = line.replace(f"{name} = ", f"{name}: Final = ", 1)
+        done.append(name)
+    if done:
+        future = "from __future__ import annotations\n"
+        text = "".join(lines).replace(future, future + "from typing import Final\n", 1)
+        path.write_text(text)
+    return done
+
+
+def build(out: Path, modules: list[str], keep_structs: bool,
+          final: bool = False) -> list[str]:
     """Copies the package into ``out`` and builds ``modules``; returns those built."""
     if out.exists():
         shutil.rmtree(out)
@@ -169,7 +225,14 @@ def build(out: Path, modules: list[str], keep_structs: bool) -> list[str]:
             wire = split_structs(out, module)
             if wire:
                 print(f"{module}: Structs moved to {wire}.py (interpreted)")
+    if final:
+        for module in modules:
+            names = final_constants(out, module)
+            if names:
+                print(f"{module}: Final {', '.join(names)}")
     for module, classes in sorted(subclassed(out, modules).items()):
+        if keep_structs:
+            break
         allow_subclasses(out, module, classes)
         print(f"{module}: {', '.join(sorted(classes))} may be subclassed by interpreted code")
     (out / "setup_mypyc.py").write_text(SETUP)
@@ -211,11 +274,14 @@ def main() -> None:
     parser.add_argument("--modules", nargs="+", default=list(HOT_MODULES),
                         help="paths under the checkout, e.g. monitor/ingest.py")
     parser.add_argument("--keep-structs", action="store_true",
-                        help="compile the Structs in place (loses their class keywords)")
+                        help="build the copy as it is: Structs in place, no subclass "
+                        "marks (to see the failures)")
+    parser.add_argument("--final-constants", action="store_true",
+                        help="declare the compiled modules' constants Final (see final_constants)")
     parser.add_argument("--no-verify", action="store_true")
     args = parser.parse_args()
     out = args.out.resolve()
-    built = build(out, args.modules, args.keep_structs)
+    built = build(out, args.modules, args.keep_structs, args.final_constants)
     if not args.no_verify:
         verify(out, built)
     print(f"built {len(built)} of {len(args.modules)} modules; run with PYTHONPATH={out}")
