@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from monitor.simulator import Faults, Simulator, parse_faults
 from monitor.simulator.faults import NO_FAULTS, faults_for
 from monitor.simulator.scenarios.model import scripted_scenario
+from tests.support.daemon import wait_until
 from tests.support.probe import Tally, plans, run_probe
 from tests.support.timing import T
 
@@ -173,7 +174,8 @@ async def test_malformed_and_duplicate_frames_never_count(make_sim: Any, venue: 
     tally = Tally()
     stop = asyncio.Event()
     probe = asyncio.create_task(run_probe({venue: sim.ws_base_url(venue)}, tally, stop, [venue]))
-    await asyncio.sleep(1.0 * T)
+    # Until both faults have shown a few times (once a fixed second: too short under load).
+    await wait_until(lambda: tally.malformed > 5 and tally.duplicates > 5, TIMEOUT)
     await sim.aclose()  # stops sending; the probe sees the close
     stop.set()
     await probe
