@@ -20,7 +20,9 @@ from monitor.cli.fmt import elapsed, usd
 from monitor.events import Liquidation, PositionSide
 from monitor.simulator.server import Simulator
 
-# After the scenario's last frame the daemon gets this long to count what is in flight.
+# After the scenario's last frame the daemon counts what is still in flight: until it has
+# counted every liquidation the simulator sent, or has counted nothing new for this long
+# (frames lost to a --faults disconnect never arrive).
 SETTLE_SECONDS = 3.0
 # Then market time runs on until every cascade has resolved, for at most this long.
 RESOLVE_WAIT_SECONDS = 60.0
@@ -92,6 +94,27 @@ class Narrator:
             await asyncio.sleep(POLL_SECONDS)
         return True
 
+    async def _settle(self) -> None:
+        """Until the daemon has counted what the simulator sent, or stopped counting.
+
+        Not a fixed pause: the simulator has written its last frame, not the daemon read it.
+        On a loaded machine the readers trail by seconds, with thousands of liquidations in
+        the socket buffers, and the demo's stop closes the feeds: what they had not read was
+        lost and the table said counted < sent."""
+        ingest = self._app.ingest
+        if ingest is None:
+            return
+        sent = self._sim.sent().count()
+        counted = ingest.counted_total
+        still_since = time.monotonic()
+        while ingest.counted_total < sent:
+            if ingest.counted_total != counted:
+                counted, still_since = ingest.counted_total, time.monotonic()
+            elif time.monotonic() - still_since >= SETTLE_SECONDS:
+                return
+            self._progress()
+            await asyncio.sleep(POLL_SECONDS)
+
     async def play_to_the_end(self) -> None:
         state = self._app.pipeline_state
         # The simulator holds the scenario until every venue is subscribed, or for a while.
@@ -101,7 +124,7 @@ class Narrator:
                   f"{time.monotonic() - self._began:.1f} s; the night begins")
         await self._until(lambda: self._sim.finished)
         self._say("the scenario has played; market time runs on until the cascades resolve")
-        await asyncio.sleep(SETTLE_SECONDS)
+        await self._settle()
         resolved = await self._until(lambda: self._cascades() == "quiet", RESOLVE_WAIT_SECONDS)
         if resolved:
             retained = ("; no retained MQTT cascade state is left"

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from tests.support.timing import T
@@ -65,9 +65,11 @@ def simulator(env: Mapping[str, str], *args: str) -> Iterator[tuple[subprocess.P
                 proc.wait()
 
 
-def run_in_tmux(args: list[str], env: Mapping[str, str], seconds: float,
+def run_in_tmux(args: list[str], env: Mapping[str, str], until: Callable[[str], bool],
                 width: int = 80, height: int = 24) -> str:
-    """Run ``args`` in a tmux window of ``width`` x ``height`` for ``seconds``; the screen."""
+    """Run ``args`` in a tmux window of ``width`` x ``height`` until its screen satisfies
+    ``until`` (or 30 s x T pass); that screen. Polled, not a fixed pause: on a loaded machine
+    the command's start alone can take seconds."""
     socket_name = f"liqmon-test-{os.getpid()}-{threading.get_ident()}"
     tmux = ["tmux", "-L", socket_name]
     env = {**env, "TERM": "xterm-256color"}
@@ -76,9 +78,14 @@ def run_in_tmux(args: list[str], env: Mapping[str, str], seconds: float,
                     "-y", str(height), f"cd {shlex.quote(str(ROOT))} && {command}; sleep 60"],
                    env=env, check=True, timeout=10 * T)
     try:
-        time.sleep(seconds)
-        screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "t"], env=env, check=True,
-                                capture_output=True, text=True, timeout=10 * T).stdout
+        deadline = time.monotonic() + 30 * T
+        while True:
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "t"], env=env,
+                                    check=True, capture_output=True, text=True,
+                                    timeout=10 * T).stdout
+            if until(screen) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         subprocess.run([*tmux, "kill-server"], env=env, check=False, timeout=10 * T)
     return screen

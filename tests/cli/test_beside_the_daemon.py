@@ -15,6 +15,7 @@ from monitor.notify.config import MqttConfig
 from monitor.notify.mqtt import MqttChannel
 from tests.cli.commands import ROOT, cli_env
 from tests.fixtures.mosquitto import Mosquitto, retained
+from tests.support.daemon import wait_until
 from tests.support.timing import T
 
 
@@ -24,6 +25,13 @@ def _event(n: int, usd: float) -> Liquidation:
                        notional_usd=usd, exchange_ts_ms=1_769_904_000_000 + n,
                        received_at=1_769_904_000.1, completeness=Completeness.FULL,
                        event_id=f"bybit:{n}")
+
+
+def _tail_subscriptions(mosquitto: Mosquitto) -> int:
+    """Subscriptions of `liqmon tail` clients the broker has logged."""
+    log = mosquitto.log_path.read_text(errors="replace") if mosquitto.log_path.exists() else ""
+    return sum(1 for line in log.splitlines()
+               if "-tail-" in line and "/v1/liquidations/" in line)
 
 
 async def _liqmon(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
@@ -49,11 +57,14 @@ async def test_side_commands_leave_the_daemons_connection_and_status_alone(
         assert test.returncode == 0, err.decode()
         assert out.decode().startswith("mqtt: delivered test-")
 
+        subscribed_before = _tail_subscriptions(mosquitto)
         tail = await _liqmon(env, "tail", "--json", "--count", "2", "--min-usd", "100k")
         assert tail.stderr is not None and tail.stdout is not None
         banner = await asyncio.wait_for(tail.stderr.readline(), 30 * T)
         assert b"following the daemon's liquidations on MQTT" in banner
-        await asyncio.sleep(0.5 * T)  # the banner comes just before the subscription
+        # The banner comes before the subscription, which a loaded machine can take more
+        # than the 0.5 s once allowed to place: what is published before it is not tail's.
+        await wait_until(lambda: _tail_subscriptions(mosquitto) > subscribed_before, 30 * T)
         for n, usd in enumerate((5e4, 2e5, 3e5, 4e5)):
             daemon.put_liquidation(_event(n, usd))
         out, err = await asyncio.wait_for(tail.communicate(), 30 * T)

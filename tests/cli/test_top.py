@@ -14,6 +14,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -34,6 +35,30 @@ from tests.support.timing import T
 
 VENUES = ("binance-usdm", "bybit")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]")
+CELLS = r"[\s│]+"
+# What the live view shows once it has refreshed at least twice (the second view knows frame
+# rates) with money in the last minute, from the store; and the same at 80x24.
+LIVE = ("liqmon top", "Last minute", "Last hour", "Top coins, last hour",
+        "Largest liquidations, last hour", "Feeds", "Cascade:", "binance-usdm", "bybit",
+        "redis redis://127.0.0.1")
+LIVE_RATES = re.compile(rf"binance-usdm{CELLS}up{CELLS}\d+{CELLS}\d+\.\d")
+LIVE_MONEY = re.compile(rf"binance-usdm{CELLS}\$[\d,.]+[kM]?{CELLS}\$")
+SMALL = ("liqmon top", "binance-usdm", "bybit", "1m long", "1h short", "Cascade:",
+         "Largest, last hour")
+SMALL_RATES = re.compile(r"binance-usdm\s+up\s+\d+\.\d\s+\d+s\s+\$[\d.]+[kM]?\s")
+
+
+def screen_of(raw: bytes) -> str:
+    return ANSI.sub("", raw.decode(errors="replace"))
+
+
+def live_view_shown(screen: str) -> bool:
+    return (all(expected in screen for expected in LIVE) and bool(LIVE_RATES.search(screen))
+            and bool(LIVE_MONEY.search(screen)))
+
+
+def small_view_shown(screen: str) -> bool:
+    return all(expected in screen for expected in SMALL) and bool(SMALL_RATES.search(screen))
 
 
 def text_of(renderable: object, width: int = 160) -> str:
@@ -105,7 +130,9 @@ def test_windows_coins_and_largest_render() -> None:
 # -- against a running daemon -------------------------------------------------------------------
 
 
-def read_pty(fd: int, seconds: float) -> bytes:
+def read_pty(fd: int, seconds: float, until: Callable[[bytes], bool] | None = None) -> bytes:
+    """What ``fd`` gives until the other side closes, ``until(output)`` holds or ``seconds``
+    pass."""
     out = b""
     deadline = time.monotonic() + seconds
     os.set_blocking(fd, False)
@@ -120,20 +147,24 @@ def read_pty(fd: int, seconds: float) -> bytes:
         if not chunk:
             break
         out += chunk
+        if until is not None and until(out):
+            break
     return out
 
 
 def run_in_pty(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
-    """Run ``args`` on a 160x60 pseudo-terminal for a few seconds, then Ctrl-C it."""
+    """Run ``args`` on a 160x60 pseudo-terminal until the live view has refreshed (or
+    30 s x T pass), then Ctrl-C it. Not for a fixed time: on a loaded machine the start
+    alone can take most of the 4 s this once waited."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 160, 0, 0))
     top = subprocess.Popen(args, cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave,
                            close_fds=True)
     os.close(slave)
     try:
-        raw = read_pty(master, 4.0 * T)
+        raw = read_pty(master, 30 * T, lambda out: live_view_shown(screen_of(out)))
         top.send_signal(signal.SIGINT)
-        raw += read_pty(master, 2.0 * T)
+        raw += read_pty(master, 10 * T)  # until it has left the alternate screen and exited
         return top.wait(10 * T), raw
     finally:
         if top.poll() is None:
@@ -174,28 +205,24 @@ async def test_top_renders_a_running_daemon_in_a_pseudo_terminal(
             # In a pseudo-terminal: the live view, refreshed, until Ctrl-C.
             code, raw = await asyncio.to_thread(run_in_pty, args, env)
             # At 80x24, as over a small SSH window: every venue, whole numbers, the cascade.
-            small = await asyncio.to_thread(run_in_tmux, args, daemon.env, 3.0 * T)
+            small = await asyncio.to_thread(run_in_tmux, args, daemon.env, small_view_shown)
         finally:
             await daemon.stop()
-    screen = ANSI.sub("", raw.decode(errors="replace"))
+    screen = screen_of(raw)
     assert code == 130, screen[-2000:]  # Ctrl-C
     assert "Traceback" not in screen, screen[-3000:]
     assert raw.count(b"\x1b[?1049h") == 1  # the alternate screen, left again at Ctrl-C
     assert b"\x1b[?1049l" in raw
-    for expected in ("liqmon top", "Last minute", "Last hour", "Top coins, last hour",
-                     "Largest liquidations, last hour", "Feeds", "Cascade:", "binance-usdm",
-                     "bybit", "redis redis://127.0.0.1"):
+    for expected in LIVE:
         assert expected in screen, (expected, screen[-3000:])
     # Refreshed at least twice: the second view knows frame rates.
-    cells = r"[\s│]+"
-    assert re.search(rf"binance-usdm{cells}up{cells}\d+{cells}\d+\.\d", screen), screen[-3000:]
+    assert LIVE_RATES.search(screen), screen[-3000:]
     # Money in the last minute, from the store.
-    assert re.search(rf"binance-usdm{cells}\$[\d,.]+[kM]?{cells}\$", screen), screen[-3000:]
+    assert LIVE_MONEY.search(screen), screen[-3000:]
 
     lines = small.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines), small
-    for expected in ("liqmon top", "binance-usdm", "bybit", "1m long", "1h short", "Cascade:",
-                     "Largest, last hour"):
+    for expected in SMALL:
         assert expected in small, (expected, small)
     assert "…" not in small and "..." not in small, small  # no number cut short
-    assert re.search(r"binance-usdm\s+up\s+\d+\.\d\s+\d+s\s+\$[\d.]+[kM]?\s", small), small
+    assert SMALL_RATES.search(small), small

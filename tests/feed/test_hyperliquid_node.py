@@ -26,6 +26,7 @@ from monitor.venues.hyperliquid_node import (
     parse_block,
     parse_block_line,
 )
+from tests.support.daemon import wait_until
 from tests.support.node_fills import LIQUIDATED, MAKER, VAULT, block, fill
 from tests.support.timing import T
 
@@ -383,7 +384,9 @@ async def test_run_hands_on_every_block_across_a_rollover(tmp_path: Path) -> Non
                 await arrived.wait()
 
     try:
-        await asyncio.sleep(0.05)  # the follower has found the file and its end
+        # The follower has found the file and its end: lines appended before would be
+        # skipped as history. Waited for, not assumed after 0.05 s.
+        await wait_until(lambda: f.position is not None, 5 * T, interval=0.01)
         expected = node.append("20260201", 12, 3)
         await until(3)
         expected += node.append("20260201", 13, 2)

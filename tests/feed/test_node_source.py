@@ -56,7 +56,10 @@ async def test_node_fills_are_counted_and_silence_is_reported(tmp_path: Path) ->
     task = asyncio.create_task(app.run(stop))
     await app.ready.wait()
     try:
-        await asyncio.sleep(0.3 * T)
+        # The follower has found the file and its end (not assumed after 0.3 s: a line
+        # appended before that would be taken for history and skipped).
+        follower = app.feeds["hyperliquid-node"].follower  # type: ignore[attr-defined]
+        await wait_until(lambda: follower.position is not None, 5 * T)
         line = block([LIQUIDATED, fill(tid=2, px="100", sz="3")], number=2) + "\n"
         await asyncio.to_thread(append, hour / "8", line)
         await wait_until(lambda: app.ingest is not None and app.ingest.counted, 3 * T)

@@ -170,11 +170,13 @@ async def test_a_broker_that_lost_everything_gets_the_state_back(tmp_path: Path)
             hub.publish(cascade())
             assert await hub.drain(5 * T) == 0
             broker.kill()
-            await asyncio.sleep(0.2)
-            assert hub.mqtt is not None and not hub.mqtt.connected
+            mqtt = hub.mqtt
+            assert mqtt is not None
+            # Polled: how soon the client sees the broker gone depends on the machine's load.
+            await wait_until(lambda: not mqtt.connected, 5 * T)
             hub.publish(whale())  # queued while the broker is away
-            await asyncio.sleep(0.3)
-            assert (reg.get_sample_value("liqmon_notify_up", {"channel": "mqtt"})) == 0
+            await wait_until(lambda: reg.get_sample_value(
+                "liqmon_notify_up", {"channel": "mqtt"}) == 0, 5 * T)
             broker.start()
             async with Subscriber(broker.port, ["liqmon/#"]) as sub:
                 assert await hub.drain(10 * T) == 0

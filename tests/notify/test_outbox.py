@@ -16,6 +16,7 @@ from monitor.errors import NotifyError, NotifyRejected
 from monitor.metrics import Metrics
 from monitor.notify.outbox import Outbox, OutboxPolicy, RateLimit
 from tests.support.alerts import cascade
+from tests.support.daemon import wait_until
 from tests.support.timing import T
 
 Alert = CascadeAlert | WhaleAlert
@@ -128,7 +129,9 @@ async def test_up_gauge_follows_the_last_attempt(
     channel, outbox = running
     channel.fail = [NotifyError("down")] * 1000
     outbox.put(alerts(1)[0])
-    await asyncio.sleep(0.1)
+    # The gauge is 0 before any attempt too: wait for the first failure to be counted.
+    await wait_until(lambda: sample(registry, "liqmon_notify_failures_total") >= 1, 5 * T,
+                     interval=0.005)
     assert sample(registry, "liqmon_notify_up") == 0
     assert sample(registry, "liqmon_notify_queue_size") == 1
     assert await outbox.drain(0.05) == 1
@@ -216,7 +219,9 @@ async def test_the_channel_coming_back_cuts_the_backoff_short(
     task = asyncio.create_task(outbox.run())
     channel.fail = [NotifyError("down")]
     outbox.put(alerts(1)[0])
-    await asyncio.sleep(0.05)
+    # Only once the first attempt has failed: the outbox then waits out its 30 s backoff.
+    await wait_until(lambda: sample(registry, "liqmon_notify_failures_total") >= 1, 5 * T,
+                     interval=0.005)
     channel.ready.set()
     assert await outbox.drain(2 * T) == 0
     task.cancel()
@@ -246,7 +251,9 @@ async def test_rate_limit_sends_a_burst_then_paces(registry: CollectorRegistry) 
     started = time.monotonic()
     for alert in alerts(5):
         outbox.put(alert)
-    await asyncio.sleep(0.05)
+    # Polled, not a fixed pause: a loaded machine may not have run the outbox within one,
+    # or may run it past the fourth's turn (0.1 s later).
+    await wait_until(lambda: len(channel.sent) >= 3, 5 * T, interval=0.005)
     assert len(channel.sent) == 3
     assert await outbox.drain(2 * T) == 0
     task.cancel()

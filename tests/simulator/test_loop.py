@@ -22,7 +22,9 @@ async def test_simulate_loop_keeps_looping_until_stopped(loop: bool) -> None:
                               ground_truth=None, sent=None)
     stop = asyncio.Event()
     task = asyncio.create_task(_simulate(args, scenario, None, stop))
-    await asyncio.sleep(1.0 * T)  # ten passes
+    # Looping: still playing after ten passes. Not looping: done after its one pass, which
+    # a loaded machine may take longer than a second to play.
+    await asyncio.wait({task}, timeout=(1.0 if loop else 10.0) * T)
     assert task.done() is not loop
     stop.set()
     assert await asyncio.wait_for(task, 5 * T) == 0

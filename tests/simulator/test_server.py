@@ -11,6 +11,7 @@ import pytest
 from monitor.config import load_config
 from monitor.simulator import Simulator, build_scenario
 from monitor.simulator.scenarios.model import scripted_scenario
+from tests.support.daemon import wait_until
 from tests.support.probe import Tally, run_probe
 from tests.support.timing import T
 
@@ -75,9 +76,13 @@ async def test_sent_counts_grow_during_the_run_and_stop_at_the_end() -> None:
         probe = asyncio.create_task(
             run_probe({"okx": sim.ws_base_url("okx")}, tally, stop, ["okx"])
         )
-        readings = []
-        for _ in range(3):
-            await asyncio.sleep(0.4 * T)
+        # The play starts once the probe has subscribed, which under load takes longer than
+        # the first 0.4 s reading once allowed: read from the first send on, 0.4 s apart
+        # (the run lasts 2 s of wall time at 60x, whatever T).
+        await wait_until(lambda: sim.sent().count("okx") > 0, 10 * T, interval=0.01)
+        readings = [sim.sent().count("okx")]
+        for _ in range(2):
+            await asyncio.sleep(0.4)
             readings.append(sim.sent().count("okx"))
         await asyncio.wait_for(sim.wait_finished(), 30 * T)
         final = sim.sent().count("okx")

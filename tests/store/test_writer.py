@@ -79,6 +79,35 @@ async def test_a_flusher_that_died_refuses_events_loudly(redis_server: RedisServ
         await store.aclose()
 
 
+async def test_store_up_is_down_by_the_time_the_dead_flusher_shows(
+    redis_server: RedisServer,
+) -> None:
+    # The test above once saw healthy() false and store_up still 1 (under load, when its
+    # poll woke in the same loop turn as the flusher's last step). A callback scheduled from
+    # inside that last step runs before anything scheduled once the task is done: it sees
+    # the store exactly as the first poll after the death can.
+    recorder = Recorder()
+    store = await open_store(redis_config(redis_server.url), recorder)
+    assert isinstance(store, BufferedStore)
+    seen: list[tuple[bool, list[bool]]] = []
+
+    def look() -> None:
+        seen.append((store.healthy(), recorder.up[-1:]))
+
+    def broken(events: object) -> object:
+        asyncio.get_running_loop().call_soon(look)
+        raise RuntimeError("a bug in the writer")
+
+    try:
+        await wait_until(lambda: recorder.up == [True])  # the first ping answered
+        store.redis.prepare = broken  # type: ignore[assignment,method-assign]
+        await store.add([make_event()])
+        await wait_until(lambda: bool(seen))
+        assert seen == [(False, [False])]
+    finally:
+        await store.aclose()
+
+
 def test_redis_errors_that_waiting_cures_are_outages() -> None:
     # As redis-py 5+ raises them: the OOM prefix is stripped and the class says it.
     cases = [
