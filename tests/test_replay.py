@@ -172,3 +172,36 @@ def test_recording_lines_decode_to_frames_typed_or_lenient(tmp_path: Path) -> No
                     '{"venue":"bybit","frame":"x"}\n')
     with pytest.raises(ValueError, match=r"mixed\.jsonl:2: not a recorded frame"):
         list(read_recording(path))
+
+
+async def test_notices_among_a_frames_events_are_left_out_and_counted(
+    recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay hands ingest the parser's list as it is when it holds only events; a notice
+    among them (a row that could not be read, an unknown shape, a pong) is counted and left
+    out, and the events before and after it still count, in order."""
+    from monitor.venues import bybit
+    from monitor.venues.dialect import Invalid, Pong, Unrecognised
+
+    plain: list[object] = []
+    await replay(recording, Config(), simulated=True, on_event=plain.append)
+    parse = bybit.BybitSession.parse
+    notices = 0
+
+    def with_notices(self: bybit.BybitSession, text: str, received_at: float) -> list[object]:
+        nonlocal notices
+        items: list[object] = list(parse(self, text, received_at))
+        if len(items) >= 2 or (items and notices % 2):
+            # Between events, in front of them and behind them, by turns.
+            items.insert(notices % (len(items) + 1), (
+                Invalid("bad_value", "x"), Unrecognised("odd"), Pong())[notices % 3])
+            notices += 1
+        return items
+
+    monkeypatch.setattr(bybit.BybitSession, "parse", with_notices)
+    seen: list[object] = []
+    result = await replay(recording, Config(), simulated=True, on_event=seen.append)
+    assert notices > 100
+    assert seen == plain
+    assert result.invalid_frames == (notices + 2) // 3
+    assert result.unrecognised_frames == (notices + 1) // 3
