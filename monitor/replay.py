@@ -41,7 +41,6 @@ from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
 Progress = Callable[[int, int | None], None]  # (done, total or None when unknown)
 INGEST_CAPACITY = 10_000_000  # a replay never drops: the queue is drained every second
-DRAIN_TIMEOUT_SECONDS = 3600.0  # the memory store never makes a drain wait
 # Frames handed to ingest in runs (below); False: one put per frame, as live (the tests
 # compare the two).
 MERGE_RUNS = True
