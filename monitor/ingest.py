@@ -153,7 +153,7 @@ class Ingest:
             self._wake.clear()
             await self._drain_queue()
 
-    async def _drain_queue(self) -> None:
+    async def _drain_queue(self, pause: bool = True) -> None:
         while self._queue or self._early:
             batch, self._early = self._early, []
             # A bounded slice, one store call for it, then the loop runs everything else
@@ -170,7 +170,8 @@ class Ingest:
                     await self.store.add(batch)
                 except StoreError as exc:
                     log.error("store rejected %d events: %s", len(batch), exc)
-            await asyncio.sleep(0)
+            if pause:
+                await asyncio.sleep(0)
         self._idle.set()
 
     def _process(self, events: list[Event], batch: list[Liquidation]) -> None:
@@ -342,6 +343,13 @@ class Ingest:
         except TimeoutError:
             pass
         return self._queued
+
+    async def process_queued(self) -> None:
+        """What :meth:`drain` processes, for the one caller that owns the event loop and
+        every put (replay, once a virtual second): the same slices and store calls, without
+        a loop step between slices (no other task waits for one) or a timeout (replay's
+        memory store never makes a call wait); the queue stays open."""
+        await self._drain_queue(pause=False)
 
     def take_stats(self) -> IngestStats:
         stats, self.stats = self.stats, IngestStats()

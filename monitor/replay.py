@@ -16,6 +16,7 @@ X times faster than it was recorded (``liqmon replay --speed``).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,6 @@ from monitor.venues.instruments import InstrumentBook, InstrumentSpec
 
 Progress = Callable[[int, int | None], None]  # (done, total or None when unknown)
 INGEST_CAPACITY = 10_000_000  # a replay never drops: the queue is drained every second
-DRAIN_TIMEOUT_SECONDS = 3600.0  # the memory store never makes a drain wait
 # Frames handed to ingest in runs (below); False: one put per frame, as live (the tests
 # compare the two).
 MERGE_RUNS = True
@@ -130,12 +130,16 @@ async def replay(
     progress: Progress | None = None,
     until: float | None = None,
     on_event: Callable[[Liquidation | MarkPrice], None] | None = None,
+    on_liquidations: Callable[[list[Liquidation]], None] | None = None,
+    on_mark: Callable[[MarkPrice], None] | None = None,
 ) -> ReplayResult:
     """Replay a recording (a path, or frames) and return what the detector made of it.
 
     ``until`` evaluates on past the last frame (default: the last frame plus the window,
     hold and cooling, so cascades still open at the end of the recording resolve).
-    ``on_event`` sees every counted liquidation (after dedupe) and every mark price.
+    ``on_event`` sees every counted liquidation (after dedupe) and every mark price;
+    ``on_liquidations`` the same liquidations a frame or a run at a time (a list to read,
+    not to keep), and ``on_mark`` the same mark prices, for callers that take them apart.
     """
     source: Iterable[RawFrame] = read_recording(frames) if isinstance(frames, str | Path) else (
         frames)
@@ -152,7 +156,9 @@ async def replay(
             on_alert(alert)
 
     ingest = Ingest(store, detector, metrics, clock, capacity=INGEST_CAPACITY, on_whale=whale,
-                    on_liquidation=on_event, bounds=config.feed.bounds())
+                    on_liquidation=on_event, on_liquidations=on_liquidations,
+                    bounds=config.feed.bounds())
+    see_mark = _both(on_event, on_mark)
     parsers = _Parsers(config, books, cache_dir, simulated)
     sessions: dict[tuple[str, str], DialectSession] = {}  # parsers' own, without the call
     evaluated: int | None = None
@@ -161,8 +167,7 @@ async def replay(
     async def step(now: float, final: bool = False) -> None:
         # Ingest what arrived before ``now`` first: evaluate sees what the daemon would.
         nonlocal evaluated
-        await ingest.drain(DRAIN_TIMEOUT_SECONDS)
-        ingest.accepting = True
+        await ingest.process_queued()
         evaluated = int(now)
         result.liquidations = ingest.counted_total
         alerts = detector.evaluate(now)
@@ -188,80 +193,126 @@ async def replay(
     run_marks = False
     floor = detector.whale_floor_usd
     merge = MERGE_RUNS
-
-    def flush() -> None:
-        nonlocal run
-        if run:
-            put(run_venue, run)
-            run = []
-
-    # Bound once: these run for every frame.
-    clock_set, put, session_for = clock.set, ingest.put, sessions.get
+    # What runs for every frame is kept in locals and written to ``result`` at the end.
+    # The clock is only read by ingest and the store, when a step drains the queue or a
+    # frame goes to ingest on its own: it is set there, to the latest receipt time so far
+    # (what setting it at every frame gives, as it never goes back).
+    latest = clock.wall()
+    first_at: float | None = None
+    last_at: float | None = None
+    frames_seen = marks_seen = 0
+    # Frames before this receipt time cannot start a new second: no int() for them. It is
+    # a lower bound, and the exact test below decides (NaN passes it and raises, as before).
+    next_second = -math.inf
+    last_key: tuple[str, str] | None = None
+    session: DialectSession | None = None
+    put = ingest.put
     try:
         for raw in source:
             at = raw.received_at
-            if result.first_at is None:
-                result.first_at = at
-            clock_set(at)
-            if evaluated is None or int(at) > evaluated:
-                flush()
-                if speed is not None and result.first_at is not None:
-                    delay = (at - result.first_at) / speed - (
-                        asyncio.get_running_loop().time() - wall_start)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                await step(float(int(at)))
-            result.frames += 1
-            if progress is not None and result.frames % 10_000 == 0:
-                progress(result.frames, None)
-            key = (raw.venue, raw.connection)
-            session = session_for(key)
-            if session is None:
-                session = parsers.session(raw.venue, raw.connection)
+            if at > latest:
+                latest = at
+            if not at < next_second:
+                if first_at is None:
+                    first_at = at
+                if evaluated is None or int(at) > evaluated:
+                    if run:
+                        put(run_venue, run)
+                        run = []
+                    if speed is not None:
+                        delay = (at - first_at) / speed - (
+                            asyncio.get_running_loop().time() - wall_start)
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    clock.set(latest)
+                    await step(float(int(at)))
+                    assert evaluated is not None
+                    # int(at) > evaluated means at >= evaluated + 1 from 0 on, and
+                    # at > evaluated below it.
+                    next_second = evaluated + 1.0 if evaluated >= 0 else float(evaluated)
+            frames_seen += 1
+            if progress is not None and frames_seen % 10_000 == 0:
+                progress(frames_seen, None)
+            venue = raw.venue
+            connection = raw.connection
+            if last_key is None or venue != last_key[0] or connection != last_key[1]:
+                # Frames come in long stretches of one connection: its session is looked up
+                # when the connection changes.
+                last_key = (venue, connection)
+                session = sessions.get(last_key)
                 if session is None:
-                    result.unknown_venue_frames += 1
-                    continue
-                sessions[key] = session
+                    session = parsers.session(venue, connection)
+                    if session is not None:
+                        sessions[last_key] = session
+            if session is None:
+                result.unknown_venue_frames += 1
+                continue
             try:
                 items = session.parse(raw.frame, at)
             except FrameError:
                 result.invalid_frames += 1
                 continue
-            events: list[Liquidation | MarkPrice] = []
+            last_at = at
+            if not items:
+                continue
             liquidations = marks = 0
             may_whale = False
+            # The parser's list is handed on as it is unless an item is left out (a notice):
+            # then ``kept`` holds the events, from the items before it on.
+            kept: list[Liquidation | MarkPrice] | None = None
             for item in items:
                 # Exact types first: most items are one of the two events.
                 kind = type(item)
                 if kind is Liquidation or (kind is not MarkPrice
                                            and isinstance(item, Liquidation)):
-                    events.append(item)  # type: ignore[arg-type]
                     liquidations += 1
                     if item.notional_usd >= floor:  # type: ignore[union-attr]
                         may_whale = True
+                    if kept is not None:
+                        kept.append(item)  # type: ignore[arg-type]
                 elif kind is MarkPrice or isinstance(item, MarkPrice):
-                    events.append(item)  # type: ignore[arg-type]
                     marks += 1
-                    if on_event is not None:
-                        on_event(item)  # type: ignore[arg-type]
-                elif isinstance(item, Invalid):
-                    result.invalid_frames += 1
-                elif isinstance(item, Unrecognised):
-                    result.unrecognised_frames += 1
-            result.last_at = at
-            if not events:
+                    if see_mark is not None:
+                        see_mark(item)  # type: ignore[arg-type]
+                    if kept is not None:
+                        kept.append(item)  # type: ignore[arg-type]
+                else:
+                    if kept is None:
+                        kept = items[:liquidations + marks]  # type: ignore[assignment]
+                    if isinstance(item, Invalid):
+                        result.invalid_frames += 1
+                    elif isinstance(item, Unrecognised):
+                        result.unrecognised_frames += 1
+            if kept is None:
+                events: list[Liquidation | MarkPrice] = items  # type: ignore[assignment]
+            elif kept:
+                events = kept
+            else:
                 continue
-            result.marks += marks
-            venue = raw.venue
+            marks_seen += marks
             if may_whale or (liquidations and marks) or not merge:
-                flush()
-                put(venue, events)
+                if run:
+                    put(run_venue, run)
+                    run = []
+                clock.set(latest)
+                # A list of ingest's own: the parser's is not kept beyond this frame.
+                put(venue, events if kept is not None else list(events))
             elif run and venue == run_venue and run_marks == (marks > 0):
                 run += events
             else:
-                flush()
-                run, run_venue, run_marks = events, venue, marks > 0
-        flush()
+                if run:
+                    put(run_venue, run)
+                    run = []
+                run_venue, run_marks = venue, marks > 0
+                run += events
+        if run:
+            put(run_venue, run)
+            run = []
+        clock.set(latest)
+        result.frames = frames_seen
+        result.marks = marks_seen
+        result.first_at = first_at
+        result.last_at = last_at
         last = result.last_at if result.last_at is not None else 0.0
         c = config.detector
         end = until if until is not None else last + (
@@ -275,3 +326,16 @@ async def replay(
     if progress is not None:
         progress(result.frames, result.frames)
     return result
+
+
+def _both(first: Callable[[MarkPrice], None] | None,
+          second: Callable[[MarkPrice], None] | None) -> Callable[[MarkPrice], None] | None:
+    """One call that makes both (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(mark: MarkPrice) -> None:
+        first(mark)
+        second(mark)
+
+    return both

@@ -1,4 +1,4 @@
-"""The event value types: Liquidation as a frozen Struct, and the event ids."""
+"""The event value types: Liquidation and MarkPrice as frozen Structs, and the event ids."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from monitor.events import (
     LIQUIDATION_KEYS,
     Completeness,
     Liquidation,
+    MarkPrice,
     PositionSide,
     event_id_from_fields,
     event_id_from_text,
@@ -34,6 +35,23 @@ def test_a_liquidation_is_a_frozen_hashable_value() -> None:
 
 def test_liquidations_stay_out_of_the_cyclic_garbage_collector() -> None:
     assert not gc.is_tracked(new_liquidation(*ARGS))
+
+
+def test_a_mark_price_is_a_frozen_hashable_value_as_the_dataclass_was() -> None:
+    args = ("bybit", "BTCUSDT", "BTC", 95000.5, 1_769_904_000_123, 1_769_904_000.5)
+    mark = MarkPrice(*args)
+    same = MarkPrice(venue="bybit", instrument="BTCUSDT", coin="BTC", price=95000.5,
+                     exchange_ts_ms=1_769_904_000_123, received_at=1_769_904_000.5)
+    assert mark == same and hash(mark) == hash(same) and mark != MarkPrice(*args[:3], 1.0,
+                                                                            *args[4:])
+    assert msgspec.structs.astuple(mark) == args
+    # The dataclass's repr, which logs and the replay tests' digests read.
+    assert repr(mark) == ("MarkPrice(venue='bybit', instrument='BTCUSDT', coin='BTC', "
+                          "price=95000.5, exchange_ts_ms=1769904000123, "
+                          "received_at=1769904000.5)")
+    with pytest.raises(AttributeError):
+        mark.price = 1.0  # type: ignore[misc]
+    assert not gc.is_tracked(mark)
 
 
 def test_json_forms_and_minute_are_unchanged() -> None:

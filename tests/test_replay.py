@@ -8,6 +8,7 @@ dialect, the instrument terms and the ingest path are the real ones.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 import monitor.replay as replay_module
 from monitor.alerts import AlertState, CascadeAlert, WhaleAlert
 from monitor.backtest import SCENARIO_EPOCH, scenario_events
+from monitor.clock import VirtualClock
 from monitor.config import Config
 from monitor.detector.config import DetectorConfig
 from monitor.detector.engine import Detector
@@ -172,3 +174,69 @@ def test_recording_lines_decode_to_frames_typed_or_lenient(tmp_path: Path) -> No
                     '{"venue":"bybit","frame":"x"}\n')
     with pytest.raises(ValueError, match=r"mixed\.jsonl:2: not a recorded frame"):
         list(read_recording(path))
+
+
+async def test_notices_among_a_frames_events_are_left_out_and_counted(
+    recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay hands ingest the parser's list as it is when it holds only events; a notice
+    among them (a row that could not be read, an unknown shape, a pong) is counted and left
+    out, and the events before and after it still count, in order."""
+    from monitor.venues import bybit
+    from monitor.venues.dialect import Invalid, Pong, Unrecognised
+
+    plain: list[object] = []
+    await replay(recording, Config(), simulated=True, on_event=plain.append)
+    parse = bybit.BybitSession.parse
+    notices = 0
+
+    def with_notices(self: bybit.BybitSession, text: str, received_at: float) -> list[object]:
+        nonlocal notices
+        items: list[object] = list(parse(self, text, received_at))
+        if len(items) >= 2 or (items and notices % 2):
+            # Between events, in front of them and behind them, by turns.
+            items.insert(notices % (len(items) + 1), (
+                Invalid("bad_value", "x"), Unrecognised("odd"), Pong())[notices % 3])
+            notices += 1
+        return items
+
+    monkeypatch.setattr(bybit.BybitSession, "parse", with_notices)
+    seen: list[object] = []
+    result = await replay(recording, Config(), simulated=True, on_event=seen.append)
+    assert notices > 100
+    assert seen == plain
+    assert result.invalid_frames == (notices + 2) // 3
+    assert result.unrecognised_frames == (notices + 1) // 3
+
+
+async def test_ingest_and_the_store_read_the_latest_receipt_time_so_far(
+    recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay sets its clock only where it is read (a step, a frame counted on its own),
+    to what setting it at every frame gives: the latest receipt time read so far. Frames
+    here go back in time now and then, and whales at $300k take the early path."""
+    latest = 0.0
+    done = False
+    reads: list[tuple[float, float]] = []
+
+    def frames() -> Iterator[RawFrame]:
+        nonlocal latest, done
+        for n, raw in enumerate(read_recording(recording)):
+            at = raw.received_at - (2.5 if n % 7 == 3 else 0.0)
+            latest = max(latest, at)
+            yield RawFrame(raw.venue, at, raw.frame, raw.connection)
+        done = True
+
+    class Watched(VirtualClock):
+        def wall(self) -> float:
+            if not done:
+                reads.append((super().wall(), latest))
+            return super().wall()
+
+        monotonic = wall
+
+    monkeypatch.setattr(replay_module, "VirtualClock", Watched)
+    result = await replay(frames(), Config(detector=DetectorConfig(whale_usd=3e5)),
+                          simulated=True)
+    assert result.whales and len(reads) > 1000
+    assert all(seen == expected for seen, expected in reads)

@@ -24,7 +24,7 @@ from monitor.backtest.report import BacktestReport, CascadeSummary, build_report
 from monitor.config import Config
 from monitor.detector.engine import Detector
 from monitor.events import Completeness, Liquidation, MarkPrice, new_liquidation
-from monitor.feed.recorder import RawFrame, read_recording
+from monitor.feed.recorder import read_recording
 from monitor.replay import Progress, ReplayResult, replay
 from monitor.store.coverage import silent_minutes
 from monitor.web.report import ReportSeries
@@ -76,21 +76,11 @@ async def backtest_recording(
 ) -> BacktestReport:
     series = new_series(config)
     minutes: dict[str, set[int]] = {}
-
-    def frames() -> Iterator[RawFrame]:
-        frame = series.frame
-        last_minute: dict[str, int] = {}  # a venue's frames mostly share their minute
-        for raw in read_recording(recording):
-            venue, at = raw.venue, raw.received_at
-            frame(venue, at)
-            minute = int(at // 60)
-            if last_minute.get(venue) != minute:
-                last_minute[venue] = minute
-                minutes.setdefault(venue, set()).add(minute)
-            yield raw
-
-    result = await replay(frames(), config, simulated=simulated, progress=progress,
-                          on_event=series.event)
+    # Liquidations a run at a time and marks straight to the series: one call per run and
+    # per mark instead of a dispatch per event.
+    result = await replay(series.frames(read_recording(recording), minutes), config,
+                          simulated=simulated, progress=progress,
+                          on_liquidations=series.liquidations, on_mark=series.mark)
     onset = _onset(ground_truth, None)
     report = build_report(str(recording), result, ground_truth, onset)
     report.series = series

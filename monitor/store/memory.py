@@ -98,9 +98,10 @@ class MemoryStore:
         expires_at = now + self._retention_seconds
         new = 0
         # One loop counts an event in its minute's and its hour's bucket (a call for each
-        # cost more than the counting). A batch's events mostly share a minute, and a
-        # frame's rows a venue and coin: the two buckets are looked up once a minute, and
-        # the two cells of each side once for a run of rows of one venue, coin and minute.
+        # cost more than the counting). A batch's events mostly share a minute and a venue,
+        # and a frame's rows a coin: the two buckets are looked up once a minute, and the
+        # two cells of each side of a coin once a minute and venue (``by_coin``, as a batch
+        # of replay's interleaves the frames of many coins).
         last_minute: int | None = None
         venue = coin = ""
         in_minute = in_hour = Bucket()
@@ -108,6 +109,8 @@ class MemoryStore:
         minute_low = hour_low = -1.0
         long_cells: tuple[Cell, Cell] | None = None
         short_cells: tuple[Cell, Cell] | None = None
+        by_coin: dict[str, list[tuple[Cell, Cell] | None]] = {}
+        coin_cells: list[tuple[Cell, Cell] | None] = [None, None]
         completeness: Completeness | None = None
         mask = 0
         for event in events:
@@ -135,14 +138,21 @@ class MemoryStore:
                 mask = COMPLETENESS_BITS[completeness]
             minute = ts_ms // 60_000
             if minute != last_minute or event.coin != coin or event.venue != venue:
-                if minute != last_minute:
-                    last_minute = minute
-                    in_minute = self._bucket(self._minutes, minute, now, expires_at)
-                    in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
-                    minute_top, hour_top = in_minute.top, in_hour.top
-                    minute_low, hour_low = lowest_kept(minute_top), lowest_kept(hour_top)
-                venue, coin = event.venue, event.coin
-                long_cells = short_cells = None
+                if minute != last_minute or event.venue != venue:
+                    if minute != last_minute:
+                        last_minute = minute
+                        in_minute = self._bucket(self._minutes, minute, now, expires_at)
+                        in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
+                        minute_top, hour_top = in_minute.top, in_hour.top
+                        minute_low, hour_low = lowest_kept(minute_top), lowest_kept(hour_top)
+                    venue = event.venue
+                    by_coin = {}
+                coin = event.coin
+                found_cells = by_coin.get(coin)
+                if found_cells is None:
+                    found_cells = by_coin[coin] = [None, None]
+                coin_cells = found_cells
+                long_cells, short_cells = coin_cells
             packed: bytes | None = None
             is_long = event.position_side is _LONG
             cells = long_cells if is_long else short_cells
@@ -151,9 +161,9 @@ class MemoryStore:
                 # row counted in them).
                 cells, packed = self._cells(in_minute, in_hour, event, is_long, mask)
                 if is_long:
-                    long_cells = cells
+                    long_cells = coin_cells[0] = cells
                 else:
-                    short_cells = cells
+                    short_cells = coin_cells[1] = cells
             else:
                 # Unrolled over the two cells: this is the per-row path.
                 cell, hour_cell = cells

@@ -10,13 +10,14 @@ escaped (instrument and coin names come from venues).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from monitor.alerts import format_duration, format_usd as _usd
 from monitor.events import Liquidation, MarkPrice, PositionSide
+from monitor.feed.recorder import RawFrame
 
 PRICE_COINS = 2  # price panels: the coins most liquidated that have a mark price
 WIDTH, HEIGHT, LEFT = 960, 220, 64
@@ -41,6 +42,23 @@ class ReportSeries:
         pair = self.minutes.setdefault(event.minute, [0.0, 0.0])
         pair[0 if event.position_side is PositionSide.LONG else 1] += event.notional_usd
 
+    def liquidations(self, events: Iterable[Liquidation]) -> None:
+        """:meth:`liquidation` of each (a frame's or a run's, from ingest): the same
+        additions in the same order, the minute's pair looked up once for a run of rows."""
+        minutes = self.minutes
+        long_side = PositionSide.LONG
+        last_minute: int | None = None
+        pair = [0.0, 0.0]
+        for event in events:
+            minute = event.exchange_ts_ms // 60_000
+            if minute != last_minute:
+                last_minute = minute
+                pair = minutes.setdefault(minute, [0.0, 0.0])
+            if event.position_side is long_side:
+                pair[0] += event.notional_usd
+            else:
+                pair[1] += event.notional_usd
+
     def mark(self, price: MarkPrice) -> None:
         if price.coin in self._price_coins:
             self.prices.setdefault(price.coin, {})[price.exchange_ts_ms // 60_000] = price.price
@@ -58,6 +76,46 @@ class ReportSeries:
                                                                           self._default_gap):
             self.gaps.append((venue, last, received_at))
         self._last_frame[venue] = received_at
+
+    def frames(self, source: Iterable[RawFrame], minutes: dict[str, set[int]]
+               ) -> Iterator[RawFrame]:
+        """Each frame of ``source``, after :meth:`frame` of it; and into ``minutes``, per
+        venue, the minutes it has a frame in (a backtest's coverage).
+
+        A recording holds long stretches of one venue's frames: the venue's last frame, gap
+        limit and current minute are read once for a stretch and kept in locals."""
+        last_frame = self._last_frame
+        gaps = self.gaps
+        venue: str | None = None
+        last: float | None = None
+        limit = self._default_gap
+        seen: set[int] = set()
+        # The current minute m as the receipt times in [60 m, 60 m + 60): the same test as
+        # int(at // 60) == m for every finite time (NaN and inf fail it and raise there).
+        low = high = 0.0
+        try:
+            for raw in source:
+                at = raw.received_at
+                if raw.venue != venue:
+                    if venue is not None and last is not None:
+                        last_frame[venue] = last
+                    venue = raw.venue
+                    last = last_frame.get(venue)
+                    limit = self._gap_limits.get(venue, self._default_gap)
+                    seen = minutes.setdefault(venue, set())
+                    low = high = 0.0
+                if last is not None and at - last > limit:
+                    gaps.append((venue, last, at))
+                last = at
+                if not low <= at < high:
+                    minute = int(at // 60)
+                    seen.add(minute)
+                    low = minute * 60.0
+                    high = low + 60.0
+                yield raw
+        finally:
+            if venue is not None and last is not None:
+                last_frame[venue] = last
 
     def minutes_json(self) -> list[list[float]]:
         return [[m * 60_000, round(v[0], 2), round(v[1], 2)]

@@ -1,8 +1,9 @@
 """The memory store's batch path: a batch counts what its events would one at a time.
 
-``MemoryStore.add`` looks each side's cells up once for a run of rows of one venue, coin
-and minute and keeps each bucket's smallest largest in a local; these compare its state
-after frames of such runs with the state after the same events added one by one.
+``MemoryStore.add`` looks each side's cells of a coin up once a venue and minute and keeps
+each bucket's smallest largest in a local; these compare its state after frames of such
+runs, and after batches that interleave coins, with the state after the same events added
+one by one.
 """
 
 from __future__ import annotations
@@ -75,3 +76,33 @@ async def test_a_batch_of_frames_counts_what_its_events_would_one_by_one() -> No
         == await one.totals(180, ("venue", "coin", "position_side"), T0_MS + 3_600_000)
     assert await batched.largest(180, 50, T0_MS + 3_600_000) \
         == await one.largest(180, 50, T0_MS + 3_600_000)
+
+
+def interleaved() -> list[Liquidation]:
+    """Replay's batches: one venue's frames of a few rows each, coins taking turns, so a
+    coin's cells are met again after other coins' in the same minute; the minute moves
+    on mid-batch and a late row goes back to the one before."""
+    out = []
+    for n in range(400):
+        coin = ("BTC", "ETH", "DOGE", "SOL")[n % 4]
+        ts = T0_MS + 4_000 * n
+        for i in range(1 + n % 3):
+            usd = 500.0 * ((i * 5 + n) % 11 + 1)
+            late = 60_000 if n % 37 == 5 else 0
+            out.append(Liquidation(
+                "bybit", coin + "USDT", coin,
+                PositionSide.LONG if (i + n) % 4 else PositionSide.SHORT, 10.0, usd / 10.0,
+                usd, ts + i - late, ts / 1000.0 + 0.5,
+                Completeness.THROTTLED if n % 9 == 4 else Completeness.FULL, f"b:{n}:{i}"))
+    return out
+
+
+async def test_a_batch_of_interleaved_coins_counts_what_its_events_would_one_by_one() -> None:
+    batched = MemoryStore(clock=VirtualClock(0.0), own_dedupe=False)
+    one = MemoryStore(clock=VirtualClock(0.0), own_dedupe=False)
+    events = interleaved()
+    for start in range(0, len(events), 97):
+        await batched.add(events[start:start + 97])
+    for event in events:
+        await one.add([event])
+    assert state(batched) == state(one)

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -114,7 +115,7 @@ def as_expected(item: Item) -> dict[str, Any]:
     if isinstance(item, Liquidation):
         return item.to_json_dict()
     if isinstance(item, MarkPrice):
-        return {"mark_price": dataclasses.asdict(item)}
+        return {"mark_price": msgspec.structs.asdict(item)}
     return {"notice": {"type": type(item).__name__, **dataclasses.asdict(item)}}
 
 
