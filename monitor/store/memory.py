@@ -8,8 +8,9 @@ as Redis keys do; event ids are forgotten after the dedupe TTL or beyond
 A store written only by ``Ingest`` (the daemon's, replay's: ``open_store(behind_ingest=True)``)
 keeps no ids at all: ingest's own dedupe, over the same window, admits each id once and
 refuses as too old whatever it may have forgotten, so the store would only hold a second
-copy of ingest's ids (about 75 bytes each). Opened any other way, the store is idempotent on
-its own, as the Store contract requires.
+copy of ingest's ids (about 75 bytes each); nor does it test each event against refusal()'s
+bounds, which ingest admits none outside. Opened any other way, the store is idempotent and
+refuses what cannot be stored on its own, as the Store contract requires.
 Expiry is checked on every read and swept at most once a second.
 
 What a bucket holds, and how a kept liquidation is packed, is ``memory_buckets.py``; the
@@ -66,7 +67,8 @@ class MemoryStore:
         *,
         own_dedupe: bool = True,
     ) -> None:
-        """``own_dedupe=False`` only for a store every event reaches through ``Ingest``."""
+        """``own_dedupe=False`` only for a store every event reaches through ``Ingest``:
+        it then neither dedupes nor checks what it is given."""
         cfg = config or StoreConfig()
         self._clock = clock or SystemClock()
         self._retention_seconds = cfg.retention_hours * 3600.0
