@@ -32,9 +32,6 @@ class RawFrame(msgspec.Struct, frozen=True, gc=False):
 
 
 _decode_line = msgspec.json.Decoder(RawFrame).decode
-# A carriage return as an int: ``int in bytes`` is a memchr, where ``bytes in bytes`` first
-# tries the operand as an int and pays for the TypeError.
-_CR = ord("\r")
 
 
 def open_text(path: Path, mode: str) -> IO[str]:
@@ -43,74 +40,35 @@ def open_text(path: Path, mode: str) -> IO[str]:
     return open(path, mode, encoding="utf-8")
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return open(path, "rb")
-
-
 def read_recording(path: str | Path) -> Iterator[RawFrame]:
-    """The frames of one recording, in file order. A bad line raises ValueError naming it.
-
-    Lines are read as bytes (no decoding of the text before its JSON decode, which checks
-    the UTF-8 of every string) and decoded as the text file they are: a line with a
-    carriage return, or one that is not a recorded frame as the recorder writes it, takes
-    the text path (``_text_lines``: a lone ``\r`` ends a line, as in a file opened as
-    text; invalid UTF-8 raises UnicodeDecodeError, a ValueError)."""
+    """The frames of one recording, in file order. A bad line raises ValueError naming it."""
     path = Path(path)
     number = 0
-    with open_binary(path) as f:
+    with open_text(path, "r") as f:
         try:
-            for line in f:
-                if _CR not in line:
-                    number += 1
-                    try:
-                        # A line as the recorder writes it; anything else (blank, other
-                        # types, bad JSON) takes the lenient path below, with its errors.
-                        yield _decode_line(line)
-                        continue
-                    except msgspec.DecodeError:
-                        texts = [line.decode("utf-8")]
-                else:
-                    texts = _text_lines(line.decode("utf-8"))
-                    number += 1
-                for n, text in enumerate(texts):
-                    frame = _lenient(text, path, number + n)
-                    if frame is not None:
-                        yield frame
-                number += len(texts) - 1
+            for number, line in enumerate(f, 1):  # number is read after the loop too
+                try:
+                    # A line as the recorder writes it; anything else (blank, other types,
+                    # bad JSON) takes the lenient path below, with its errors.
+                    got: RawFrame | None = _decode_line(line)
+                except msgspec.DecodeError:
+                    got = None
+                if got is not None:
+                    yield got
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    data = orjson.loads(line)
+                    yield RawFrame(str(data["venue"]), float(data["received_at"]),
+                                   str(data["frame"]), str(data.get("conn", "")))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{path}:{number}: not a recorded frame ({exc})") from exc
         except EOFError:
             # A gzip file cut short (the daemon was killed before closing it): everything up
             # to the cut is good, the half-written tail is not.
             log.warning("%s: ends after line %d without its gzip trailer (the writer was "
                         "killed?); the frames before are replayed", path, number)
-
-
-def _text_lines(text: str) -> list[str]:
-    """The lines of a text file that ``text`` (one line up to a ``\n``) is, as a file
-    opened as text reads them: ``\r\n`` and a lone ``\r`` end a line too, each as a
-    ``\n``."""
-    parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
-def _lenient(line: str, path: Path, number: int) -> RawFrame | None:
-    """Line ``number`` read as a file opened as text gives it: a frame, None if blank."""
-    try:
-        return _decode_line(line)
-    except msgspec.DecodeError:
-        pass
-    if not line.strip():
-        return None
-    try:
-        data = orjson.loads(line)
-        return RawFrame(str(data["venue"]), float(data["received_at"]), str(data["frame"]),
-                        str(data.get("conn", "")))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}:{number}: not a recorded frame ({exc})") from exc
 
 
 def encode_frame(venue: str, received_at: float, text: str, connection: str = "") -> bytes:
