@@ -112,11 +112,15 @@ class Ingest:
         self.accepting = True
 
     # -- producer side (readers) ----------------------------------------------------------
-    def put(self, venue: str, events: list[Event]) -> None:
+    def put(self, venue: str, events: list[Event], *, may_whale: bool = True) -> None:
+        """Queue one frame's events (a list of ingest's own, not read again by the caller).
+        ``may_whale=False``: the caller has checked that no liquidation among them reaches
+        the detector's ``whale_floor_usd`` (replay, which sends such a frame on its own), so
+        the frame is queued without looking for one."""
         if not self.accepting:
             return
         detector = self.detector
-        if detector is not None:
+        if detector is not None and may_whale:
             floor = detector.whale_floor_usd
             for event in events:
                 if isinstance(event, Liquidation) and event.notional_usd >= floor:

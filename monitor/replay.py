@@ -217,7 +217,7 @@ async def replay(
                     first_at = at
                 if evaluated is None or int(at) > evaluated:
                     if run:
-                        put(run_venue, run)
+                        put(run_venue, run, may_whale=False)
                         run = []
                     if speed is not None:
                         delay = (at - first_at) / speed - (
@@ -292,21 +292,21 @@ async def replay(
             marks_seen += marks
             if may_whale or (liquidations and marks) or not merge:
                 if run:
-                    put(run_venue, run)
+                    put(run_venue, run, may_whale=False)
                     run = []
                 clock.set(latest)
                 # A list of ingest's own: the parser's is not kept beyond this frame.
-                put(venue, events if kept is not None else list(events))
+                put(venue, events if kept is not None else list(events), may_whale=may_whale)
             elif run and venue == run_venue and run_marks == (marks > 0):
                 run += events
             else:
                 if run:
-                    put(run_venue, run)
+                    put(run_venue, run, may_whale=False)
                     run = []
                 run_venue, run_marks = venue, marks > 0
                 run += events
         if run:
-            put(run_venue, run)
+            put(run_venue, run, may_whale=False)
             run = []
         clock.set(latest)
         result.frames = frames_seen

@@ -150,3 +150,65 @@ def test_runs_of_one_venue_and_coin_update_what_each_liquidation_would() -> None
         batched.liquidations(events[i:i + 20])
     assert generate_latest(registry_batch) == generate_latest(registry_one)
     assert batched._largest_seen == one._largest_seen
+
+
+def test_size_and_lag_buckets_are_the_first_bound_at_or_above_the_value() -> None:
+    """The common buckets are found by inline comparisons, the rest by bisect: each value
+    at, just below and just above every bound lands where bisect_left puts it."""
+    import math
+    from bisect import bisect_left
+
+    from monitor.metrics.hot import LAG_BUCKETS_SECONDS, SIZE_BUCKETS_USD
+
+    sizes = [v for bound in SIZE_BUCKETS_USD
+             for v in (math.nextafter(bound, 0.0), bound, math.nextafter(bound, math.inf))]
+    lags = [v for bound in LAG_BUCKETS_SECONDS
+            for v in (math.nextafter(bound, 0.0), bound, math.nextafter(bound, math.inf))]
+    sizes += [0.5, 3e9]
+    lags += [0.0, -1.0, 0.001, 100.0]
+    # A venue time of 0: the lag is the receipt time, exactly.
+    events = [Liquidation("bybit", "BTCUSDT", "BTC", PositionSide.LONG, 10.0, 1.0,
+                          sizes[i % len(sizes)], 0, lags[i % len(lags)], Completeness.FULL,
+                          f"z{i}")
+              for i in range(len(sizes) * len(lags))]
+    _, metrics = make()
+    metrics.liquidations(events)
+    size = metrics._hot.size[("bybit", "long")]
+    lag = metrics._hot.event_lag["bybit"]
+    want_size = [0.0] * (len(SIZE_BUCKETS_USD) + 1)
+    want_lag = [0.0] * (len(LAG_BUCKETS_SECONDS) + 1)
+    for event in events:
+        want_size[bisect_left(SIZE_BUCKETS_USD, event.notional_usd)] += 1
+        value = max(event.received_at - event.exchange_ts_ms / 1000.0, 0.0)
+        want_lag[bisect_left(LAG_BUCKETS_SECONDS, value)] += 1
+    assert size[:-1] == want_size
+    assert lag[:-1] == want_lag
+
+
+def test_the_largest_of_a_run_follows_the_minute_window_row_by_row() -> None:
+    """A run's largest is kept in locals: a row replaces it when it is at least as large
+    or when the kept one is more than a minute older, as for rows one call each."""
+    events = []
+    ts_ms = 1_769_904_000_000
+    for i in range(60):
+        # Steps of 0 to 60 s, sizes up and down: some rows come after the window; rows 40
+        # to 42 are a large one, then smaller ones exactly 60 s and 60.001 s after it.
+        ts_ms += ((i * 7_919) % 60_001, 60_000, 1)[max(0, min(i - 40, 2))]
+        usd = 50_000.0 if i == 40 else 1_000.0 * ((i * 13) % 17 + 1)
+        events.append(Liquidation("bybit", "BTCUSDT", "BTC",
+                                  PositionSide.LONG if i % 3 else PositionSide.SHORT, 10.0,
+                                  1.0, usd, ts_ms, ts_ms / 1000.0 + 0.2, Completeness.FULL,
+                                  f"w{i}"))
+    _, metrics = make()
+    seen: dict[tuple[str, str], tuple[int, float]] = {}
+    # Rows 40 and 41 in one call (a run), 42 alone (its first read), and calls of 7.
+    for start, end in ((0, 7), (7, 14), (14, 21), (21, 28), (28, 35), (35, 42), (42, 43),
+                       (43, 50), (50, 60)):
+        metrics.liquidations(events[start:end])
+        for event in events[start:end]:
+            kept = seen.get(("bybit", "BTC"))
+            if kept is None or event.exchange_ts_ms - kept[0] > 60_000 \
+                    or event.notional_usd >= kept[1]:
+                seen[("bybit", "BTC")] = (event.exchange_ts_ms, event.notional_usd)
+        assert metrics._largest_seen == seen
+    assert metrics._hot.largest[("bybit", "BTC")] == seen[("bybit", "BTC")][1]

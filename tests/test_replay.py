@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 import monitor.replay as replay_module
 from monitor.alerts import AlertState, CascadeAlert, WhaleAlert
@@ -21,11 +22,14 @@ from monitor.clock import VirtualClock
 from monitor.config import Config
 from monitor.detector.config import DetectorConfig
 from monitor.detector.engine import Detector
-from monitor.events import Liquidation
+from monitor.events import Completeness, Liquidation, MarkPrice, PositionSide
 from monitor.feed.recorder import RawFrame, read_recording
+from monitor.ingest import Ingest
+from monitor.metrics import Metrics
 from monitor.replay import replay
 from monitor.simulator.scenarios import build_scenario
 from monitor.simulator.scenarios.model import ScenarioEvent
+from monitor.store.memory import MemoryStore
 from tests.support.recordings import VENUE, simulated_frames, write_recording
 
 
@@ -176,6 +180,34 @@ def test_recording_lines_decode_to_frames_typed_or_lenient(tmp_path: Path) -> No
         list(read_recording(path))
 
 
+@pytest.mark.parametrize("name", ["odd.jsonl", "odd.jsonl.gz"])
+def test_recording_lines_split_and_fail_as_in_a_file_read_as_text(tmp_path: Path,
+                                                                  name: str) -> None:
+    """The reader takes lines as bytes, but they are the lines of the file read as text:
+    a lone carriage return ends a line (a frame on each side of it), CRLF is a line end,
+    a carriage return between a line's tokens splits it (into two lines that are no
+    frames), line numbers count the lines so split, and invalid UTF-8 raises
+    UnicodeDecodeError (a ValueError)."""
+    line = b'{"venue":"bybit","received_at":1769904000.5,"frame":"x","conn":"c#1"}'
+    frame = RawFrame("bybit", 1769904000.5, "x", "c#1")
+    path = tmp_path / name
+
+    def write(data: bytes) -> None:
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+
+    write(line + b"\r" + line + b"\r\n\r" + line + b"\n \x1c\n" + line)
+    assert list(read_recording(path)) == [frame] * 4
+    write(line + b"\n" + b'{"venue":"bybit",\r"received_at":1769904000.5,"frame":"x"}\n')
+    with pytest.raises(ValueError, match=r"odd\.jsonl(\.gz)?:2: not a recorded frame"):
+        list(read_recording(path))
+    write(line + b"\r\r\n" + line + b"\rnot json\n")
+    with pytest.raises(ValueError, match=r"odd\.jsonl(\.gz)?:4: not a recorded frame"):
+        list(read_recording(path))
+    write(line + b"\n" + line.replace(b"bybit", b"byb\xc3t") + b"\n")
+    with pytest.raises(UnicodeDecodeError):
+        list(read_recording(path))
+
+
 async def test_notices_among_a_frames_events_are_left_out_and_counted(
     recording: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,3 +272,50 @@ async def test_ingest_and_the_store_read_the_latest_receipt_time_so_far(
                           simulated=True)
     assert result.whales and len(reads) > 1000
     assert all(seen == expected for seen, expected in reads)
+
+
+async def test_only_frames_that_may_raise_a_whale_alert_are_looked_at_for_one(
+    recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay tells ingest which lists hold no liquidation at the whale floor
+    (``may_whale=False``: queued without a look); every list that holds one is put on its
+    own and looked at, so it takes ingest's early path."""
+    config = Config(detector=DetectorConfig(whale_usd=3e5))
+    floor = Detector(config.detector).whale_floor_usd
+    puts: list[tuple[bool, bool]] = []  # (may_whale, holds a row at the floor)
+    put = Ingest.put
+
+    def watched(self: Ingest, venue: str, events: list[Liquidation | MarkPrice], *,
+                may_whale: bool = True) -> None:
+        puts.append((may_whale, any(isinstance(e, Liquidation) and e.notional_usd >= floor
+                                    for e in events)))
+        put(self, venue, events, may_whale=may_whale)
+
+    monkeypatch.setattr(Ingest, "put", watched)
+    result = await replay(recording, config, simulated=True)
+    assert result.whales
+    assert (True, True) in puts and (False, False) in puts
+    assert (False, True) not in puts
+
+
+async def test_a_list_put_without_a_look_for_whales_is_queued() -> None:
+    """``may_whale=False`` queues the list as it is, without a look (the caller has
+    looked: here a whale is queued behind the backlog, which replay never does); the
+    default counts a list with a whale at once, ahead of the queue."""
+    config = Config(detector=DetectorConfig(whale_usd=3e5))
+    clock = VirtualClock(1_769_904_000.0)
+    metrics = Metrics(CollectorRegistry(), ["bybit"], ["BTC"], process_metrics=False)
+    store = MemoryStore(clock=clock, own_dedupe=False)
+    ingest = Ingest(store, Detector(config.detector), metrics, clock, capacity=100)
+
+    def row(n: int, usd: float) -> Liquidation:
+        return Liquidation("bybit", "BTCUSDT", "BTC", PositionSide.LONG, 50_000.0,
+                           usd / 50_000.0, usd, 1_769_903_999_000, 1_769_903_999.5,
+                           Completeness.FULL, f"bybit:{n}")
+
+    ingest.put("bybit", [row(1, 5e5)], may_whale=False)
+    assert ingest.queued == 1 and ingest.counted_total == 0
+    ingest.put("bybit", [row(2, 1_000.0), row(3, 5e5)])
+    assert ingest.queued == 1 and ingest.counted_total == 2
+    await ingest.process_queued()
+    assert ingest.counted_total == 3

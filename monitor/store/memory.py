@@ -8,8 +8,9 @@ as Redis keys do; event ids are forgotten after the dedupe TTL or beyond
 A store written only by ``Ingest`` (the daemon's, replay's: ``open_store(behind_ingest=True)``)
 keeps no ids at all: ingest's own dedupe, over the same window, admits each id once and
 refuses as too old whatever it may have forgotten, so the store would only hold a second
-copy of ingest's ids (about 75 bytes each). Opened any other way, the store is idempotent on
-its own, as the Store contract requires.
+copy of ingest's ids (about 75 bytes each); nor does it test each event against refusal()'s
+bounds, which ingest admits none outside. Opened any other way, the store is idempotent and
+refuses what cannot be stored on its own, as the Store contract requires.
 Expiry is checked on every read and swept at most once a second.
 
 What a bucket holds, and how a kept liquidation is packed, is ``memory_buckets.py``; the
@@ -48,7 +49,11 @@ from monitor.store.records import INT64_MAX, INT64_MIN, STORABLE_MAX, refusal
 log = logging.getLogger(__name__)
 
 _SWEEP_EVERY_SECONDS = 1.0
+# The minutes whose cells ``MemoryStore.add`` keeps found (the current and a late one or two).
+_CELL_CACHE_MINUTES = 4
 _LONG = PositionSide.LONG
+# A coin's two sides' (minute cell, hour cell), None until found.
+_Pair = list[tuple[Cell, Cell] | None]
 
 
 class MemoryStore:
@@ -62,7 +67,8 @@ class MemoryStore:
         *,
         own_dedupe: bool = True,
     ) -> None:
-        """``own_dedupe=False`` only for a store every event reaches through ``Ingest``."""
+        """``own_dedupe=False`` only for a store every event reaches through ``Ingest``:
+        it then neither dedupes nor checks what it is given."""
         cfg = config or StoreConfig()
         self._clock = clock or SystemClock()
         self._retention_seconds = cfg.retention_hours * 3600.0
@@ -75,6 +81,14 @@ class MemoryStore:
         self._cascades: dict[str, bytes] = {}
         self._coverage = MemoryCoverage(self._retention_seconds)
         self._next_sweep = 0.0
+        # No bucket expires before this (the smallest expiry at the last scan, lowered by
+        # each bucket made since): a sweep scans the buckets only from then on, as an
+        # expiry is only ever pushed later.
+        self._sweep_buckets_at = 0.0
+        # minute → (its bucket, its hour's bucket, venue → coin → [long cells, short
+        # cells]): the cells a batch found, for the next batches of the same buckets (a
+        # batch of replay holds a second of many coins, each in a run of a row or two).
+        self._cell_cache: dict[int, tuple[Bucket, Bucket, dict[str, dict[str, _Pair]]]] = {}
         self._closed = False
         self._observer = observer or NullObserver()
         self._limited = RateLimitedLog(log)
@@ -100,8 +114,8 @@ class MemoryStore:
         # One loop counts an event in its minute's and its hour's bucket (a call for each
         # cost more than the counting). A batch's events mostly share a minute and a venue,
         # and a frame's rows a coin: the two buckets are looked up once a minute, and the
-        # two cells of each side of a coin once a minute and venue (``by_coin``, as a batch
-        # of replay's interleaves the frames of many coins).
+        # two cells of each side of a coin once a minute, venue and coin (``by_coin``, kept
+        # for the next batches of the same buckets in ``_cell_cache``).
         last_minute: int | None = None
         venue = coin = ""
         in_minute = in_hour = Bucket()
@@ -109,34 +123,41 @@ class MemoryStore:
         minute_low = hour_low = -1.0
         long_cells: tuple[Cell, Cell] | None = None
         short_cells: tuple[Cell, Cell] | None = None
-        by_coin: dict[str, list[tuple[Cell, Cell] | None]] = {}
-        coin_cells: list[tuple[Cell, Cell] | None] = [None, None]
+        by_venue: dict[str, dict[str, _Pair]] = {}
+        by_coin: dict[str, _Pair] = {}
+        coin_cells: _Pair = [None, None]
         completeness: Completeness | None = None
         mask = 0
         for event in events:
             usd = event.notional_usd
-            qty = event.qty_base
-            ts_ms = event.exchange_ts_ms
-            # refusal()'s tests, inline: it is called (for the reason) only when one fails.
-            if not (0.0 < usd < STORABLE_MAX and 0.0 <= qty < STORABLE_MAX
-                    and 0.0 <= event.price < STORABLE_MAX and INT64_MIN <= ts_ms <= INT64_MAX
-                    and -STORABLE_MAX < event.received_at < STORABLE_MAX):
-                reason = refusal(event)
-                if reason is not None:
-                    # One NaN or inf would poison every sum it joins; the Redis store
-                    # refuses the same events.
-                    self._observer.rejected(reason, 1)
-                    self._limited.warning("refused:" + reason,
-                                          "not storing an event (%s): %r", reason, event)
+            if admit is not None:
+                # A store of its own checks and dedupes what it is given. Behind ingest
+                # (``admit`` None) every event was admitted by ingest, which refuses what
+                # refusal() would (its quick test is stricter, else it asks refusal()).
+                qty = event.qty_base
+                ts_ms = event.exchange_ts_ms
+                # refusal()'s tests, inline: it is called (for the reason) only when one
+                # fails.
+                if not (0.0 < usd < STORABLE_MAX and 0.0 <= qty < STORABLE_MAX
+                        and 0.0 <= event.price < STORABLE_MAX
+                        and INT64_MIN <= ts_ms <= INT64_MAX
+                        and -STORABLE_MAX < event.received_at < STORABLE_MAX):
+                    reason = refusal(event)
+                    if reason is not None:
+                        # One NaN or inf would poison every sum it joins; the Redis store
+                        # refuses the same events.
+                        self._observer.rejected(reason, 1)
+                        self._limited.warning("refused:" + reason,
+                                              "not storing an event (%s): %r", reason, event)
+                        continue
+                if admit(event.event_id, now, now) is not Verdict.NEW:
                     continue
-            if admit is not None and admit(event.event_id, now, now) is not Verdict.NEW:
-                continue
             new += 1
             if event.completeness is not completeness:
                 # Enum members hash through a Python-level lookup: once per run, not per row.
                 completeness = event.completeness
                 mask = COMPLETENESS_BITS[completeness]
-            minute = ts_ms // 60_000
+            minute = event.exchange_ts_ms // 60_000
             if minute != last_minute or event.coin != coin or event.venue != venue:
                 if minute != last_minute or event.venue != venue:
                     if minute != last_minute:
@@ -145,8 +166,12 @@ class MemoryStore:
                         in_hour = self._bucket(self._hours, minute // 60, now, expires_at)
                         minute_top, hour_top = in_minute.top, in_hour.top
                         minute_low, hour_low = lowest_kept(minute_top), lowest_kept(hour_top)
+                        by_venue = self._found_cells(minute, in_minute, in_hour)
                     venue = event.venue
-                    by_coin = {}
+                    found_coins = by_venue.get(venue)
+                    if found_coins is None:
+                        found_coins = by_venue[venue] = {}
+                    by_coin = found_coins
                 coin = event.coin
                 found_cells = by_coin.get(coin)
                 if found_cells is None:
@@ -157,8 +182,8 @@ class MemoryStore:
             is_long = event.position_side is _LONG
             cells = long_cells if is_long else short_cells
             if cells is None:
-                # The run's first row of this side: its cells are found or made (and the
-                # row counted in them).
+                # The first row of this side in these buckets: its cells are found or made
+                # (and the row counted in them).
                 cells, packed = self._cells(in_minute, in_hour, event, is_long, mask)
                 if is_long:
                     long_cells = coin_cells[0] = cells
@@ -166,6 +191,7 @@ class MemoryStore:
                     short_cells = coin_cells[1] = cells
             else:
                 # Unrolled over the two cells: this is the per-row path.
+                qty = event.qty_base
                 cell, hour_cell = cells
                 cell.usd += usd
                 cell.count += 1
@@ -192,6 +218,21 @@ class MemoryStore:
                 keep_largest(hour_top, event, packed)
                 hour_low = lowest_kept(hour_top)
         return new
+
+    def _found_cells(self, minute: int, in_minute: Bucket, in_hour: Bucket
+                     ) -> dict[str, dict[str, _Pair]]:
+        """The cells already found in ``minute``'s buckets, by venue and coin: kept while
+        the minute's and the hour's buckets are these ones (a bucket that expired and was
+        made again has none of the old cells)."""
+        cache = self._cell_cache
+        found = cache.get(minute)
+        if found is not None and found[0] is in_minute and found[1] is in_hour:
+            return found[2]
+        by_venue: dict[str, dict[str, _Pair]] = {}
+        cache[minute] = (in_minute, in_hour, by_venue)
+        while len(cache) > _CELL_CACHE_MINUTES:
+            del cache[next(iter(cache))]  # the minute cached longest ago
+        return by_venue
 
     def _cells(self, in_minute: Bucket, in_hour: Bucket, event: Liquidation, is_long: bool,
                mask: int) -> tuple[tuple[Cell, Cell], bytes | None]:
@@ -224,14 +265,15 @@ class MemoryStore:
             found.append(cell)
         return (found[0], found[1]), packed
 
-    @staticmethod
-    def _bucket(buckets: dict[int, Bucket], index: int, now: float, expires_at: float
+    def _bucket(self, buckets: dict[int, Bucket], index: int, now: float, expires_at: float
                 ) -> Bucket:
         """The live bucket ``index``, a new one if it is missing or expired, with its expiry
         pushed to ``expires_at`` (as a Redis write renews a key's TTL)."""
         bucket = buckets.get(index)
         if bucket is None or bucket.expires_at <= now:
             bucket = buckets[index] = Bucket()
+            if expires_at < self._sweep_buckets_at:
+                self._sweep_buckets_at = expires_at
         bucket.expires_at = expires_at
         return bucket
 
@@ -341,7 +383,18 @@ class MemoryStore:
         if now < self._next_sweep:
             return
         self._next_sweep = now + min(_SWEEP_EVERY_SECONDS, self._retention_seconds / 4)
-        for buckets in (self._minutes, self._hours):
-            for index in [i for i, b in buckets.items() if b.expires_at <= now]:
-                del buckets[index]
+        if now >= self._sweep_buckets_at:
+            # Not before a bucket may have expired: scanning every bucket each second cost
+            # as much as a second's writes on a day of 1,440 minutes.
+            soonest = float("inf")
+            for buckets in (self._minutes, self._hours):
+                gone = []
+                for index, bucket in buckets.items():
+                    if bucket.expires_at <= now:
+                        gone.append(index)
+                    elif bucket.expires_at < soonest:
+                        soonest = bucket.expires_at
+                for index in gone:
+                    del buckets[index]
+            self._sweep_buckets_at = soonest
         self._coverage.sweep(now)

@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.clock import VirtualClock
 from monitor.events import Completeness, Liquidation, PositionSide
+from monitor.store.config import StoreConfig
 from monitor.store.memory import MemoryStore
 from monitor.store.memory_buckets import unpack
 
@@ -106,3 +107,50 @@ async def test_a_batch_of_interleaved_coins_counts_what_its_events_would_one_by_
     for event in events:
         await one.add([event])
     assert state(batched) == state(one)
+
+
+async def test_cells_found_by_a_batch_serve_the_next_ones_while_their_buckets_live() -> None:
+    """A batch's cells are kept for the next batches of the same minute (replay's batches
+    are a second each): after the minute's bucket expired and was made again, the new
+    bucket counts only what came after, as a store that never saw the old rows."""
+    clock = VirtualClock(0.0)
+    store = MemoryStore(StoreConfig(retention_hours=1.0), clock=clock, own_dedupe=False)
+    events = interleaved()
+    first, second = events[:300], events[300:600]
+    for start in range(0, len(first), 40):
+        await store.add(first[start:start + 40])
+    clock.advance(3600.0 + 1.0)  # every bucket written so far has expired
+    fresh = MemoryStore(StoreConfig(retention_hours=1.0), clock=VirtualClock(clock.wall()),
+                        own_dedupe=False)
+    for start in range(0, len(second), 40):
+        await store.add(second[start:start + 40])
+        await fresh.add(second[start:start + 40])
+    assert state(store) == state(fresh)
+    # And batches that come back to a minute after others (late rows) count as one by one.
+    one = MemoryStore(clock=VirtualClock(0.0), own_dedupe=False)
+    batched = MemoryStore(clock=VirtualClock(0.0), own_dedupe=False)
+    for event in events:
+        await one.add([event])
+    for start in range(0, len(events), 7):
+        await batched.add(events[start:start + 7])
+    assert state(batched) == state(one)
+
+
+async def test_the_sweep_drops_each_bucket_when_a_scan_every_second_would() -> None:
+    """The sweep scans the buckets only once one may have expired: the buckets held after
+    each second are those whose expiry has not passed, as a scan every second gives."""
+    clock = VirtualClock(0.0)
+    store = MemoryStore(StoreConfig(retention_hours=1.0), clock=clock, own_dedupe=False)
+    events = interleaved()
+    for n, event in enumerate(events):
+        # Writes spread over about two hours: buckets are renewed, expire and come back.
+        clock.set(n * 11.0)
+        await store.add([event])
+        for buckets in (store._minutes, store._hours):
+            assert all(bucket.expires_at > clock.wall() - 1.0 for bucket in buckets.values())
+    for _ in range(3 * 3600):
+        clock.advance(1.0)
+        await store.totals(1)
+        for buckets in (store._minutes, store._hours):
+            assert all(bucket.expires_at > clock.wall() - 1.0 for bucket in buckets.values())
+    assert not store._minutes and not store._hours
