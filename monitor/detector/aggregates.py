@@ -30,7 +30,8 @@ class Agg:
     only the uncapped USD and the symbol-seconds.
     """
 
-    __slots__ = ("base_sym", "base_usd", "chain", "gate", "kind", "name", "scope", "v", "vs")
+    __slots__ = ("base_sym", "base_usd", "chain", "gate", "keys", "kind", "name", "parents",
+                 "scope", "v", "vs")
 
     def __init__(self, kind: int, name: str, scope: str) -> None:
         self.kind = kind
@@ -43,6 +44,10 @@ class Agg:
         # vs holds their ``v`` lists, for the hot loops.
         self.chain: tuple[Agg, ...] = ()
         self.vs: tuple[list[float], ...] = ()
+        # A pair's (coin, venue): the scopes a fold into it may have made worth evaluating.
+        self.parents: tuple[Agg, ...] = ()
+        # The detector's machine keys of this scope, (scope, side) by side, made once.
+        self.keys = ((scope, LONG), (scope, SHORT))
         # The USD below which this scope cannot watch or fire; set and reset by the detector
         # (negative: not known yet).
         self.gate = -1.0

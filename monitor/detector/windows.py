@@ -182,6 +182,7 @@ class Windows:
         pair = self.pairs[(coin, venue)] = Agg(PAIR, f"{coin}@{venue}", "")
         pair.chain = (self.global_agg, c, v, pair)
         pair.vs = tuple(agg.v for agg in pair.chain)
+        pair.parents = (c, v)
         self.pairs_by_coin.setdefault(coin, {})[venue] = pair
         self.pairs_by_venue.setdefault(venue, {})[coin] = pair
         return pair
