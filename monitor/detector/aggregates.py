@@ -3,7 +3,8 @@
 An :class:`Agg` is one scope's window sums (global, a coin, a venue, or a coin-on-venue pair);
 an entry is one symbol-second of one side, which counts in the four aggregates of its pair's
 chain. :func:`fold_all`, :func:`leave_current` and :func:`leave_previous` are the three moves
-``windows.Windows`` makes with every entry as its step clock passes it. Pure.
+``windows.Windows`` makes with every entry as its step clock passes it; :func:`fold_one` and
+:func:`fold_late` fold what arrives after its second was folded. Pure.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Agg:
     only the uncapped USD and the symbol-seconds.
     """
 
-    __slots__ = ("base_sym", "base_usd", "chain", "gate", "kind", "name", "scope", "v", "vs")
+    __slots__ = ("base_sym", "base_usd", "chain", "gate", "keys", "kind", "name", "parents",
+                 "scope", "v", "vs")
 
     def __init__(self, kind: int, name: str, scope: str) -> None:
         self.kind = kind
@@ -42,6 +44,10 @@ class Agg:
         # vs holds their ``v`` lists, for the hot loops.
         self.chain: tuple[Agg, ...] = ()
         self.vs: tuple[list[float], ...] = ()
+        # A pair's (coin, venue): the scopes a fold into it may have made worth evaluating.
+        self.parents: tuple[Agg, ...] = ()
+        # The detector's machine keys of this scope, (scope, side) by side, made once.
+        self.keys = ((scope, LONG), (scope, SHORT))
         # The USD below which this scope cannot watch or fire; set and reset by the detector
         # (negative: not known yet).
         self.gate = -1.0
@@ -69,21 +75,36 @@ class Agg:
 Entry = list[Any]
 
 
-def fold_all(entries: Iterable[Entry], touched_add: Callable[[Agg], None]) -> None:
+def fold_all(entries: Iterable[Entry], g: list[float],
+             touched_add: Callable[[Agg], None]) -> None:
     """Fold each entry (a symbol-second the step clock has passed) into its chain's
-    aggregates, and note its pair in ``touched_add``."""
+    aggregates, and note its pair in ``touched_add``. ``g`` is the global aggregate's
+    ``v``, the first of every entry's chain."""
     # Unrolled over (global, coin, venue) and the pair, which keeps only what its
-    # breakdowns read (reported USD) and its symbol-seconds: this is the hot loop.
+    # breakdowns read (reported USD) and its symbol-seconds: this is the hot loop. The
+    # global aggregate takes every entry, so its sums run in locals and are written back
+    # once: the same additions in the same order, so the same floats. Its counts and
+    # symbol-seconds are whole numbers, whose float sums are exact in any grouping
+    # (below 2**53), so they are added once per side.
+    u0, u1, r0, r1, m0, m1 = g[0], g[1], g[2], g[3], g[8], g[9]
+    n0 = n1 = k0 = k1 = 0
     for entry in entries:
         usd, raw, cnt, _folded, side, pair = entry
         entry[3] = 1
-        g, c, v, p = pair.vs
+        _g, c, v, p = pair.vs
         i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
-        g[side] += usd
-        g[i1] += raw
-        g[i2] += cnt
-        g[i3] += 1
-        g[i4] += raw
+        if side:
+            u1 += usd
+            r1 += raw
+            n1 += cnt
+            k1 += 1
+            m1 += raw
+        else:
+            u0 += usd
+            r0 += raw
+            n0 += cnt
+            k0 += 1
+            m0 += raw
         c[side] += usd
         c[i1] += raw
         c[i2] += cnt
@@ -97,25 +118,92 @@ def fold_all(entries: Iterable[Entry], touched_add: Callable[[Agg], None]) -> No
         p[i1] += raw
         p[i3] += 1
         touched_add(pair)
+    g[0], g[1], g[2], g[3], g[8], g[9] = u0, u1, r0, r1, m0, m1
+    g[4] += n0
+    g[5] += n1
+    g[6] += k0
+    g[7] += k1
 
 
-def leave_current(entries: Iterable[Entry]) -> None:
-    """Take each entry out of its chain's current windows into their previous ones."""
+def fold_one(entry: Entry) -> Agg:
+    """:func:`fold_all` of one entry (a late print opening a symbol-second already
+    passed); returns its pair, for the caller's touched set."""
+    pair: Agg
+    usd, raw, cnt, _folded, side, pair = entry
+    entry[3] = 1
+    g, c, v, p = pair.vs
+    i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
+    g[side] += usd
+    g[i1] += raw
+    g[i2] += cnt
+    g[i3] += 1
+    g[i4] += raw
+    c[side] += usd
+    c[i1] += raw
+    c[i2] += cnt
+    c[i3] += 1
+    c[i4] += raw
+    v[side] += usd
+    v[i1] += raw
+    v[i2] += cnt
+    v[i3] += 1
+    v[i4] += raw
+    p[i1] += raw
+    p[i3] += 1
+    return pair
+
+
+def fold_late(pair: Agg, side: int, capped: float, usd: float) -> Agg:
+    """A late print in a second already folded goes straight into the windows of its
+    pair's scopes (its entry was folded before it came); returns the pair."""
+    g, c, v, p = pair.vs
+    i1, i2, i4 = side + 2, side + 4, side + 8
+    g[side] += capped
+    g[i1] += usd
+    g[i2] += 1
+    g[i4] += usd
+    c[side] += capped
+    c[i1] += usd
+    c[i2] += 1
+    c[i4] += usd
+    v[side] += capped
+    v[i1] += usd
+    v[i2] += 1
+    v[i4] += usd
+    p[i1] += usd
+    return pair
+
+
+def leave_current(entries: Iterable[Entry], g: list[float]) -> None:
+    """Take each entry out of its chain's current windows into their previous ones
+    (``g``: the global aggregate's ``v``, as for :func:`fold_all`)."""
     # Unrolled over (global, coin, venue) like ``fold_all``: a second leaves the window
-    # at every step.
+    # at every step. The global sums run in locals, in the same order; its counts too,
+    # since the last symbol-second of a side sets its window to exact zeros (not residue).
+    u0, u1, r0, r1, n0, n1, k0, k1, q0, q1 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], \
+        g[10], g[11]
     for entry in entries:
         usd, raw, cnt, _folded, side, pair = entry
-        g, c, v, p = pair.vs
+        _g, c, v, p = pair.vs
         i1, i2, i3, i5 = side + 2, side + 4, side + 6, side + 10
-        if g[i3] <= 1.0:
-            # The window's last symbol-second of this side: exact zeros, not residue.
-            g[side] = g[i1] = g[i2] = g[i3] = 0.0
+        if side:
+            if k1 <= 1.0:
+                u1 = r1 = n1 = k1 = 0.0
+            else:
+                u1 -= usd
+                r1 -= raw
+                n1 -= cnt
+                k1 -= 1
+            q1 += usd
         else:
-            g[side] -= usd
-            g[i1] -= raw
-            g[i2] -= cnt
-            g[i3] -= 1
-        g[i5] += usd
+            if k0 <= 1.0:
+                u0 = r0 = n0 = k0 = 0.0
+            else:
+                u0 -= usd
+                r0 -= raw
+                n0 -= cnt
+                k0 -= 1
+            q0 += usd
         if c[i3] <= 1.0:
             c[side] = c[i1] = c[i2] = c[i3] = 0.0
         else:
@@ -137,17 +225,26 @@ def leave_current(entries: Iterable[Entry]) -> None:
         else:
             p[i1] -= raw
             p[i3] -= 1
+    g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11] = \
+        u0, u1, r0, r1, n0, n1, k0, k1, q0, q1
 
 
-def leave_previous(entries: Iterable[Entry]) -> None:
-    """Take each entry out of its chain's previous windows (it is dropped)."""
+def leave_previous(entries: Iterable[Entry], g: list[float]) -> None:
+    """Take each entry out of its chain's previous windows (it is dropped); ``g`` as for
+    :func:`leave_current`, its previous-window sums in locals."""
+    q0, q1 = g[10], g[11]
     for entry in entries:
         usd, side, pair = entry[0], entry[4], entry[5]
-        g, c, v, _p = pair.vs
+        _g, c, v, _p = pair.vs
         i5 = side + 10
-        left = g[i5] - usd
-        g[i5] = left if left > 1e-6 else 0.0
+        if side:
+            left = q1 - usd
+            q1 = left if left > 1e-6 else 0.0
+        else:
+            left = q0 - usd
+            q0 = left if left > 1e-6 else 0.0
         left = c[i5] - usd
         c[i5] = left if left > 1e-6 else 0.0
         left = v[i5] - usd
         v[i5] = left if left > 1e-6 else 0.0
+    g[10], g[11] = q0, q1

@@ -20,6 +20,7 @@ clock makes the same transitions as the live run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 
 from monitor.alerts import GLOBAL_SCOPE, CascadeAlert, WhaleAlert
 from monitor.detector.aggregates import LONG, SHORT, Agg
@@ -34,6 +35,8 @@ from monitor.events import Liquidation, MarkPrice, PositionSide
 __all__ = ["Detector", "DetectorState", "ScopeStatus"]
 
 _QUIET = DetectorState.QUIET
+_GLOBAL_KEYS = ((GLOBAL_SCOPE, LONG), (GLOBAL_SCOPE, SHORT))
+_first = itemgetter(0)
 
 
 class Detector(Transitions):
@@ -44,8 +47,9 @@ class Detector(Transitions):
         self._prices = PriceTracker(config.window_seconds, config.price_stale_seconds)
         self._machines: dict[tuple[str, int], Machine] = {}
         self._last_t: int | None = None
-        # Each scope's sort key, made once: the live machines are ordered every step.
-        self._order: dict[tuple[str, int], tuple[int, str, int]] = {}
+        # Each coin and venue key's place in ``scope_order`` among those seen: the live
+        # machines are ordered every step, and ints sort faster than the order's tuples.
+        self._rank: dict[tuple[str, int], int] = {}
         self._apply(config)
 
     def _apply(self, config: DetectorConfig) -> None:
@@ -157,16 +161,20 @@ class Detector(Transitions):
         # The global scope first: while it is active on a side, it reports for every coin
         # and venue on that side, and those are not evaluated (nor listed as watching).
         glob = windows.global_agg
-        for side in (LONG, SHORT):
-            self._visit((GLOBAL_SCOPE, side), machines.get((GLOBAL_SCOPE, side)) or glob, t,
-                        alerts)
-        under = (self._is_active(GLOBAL_SCOPE, LONG), self._is_active(GLOBAL_SCOPE, SHORT))
-        if not self._config.suppress_children:
+        for key in _GLOBAL_KEYS:
+            self._visit(key, machines.get(key) or glob, t, alerts)
+        if self._config.suppress_children:
+            m_long, m_short = machines.get(_GLOBAL_KEYS[LONG]), machines.get(_GLOBAL_KEYS[SHORT])
+            under = (m_long is not None and m_long.active,
+                     m_short is not None and m_short.active)
+        else:
             under = (False, False)
-        candidates: dict[tuple[str, int], Machine | Agg] = {
-            key: m for key, m in machines.items() if key[0] != GLOBAL_SCOPE
-        }
-        for agg in {agg for pair in touched for agg in pair.chain[1:3]}:
+        rank = self._rank
+        # Each candidate as (rank, key, machine or aggregate): sorted by the rank (unique
+        # per key), the scope order of ``scope_order``.
+        candidates: list[tuple[int, tuple[str, int], Machine | Agg]] = [
+            (rank[key], key, m) for key, m in machines.items() if key[0] != GLOBAL_SCOPE]
+        for agg in {agg for pair in touched for agg in pair.parents}:
             gate = agg.gate
             if gate < 0.0:
                 gate = agg.gate = self._thresholds(agg).watch_usd
@@ -178,32 +186,39 @@ class Detector(Transitions):
                 # busy scope's other side stops here.
                 if v[side] < gate:
                     continue
-                key = (agg.scope, side)
-                if key not in candidates and not under[side] and self._worth_watching(agg, side):
-                    candidates[key] = agg
+                key = agg.keys[side]
+                if key not in machines and not under[side] and self._worth_watching(agg, side):
+                    if key not in rank:
+                        # A scope never ranked: renumber, and the ranks read so far with it.
+                        self._add_rank(key)
+                        rank = self._rank
+                        candidates = [(rank[k], k, item) for _, k, item in candidates]
+                    candidates.append((rank[key], key, agg))
         touched.clear()
-        order = self._order
-        for key in candidates:
-            if key not in order:
-                order[key] = scope_order(key)
+        candidates.sort(key=_first)
         advance = self._advance_machine
-        for key in sorted(candidates, key=order.__getitem__):
-            item = candidates[key]
+        for _rank, key, item in candidates:
             if type(item) is Machine:
-                # A live machine (most candidates): what ``_visit`` does, without the call.
+                # A live machine (most candidates): what ``_visit`` does, without the call;
+                # it is in ``machines`` already (nothing in this loop removes another).
                 if under[key[1]] and not item.active:
-                    machines.pop(key, None)
+                    del machines[key]
                     continue
                 advance(item, t, alerts)
                 if item.state is _QUIET:
-                    machines.pop(key, None)
-                else:
-                    machines[key] = item
+                    del machines[key]
                 continue
             if under[key[1]]:
                 machines.pop(key, None)
                 continue
             self._visit(key, item, t, alerts)
+
+    def _add_rank(self, key: tuple[str, int]) -> None:
+        """Rank a new coin or venue key: every ranked key's place in ``scope_order``,
+        renumbered (scopes are few and new ones rare, so sorting them all is cheap)."""
+        keys = [*self._rank, key]
+        keys.sort(key=scope_order)
+        self._rank = {k: i for i, k in enumerate(keys)}
 
     def _visit(self, key: tuple[str, int], item: Machine | Agg, t: int,
                alerts: list[CascadeAlert]) -> None:
@@ -211,7 +226,7 @@ class Detector(Transitions):
             return  # nothing to watch: no machine
         machine = item if isinstance(item, Machine) else Machine(item, key[1], t)
         self._advance_machine(machine, t, alerts)
-        if machine.state is DetectorState.QUIET:
+        if machine.state is _QUIET:
             self._machines.pop(key, None)
         else:
             self._machines[key] = machine

@@ -8,6 +8,7 @@ is about to fire or an alert is written, because it walks the scope's children.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from monitor.alerts import Severity, Share, format_duration, format_usd
 from monitor.detector.aggregates import (
@@ -74,9 +75,19 @@ class Breakdown:
 
 def _ranked(parts: dict[str, Agg], side: int, top_n: int) -> list[tuple[str, float]]:
     """The parts with USD on ``side``, largest first (then by name), at most ``top_n``."""
-    items = [(name, agg.raw(side)) for name, agg in parts.items() if agg.raw(side) > 0.0]
-    items.sort(key=lambda kv: (-kv[1], kv[0]))
+    i = RAW + side
+    items = [(name, usd) for name, agg in parts.items() if (usd := agg.v[i]) > 0.0]
+    if len(items) > 1:
+        # The order of the key (-usd, name) in two C-keyed sorts, with no Python call per
+        # part: by name (each name is once in ``parts``), then by USD, largest first;
+        # ``reverse`` keeps a sort stable, so equal USD stays in name order. No USD is
+        # zero or NaN here (``> 0.0``), so negating it would order the same.
+        items.sort()
+        items.sort(key=_usd_of, reverse=True)
     return items[:top_n]
+
+
+_usd_of = itemgetter(1)
 
 
 def _children(parts: dict[str, Agg], side: int, total: float, top_n: int) -> list[Share]:
@@ -139,10 +150,18 @@ def breadth(agg: Agg, side: int, windows: Windows, config: DetectorConfig) -> in
     if agg.kind == GLOBAL:
         return sum(1 for a in windows.venues.values() if _above_baseline(a, side, config))
     if agg.kind == COIN:
-        floor = config.venue_involved_share * agg.raw(side)
-        pairs = windows.pairs_by_coin.get(agg.name, {}).values()
-        return sum(1 for a in pairs if a.raw(side) > 0.0 and a.raw(side) >= floor)
+        i = RAW + side
+        floor = config.venue_involved_share * agg.v[i]
+        n = 0
+        for a in windows.pairs_by_coin.get(agg.name, _NONE).values():
+            usd = a.v[i]
+            if usd > 0.0 and usd >= floor:
+                n += 1
+        return n
     return 1
+
+
+_NONE: dict[str, Agg] = {}  # read only: the parts of a scope that has none
 
 
 def top_child(agg: Agg, side: int, windows: Windows) -> tuple[str, float]:
@@ -153,9 +172,17 @@ def top_child(agg: Agg, side: int, windows: Windows) -> tuple[str, float]:
         parts = windows.pairs_by_venue.get(agg.name, {})
     else:
         parts = windows.coins
-    total = agg.raw(side)
-    name, usd = max(((n, a.raw(side)) for n, a in parts.items()), key=lambda kv: kv[1],
-                    default=("", 0.0))
+    i = RAW + side
+    total = agg.v[i]
+    # ``max`` by USD written out (every second a scope could fire): the first of the
+    # largest, as ``max`` keeps it, since only a strictly larger one replaces it.
+    name, usd = "", 0.0
+    first = True
+    for n, a in parts.items():
+        u = a.v[i]
+        if first or u > usd:
+            name, usd = n, u
+            first = False
     return name, (usd / total if total > 0.0 else 0.0)
 
 

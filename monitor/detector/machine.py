@@ -24,6 +24,9 @@ class DetectorState(StrEnum):
     COOLING = "cooling"
 
 
+_CASCADE, _COOLING = DetectorState.CASCADE, DetectorState.COOLING
+
+
 @dataclass(frozen=True, slots=True)
 class ScopeStatus:
     """One non-quiet scope and side, for metrics and ``liqmon top``."""
@@ -68,7 +71,10 @@ class Machine:
 
     @property
     def active(self) -> bool:
-        return self.state in (DetectorState.CASCADE, DetectorState.COOLING)
+        # By identity, with the members in module constants: reading them off the enum
+        # class is a slow attribute lookup, and this is read several times a second.
+        state = self.state
+        return state is _CASCADE or state is _COOLING
 
     def status(self) -> ScopeStatus:
         return ScopeStatus(

@@ -105,11 +105,20 @@ class PriceTracker:
         samples = series.samples
         if not samples:
             return None
-        _prune(samples, end - self.window)
-        i = self._index(series, end)
-        if samples[i][0] > end or end - samples[i][0] > self.stale_seconds:
+        # ``_prune`` and ``_index`` inline: a coin or venue that could fire reads its moves
+        # every second.
+        start = end - self._window
+        while len(samples) > 1 and samples[1][0] <= start:
+            samples.popleft()
+        i = len(samples) - 1
+        last = samples[i]
+        while i > 0 and last[0] > end:
+            i -= 1
+            last = samples[i]
+        at = last[0]
+        if at > end or end - at > self.stale_seconds:
             return None
-        return samples[i][1] / samples[0][1] - 1.0
+        return last[1] / samples[0][1] - 1.0
 
     @staticmethod
     def _index(series: _Series, end: int) -> int:

@@ -48,7 +48,6 @@ from monitor.detector.machine import (
     DetectorState,
     Machine,
     build_alert,
-    ready,
     scope_order,
     severity_for,
 )
@@ -98,7 +97,8 @@ class Transitions:
         if state is _QUIET or state is _WATCH:
             # Most live machines are watching and cannot fire: the firing test of
             # ``ready`` on the window's floats (the same expressions as ``cheap_figures``,
-            # so the same values), without building the figures.
+            # so the same values), without building the figures, which only a cascade
+            # that fires needs.
             v = agg.v
             usd = v[side]
             total = v[0] + v[1]
@@ -119,20 +119,19 @@ class Transitions:
                 and usd / max(v[PREV + side], th.baseline_floor_usd) >= th.min_acceleration
             ):
                 m.held_since = None
-                watching = usd >= th.watch_usd and share >= c.sustain_share
-                new = _WATCH if watching else _QUIET
-                if new is not state:
-                    m.state, m.since = new, float(t)
-                return
-        if state is _QUIET or state is _WATCH:
-            fig = cheap_figures(agg, side, th)
-            if not self._entry(m, th, fig, t):
+            elif not self._entry(m, th, t):
+                # ``ready`` holds (the test above is its conditions) but another does not:
+                # the figures object is built only for a cascade that fires.
                 m.held_since = None
             elif not self._held_for_global(m, t):
-                self._fire(m, fig, self._breakdown(agg, side, t), t, alerts)
+                self._fire(m, cheap_figures(agg, side, th), self._breakdown(agg, side, t), t,
+                           alerts)
                 return
-            watching = fig.usd >= th.watch_usd and fig.share >= c.sustain_share
-            self._set_state(m, DetectorState.WATCH if watching else DetectorState.QUIET, t)
+            # ``fig.usd`` and ``fig.share`` of the figures are ``usd`` and ``share``.
+            watching = usd >= th.watch_usd and share >= c.sustain_share
+            new = _WATCH if watching else _QUIET
+            if new is not state:
+                m.state, m.since = new, float(t)
             return
         # A running cascade is stepped every second (its hold and cooling run on time); the
         # figures object is built only for an alert. Same expressions as ``cheap_figures``.
@@ -170,16 +169,10 @@ class Transitions:
             if not sustained and t - m.started_at >= c.min_hold_seconds:
                 m.state, m.since, m.cooling_since = _COOLING, float(t), float(t)
 
-    @staticmethod
-    def _set_state(m: Machine, state: DetectorState, t: int) -> None:
-        if state is not m.state:
-            m.state, m.since = state, float(t)
-
-    def _entry(self, m: Machine, th: ScopeThresholds, fig: Figures, t: int) -> bool:
-        """Whether every firing condition holds (cheap checks first)."""
+    def _entry(self, m: Machine, th: ScopeThresholds, t: int) -> bool:
+        """Whether every firing condition beyond ``ready`` holds (the caller has tested
+        that one on the window's floats), cheap checks first."""
         c = self._config
-        if not ready(fig, th):
-            return False
         agg, side = m.agg, m.side
         if agg.kind != GLOBAL and self._is_active(GLOBAL_SCOPE, side) and c.suppress_children:
             return False

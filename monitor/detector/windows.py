@@ -31,6 +31,8 @@ from monitor.detector.aggregates import (
     Agg,
     Entry,
     fold_all,
+    fold_late,
+    fold_one,
     leave_current,
     leave_previous,
 )
@@ -82,14 +84,14 @@ class Windows:
             entry = bucket[key] = [capped, usd, 1, 0, side, pair]
             if folded_upto is not None and sec <= folded_upto:
                 # A late print opening a symbol-second already passed: into the window now.
-                self._fold(entry)
+                self.touched.add(fold_one(entry))
             return
         entry[0] += capped
         entry[1] += usd
         entry[2] += 1
         if entry[3]:
             # A late print in a second already folded: straight into the window.
-            self.touched.add(_fold_late(entry[5], side, capped, usd))
+            self.touched.add(fold_late(entry[5], side, capped, usd))
 
     def add_liquidations(self, events: Iterable[Liquidation]) -> float:
         """:meth:`add` of each liquidation with a positive USD value (one frame's rows);
@@ -147,7 +149,7 @@ class Windows:
                     if folded_upto is not None and sec <= folded_upto:
                         # A late print opening a symbol-second already passed: into the
                         # window now.
-                        self._fold(entry)
+                        touched.add(fold_one(entry))
                     if is_long:
                         long_entry = entry
                     else:
@@ -162,7 +164,7 @@ class Windows:
             entry[2] += 1
             if entry[3]:
                 # A late print in a second already folded: straight into the window.
-                touched.add(_fold_late(entry[5], entry[4], capped, usd))
+                touched.add(fold_late(entry[5], entry[4], capped, usd))
         return most
 
     _future = 60
@@ -180,6 +182,7 @@ class Windows:
         pair = self.pairs[(coin, venue)] = Agg(PAIR, f"{coin}@{venue}", "")
         pair.chain = (self.global_agg, c, v, pair)
         pair.vs = tuple(agg.v for agg in pair.chain)
+        pair.parents = (c, v)
         self.pairs_by_coin.setdefault(coin, {})[venue] = pair
         self.pairs_by_venue.setdefault(venue, {})[coin] = pair
         return pair
@@ -208,19 +211,20 @@ class Windows:
                 t - 1 - 2 * w, None)
         else:
             fold = leave = drop = None
+        g = self.global_agg.v
         if fold is not None:
-            fold_all(fold.values(), self.touched.add)
+            fold_all(fold.values(), g, self.touched.add)
         if leave is not None:
-            leave_current(leave.values())
+            leave_current(leave.values(), g)
         if drop is not None:
-            leave_previous(drop.values())
+            leave_previous(drop.values(), g)
         if t - 1 != old + 1:
             for sec in self._present(old + 1, t):
-                fold_all(seconds[sec].values(), self.touched.add)
+                fold_all(seconds[sec].values(), g, self.touched.add)
             for sec in self._present(self._cur_from, t - w):
-                leave_current(seconds[sec].values())
+                leave_current(seconds[sec].values(), g)
             for sec in self._present(self._prev_from, t - 2 * w):
-                leave_previous(seconds.pop(sec).values())
+                leave_previous(seconds.pop(sec).values(), g)
         self.folded_upto = t - 1
         self._cur_from = t - w
         self._prev_from = t - 2 * w
@@ -233,9 +237,6 @@ class Windows:
             seconds = self._seconds
             return (s for s in range(lo, hi) if s in seconds)
         return iter(sorted(s for s in self._seconds if lo <= s < hi))
-
-    def _fold(self, entry: Entry) -> None:
-        fold_all((entry,), self.touched.add)
 
     # -- baselines and reconfiguration ----------------------------------------------------------
 
@@ -278,9 +279,9 @@ class Windows:
                 if sec >= t:
                     continue
                 # Entries keep the cap they were made with: single sizes are not kept.
-                fold_all(self._seconds[sec].values(), self.touched.add)
+                fold_all(self._seconds[sec].values(), self.global_agg.v, self.touched.add)
                 if sec < self._cur_from:
-                    leave_current(self._seconds[sec].values())
+                    leave_current(self._seconds[sec].values(), self.global_agg.v)
         for agg, (cum_long, cum_short) in zip(aggs, cums, strict=True):
             agg.v[CUM], agg.v[CUM + 1] = cum_long, cum_short
         self.touched.clear()
@@ -293,14 +294,3 @@ def ewma_alpha(sample_seconds: float, half_life_seconds: float) -> float:
     """The EWMA weight of one sample for a given half-life."""
     return 1.0 - math.pow(0.5, sample_seconds / half_life_seconds)
 
-
-def _fold_late(pair: Agg, side: int, capped: float, usd: float) -> Agg:
-    """A late print in a second already folded goes straight into the windows of its
-    pair's scopes (the rare path: the second's own fold has passed); returns the pair."""
-    for v in pair.vs[:3]:
-        v[side] += capped
-        v[2 + side] += usd
-        v[4 + side] += 1
-        v[8 + side] += usd
-    pair.v[2 + side] += usd
-    return pair
