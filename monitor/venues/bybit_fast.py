@@ -121,32 +121,65 @@ class BybitFastPaths(abc.ABC):
         # which gives the same.
         topic = frame.topic
         data = frame.data
+        if self._book.version != self._fast_version:
+            self._fast_terms.clear()
+            self._fast_version = self._book.version
+        cache = self._fast_terms
         rows: Sequence[BybitRow]
         if data.__class__ is list:
             if topic[:15] != "allLiquidation." or not data:
                 return self.parse_generic(text, received_at)
             completeness = _FULL
             rows = data
-        elif data.__class__ is BybitData and topic[:12] == "liquidation.":
+        elif data.__class__ is not BybitData:
+            return self.parse_generic(text, received_at)
+        elif data.S is UNSET:  # no side: a ticker, if anything (one prefix compared, not two)
+            if topic[:8] != "tickers.":
+                return self.parse_generic(text, received_at)
+            # The ticker inline rather than a method of its own (one Python call less a
+            # frame), its terms from the fast paths' cache rather than a call of ``_terms``.
+            kind = frame.type
+            symbol = data.s
+            ts = frame.ts
+            # A dash may be an option's (the generic path names those); a future's is rare.
+            if kind not in ("snapshot", "delta") or not symbol or "-" in symbol or ts is None:
+                return self.parse_generic(text, received_at)
+            raw = data.markPrice
+            if raw is None or raw == "":
+                return []
+            try:
+                price = _to_float(raw)
+            except ValueError:  # not a number: refused below
+                price = _NAN
+            # to_float gives no infinity (it refuses what overflows): > 0 is in range.
+            if not price > 0.0:
+                return self.parse_generic(text, received_at)
+            marks = self._marks
+            seen = marks.get(symbol)
+            if seen == price and kind == "delta":
+                return []
+            terms = cache.get(symbol)
+            if terms is None:
+                terms = self._fast_terms_of(symbol)
+                if terms is None:  # an unknown symbol: the generic path names it
+                    return self.parse_generic(text, received_at)
+            if seen is None and len(marks) >= SYMBOL_STATE_LIMIT:
+                return self.parse_generic(text, received_at)
+            marks[symbol] = price
+            return [MarkPrice(VENUE, symbol, terms[1], price / terms[2], ts, received_at)]
+        elif topic[:12] == "liquidation.":  # a side: a retired topic's order
             if data.v is UNSET:
                 data.v = data.qty
             if data.T is UNSET:
                 data.T = data.time
-            if data.v is UNSET or data.T is UNSET or data.S is UNSET or data.p is UNSET:
+            if data.v is UNSET or data.T is UNSET or data.p is UNSET:
                 return self.parse_generic(text, received_at)
             completeness = _THROTTLED
             # Every field a row has is set (checked above): the order reads as a row. Not
             # typing.cast, a Python call (2 % of the frame), for what mypy cannot narrow.
             rows = (data,)  # type: ignore[assignment]
-        elif data.__class__ is BybitData and topic[:8] == "tickers.":
-            got = self._fast_ticker(frame, data, received_at)
-            return self.parse_generic(text, received_at) if got is None else got
         else:
             return self.parse_generic(text, received_at)
-        if self._book.version != self._fast_version:
-            self._fast_terms.clear()
-            self._fast_version = self._book.version
-        cache = self._fast_terms
         items: list[dialect.Item] = []
         for row in rows:
             raw_side = row.S
@@ -165,7 +198,8 @@ class BybitFastPaths(abc.ABC):
                 price = _to_float(price_raw)
             except ValueError:  # not a number: NaN fails the checks below
                 size = price = _NAN
-            if not (0.0 < size < _INF and 0.0 < price < _INF and symbol):
+            # to_float gives no infinity (it refuses what overflows): > 0 is in range.
+            if not (size > 0.0 and price > 0.0 and symbol):
                 return self.parse_generic(text, received_at)
             terms = cache.get(symbol)
             if terms is None:
@@ -203,32 +237,3 @@ class BybitFastPaths(abc.ABC):
             self._fast_terms.clear()
         self._fast_terms[symbol] = terms
         return terms
-
-    def _fast_ticker(self, frame: BybitFrame, data: BybitData,
-                     received_at: float) -> list[dialect.Item] | None:
-        kind = frame.type
-        symbol = data.s
-        ts = frame.ts
-        # A dash may be an option's (the generic path names those); a future's is rare.
-        if kind not in ("snapshot", "delta") or not symbol or "-" in symbol or ts is None:
-            return None
-        raw = data.markPrice
-        if raw is None or raw == "":
-            return []
-        try:
-            price = _to_float(raw)
-        except ValueError:  # not a number
-            return None
-        if not 0.0 < price < _INF:
-            return None
-        marks = self._marks
-        if kind == "delta" and marks.get(symbol) == price:
-            return []
-        try:
-            _kind, coin, mult = self._terms(symbol)
-        except FrameError:  # an unknown symbol: the generic path names it
-            return None
-        if len(marks) >= SYMBOL_STATE_LIMIT and symbol not in marks:
-            return None
-        marks[symbol] = price
-        return [MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)]
