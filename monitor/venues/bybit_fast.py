@@ -185,10 +185,14 @@ class BybitFastPaths(abc.ABC):
         for row in rows:
             raw_side = row.S
             # Compared, not looked up in POSITION_SIDE: a decoded string's hash is not cached.
+            # The side's text in the id comes with its separators: two pieces fewer for the
+            # f-string to join (~200 instructions).
             if raw_side == "Buy":
                 side = _LONG
+                side_text = "\x1fBuy\x1f"
             elif raw_side == "Sell":
                 side = _SHORT
+                side_text = "\x1fSell\x1f"
             else:
                 return self.parse_generic(text, received_at)
             size_raw = row.v
@@ -211,7 +215,7 @@ class BybitFastPaths(abc.ABC):
                 return self.parse_generic(text, received_at)
             ts = row.T
             digest = id_state.copy()
-            digest.update(f"{ts}\x1f{raw_side}\x1f{size_raw}\x1f{price_raw}".encode())
+            digest.update(f"{ts}{side_text}{size_raw}\x1f{price_raw}".encode())
             items.append(Liquidation(
                 VENUE, symbol, coin, side, price / mult, qty * mult, notional, ts, received_at,
                 completeness, _ID_HEAD + digest.hexdigest()))

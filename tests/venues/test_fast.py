@@ -137,10 +137,12 @@ def test_happy_frames_take_the_fast_path_and_give_the_generic_items(venue: str) 
 
 def test_the_fast_path_gives_the_id_event_id_from_fields_gives() -> None:
     fast, _slow = twins("bybit")
-    liq = fast.parse(BYBIT, NOW)[0]
-    assert isinstance(liq, Liquidation)
-    assert liq.event_id == event_id_from_fields(
+    sell, buy = fast.parse(BYBIT, NOW)
+    assert isinstance(sell, Liquidation) and isinstance(buy, Liquidation)
+    assert sell.event_id == event_id_from_fields(
         "bybit", "BTCUSDT", 1740480207110, "Sell", "0.5", "95000.5")
+    assert buy.event_id == event_id_from_fields(
+        "bybit", "BTCUSDT", 1740480207111, "Buy", "0.25", "95100")
     fast, _slow = twins("okx")
     liq = fast.parse(OKX, NOW)[0]
     assert isinstance(liq, Liquidation)
