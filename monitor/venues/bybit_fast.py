@@ -171,11 +171,16 @@ class BybitFastPaths(abc.ABC):
             marks[symbol] = price
             return [MarkPrice(VENUE, symbol, coin, price / mult, ts, received_at)]
         else:  # a retired topic's order
-            if data.v is UNSET:
-                data.v = data.qty
-            if data.T is UNSET:
-                data.T = data.time
-            if data.v is UNSET or data.T is UNSET or data.S is UNSET or data.p is UNSET:
+            # v5's size and updatedTime, else the 2021 shape's qty and time. A missing side
+            # fails the rows' side compare below.
+            if data.v is UNSET or data.T is UNSET:
+                if data.v is UNSET:
+                    data.v = data.qty
+                if data.T is UNSET:
+                    data.T = data.time
+                if data.v is UNSET or data.T is UNSET:
+                    return self.parse_generic(text, received_at)
+            if data.p is UNSET:
                 return self.parse_generic(text, received_at)
             completeness = _THROTTLED
             # Every field a row has is set (checked above): the order reads as a row. Not

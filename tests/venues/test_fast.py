@@ -194,6 +194,13 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BYBIT.replace("BTCUSDT", "NOSUCH"),
         BYBIT_LEGACY.replace('"size":"0.5"', '"size":null,"qty":"0.5"'),
         BYBIT_LEGACY.replace('"updatedTime":1673251091822', '"time":1673251091822'),
+        BYBIT_LEGACY.replace('"side":"Buy",', ""),
+        BYBIT_LEGACY.replace('"side":"Buy",', '"side":null,'),
+        BYBIT_LEGACY.replace('"price":"16800.5",', ""),
+        BYBIT_LEGACY.replace('"size":"0.5",', ""),
+        BYBIT_LEGACY.replace(',"updatedTime":1673251091822', ""),
+        BYBIT_LEGACY.replace('"size":"0.5",', '"qty":"0.5",').replace(
+            '"updatedTime":1673251091822', '"time":1673251091822'),
         BYBIT_TICKER.replace('"type":"delta"', '"type":"other"'),
         BYBIT_TICKER.replace('"markPrice":"95001.25"', '"markPrice":"0"'),
         BYBIT_TICKER.replace("BTCUSDT", "BTC-29DEC23-40000-C"),
