@@ -181,6 +181,13 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BINANCE_MARKS.replace('"p":"1800.5"', '"p":"-1"'),
         BINANCE_MARKS.replace('"e":"markPriceUpdate"', '"e":"other"', 1),
         "[]",
+        # The dispatch: forceOrder named anywhere, the shape told by the third character.
+        "", "{}", "[", "x", "forceOrder", '"forceOrder"', "[forceOrder]",
+        '{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":1,"s":"BTCUSDT",'
+        '"b":"1.5","B":"2","a":"1.6","A":"3","T":1698871323059,"E":1698871323061}}',
+        '{"data":' + BINANCE + ',"stream":"btcusdt@forceOrder"}',
+        " " + BINANCE, " " + BINANCE_COMBINED, "[ " + BINANCE_MARKS[1:],
+        BINANCE_COMBINED.replace('{"stream"', '{"s"', 1),
         # Number texts float() reads and fast.to_float does not: the generic path's answer.
         *(BINANCE.replace('"ap":"34959.70"', f'"ap":"{text}"') for text in NUMBER_TEXTS),
         *(BINANCE.replace('"z":"1.437"', f'"z":"{text}"') for text in NUMBER_TEXTS),
