@@ -165,7 +165,8 @@ class OkxFastPaths(abc.ABC):
                 except ValueError:  # not a number (or leading zeros): fails the checks below
                     contracts = bk_px = _NAN
                     ts = -1
-                if not (0.0 < contracts < _INF and 0.0 < bk_px < _INF and ts >= _TS_13_DIGITS):
+                # to_float gives no infinity (it refuses what overflows): > 0 is in range.
+                if not (contracts > 0.0 and bk_px > 0.0 and ts >= _TS_13_DIGITS):
                     return self.parse_generic(text, received_at)
                 if inverse:
                     notional = contracts * size

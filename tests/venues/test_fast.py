@@ -21,6 +21,7 @@ import monitor.venues.fast as fast
 from monitor.errors import FrameError, UnknownInstrument
 from monitor.events import Liquidation, MarkPrice, event_id_from_fields
 from monitor.venues import make_dialect
+from monitor.venues.bybit import BybitSession
 from monitor.venues.dialect import DialectSession, Item
 from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from tests.support.fuzz import FUZZ, deep_variants, mutated_text
@@ -136,10 +137,12 @@ def test_happy_frames_take_the_fast_path_and_give_the_generic_items(venue: str) 
 
 def test_the_fast_path_gives_the_id_event_id_from_fields_gives() -> None:
     fast, _slow = twins("bybit")
-    liq = fast.parse(BYBIT, NOW)[0]
-    assert isinstance(liq, Liquidation)
-    assert liq.event_id == event_id_from_fields(
+    sell, buy = fast.parse(BYBIT, NOW)
+    assert isinstance(sell, Liquidation) and isinstance(buy, Liquidation)
+    assert sell.event_id == event_id_from_fields(
         "bybit", "BTCUSDT", 1740480207110, "Sell", "0.5", "95000.5")
+    assert buy.event_id == event_id_from_fields(
+        "bybit", "BTCUSDT", 1740480207111, "Buy", "0.25", "95100")
     fast, _slow = twins("okx")
     liq = fast.parse(OKX, NOW)[0]
     assert isinstance(liq, Liquidation)
@@ -178,6 +181,13 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BINANCE_MARKS.replace('"p":"1800.5"', '"p":"-1"'),
         BINANCE_MARKS.replace('"e":"markPriceUpdate"', '"e":"other"', 1),
         "[]",
+        # The dispatch: forceOrder named anywhere, the shape told by the third character.
+        "", "{}", "[", "x", "forceOrder", '"forceOrder"', "[forceOrder]",
+        '{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":1,"s":"BTCUSDT",'
+        '"b":"1.5","B":"2","a":"1.6","A":"3","T":1698871323059,"E":1698871323061}}',
+        '{"data":' + BINANCE + ',"stream":"btcusdt@forceOrder"}',
+        " " + BINANCE, " " + BINANCE_COMBINED, "[ " + BINANCE_MARKS[1:],
+        BINANCE_COMBINED.replace('{"stream"', '{"s"', 1),
         # Number texts float() reads and fast.to_float does not: the generic path's answer.
         *(BINANCE.replace('"ap":"34959.70"', f'"ap":"{text}"') for text in NUMBER_TEXTS),
         *(BINANCE.replace('"z":"1.437"', f'"z":"{text}"') for text in NUMBER_TEXTS),
@@ -191,9 +201,33 @@ REFUSED: dict[str, tuple[str, ...]] = {
         BYBIT.replace("BTCUSDT", "NOSUCH"),
         BYBIT_LEGACY.replace('"size":"0.5"', '"size":null,"qty":"0.5"'),
         BYBIT_LEGACY.replace('"updatedTime":1673251091822', '"time":1673251091822'),
+        BYBIT_LEGACY.replace('"side":"Buy",', ""),
+        BYBIT_LEGACY.replace('"side":"Buy",', '"side":null,'),
+        BYBIT_LEGACY.replace('"price":"16800.5",', ""),
+        BYBIT_LEGACY.replace('"size":"0.5",', ""),
+        BYBIT_LEGACY.replace(',"updatedTime":1673251091822', ""),
+        BYBIT_LEGACY.replace('"size":"0.5",', '"qty":"0.5",').replace(
+            '"updatedTime":1673251091822', '"time":1673251091822'),
         BYBIT_TICKER.replace('"type":"delta"', '"type":"other"'),
         BYBIT_TICKER.replace('"markPrice":"95001.25"', '"markPrice":"0"'),
         BYBIT_TICKER.replace("BTCUSDT", "BTC-29DEC23-40000-C"),
+        # The fast path caches terms per topic and compares each row's symbol to the
+        # topic's: a row, order or ticker of another symbol is the generic path's.
+        BYBIT.replace('"s":"BTCUSDT","S":"Buy"', '"s":"ROSEUSDT","S":"Buy"'),
+        BYBIT.replace('"s":"BTCUSDT","S":"Sell"', '"s":"BTCUSD","S":"Sell"'),
+        BYBIT_LEGACY.replace('"symbol":"BTCUSDT"', '"symbol":"ROSEUSDT"'),
+        BYBIT_TICKER.replace('"symbol":"BTCUSDT"', '"symbol":"ROSEUSDT"'),
+        # A topic of one kind with the data of another, and topics with no symbol.
+        BYBIT.replace('"topic":"allLiquidation.', '"topic":"tickers.'),
+        BYBIT.replace('"topic":"allLiquidation.', '"topic":"liquidation.'),
+        BYBIT_LEGACY.replace('"topic":"liquidation.', '"topic":"allLiquidation.'),
+        BYBIT_LEGACY.replace('"topic":"liquidation.', '"topic":"tickers.'),
+        BYBIT_TICKER.replace('"topic":"tickers.', '"topic":"allLiquidation.'),
+        BYBIT_TICKER.replace('"topic":"tickers.', '"topic":"liquidation.'),
+        BYBIT.replace('"topic":"allLiquidation.BTCUSDT"', '"topic":"allLiquidation"'),
+        BYBIT.replace('"topic":"allLiquidation.BTCUSDT"', '"topic":"allLiquidation."'),
+        BYBIT.replace('"topic":"allLiquidation.BTCUSDT"', '"topic":"allLiquidation.BTCUSDT.x"'),
+        BYBIT_TICKER.replace('"topic":"tickers.BTCUSDT"', '"topic":"tickers.ROSEUSDT"'),
         *(BYBIT.replace('"v":"0.5"', f'"v":"{text}"') for text in NUMBER_TEXTS),
         *(BYBIT.replace('"p":"95100"', f'"p":"{text}"') for text in NUMBER_TEXTS),
         *(BYBIT_LEGACY.replace('"price":"16800.5"', f'"price":"{text}"') for text in NUMBER_TEXTS),
@@ -225,6 +259,16 @@ REFUSED: dict[str, tuple[str, ...]] = {
 @pytest.mark.parametrize("venue", sorted(REFUSED))
 def test_frames_the_fast_path_refuses_give_what_the_generic_path_gives(venue: str) -> None:
     same_either_way(venue, list(REFUSED[venue]))
+
+
+def test_an_option_ticker_on_a_connection_of_known_category_is_the_generic_path_s() -> None:
+    # There _terms values any symbol by the connection's category: the fast path itself
+    # leaves a dashed ticker symbol to the generic path, which names options.
+    text = BYBIT_TICKER.replace("BTCUSDT", "BTC-29DEC23-40000-C")
+    fast, slow = (BybitSession(book("bybit"), "linear") for _ in range(2))
+    got = outcome(fast.parse, text)
+    assert got == outcome(generic(slow), text)
+    assert got[0] == "items" and got[1] and not isinstance(got[1][0], MarkPrice)
 
 
 @pytest.mark.parametrize("venue", sorted(REFUSED))
@@ -285,6 +329,14 @@ def test_to_float_rounds_the_hard_cases_as_float_does(text: str) -> None:
 @pytest.mark.parametrize("text", ["+1", ".5", "5.", "01.5", "1_0", "nan", "NaN", "inf",
                                   "Infinity", "1e999", "0x10", "", "١"])
 def test_to_float_refuses_what_is_no_json_number(text: str) -> None:
+    with pytest.raises(ValueError):
+        fast.to_float(text)
+
+
+@pytest.mark.parametrize("text", ["1.7976931348623159e308", "2e308", "1e309", "-1e400",
+                                  "1" + "0" * 309, "179769313486231580793728971405301e277"])
+def test_to_float_refuses_what_overflows_rather_than_give_an_infinity(text: str) -> None:
+    # The fast paths check a number to_float read with > 0 alone: no infinity gets past it.
     with pytest.raises(ValueError):
         fast.to_float(text)
 
