@@ -16,7 +16,9 @@ Four figures, each in CPU seconds of this process (``time.process_time``), best 
   of 5,000,000 liquidations.
 * ``backtest (recording)``: the same file through ``run_backtest`` (replay plus the
   report's minute series and coverage).
-* ``backtest --scenario feb-2026``: building the scenario, and the whole backtest.
+* ``backtest --scenario feb-2026``: building the scenario, and the whole backtest; then the
+  same with the scenario read from the disk cache (a temporary directory), as every run
+  after the first does.
 * ``RSS``: in a child process (so that nothing above counts), ``--rss-liquidations``
   liquidations with real-shaped ids over 24 hours of exchange time (a 3-hour crash in the
   middle carries 60 % of them), handed to the daemon's ``Ingest`` with the memory store and
@@ -33,6 +35,7 @@ import argparse
 import asyncio
 import gc
 import math
+import os
 import random
 import subprocess
 import sys
@@ -124,20 +127,43 @@ def time_scenario(repeat: int) -> None:
     from monitor.backtest import run_backtest
     from monitor.simulator import scenarios
 
-    def cold(run: Callable[[], Any]) -> Callable[[], Any]:
+    env = "LIQMON_SCENARIO_CACHE_DIR"  # monitor.simulator.scenarios.disk_cache.ENV
+
+    def fresh_process(run: Callable[[], Any], cache: str) -> Callable[[], Any]:
         def timed() -> Any:
-            # What `liqmon backtest --scenario` pays: one build in a fresh process.
+            # What `liqmon backtest --scenario` pays in a new process: no scenario in this
+            # process's cache; built ("off") or read from the disk cache (a directory).
+            os.environ[env] = cache
             if hasattr(scenarios, "clear_cache"):
                 scenarios.clear_cache()
             return run()
         return timed
 
-    build, scenario = best_cpu(repeat, cold(lambda: scenarios.build_scenario("feb-2026")))
+    def build() -> Any:
+        return scenarios.build_scenario("feb-2026")
+
+    def backtest() -> Any:
+        return run_backtest(scenario="feb-2026")
+
+    previous = os.environ.get(env)
+    try:
+        with tempfile.TemporaryDirectory(prefix="liqmon-scenario-cache-") as disk:
+            built, scenario = best_cpu(repeat, fresh_process(build, "off"))
+            whole, report = best_cpu(repeat, fresh_process(backtest, "off"))
+            fresh_process(build, disk)()  # writes the file (not timed)
+            loaded, _ = best_cpu(repeat, fresh_process(build, disk))
+            whole_cached, _ = best_cpu(repeat, fresh_process(backtest, disk))
+    finally:
+        if previous is None:
+            os.environ.pop(env, None)
+        else:
+            os.environ[env] = previous
     events = len(scenario.events) if not callable(scenario.events) else 0
-    whole, report = best_cpu(repeat, cold(lambda: run_backtest(scenario="feb-2026")))
     print(f"backtest --scenario feb-2026: {events:,} events ({report.liquidations:,} "
-          f"liquidations); build {build:.3f} s CPU, whole backtest {whole:.3f} s CPU "
-          f"(build {build / whole:.0%}), best of {repeat}")
+          f"liquidations), best of {repeat}, CPU:")
+    print(f"  built: {built:.3f} s, whole backtest {whole:.3f} s (build {built / whole:.0%})")
+    print(f"  from the disk cache: {loaded:.3f} s, whole backtest {whole_cached:.3f} s "
+          f"(load {loaded / whole_cached:.0%})")
 
 
 # -- RSS ------------------------------------------------------------------------------------

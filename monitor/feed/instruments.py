@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from monitor.backoff import Backoff
+from monitor.cachedir import cache_root
 from monitor.errors import FrameError, InstrumentFetchError
 from monitor.feed.tls import rest_context
 from monitor.logs import RateLimitedLog
@@ -32,13 +32,8 @@ REFRESH_WARN_EVERY_SECONDS = 60.0
 
 
 def default_cache_dir() -> Path:
-    """systemd's CacheDirectory= (``$CACHE_DIRECTORY``), else XDG, else ~/.cache."""
-    env = os.environ.get("CACHE_DIRECTORY")
-    if env:
-        return Path(env.split(":")[0]) / "instruments"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "liqmon" / "instruments"
+    """``instruments`` under :func:`monitor.cachedir.cache_root`."""
+    return cache_root() / "instruments"
 
 
 def cache_path(cache_dir: Path, venue: str, key: str) -> Path:

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Sequence
 
 from monitor.simulator.catalogue import listings
+from monitor.simulator.scenarios import disk_cache
 from monitor.simulator.scenarios.calm import build_calm
 from monitor.simulator.scenarios.feb2026 import build_feb_2026
 from monitor.simulator.scenarios.model import Scenario, default_venues
@@ -52,10 +53,13 @@ def _cached(name: str, seed: int, chosen: tuple[str, ...], duration_seconds: flo
     if name == "calm":
         return build_calm(seed=seed, venues=chosen, duration_seconds=duration_seconds)
     if name == "feb-2026":
-        return build_feb_2026(seed=seed, venues=chosen, duration_seconds=duration_seconds)
+        # Tens of thousands of events built one at a time: kept on disk for the next process.
+        return disk_cache.load_or_build(name, seed, chosen, duration_seconds, lambda: (
+            build_feb_2026(seed=seed, venues=chosen, duration_seconds=duration_seconds)))
     raise AssertionError(name)  # build_scenario checked it
 
 
 def clear_cache() -> None:
-    """Forget the scenarios built so far (the benchmark times cold builds)."""
+    """Forget the scenarios built so far in this process (not the disk cache: the
+    benchmark times cold builds with it turned off)."""
     _cached.cache_clear()
