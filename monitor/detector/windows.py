@@ -81,14 +81,14 @@ class Windows:
         capped = usd if usd < self.cap_usd else self.cap_usd
         if entry is None:
             pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
-            entry = bucket[key] = [capped, usd, 1, 0, side, pair]
+            entry = bucket[key] = [capped, usd, 1.0, 0, side, pair]
             if folded_upto is not None and sec <= folded_upto:
                 # A late print opening a symbol-second already passed: into the window now.
                 self.touched.add(fold_one(entry))
             return
         entry[0] += capped
         entry[1] += usd
-        entry[2] += 1
+        entry[2] += 1.0
         if entry[3]:
             # A late print in a second already folded: straight into the window.
             self.touched.add(fold_late(entry[5], side, capped, usd))
@@ -106,12 +106,20 @@ class Windows:
         cur_from = self._cur_from
         cap = self.cap_usd
         seconds = self._seconds
-        touched = self.touched
+        touched_add = self.touched.add
+        long_side = _LONG
         bucket: Bucket = {}
+        # The exchange second of the run as read (before a far-ahead clock is counted as
+        # now), and the second its rows go into: rows of one second, instrument and venue
+        # skip the window's range checks, which ``add`` makes per row with the same result
+        # (it depends on the second alone; a dropped row makes the next one check again).
+        last_read: int | None = None
         last_sec: int | None = None
+        sec = 0
         venue = instrument = ""
         long_entry: Entry | None = None
         short_entry: Entry | None = None
+        late_pair: Agg | None = None  # the pair a late row was last folded into
         most = 0.0
         for event in events:
             usd = event.notional_usd
@@ -119,14 +127,17 @@ class Windows:
                 continue
             if usd > most:
                 most = usd
-            sec = event.exchange_ts_ms // 1000
-            if folded_upto is not None:
-                if sec - folded_upto > future:
-                    sec = folded_upto + 1  # a venue clock far ahead: count it as now
-                elif sec < cur_from:
-                    self.late_dropped += 1  # older than the window: too late to matter
-                    continue
-            if sec != last_sec or event.instrument != instrument or event.venue != venue:
+            read = event.exchange_ts_ms // 1000
+            if read != last_read or event.instrument != instrument or event.venue != venue:
+                sec = read
+                if folded_upto is not None:
+                    if sec - folded_upto > future:
+                        sec = folded_upto + 1  # a venue clock far ahead: count it as now
+                    elif sec < cur_from:
+                        self.late_dropped += 1  # older than the window: too late to matter
+                        last_read = None
+                        continue
+                last_read = read
                 if sec != last_sec:
                     last_sec = sec
                     found = seconds.get(sec)
@@ -135,7 +146,7 @@ class Windows:
                     bucket = found
                 venue, instrument = event.venue, event.instrument
                 long_entry = short_entry = None
-            is_long = event.position_side is _LONG
+            is_long = event.position_side is long_side
             entry = long_entry if is_long else short_entry
             capped = usd if usd < cap else cap
             if entry is None:
@@ -145,11 +156,11 @@ class Windows:
                 if entry is None:
                     coin = event.coin
                     pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
-                    entry = bucket[key] = [capped, usd, 1, 0, side, pair]
+                    entry = bucket[key] = [capped, usd, 1.0, 0, side, pair]
                     if folded_upto is not None and sec <= folded_upto:
                         # A late print opening a symbol-second already passed: into the
                         # window now.
-                        touched.add(fold_one(entry))
+                        touched_add(fold_one(entry))
                     if is_long:
                         long_entry = entry
                     else:
@@ -161,10 +172,14 @@ class Windows:
                     short_entry = entry
             entry[0] += capped
             entry[1] += usd
-            entry[2] += 1
+            entry[2] += 1.0
             if entry[3]:
-                # A late print in a second already folded: straight into the window.
-                touched.add(fold_late(entry[5], entry[4], capped, usd))
+                # A late print in a second already folded: straight into the window (its
+                # pair noted once for a run of them: a set takes it once anyway).
+                pair = fold_late(entry[5], entry[4], capped, usd)
+                if pair is not late_pair:
+                    touched_add(pair)
+                    late_pair = pair
         return most
 
     _future = 60

@@ -123,12 +123,16 @@ def _day(seed: int) -> list[tuple[int, list[Liquidation]]]:
 
 
 def _run(day: list[tuple[int, list[Liquidation]]]) -> list[list[str]]:
-    """Every aggregate's sums, bit for bit (``float.hex``), after every step and frame."""
+    """Every aggregate's sums, bit for bit (``float.hex``), after every step and frame, and
+    the pairs each step folded into."""
     w = Windows(30, 2e6)
     seen: list[list[str]] = []
     for step, frame in day:
         w.advance(step)
         seen.append([x.hex() for agg in [*w.all_scopes(), *w.pairs.values()] for x in agg.v])
+        # The pairs folded into (the folds note a pair once for a run of its entries).
+        seen.append(sorted(agg.name for agg in w.touched))
+        w.touched.clear()
         w.add_liquidations(frame)
         seen.append([x.hex() for agg in [*w.all_scopes(), *w.pairs.values()] for x in agg.v])
     return seen
