@@ -274,3 +274,31 @@ def test_price_moves_are_their_plain_form(marks: list[tuple[int, float]],
     for t in sorted(steps):
         got = prices._move(series, 1_000 + t) if series else None
         assert got == _plain_move(copy, 120, 30, 1_000 + t)
+
+
+def test_live_machines_are_kept_and_stepped_in_scope_order() -> None:
+    # The step reads the live machines in the dict's order, unsorted: scopes that start
+    # watching in another order (a venue, then coins named after it and before it) must
+    # still be stepped global first, then coins by name, then venues.
+    detector = Detector(DetectorConfig())
+    windows = detector._windows
+    pairs = {coin: windows._pair("bybit", coin) for coin in ("ZEC", "BTC", "AAA")}
+    stepped: list[tuple[str, int]] = []
+
+    def advance(m: Machine, t: int, alerts: list[Any]) -> None:
+        stepped.append((m.agg.scope, m.side))
+        m.state = DetectorState.WATCH
+
+    detector._advance_machine = advance  # type: ignore[method-assign]
+    for step, scopes in enumerate([[windows.venues["bybit"]], [windows.coins["ZEC"]],
+                                   [windows.coins["BTC"], windows.coins["AAA"]], []]):
+        for agg in scopes:
+            agg.v[LONG] = 9e6  # worth watching: one-sided, above watch_usd
+        windows.touched.update(pairs.values())
+        stepped.clear()
+        detector._step(1_001 + step, [])
+        keys = list(detector._machines)
+        assert keys == sorted(keys, key=scope_order)
+        assert [k for k in stepped if k[0] != "global"] == keys
+    assert keys == [("coin:AAA", LONG), ("coin:BTC", LONG), ("coin:ZEC", LONG),
+                    ("venue:bybit", LONG)]
