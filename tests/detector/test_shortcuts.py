@@ -312,3 +312,32 @@ def test_live_machines_are_kept_and_stepped_in_scope_order() -> None:
         assert [k for k in stepped if k[0] != "global"] == keys
     assert keys == [("coin:AAA", LONG), ("coin:BTC", LONG), ("coin:ZEC", LONG),
                     ("venue:bybit", LONG)]
+
+
+def _plain_price_move(agg: Agg, side: int, windows: Windows, prices: PriceTracker,
+                      t: int) -> float | None:
+    """A coin's price move by the general form: its ranked venues, weighted."""
+    from monitor.detector.figures import _weighted
+    return _weighted([(prices.move(agg.name, name, t), usd) for name, usd in _ranked(
+        windows.pairs_by_coin.get(agg.name, {}), side, 1000)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(usd=st.sampled_from([0.0, 3.0, 1234.567, 9.87e6]),
+       start=st.floats(0.5, 5e4), end=st.floats(0.5, 5e4), side=st.sampled_from([0, 1]),
+       venues=st.integers(1, 2))
+def test_the_price_move_of_a_coin_on_one_venue_is_its_general_form(
+        usd: float, start: float, end: float, side: int, venues: int) -> None:
+    from monitor.detector.figures import price_move
+    windows = Windows(120, 2e6)
+    prices = PriceTracker(window_seconds=120, stale_seconds=30)
+    for i, venue in enumerate(("bybit", "okx")[:venues]):
+        windows._pair(venue, "ETH").v[2 + side] = usd * (i + 1)
+        prices.update("ETH", venue, "ETHUSDT", start, 1_000)
+        prices.update("ETH", venue, "ETHUSDT", end * (1 + i), 1_100)
+    coin = windows.coins["ETH"]
+    got = price_move(coin, side, windows, prices, DetectorConfig(), 1_110)
+    expected = _plain_price_move(coin, side, windows, prices, 1_110)
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert got.hex() == expected.hex()  # type: ignore[union-attr]
