@@ -179,6 +179,7 @@ class Detector(Transitions):
         live: list[tuple[tuple[str, int], Machine | Agg]] = [
             (key, m) for key, m in machines.items() if key[0] != GLOBAL_SCOPE]
         fresh: list[tuple[tuple[str, int], Machine | Agg]] = []
+        sustain_share = self._config.sustain_share
         for agg in {agg for pair in touched for agg in pair.parents}:
             gate = agg.gate
             if gate < 0.0:
@@ -192,7 +193,16 @@ class Detector(Transitions):
                 if v[side] < gate:
                     continue
                 key = agg.keys[side]
-                if key not in machines and not under[side] and self._worth_watching(agg, side):
+                if key in machines or under[side]:
+                    continue
+                # ``_worth_watching`` inline (a busy scope with both sides near even fails
+                # it every second): the gate is its first test, then the share, with
+                # ``_min_share``'s ``min`` written out (the first unless the second is
+                # smaller).
+                share = (self._th.get(agg) or self._thresholds(agg)).min_share
+                if sustain_share < share:
+                    share = sustain_share
+                if v[side] >= share * (v[0] + v[1]):
                     fresh.append((key, agg))
         touched.clear()
         if fresh:

@@ -341,3 +341,29 @@ def test_the_price_move_of_a_coin_on_one_venue_is_its_general_form(
     assert (got is None) == (expected is None)
     if got is not None:
         assert got.hex() == expected.hex()  # type: ignore[union-attr]
+
+
+@settings(max_examples=200, deadline=None)
+@given(long=st.floats(0.0, 2e7), short=st.floats(0.0, 2e7))
+def test_a_touched_scope_is_a_candidate_exactly_when_worth_watching(long: float,
+                                                                   short: float) -> None:
+    # The step's inline form of ``_worth_watching`` for the scopes a fold touched. (It
+    # filters before ``_visit``, which asks ``_worth_watching`` again: one that let
+    # through too much would cost time, one that let through too little alerts.)
+    detector = Detector(DetectorConfig())
+    windows = detector._windows
+    pair = windows._pair("bybit", "BTC")
+    coin = windows.coins["BTC"]
+    coin.v[LONG], coin.v[SHORT] = long, short
+    visited: list[tuple[str, int]] = []
+
+    def advance(m: Machine, t: int, alerts: list[Any]) -> None:
+        visited.append((m.agg.scope, m.side))
+        m.state = DetectorState.WATCH
+
+    detector._advance_machine = advance  # type: ignore[method-assign]
+    windows.touched.add(pair)
+    detector._step(1_001, [])
+    expected = [coin.keys[side] for side in (LONG, SHORT)
+                if detector._worth_watching(coin, side)]
+    assert [k for k in visited if k[0] == coin.scope] == expected
