@@ -72,6 +72,10 @@ class Agg:
 
 
 # One symbol-second of one side: [capped USD, USD, count, folded (0/1), side, pair agg].
+# The count is a float (whole numbers, exact below 2**53), like the window sums it is
+# added to: a float plus a float takes the interpreter's specialised add, a float plus an
+# int its generic path, and the sum is the same (the int is converted exactly). For the
+# same reason the folds add and subtract ``1.0``, not ``1``, to the window's floats.
 Entry = list[Any]
 
 
@@ -85,39 +89,57 @@ def fold_all(entries: Iterable[Entry], g: list[float],
     # global aggregate takes every entry, so its sums run in locals and are written back
     # once: the same additions in the same order, so the same floats. Its counts and
     # symbol-seconds are whole numbers, whose float sums are exact in any grouping
-    # (below 2**53), so they are added once per side.
+    # (below 2**53), so they are added once per side. Each side is written out with its
+    # offsets as constants (``USD + side`` etc.: no index arithmetic per entry), and a
+    # pair is noted once for a run of its entries (a symbol's two sides are usually
+    # next to each other).
     u0, u1, r0, r1, m0, m1 = g[0], g[1], g[2], g[3], g[8], g[9]
-    n0 = n1 = k0 = k1 = 0
+    n0 = n1 = 0.0
+    k0 = k1 = 0
+    last = None
     for entry in entries:
         usd, raw, cnt, _folded, side, pair = entry
         entry[3] = 1
         _g, c, v, p = pair.vs
-        i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
         if side:
             u1 += usd
             r1 += raw
             n1 += cnt
             k1 += 1
             m1 += raw
+            c[1] += usd
+            c[3] += raw
+            c[5] += cnt
+            c[7] += 1.0
+            c[9] += raw
+            v[1] += usd
+            v[3] += raw
+            v[5] += cnt
+            v[7] += 1.0
+            v[9] += raw
+            p[3] += raw
+            p[7] += 1.0
         else:
             u0 += usd
             r0 += raw
             n0 += cnt
             k0 += 1
             m0 += raw
-        c[side] += usd
-        c[i1] += raw
-        c[i2] += cnt
-        c[i3] += 1
-        c[i4] += raw
-        v[side] += usd
-        v[i1] += raw
-        v[i2] += cnt
-        v[i3] += 1
-        v[i4] += raw
-        p[i1] += raw
-        p[i3] += 1
-        touched_add(pair)
+            c[0] += usd
+            c[2] += raw
+            c[4] += cnt
+            c[6] += 1.0
+            c[8] += raw
+            v[0] += usd
+            v[2] += raw
+            v[4] += cnt
+            v[6] += 1.0
+            v[8] += raw
+            p[2] += raw
+            p[6] += 1.0
+        if pair is not last:
+            touched_add(pair)
+            last = pair
     g[0], g[1], g[2], g[3], g[8], g[9] = u0, u1, r0, r1, m0, m1
     g[4] += n0
     g[5] += n1
@@ -132,24 +154,43 @@ def fold_one(entry: Entry) -> Agg:
     usd, raw, cnt, _folded, side, pair = entry
     entry[3] = 1
     g, c, v, p = pair.vs
-    i1, i2, i3, i4 = side + 2, side + 4, side + 6, side + 8
-    g[side] += usd
-    g[i1] += raw
-    g[i2] += cnt
-    g[i3] += 1
-    g[i4] += raw
-    c[side] += usd
-    c[i1] += raw
-    c[i2] += cnt
-    c[i3] += 1
-    c[i4] += raw
-    v[side] += usd
-    v[i1] += raw
-    v[i2] += cnt
-    v[i3] += 1
-    v[i4] += raw
-    p[i1] += raw
-    p[i3] += 1
+    # Each side with constant offsets, as in ``fold_all``.
+    if side:
+        g[1] += usd
+        g[3] += raw
+        g[5] += cnt
+        g[7] += 1.0
+        g[9] += raw
+        c[1] += usd
+        c[3] += raw
+        c[5] += cnt
+        c[7] += 1.0
+        c[9] += raw
+        v[1] += usd
+        v[3] += raw
+        v[5] += cnt
+        v[7] += 1.0
+        v[9] += raw
+        p[3] += raw
+        p[7] += 1.0
+    else:
+        g[0] += usd
+        g[2] += raw
+        g[4] += cnt
+        g[6] += 1.0
+        g[8] += raw
+        c[0] += usd
+        c[2] += raw
+        c[4] += cnt
+        c[6] += 1.0
+        c[8] += raw
+        v[0] += usd
+        v[2] += raw
+        v[4] += cnt
+        v[6] += 1.0
+        v[8] += raw
+        p[2] += raw
+        p[6] += 1.0
     return pair
 
 
@@ -157,35 +198,50 @@ def fold_late(pair: Agg, side: int, capped: float, usd: float) -> Agg:
     """A late print in a second already folded goes straight into the windows of its
     pair's scopes (its entry was folded before it came); returns the pair."""
     g, c, v, p = pair.vs
-    i1, i2, i4 = side + 2, side + 4, side + 8
-    g[side] += capped
-    g[i1] += usd
-    g[i2] += 1
-    g[i4] += usd
-    c[side] += capped
-    c[i1] += usd
-    c[i2] += 1
-    c[i4] += usd
-    v[side] += capped
-    v[i1] += usd
-    v[i2] += 1
-    v[i4] += usd
-    p[i1] += usd
+    # Each side with constant offsets, as in ``fold_all``.
+    if side:
+        g[1] += capped
+        g[3] += usd
+        g[5] += 1.0
+        g[9] += usd
+        c[1] += capped
+        c[3] += usd
+        c[5] += 1.0
+        c[9] += usd
+        v[1] += capped
+        v[3] += usd
+        v[5] += 1.0
+        v[9] += usd
+        p[3] += usd
+    else:
+        g[0] += capped
+        g[2] += usd
+        g[4] += 1.0
+        g[8] += usd
+        c[0] += capped
+        c[2] += usd
+        c[4] += 1.0
+        c[8] += usd
+        v[0] += capped
+        v[2] += usd
+        v[4] += 1.0
+        v[8] += usd
+        p[2] += usd
     return pair
 
 
 def leave_current(entries: Iterable[Entry], g: list[float]) -> None:
     """Take each entry out of its chain's current windows into their previous ones
     (``g``: the global aggregate's ``v``, as for :func:`fold_all`)."""
-    # Unrolled over (global, coin, venue) like ``fold_all``: a second leaves the window
-    # at every step. The global sums run in locals, in the same order; its counts too,
-    # since the last symbol-second of a side sets its window to exact zeros (not residue).
+    # Unrolled over (global, coin, venue) like ``fold_all``, each side with constant
+    # offsets: a second leaves the window at every step. The global sums run in locals,
+    # in the same order; its counts too, since the last symbol-second of a side sets its
+    # window to exact zeros (not residue).
     u0, u1, r0, r1, n0, n1, k0, k1, q0, q1 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], \
         g[10], g[11]
     for entry in entries:
         usd, raw, cnt, _folded, side, pair = entry
         _g, c, v, p = pair.vs
-        i1, i2, i3, i5 = side + 2, side + 4, side + 6, side + 10
         if side:
             if k1 <= 1.0:
                 u1 = r1 = n1 = k1 = 0.0
@@ -193,8 +249,29 @@ def leave_current(entries: Iterable[Entry], g: list[float]) -> None:
                 u1 -= usd
                 r1 -= raw
                 n1 -= cnt
-                k1 -= 1
+                k1 -= 1.0
             q1 += usd
+            if c[7] <= 1.0:
+                c[1] = c[3] = c[5] = c[7] = 0.0
+            else:
+                c[1] -= usd
+                c[3] -= raw
+                c[5] -= cnt
+                c[7] -= 1.0
+            c[11] += usd
+            if v[7] <= 1.0:
+                v[1] = v[3] = v[5] = v[7] = 0.0
+            else:
+                v[1] -= usd
+                v[3] -= raw
+                v[5] -= cnt
+                v[7] -= 1.0
+            v[11] += usd
+            if p[7] <= 1.0:
+                p[3] = p[7] = 0.0
+            else:
+                p[3] -= raw
+                p[7] -= 1.0
         else:
             if k0 <= 1.0:
                 u0 = r0 = n0 = k0 = 0.0
@@ -202,29 +279,29 @@ def leave_current(entries: Iterable[Entry], g: list[float]) -> None:
                 u0 -= usd
                 r0 -= raw
                 n0 -= cnt
-                k0 -= 1
+                k0 -= 1.0
             q0 += usd
-        if c[i3] <= 1.0:
-            c[side] = c[i1] = c[i2] = c[i3] = 0.0
-        else:
-            c[side] -= usd
-            c[i1] -= raw
-            c[i2] -= cnt
-            c[i3] -= 1
-        c[i5] += usd
-        if v[i3] <= 1.0:
-            v[side] = v[i1] = v[i2] = v[i3] = 0.0
-        else:
-            v[side] -= usd
-            v[i1] -= raw
-            v[i2] -= cnt
-            v[i3] -= 1
-        v[i5] += usd
-        if p[i3] <= 1.0:
-            p[i1] = p[i3] = 0.0
-        else:
-            p[i1] -= raw
-            p[i3] -= 1
+            if c[6] <= 1.0:
+                c[0] = c[2] = c[4] = c[6] = 0.0
+            else:
+                c[0] -= usd
+                c[2] -= raw
+                c[4] -= cnt
+                c[6] -= 1.0
+            c[10] += usd
+            if v[6] <= 1.0:
+                v[0] = v[2] = v[4] = v[6] = 0.0
+            else:
+                v[0] -= usd
+                v[2] -= raw
+                v[4] -= cnt
+                v[6] -= 1.0
+            v[10] += usd
+            if p[6] <= 1.0:
+                p[2] = p[6] = 0.0
+            else:
+                p[2] -= raw
+                p[6] -= 1.0
     g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11] = \
         u0, u1, r0, r1, n0, n1, k0, k1, q0, q1
 
@@ -236,15 +313,18 @@ def leave_previous(entries: Iterable[Entry], g: list[float]) -> None:
     for entry in entries:
         usd, side, pair = entry[0], entry[4], entry[5]
         _g, c, v, _p = pair.vs
-        i5 = side + 10
         if side:
             left = q1 - usd
             q1 = left if left > 1e-6 else 0.0
+            left = c[11] - usd
+            c[11] = left if left > 1e-6 else 0.0
+            left = v[11] - usd
+            v[11] = left if left > 1e-6 else 0.0
         else:
             left = q0 - usd
             q0 = left if left > 1e-6 else 0.0
-        left = c[i5] - usd
-        c[i5] = left if left > 1e-6 else 0.0
-        left = v[i5] - usd
-        v[i5] = left if left > 1e-6 else 0.0
+            left = c[10] - usd
+            c[10] = left if left > 1e-6 else 0.0
+            left = v[10] - usd
+            v[10] = left if left > 1e-6 else 0.0
     g[10], g[11] = q0, q1

@@ -39,6 +39,10 @@ _GLOBAL_KEYS = ((GLOBAL_SCOPE, LONG), (GLOBAL_SCOPE, SHORT))
 _first = itemgetter(0)
 
 
+def _scope_order_of_item(item: tuple[tuple[str, int], Machine]) -> tuple[int, str, int]:
+    return scope_order(item[0])
+
+
 class Detector(Transitions):
     def __init__(self, config: DetectorConfig) -> None:
         self._config = config
@@ -169,11 +173,13 @@ class Detector(Transitions):
                      m_short is not None and m_short.active)
         else:
             under = (False, False)
-        rank = self._rank
-        # Each candidate as (rank, key, machine or aggregate): sorted by the rank (unique
-        # per key), the scope order of ``scope_order``.
-        candidates: list[tuple[int, tuple[str, int], Machine | Agg]] = [
-            (rank[key], key, m) for key, m in machines.items() if key[0] != GLOBAL_SCOPE]
+        # The live coin and venue machines in scope order, without a sort: ``machines`` is
+        # kept in that order (``_visit`` re-sorts it when it adds a key; nothing else
+        # adds one, and removing keeps the order).
+        live: list[tuple[tuple[str, int], Machine | Agg]] = [
+            (key, m) for key, m in machines.items() if key[0] != GLOBAL_SCOPE]
+        fresh: list[tuple[tuple[str, int], Machine | Agg]] = []
+        sustain_share = self._config.sustain_share
         for agg in {agg for pair in touched for agg in pair.parents}:
             gate = agg.gate
             if gate < 0.0:
@@ -187,17 +193,31 @@ class Detector(Transitions):
                 if v[side] < gate:
                     continue
                 key = agg.keys[side]
-                if key not in machines and not under[side] and self._worth_watching(agg, side):
-                    if key not in rank:
-                        # A scope never ranked: renumber, and the ranks read so far with it.
-                        self._add_rank(key)
-                        rank = self._rank
-                        candidates = [(rank[k], k, item) for _, k, item in candidates]
-                    candidates.append((rank[key], key, agg))
+                if key in machines or under[side]:
+                    continue
+                # ``_worth_watching`` inline (a busy scope with both sides near even fails
+                # it every second): the gate is its first test, then the share, with
+                # ``_min_share``'s ``min`` written out (the first unless the second is
+                # smaller).
+                share = (self._th.get(agg) or self._thresholds(agg)).min_share
+                if sustain_share < share:
+                    share = sustain_share
+                if v[side] >= share * (v[0] + v[1]):
+                    fresh.append((key, agg))
         touched.clear()
-        candidates.sort(key=_first)
+        if fresh:
+            # Scopes that may start watching (rare): each candidate as (rank, key, machine
+            # or aggregate), sorted by the rank (unique per key), the order of
+            # ``scope_order``.
+            for key, _agg in fresh:
+                if key not in self._rank:
+                    self._add_rank(key)  # a scope never ranked: renumber
+            rank = self._rank
+            ranked = [(rank[key], key, item) for key, item in live + fresh]
+            ranked.sort(key=_first)
+            live = [(key, item) for _rank, key, item in ranked]
         advance = self._advance_machine
-        for _rank, key, item in candidates:
+        for key, item in live:
             if type(item) is Machine:
                 # A live machine (most candidates): what ``_visit`` does, without the call;
                 # it is in ``machines`` already (nothing in this loop removes another).
@@ -226,10 +246,16 @@ class Detector(Transitions):
             return  # nothing to watch: no machine
         machine = item if isinstance(item, Machine) else Machine(item, key[1], t)
         self._advance_machine(machine, t, alerts)
+        machines = self._machines
         if machine.state is _QUIET:
-            self._machines.pop(key, None)
-        else:
-            self._machines[key] = machine
+            machines.pop(key, None)
+        elif key not in machines:
+            # A new key goes in at its place in ``scope_order`` (the step reads the live
+            # machines in that order); machines are few and new ones rare.
+            machines[key] = machine
+            ordered = sorted(machines.items(), key=_scope_order_of_item)
+            machines.clear()
+            machines.update(ordered)
 
     def _worth_watching(self, agg: Agg, side: int) -> bool:
         """Whether a quiet scope could watch or fire: both need the side's USD at watch_usd

@@ -102,8 +102,15 @@ def price_move(
     the same order, so the same float. The firing test reads it before paying for the
     breakdown, which it fails on most often."""
     if agg.kind == COIN:
+        parts = windows.pairs_by_coin.get(agg.name, _NONE)
+        if len(parts) == 1:
+            # A coin on one venue (the usual one): ``_ranked`` of one part is that part
+            # when its USD is positive, and nothing otherwise; no list to sort.
+            for name, pair in parts.items():
+                usd = pair.v[RAW + side]
+                return _weighted([(prices.move(agg.name, name, t), usd)]) if usd > 0.0 else None
         return _weighted([(prices.move(agg.name, name, t), usd) for name, usd in _ranked(
-            windows.pairs_by_coin.get(agg.name, {}), side, 1000)])
+            parts, side, 1000)])
     if agg.kind == VENUE:
         return _weighted([(prices.move(name, agg.name, t), usd) for name, usd in _ranked(
             windows.pairs_by_venue.get(agg.name, {}), side, config.top_n)])

@@ -104,19 +104,22 @@ class Transitions:
             total = v[0] + v[1]
             share = usd / total if total > 0.0 else 0.0
             sym = int(v[SYM + side])
+            # ``max(a, b)`` written out as ``b if b > a else a``: what ``max`` returns (the
+            # first unless the second is larger), without a call.
             if not (
                 share >= th.min_share
                 and sym >= th.min_symbol_seconds
                 and (
                     (usd >= th.cascade_usd
-                     and usd / max(agg.base_usd[side], th.baseline_floor_usd)
-                     >= th.min_multiple)
+                     and usd / (f if (f := th.baseline_floor_usd) > (b := agg.base_usd[side])
+                                else b) >= th.min_multiple)
                     or (sym >= th.cascade_symbol_seconds
-                        and sym / max(agg.base_sym[side], th.symbol_seconds_floor)
-                        >= th.min_multiple
+                        and sym / (f if (f := th.symbol_seconds_floor) > (
+                            b := agg.base_sym[side]) else b) >= th.min_multiple
                         and usd >= th.watch_usd)
                 )
-                and usd / max(v[PREV + side], th.baseline_floor_usd) >= th.min_acceleration
+                and usd / (f if (f := th.baseline_floor_usd) > (b := v[PREV + side]) else b)
+                >= th.min_acceleration
             ):
                 m.held_since = None
             elif not self._entry(m, th, t):

@@ -81,14 +81,14 @@ class Windows:
         capped = usd if usd < self.cap_usd else self.cap_usd
         if entry is None:
             pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
-            entry = bucket[key] = [capped, usd, 1, 0, side, pair]
+            entry = bucket[key] = [capped, usd, 1.0, 0, side, pair]
             if folded_upto is not None and sec <= folded_upto:
                 # A late print opening a symbol-second already passed: into the window now.
                 self.touched.add(fold_one(entry))
             return
         entry[0] += capped
         entry[1] += usd
-        entry[2] += 1
+        entry[2] += 1.0
         if entry[3]:
             # A late print in a second already folded: straight into the window.
             self.touched.add(fold_late(entry[5], side, capped, usd))
@@ -106,65 +106,159 @@ class Windows:
         cur_from = self._cur_from
         cap = self.cap_usd
         seconds = self._seconds
-        touched = self.touched
+        touched_add = self.touched.add
+        long_side = _LONG
         bucket: Bucket = {}
+        # The exchange second of the run as read (before a far-ahead clock is counted as
+        # now), and the second its rows go into: rows of one second, instrument and venue
+        # skip the window's range checks, which ``add`` makes per row with the same result
+        # (it depends on the second alone; a dropped row makes the next one check again).
+        last_read: int | None = None
         last_sec: int | None = None
+        sec = 0
         venue = instrument = ""
         long_entry: Entry | None = None
         short_entry: Entry | None = None
+        late_pair: Agg | None = None  # the pair a late row was last folded into
         most = 0.0
-        for event in events:
-            usd = event.notional_usd
-            if not usd > 0.0:
-                continue
-            if usd > most:
-                most = usd
-            sec = event.exchange_ts_ms // 1000
-            if folded_upto is not None:
-                if sec - folded_upto > future:
-                    sec = folded_upto + 1  # a venue clock far ahead: count it as now
-                elif sec < cur_from:
-                    self.late_dropped += 1  # older than the window: too late to matter
+        # Late rows fold into the window here, as ``fold_one`` and ``fold_late`` would:
+        # the global aggregate takes every one of them, so its sums run in locals (the
+        # same additions in the same order, so the same floats; nothing else reads or
+        # writes them meanwhile) and are written back at the end.
+        g = self.global_agg.v
+        u0, u1, r0, r1, n0, n1, k0, k1, m0, m1 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], \
+            g[7], g[8], g[9]
+        try:
+            for event in events:
+                usd = event.notional_usd
+                if not usd > 0.0:
                     continue
-            if sec != last_sec or event.instrument != instrument or event.venue != venue:
-                if sec != last_sec:
-                    last_sec = sec
-                    found = seconds.get(sec)
-                    if found is None:
-                        found = seconds[sec] = {}
-                    bucket = found
-                venue, instrument = event.venue, event.instrument
-                long_entry = short_entry = None
-            is_long = event.position_side is _LONG
-            entry = long_entry if is_long else short_entry
-            capped = usd if usd < cap else cap
-            if entry is None:
-                side = LONG if is_long else SHORT
-                key = (venue, instrument, side)
-                entry = bucket.get(key)
+                if usd > most:
+                    most = usd
+                read = event.exchange_ts_ms // 1000
+                if read != last_read or event.instrument != instrument or event.venue != venue:
+                    sec = read
+                    if folded_upto is not None:
+                        if sec - folded_upto > future:
+                            sec = folded_upto + 1  # a venue clock far ahead: count it as now
+                        elif sec < cur_from:
+                            self.late_dropped += 1  # older than the window: too late to matter
+                            last_read = None
+                            continue
+                    last_read = read
+                    if sec != last_sec:
+                        last_sec = sec
+                        found = seconds.get(sec)
+                        if found is None:
+                            found = seconds[sec] = {}
+                        bucket = found
+                    venue, instrument = event.venue, event.instrument
+                    long_entry = short_entry = None
+                is_long = event.position_side is long_side
+                entry = long_entry if is_long else short_entry
+                capped = usd if usd < cap else cap
                 if entry is None:
-                    coin = event.coin
-                    pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
-                    entry = bucket[key] = [capped, usd, 1, 0, side, pair]
-                    if folded_upto is not None and sec <= folded_upto:
-                        # A late print opening a symbol-second already passed: into the
-                        # window now.
-                        touched.add(fold_one(entry))
+                    side = LONG if is_long else SHORT
+                    key = (venue, instrument, side)
+                    entry = bucket.get(key)
+                    if entry is None:
+                        coin = event.coin
+                        pair = self.pairs.get((coin, venue)) or self._pair(venue, coin)
+                        entry = bucket[key] = [capped, usd, 1.0, 0, side, pair]
+                        if folded_upto is not None and sec <= folded_upto:
+                            # A late print opening a symbol-second already passed: into
+                            # the window now, as ``fold_one``.
+                            entry[3] = 1
+                            _g, c, v, p = pair.vs
+                            if is_long:
+                                u0 += capped
+                                r0 += usd
+                                n0 += 1.0
+                                k0 += 1.0
+                                m0 += usd
+                                c[0] += capped
+                                c[2] += usd
+                                c[4] += 1.0
+                                c[6] += 1.0
+                                c[8] += usd
+                                v[0] += capped
+                                v[2] += usd
+                                v[4] += 1.0
+                                v[6] += 1.0
+                                v[8] += usd
+                                p[2] += usd
+                                p[6] += 1.0
+                            else:
+                                u1 += capped
+                                r1 += usd
+                                n1 += 1.0
+                                k1 += 1.0
+                                m1 += usd
+                                c[1] += capped
+                                c[3] += usd
+                                c[5] += 1.0
+                                c[7] += 1.0
+                                c[9] += usd
+                                v[1] += capped
+                                v[3] += usd
+                                v[5] += 1.0
+                                v[7] += 1.0
+                                v[9] += usd
+                                p[3] += usd
+                                p[7] += 1.0
+                            touched_add(pair)
+                        if is_long:
+                            long_entry = entry
+                        else:
+                            short_entry = entry
+                        continue
                     if is_long:
                         long_entry = entry
                     else:
                         short_entry = entry
-                    continue
-                if is_long:
-                    long_entry = entry
-                else:
-                    short_entry = entry
-            entry[0] += capped
-            entry[1] += usd
-            entry[2] += 1
-            if entry[3]:
-                # A late print in a second already folded: straight into the window.
-                touched.add(fold_late(entry[5], entry[4], capped, usd))
+                entry[0] += capped
+                entry[1] += usd
+                entry[2] += 1.0
+                if entry[3]:
+                    # A late print in a second already folded: straight into the window,
+                    # as ``fold_late`` (its pair noted once for a run of them: a set takes
+                    # it once anyway).
+                    pair = entry[5]
+                    _g, c, v, p = pair.vs
+                    if is_long:
+                        u0 += capped
+                        r0 += usd
+                        n0 += 1.0
+                        m0 += usd
+                        c[0] += capped
+                        c[2] += usd
+                        c[4] += 1.0
+                        c[8] += usd
+                        v[0] += capped
+                        v[2] += usd
+                        v[4] += 1.0
+                        v[8] += usd
+                        p[2] += usd
+                    else:
+                        u1 += capped
+                        r1 += usd
+                        n1 += 1.0
+                        m1 += usd
+                        c[1] += capped
+                        c[3] += usd
+                        c[5] += 1.0
+                        c[9] += usd
+                        v[1] += capped
+                        v[3] += usd
+                        v[5] += 1.0
+                        v[9] += usd
+                        p[3] += usd
+                    if pair is not late_pair:
+                        touched_add(pair)
+                        late_pair = pair
+        finally:
+            g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9] = \
+                u0, u1, r0, r1, n0, n1, k0, k1, m0, m1
         return most
 
     _future = 60

@@ -77,6 +77,11 @@ def test_windows_take_a_frame_as_they_take_its_rows_one_by_one() -> None:
                         LONG if event.position_side is PositionSide.LONG else SHORT,
                         event.notional_usd, event.exchange_ts_ms // 1000)
         assert batched.add_liquidations(rows) == max(e.notional_usd for e in rows)
+        # The pairs a frame's late rows were folded into, frame by frame (a set takes a
+        # pair once, so the batch notes it once for a run of rows).
+        assert {a.name for a in batched.touched} == {a.name for a in one.touched}
+        batched.touched.clear()
+        one.touched.clear()
     assert batched.late_dropped == one.late_dropped > 0
     assert {s: {k: e[:5] for k, e in b.items()} for s, b in batched._seconds.items()} == {
         s: {k: e[:5] for k, e in b.items()} for s, b in one._seconds.items()}
@@ -84,3 +89,41 @@ def test_windows_take_a_frame_as_they_take_its_rows_one_by_one() -> None:
                             [*one.all_scopes(), *one.pairs.values()], strict=True):
         assert (mine.scope, mine.name, mine.v) == (theirs.scope, theirs.name, theirs.v)
     assert {a.name for a in batched.touched} == {a.name for a in one.touched}
+
+
+def test_a_dropped_row_does_not_leave_its_second_to_the_rows_after_it() -> None:
+    # A frame's rows skip the window's range checks while their second, instrument and
+    # venue stay those of the run; a row too old for the window breaks the run. Here a
+    # row of the run's second and instrument follows a dropped one, on the other side
+    # (an entry not yet looked up): it goes into its own second, still pending, not
+    # into the window as a late print of the dropped row's second. Then a venue clock
+    # far ahead, twice in a row: both rows counted as now.
+    from monitor.detector.aggregates import LONG, SHORT
+    from monitor.detector.windows import Windows
+    from monitor.events import Completeness, PositionSide
+
+    def row(i: int, sec: int, side: PositionSide) -> Liquidation:
+        return Liquidation("bybit", "BTCUSDT", "BTC", side, 1.0, 1.0, 1_000.0 + i,
+                           sec * 1000 + i, 0.0, Completeness.FULL, f"r{i}")
+
+    long, short = PositionSide.LONG, PositionSide.SHORT
+    rows = [row(0, 2_000, long), row(1, 1_000, long), row(2, 2_000, short),
+            row(3, 1_000, short), row(4, 1_500, short), row(5, 1_999, long),
+            row(6, 1_999, short), row(7, 9_000, long), row(8, 9_000, short),
+            row(9, 9_000, long), row(10, 2_000, long)]
+    one, batched = Windows(60, 2e6), Windows(60, 2e6)
+    one.advance(2_000)
+    batched.advance(2_000)
+    for event in rows:
+        one.add(event.venue, event.instrument, event.coin,
+                LONG if event.position_side is long else SHORT, event.notional_usd,
+                event.exchange_ts_ms // 1000)
+    batched.add_liquidations(rows)
+    assert batched.late_dropped == one.late_dropped == 3
+    assert {s: {k: e[:5] for k, e in b.items()} for s, b in batched._seconds.items()} == {
+        s: {k: e[:5] for k, e in b.items()} for s, b in one._seconds.items()}
+    for mine, theirs in zip([*batched.all_scopes(), *batched.pairs.values()],
+                            [*one.all_scopes(), *one.pairs.values()], strict=True):
+        assert (mine.scope, mine.name, mine.v) == (theirs.scope, theirs.name, theirs.v)
+    # Of the shorts, only 1,999's (a late print) is in the window: 2,000 is pending.
+    assert batched.global_agg.v[SHORT] == 1_006.0

@@ -122,14 +122,28 @@ def _day(seed: int) -> list[tuple[int, list[Liquidation]]]:
     return out
 
 
-def _run(day: list[tuple[int, list[Liquidation]]]) -> list[list[str]]:
-    """Every aggregate's sums, bit for bit (``float.hex``), after every step and frame."""
+def _run(day: list[tuple[int, list[Liquidation]]], per_row: bool = False) -> list[list[str]]:
+    """Every aggregate's sums, bit for bit (``float.hex``), after every step and frame, and
+    the pairs each step folded into."""
     w = Windows(30, 2e6)
     seen: list[list[str]] = []
     for step, frame in day:
         w.advance(step)
         seen.append([x.hex() for agg in [*w.all_scopes(), *w.pairs.values()] for x in agg.v])
-        w.add_liquidations(frame)
+        # The pairs folded into (the folds note a pair once for a run of its entries).
+        seen.append(sorted(agg.name for agg in w.touched))
+        w.touched.clear()
+        if per_row:
+            # ``add`` of each row, which folds late rows with ``fold_one`` and ``fold_late``
+            # (``add_liquidations`` does it inline, its global sums in locals).
+            for event in frame:
+                if not event.notional_usd > 0.0:
+                    continue  # as on_liquidation
+                w.add(event.venue, event.instrument, event.coin,
+                      LONG if event.position_side is PositionSide.LONG else SHORT,
+                      event.notional_usd, event.exchange_ts_ms // 1000)
+        else:
+            w.add_liquidations(frame)
         seen.append([x.hex() for agg in [*w.all_scopes(), *w.pairs.values()] for x in agg.v])
     return seen
 
@@ -141,7 +155,7 @@ def test_the_folds_give_the_floats_of_the_per_entry_folds(seed: int,
     fast = _run(day)
     for name, plain in _PLAIN.items():
         monkeypatch.setattr(windows_module, name, plain)
-    assert fast == _run(day)
+    assert fast == _run(day, per_row=True)
     assert any(x != "0x0.0p+0" for x in fast[-1])
 
 
@@ -270,3 +284,86 @@ def test_price_moves_are_their_plain_form(marks: list[tuple[int, float]],
     for t in sorted(steps):
         got = prices._move(series, 1_000 + t) if series else None
         assert got == _plain_move(copy, 120, 30, 1_000 + t)
+
+
+def test_live_machines_are_kept_and_stepped_in_scope_order() -> None:
+    # The step reads the live machines in the dict's order, unsorted: scopes that start
+    # watching in another order (a venue, then coins named after it and before it) must
+    # still be stepped global first, then coins by name, then venues.
+    detector = Detector(DetectorConfig())
+    windows = detector._windows
+    pairs = {coin: windows._pair("bybit", coin) for coin in ("ZEC", "BTC", "AAA")}
+    stepped: list[tuple[str, int]] = []
+
+    def advance(m: Machine, t: int, alerts: list[Any]) -> None:
+        stepped.append((m.agg.scope, m.side))
+        m.state = DetectorState.WATCH
+
+    detector._advance_machine = advance  # type: ignore[method-assign]
+    for step, scopes in enumerate([[windows.venues["bybit"]], [windows.coins["ZEC"]],
+                                   [windows.coins["BTC"], windows.coins["AAA"]], []]):
+        for agg in scopes:
+            agg.v[LONG] = 9e6  # worth watching: one-sided, above watch_usd
+        windows.touched.update(pairs.values())
+        stepped.clear()
+        detector._step(1_001 + step, [])
+        keys = list(detector._machines)
+        assert keys == sorted(keys, key=scope_order)
+        assert [k for k in stepped if k[0] != "global"] == keys
+    assert keys == [("coin:AAA", LONG), ("coin:BTC", LONG), ("coin:ZEC", LONG),
+                    ("venue:bybit", LONG)]
+
+
+def _plain_price_move(agg: Agg, side: int, windows: Windows, prices: PriceTracker,
+                      t: int) -> float | None:
+    """A coin's price move by the general form: its ranked venues, weighted."""
+    from monitor.detector.figures import _weighted
+    return _weighted([(prices.move(agg.name, name, t), usd) for name, usd in _ranked(
+        windows.pairs_by_coin.get(agg.name, {}), side, 1000)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(usd=st.sampled_from([0.0, 3.0, 1234.567, 9.87e6]),
+       start=st.floats(0.5, 5e4), end=st.floats(0.5, 5e4), side=st.sampled_from([0, 1]),
+       venues=st.integers(1, 2))
+def test_the_price_move_of_a_coin_on_one_venue_is_its_general_form(
+        usd: float, start: float, end: float, side: int, venues: int) -> None:
+    from monitor.detector.figures import price_move
+    windows = Windows(120, 2e6)
+    prices = PriceTracker(window_seconds=120, stale_seconds=30)
+    for i, venue in enumerate(("bybit", "okx")[:venues]):
+        windows._pair(venue, "ETH").v[2 + side] = usd * (i + 1)
+        prices.update("ETH", venue, "ETHUSDT", start, 1_000)
+        prices.update("ETH", venue, "ETHUSDT", end * (1 + i), 1_100)
+    coin = windows.coins["ETH"]
+    got = price_move(coin, side, windows, prices, DetectorConfig(), 1_110)
+    expected = _plain_price_move(coin, side, windows, prices, 1_110)
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert got.hex() == expected.hex()  # type: ignore[union-attr]
+
+
+@settings(max_examples=200, deadline=None)
+@given(long=st.floats(0.0, 2e7), short=st.floats(0.0, 2e7))
+def test_a_touched_scope_is_a_candidate_exactly_when_worth_watching(long: float,
+                                                                   short: float) -> None:
+    # The step's inline form of ``_worth_watching`` for the scopes a fold touched. (It
+    # filters before ``_visit``, which asks ``_worth_watching`` again: one that let
+    # through too much would cost time, one that let through too little alerts.)
+    detector = Detector(DetectorConfig())
+    windows = detector._windows
+    pair = windows._pair("bybit", "BTC")
+    coin = windows.coins["BTC"]
+    coin.v[LONG], coin.v[SHORT] = long, short
+    visited: list[tuple[str, int]] = []
+
+    def advance(m: Machine, t: int, alerts: list[Any]) -> None:
+        visited.append((m.agg.scope, m.side))
+        m.state = DetectorState.WATCH
+
+    detector._advance_machine = advance  # type: ignore[method-assign]
+    windows.touched.add(pair)
+    detector._step(1_001, [])
+    expected = [coin.keys[side] for side in (LONG, SHORT)
+                if detector._worth_watching(coin, side)]
+    assert [k for k in visited if k[0] == coin.scope] == expected
