@@ -269,3 +269,35 @@ async def test_the_quick_time_check_gives_out_of_bounds_verdicts_at_the_edges() 
     kept = sum(isinstance(e, Liquidation) for e in events) - sum(
         isinstance(e, Liquidation) for e in outside)
     assert stats.events + stats.too_old + stats.duplicates == kept
+
+
+class _LiquidationKind(Liquidation, frozen=True, gc=False):
+    """A subclass: ingest's exact-type test must not take it for a mark."""
+
+
+class _MarkKind(MarkPrice, frozen=True, gc=False):
+    """A subclass: still a mark."""
+
+
+async def test_rows_and_marks_are_told_apart_by_exact_type_then_isinstance() -> None:
+    """The check loop tests ``type(event) is not Liquidation`` before ``isinstance(event,
+    MarkPrice)`` (an isinstance of a msgspec Struct class looks up ``__instancecheck__``
+    on its metaclass: about 570 instructions a row): subclasses of either still go the
+    way isinstance sends them."""
+    store = MemoryStore()
+    ingest, detector, registry, _ = parts(store)
+    ts_ms = int(T0 * 1000)
+    events: list[Liquidation | MarkPrice] = [
+        _LiquidationKind("bybit", "BTCUSDT", "BTC", PositionSide.LONG, 50_000.0, 0.02, 1000.0,
+                         ts_ms, T0, Completeness.FULL, "kind:1"),
+        _MarkKind("bybit", "BTCUSDT", "BTC", 51_000.0, ts_ms, T0),
+        liq(2, T0 - 1),
+        MarkPrice("bybit", "BTCUSDT", "BTC", 52_000.0, ts_ms, T0),
+        _MarkKind("bybit", "BTCUSDT", "BTC", 53_000.0, ts_ms, T0),
+    ]
+    ingest.put("bybit", events, may_whale=False)
+    assert await ingest.drain(5 * T) == 0
+    assert ingest.counted_total == detector.seen == 2
+    assert ingest.stats.out_of_bounds == 0
+    assert registry.get_sample_value(
+        "liqmon_mark_price_usd", {"venue": "bybit", "coin": "BTC"}) == 53_000.0
