@@ -218,3 +218,86 @@ async def test_a_frame_that_may_raise_a_whale_alert_goes_ahead_of_the_queue() ->
     assert ingest.counted_total == detector.seen == 12
     row = (await store.totals(60, now_ms=int(T0 * 1000)))[0]
     assert row.count == 12
+
+
+async def test_the_quick_time_check_gives_out_of_bounds_verdicts_at_the_edges() -> None:
+    """Ingest's quick check reads a venue time as ``ts_ms / 1000`` (int / int, exact): at
+    the last receipt time inside the age and lead bounds and the first outside, for times
+    across the bounds' range (those whose seconds ``ts_ms * 0.001`` would round otherwise),
+    it refuses exactly what out_of_bounds() refuses, rows and marks."""
+    import math
+    import random
+
+    from monitor.venues.bounds import DEFAULT_BOUNDS, EARLIEST_MS, LATEST_MS, out_of_bounds
+
+    rng = random.Random(14)
+    bounds = DEFAULT_BOUNDS
+    age, lead = bounds.max_age_seconds, bounds.max_lead_seconds
+
+    def inside(seconds: float, received: float) -> bool:
+        return -age <= seconds - received <= lead
+
+    events: list[Liquidation | MarkPrice] = []
+    while len(events) < 400:
+        ts = rng.randrange(EARLIEST_MS, LATEST_MS + 1)
+        seconds = ts / 1000.0
+        if ts * 0.001 == seconds:
+            continue
+        for edge, outward in ((seconds + age, math.inf), (seconds - lead, -math.inf)):
+            # The last receipt time inside, then the first outside.
+            received = edge
+            while not inside(seconds, received):
+                received = math.nextafter(received, -outward)
+            while inside(seconds, math.nextafter(received, outward)):
+                received = math.nextafter(received, outward)
+            for at in (received, math.nextafter(received, outward)):
+                n = len(events)
+                if n % 3 == 0:
+                    events.append(MarkPrice("bybit", "BTCUSDT", "BTC", 50_000.0, ts, at))
+                else:
+                    events.append(Liquidation("bybit", "BTCUSDT", "BTC", PositionSide.LONG,
+                                              50_000.0, 0.02, 1000.0, ts, at,
+                                              Completeness.FULL, f"e{n}"))
+    store = MemoryStore()
+    ingest, _, _, _ = parts(store)
+    ingest.put("bybit", events, may_whale=False)
+    assert await ingest.drain(5 * T) == 0
+    outside = [e for e in events if out_of_bounds(e, bounds) is not None]
+    assert len(outside) == len(events) // 2
+    stats = ingest.stats
+    assert stats.out_of_bounds == len(outside)
+    kept = sum(isinstance(e, Liquidation) for e in events) - sum(
+        isinstance(e, Liquidation) for e in outside)
+    assert stats.events + stats.too_old + stats.duplicates == kept
+
+
+class _LiquidationKind(Liquidation, frozen=True, gc=False):
+    """A subclass: ingest's exact-type test must not take it for a mark."""
+
+
+class _MarkKind(MarkPrice, frozen=True, gc=False):
+    """A subclass: still a mark."""
+
+
+async def test_rows_and_marks_are_told_apart_by_exact_type_then_isinstance() -> None:
+    """The check loop tests ``type(event) is not Liquidation`` before ``isinstance(event,
+    MarkPrice)`` (an isinstance of a msgspec Struct class looks up ``__instancecheck__``
+    on its metaclass: about 570 instructions a row): subclasses of either still go the
+    way isinstance sends them."""
+    store = MemoryStore()
+    ingest, detector, registry, _ = parts(store)
+    ts_ms = int(T0 * 1000)
+    events: list[Liquidation | MarkPrice] = [
+        _LiquidationKind("bybit", "BTCUSDT", "BTC", PositionSide.LONG, 50_000.0, 0.02, 1000.0,
+                         ts_ms, T0, Completeness.FULL, "kind:1"),
+        _MarkKind("bybit", "BTCUSDT", "BTC", 51_000.0, ts_ms, T0),
+        liq(2, T0 - 1),
+        MarkPrice("bybit", "BTCUSDT", "BTC", 52_000.0, ts_ms, T0),
+        _MarkKind("bybit", "BTCUSDT", "BTC", 53_000.0, ts_ms, T0),
+    ]
+    ingest.put("bybit", events, may_whale=False)
+    assert await ingest.drain(5 * T) == 0
+    assert ingest.counted_total == detector.seen == 2
+    assert ingest.stats.out_of_bounds == 0
+    assert registry.get_sample_value(
+        "liqmon_mark_price_usd", {"venue": "bybit", "coin": "BTC"}) == 53_000.0

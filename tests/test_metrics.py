@@ -212,3 +212,34 @@ def test_the_largest_of_a_run_follows_the_minute_window_row_by_row() -> None:
                 seen[("bybit", "BTC")] = (event.exchange_ts_ms, event.notional_usd)
         assert metrics._largest_seen == seen
     assert metrics._hot.largest[("bybit", "BTC")] == seen[("bybit", "BTC")][1]
+
+
+def test_the_lag_is_the_receipt_time_minus_the_venue_time_in_seconds_bit_for_bit() -> None:
+    """The lag divides the venue's ms by the int 1000 (int / int takes CPython's exact fast
+    path; an int over a float converts it the slow way): the same float as
+    ``ts_ms / 1000.0`` for every time inside the bounds, so the same sums and buckets."""
+    import random
+    from bisect import bisect_left
+
+    from monitor.metrics.hot import LAG_BUCKETS_SECONDS
+    from monitor.venues.bounds import EARLIEST_MS, LATEST_MS
+
+    rng = random.Random(14)
+    stamps = [EARLIEST_MS, LATEST_MS, 1_769_904_000_001, 2**41 + 1]
+    stamps += [rng.randrange(EARLIEST_MS, LATEST_MS + 1) for _ in range(2000)]
+    events = [Liquidation("bybit", "BTCUSDT", "BTC", PositionSide.LONG, 10.0, 1.0, 100.0,
+                          ts, ts / 1000.0 + rng.choice((0.0, 0.001, 0.3, 7.0)),
+                          Completeness.FULL, f"lag{i}")
+              for i, ts in enumerate(stamps)]
+    _, metrics = make()
+    metrics.liquidations(events)
+    lag = metrics._hot.event_lag["bybit"]
+    want = [0.0] * (len(LAG_BUCKETS_SECONDS) + 1)
+    total = 0.0
+    for event in events:
+        assert event.exchange_ts_ms / 1000 == event.exchange_ts_ms / 1000.0
+        value = max(event.received_at - event.exchange_ts_ms / 1000.0, 0.0)
+        want[bisect_left(LAG_BUCKETS_SECONDS, value)] += 1
+        total += value
+    assert lag[:-1] == want
+    assert lag[-1] == total

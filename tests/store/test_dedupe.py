@@ -105,3 +105,38 @@ def test_bad_parameters_are_refused() -> None:
         Dedupe(0, 10)
     with pytest.raises(ValueError):
         Dedupe(10, 0)
+
+
+def test_a_row_at_a_minute_edge_is_in_the_slot_admit_gives_it() -> None:
+    """admit_events finds a slot of whole seconds as ``ts_ms // slot_ms`` (one int
+    operation): at a whole minute and a millisecond either side, across the bounds' range,
+    each row lands in the slot ``admit(id, ts_ms / 1000.0, now)`` gives it."""
+    from monitor.venues.bounds import EARLIEST_MS, LATEST_MS
+
+    rng = random.Random(14)
+    minutes = [EARLIEST_MS // 60_000 + 1, LATEST_MS // 60_000]
+    minutes += [rng.randrange(EARLIEST_MS // 60_000 + 1, LATEST_MS // 60_000)
+                for _ in range(500)]
+    rows = [_Row(f"id-{i}-{d}", m * 60_000 + d) for i, m in enumerate(minutes)
+            for d in (-1, 0, 1)]
+    now = rows[0].exchange_ts_ms / 1000.0
+    batch, one = ingest_dedupe(10**6, 10**6), ingest_dedupe(10**6, 10**6)
+    new, refused = batch.admit_events(rows, now)
+    assert len(new) == len(rows) and not refused
+    for row in rows:
+        assert one.admit(row.event_id, row.exchange_ts_ms / 1000.0, now) is NEW
+    assert batch._slots == one._slots
+
+
+def test_whole_second_slots_of_ms_are_exact_below_2_to_the_43_seconds() -> None:
+    """Why ``ts_ms // slot_ms`` is ``int(ts_ms / 1000.0 // slot)`` for a slot of whole
+    seconds: below 2**43 s half a float's spacing is under a millisecond, so ``ts_ms /
+    1000.0`` never rounds onto or across a whole second it is not on."""
+    rng = random.Random(43)
+    top = 2**43 * 1000
+    for slot in (1, 60, 3600, 1350):
+        for _ in range(3000):
+            whole = rng.randrange(-top, top) // (slot * 1000) * (slot * 1000)
+            for ts in (whole - 1, whole, whole + 1):
+                if -top < ts < top:
+                    assert int(ts / 1000.0 // float(slot)) == ts // (slot * 1000)
