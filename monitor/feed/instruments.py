@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from monitor.backoff import Backoff
-from monitor.cachedir import cache_root
+from monitor.config.paths import cache_root
 from monitor.errors import FrameError, InstrumentFetchError
 from monitor.feed.tls import rest_context
 from monitor.logs import RateLimitedLog
@@ -32,7 +32,7 @@ REFRESH_WARN_EVERY_SECONDS = 60.0
 
 
 def default_cache_dir() -> Path:
-    """``instruments`` under :func:`monitor.cachedir.cache_root`."""
+    """``instruments`` under :func:`monitor.config.paths.cache_root`."""
     return cache_root() / "instruments"
 
 

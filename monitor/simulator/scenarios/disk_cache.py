@@ -4,7 +4,7 @@
 than half of a ``liqmon backtest --scenario feb-2026``). A scenario is a pure function of
 its arguments and of the code that builds it, so the first build is written to
 ``<cache root>/scenarios/`` (``$CACHE_DIRECTORY``, ``$XDG_CACHE_HOME/liqmon`` or
-``~/.cache/liqmon``: see :mod:`monitor.cachedir`) and later processes read it back, the
+``~/.cache/liqmon``: see :mod:`monitor.config.paths`) and later processes read it back, the
 same events bit for bit, in about a tenth of the time.
 
 The file's name holds a digest of the arguments, the Python version, this format's number
@@ -35,7 +35,7 @@ import msgspec
 import monitor.events
 import monitor.simulator.catalogue
 import monitor.simulator.prices
-from monitor.cachedir import cache_root
+from monitor.config.paths import cache_root
 from monitor.events import PositionSide
 from monitor.simulator.scenarios.model import Scenario, new_event
 
