@@ -6,6 +6,7 @@
         [--mark-rows 600]
     .venv/bin/python benchmarks/e2e.py --profile /tmp/daemon.prof   # then pstats it
     .venv/bin/python benchmarks/e2e.py --task-cpu    # the daemon's CPU by event-loop task
+    .venv/bin/python benchmarks/e2e.py --tls         # over wss://, as every real venue is
 
 The daemon is the real one, ``python -m monitor run`` in a child process with the memory
 store, configured only through ``LIQMON_`` environment overrides (as ``Simulator
@@ -30,6 +31,12 @@ CPU time (user + system, from /proc/<pid>/stat) at the start and the end of ``--
 Printed: what was offered and what the daemon counted, liquidations per daemon CPU-second,
 the daemon's CPU share, drops (ingest queue and store buffer), invalid frames, and RSS.
 Event-loop lag is not exposed on /metrics; benchmarks/notify.py measures it in-process.
+
+``--tls``: the push server speaks ``wss://`` with a throwaway self-signed certificate for
+``localhost`` (made with the ``openssl`` command), which the daemon trusts through
+``SSL_CERT_FILE`` (``ssl.create_default_context`` reads it, as it reads the system store):
+the daemon's own TLS context, its certificate and host name checks, and asyncio's TLS
+layer, as on the venues' ``wss://``. Without it the frames come over plain ``ws://``.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ssl
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -254,7 +263,32 @@ async def wait_ready(port: int, daemon: asyncio.subprocess.Process, seconds: flo
     raise RuntimeError("the daemon did not get ready")
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for ``localhost`` and 127.0.0.1, valid for a day."""
+    cert, key = directory / "localhost.pem", directory / "localhost.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="liqmon-e2e-tls-") as certs:
+        server_tls: ssl.SSLContext | None = None
+        env_tls: dict[str, str] = {}
+        if args.tls:
+            cert, key = self_signed(Path(certs))
+            server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server_tls.load_cert_chain(cert, key)
+            env_tls = {"SSL_CERT_FILE": str(cert)}
+        return await run_with(args, server_tls, env_tls)
+
+
+async def run_with(args: argparse.Namespace, server_tls: ssl.SSLContext | None,
+                   env_tls: dict[str, str]) -> dict[str, Any]:
     prices = args.mode == "prices"
     venues = ["bybit", "binance-usdm"] if prices else ["bybit"]
     bybit_symbols = add_synthetic_listings("bybit", args.symbols) if prices else []
@@ -264,12 +298,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server.needs_binance = prices
     metrics_port = free_port()
     async with Simulator(scenario, speed=1.0, venues=venues) as sim, \
-            serve(server.handle, "127.0.0.1", 0, compression=None, max_size=1 << 24) as ws_server:
+            serve(server.handle, "127.0.0.1", 0, compression=None, max_size=1 << 24,
+                  ssl=server_tls) as ws_server:
         server.port = ws_server.sockets[0].getsockname()[1] if ws_server.sockets else 0
-        env = {**os.environ, **sim.config_overrides()}
+        env = {**os.environ, **sim.config_overrides(), **env_tls}
+        base = f"wss://localhost:{server.port}" if server_tls else f"ws://127.0.0.1:{server.port}"
         for venue in venues:
             env[f"LIQMON_VENUES__{venue.upper().replace('-', '_')}__WS_BASE_URL"] = (
-                f"ws://127.0.0.1:{server.port}/{venue}")
+                f"{base}/{venue}")
         with tempfile.TemporaryDirectory(prefix="liqmon-e2e-") as tmp:
             env |= {"LIQMON_METRICS__PORT": str(metrics_port),
                     "LIQMON_FEED__INSTRUMENT_CACHE_DIR": tmp,
@@ -365,6 +401,9 @@ def main() -> int:
     parser.add_argument("--task-cpu", action="store_true",
                         help="print the daemon's thread CPU by event-loop task at its exit "
                              "(benchmarks/task_cpu/sitecustomize.py)")
+    parser.add_argument("--tls", action="store_true",
+                        help="push over wss:// (a self-signed certificate the daemon is told "
+                             "to trust), as the venues do")
     parser.add_argument("--daemon-transport", choices=("websockets", "picows"),
                         default="websockets",
                         help="picows: the daemon with the prototype client of "
@@ -378,7 +417,8 @@ def main() -> int:
     r = asyncio.run(run(args))
     wall, cpu = r["wall"], r["cpu"]
     print(f"e2e {args.mode}: offered {args.rate:,.0f} {r['unit']}/s for {wall:.1f}s "
-          f"({os.cpu_count()} CPUs); daemon client {args.daemon_transport}"
+          f"({os.cpu_count()} CPUs); daemon client {args.daemon_transport}, "
+          f"{'wss://' if args.tls else 'ws://'}"
           f"{', uvloop' if args.uvloop else ''}")
     print(f"  daemon: {r['frames'] / wall:,.0f} frames/s, {r['liquidations'] / wall:,.0f} "
           f"liquidations/s counted; CPU {cpu:.2f}s = {100 * cpu / wall:.1f}% of a core; "
