@@ -84,6 +84,13 @@ class FeedConfig:
     unknown_instrument_hold_seconds: float = field(
         default=5.0, metadata={"min": 0, "help": "hold an unvalued frame while refreshing"}
     )
+    read_pause_ms: float = field(
+        default=20.0,
+        metadata={"min": 0, "max": 1000,
+                  "help": "a connection without liquidations reads its socket again this "
+                          "long after its last frame (one read, fewer wake-ups); 0 = every "
+                          "packet at once"},
+    )
     instrument_cache_dir: str = field(
         default="", metadata={"help": "where REST instrument documents are cached; '' = default"}
     )

@@ -57,7 +57,8 @@ def build_feed(
         backoff_initial_seconds=config.feed.backoff_initial_seconds,
         backoff_max_seconds=config.feed.backoff_max_seconds,
         healthy_after_seconds=config.feed.healthy_after_seconds,
-        unknown_instrument_hold_seconds=config.feed.unknown_instrument_hold_seconds)
+        unknown_instrument_hold_seconds=config.feed.unknown_instrument_hold_seconds,
+        read_pause_seconds=config.feed.read_pause_ms / 1000)
     return VenueFeed(
         make_dialect(venue, vc.settings()), vc.ws_base_url, vc.rest_base_url, timing,
         sink, observer, clock, instruments_refresh_seconds=vc.instruments_refresh_seconds,

@@ -90,6 +90,9 @@ class FrameHandler:
         self.tap_label = f"{name}#0"
         self.held = HeldFrames()
         self.last_data_at: float | None = None  # monotonic
+        # Frames that carried a liquidation, so far: a connection whose last read brought
+        # one is read again at once, not after its read pause (monitor/feed/pacing.py).
+        self.liquidation_frames = 0
 
     async def handle(self, ws: Sender, session: DialectSession, message: str | bytes) -> int:
         """Parse one frame and dispatch its items; return how many acks it carried."""
@@ -131,6 +134,10 @@ class FrameHandler:
                 return Pending(text, received_at, items, None)
         if events:
             self.last_data_at = now
+            # A frame is of one kind in practice (a venue's liquidation or price channel):
+            # its first and last events say which, without a look at every row.
+            if events[0].__class__ is Liquidation or events[-1].__class__ is Liquidation:
+                self.liquidation_frames += 1
             self._observer.data(self.venue, events[-1].received_at)
             self._sink.put(self.venue, events)
         return acks
@@ -162,6 +169,8 @@ class FrameHandler:
                 self.invalid(FrameError("unrecognised", item.reason), text)
         if events:
             self.last_data_at = self._clock.monotonic()
+            if any(e.__class__ is Liquidation for e in events):
+                self.liquidation_frames += 1
             self._observer.data(self.venue, events[-1].received_at)
             self._sink.put(self.venue, events)
         return acks

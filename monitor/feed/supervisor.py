@@ -31,6 +31,7 @@ from monitor.clock import Clock
 from monitor.errors import FeedError, SubscriptionRejected
 from monitor.feed.frames import FrameHandler
 from monitor.feed.lifetimes import Lifetimes
+from monitor.feed.pacing import PACED_MAX_QUEUE, paced_connection
 from monitor.feed.ports import EventSink, FeedObserver, FrameTap, InstrumentSource
 from monitor.feed.tls import websocket_ssl
 from monitor.feed.topics import LiveTopics
@@ -44,6 +45,8 @@ PROTOCOL_PING_SECONDS = 20.0
 # Frames parsed between two yields to the event loop. A 20-row liquidation frame costs about
 # 0.1-0.2 ms to parse and hand on here, so a slice stays near 1-2 ms.
 FRAMES_PER_SLICE = 8
+# websockets' own high-water mark of received frames, for unpaced connections.
+DEFAULT_MAX_QUEUE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,9 @@ class FeedTiming:
     backoff_max_seconds: float
     healthy_after_seconds: float
     unknown_instrument_hold_seconds: float
+    # After the reader took the last frame, the socket is read again this much later (0:
+    # at once), unless those frames carried a liquidation (monitor/feed/pacing.py).
+    read_pause_seconds: float = 0.0
 
 
 class ConnectionRunner:
@@ -95,6 +101,7 @@ class ConnectionRunner:
             hold_seconds=timing.unknown_instrument_hold_seconds, instruments=instruments,
             tap=tap)
         self._live: ClientConnection | None = None  # the subscribed connection, if any
+        self._liquidation_frames_read = 0  # FrameHandler.liquidation_frames at the last read
 
     @property
     def last_data_at(self) -> float | None:
@@ -148,6 +155,7 @@ class ConnectionRunner:
             await self._sync(ws)
 
     async def _open(self) -> tuple[ClientConnection, DialectSession]:
+        pause = self._timing.read_pause_seconds
         async with asyncio.timeout(self._timing.open_timeout_seconds):
             ws = await connect(
                 self.plan.url,
@@ -159,6 +167,10 @@ class ConnectionRunner:
                 compression=None,
                 proxy=None,
                 ssl=websocket_ssl(self.plan.url),
+                # Paced: see monitor/feed/pacing.py. Unpaced: the library's defaults.
+                max_queue=PACED_MAX_QUEUE if pause > 0 else DEFAULT_MAX_QUEUE,
+                create_connection=(paced_connection(pause, self._read_at_once) if pause > 0
+                                   else None),
             )
         self.connects += 1
         self._frames.tap_label = f"{self.plan.name}#{self.connects}"
@@ -317,6 +329,14 @@ class ConnectionRunner:
             frame = self.dialect.ping_frame(self._clock.wall())
             if frame is not None:
                 await ws.send(frame)
+
+    def _read_at_once(self) -> bool:
+        """Whether the frames since the socket's last read carried a liquidation: a burst's
+        socket is read again at once; a quiet one after the read pause."""
+        seen = self._frames.liquidation_frames
+        burst = seen != self._liquidation_frames_read
+        self._liquidation_frames_read = seen
+        return burst
 
     def _set_subscribed(self, value: bool) -> None:
         if self.subscribed != value:

@@ -1,0 +1,277 @@
+"""Paced reads (monitor/feed/pacing.py) against real websockets servers on loopback, over
+ws:// and over wss:// with a throwaway certificate: a quiet connection's socket is read a
+pause after its reader caught up, a burst's at once, nothing is lost or reordered, a close
+does not wait the pause out, and under TLS the socket itself stops being read."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from monitor.config import load_config
+from monitor.errors import ConfigError
+from monitor.feed.pacing import PACED_MAX_QUEUE, PacedTransport, paced_connection
+from tests.support.timing import T
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost (scripts/setup-test-env installs openssl)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "localhost.pem", directory / "localhost.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
+
+
+@asynccontextmanager
+async def server(
+    handler: Handler, tls: bool, certificate: tuple[Path, Path]
+) -> AsyncIterator[tuple[str, ssl.SSLContext | None]]:
+    """The server's URL, and the client's TLS context (None for ws://)."""
+    server_tls = client_tls = None
+    if tls:
+        server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_tls.load_cert_chain(*certificate)
+        client_tls = ssl.create_default_context(cafile=str(certificate[0]))
+    async with serve(handler, "127.0.0.1", 0, ssl=server_tls, compression=None) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        yield f"{'wss' if tls else 'ws'}://localhost:{port}", client_tls
+
+
+def counting(pause: float, read_at_once: Callable[[], bool]) -> type[ClientConnection]:
+    """The paced connection class, counting what the transport hands websockets."""
+
+    class Counting(paced_connection(pause, read_at_once)):  # type: ignore[misc]
+        reads = 0
+
+        def data_received(self, data: bytes) -> None:
+            Counting.reads += 1
+            super().data_received(data)
+
+    return Counting
+
+
+async def open_paced(url: str, client_tls: ssl.SSLContext | None, pause: float,
+                     read_at_once: Callable[[], bool] = lambda: False,
+                     **kwargs: Any) -> ClientConnection:
+    return await connect(url, ssl=client_tls, compression=None, max_queue=PACED_MAX_QUEUE,
+                         create_connection=counting(pause, read_at_once), **kwargs)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+@pytest.mark.parametrize("at_once", [False, True], ids=["quiet", "burst"])
+async def test_the_next_read_waits_the_pause_unless_the_last_carried_a_burst(
+    tls: bool, at_once: bool, certificate: tuple[Path, Path]
+) -> None:
+    pause = 2.0 * T
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("first")
+        await ws.recv()  # the client took "first": its socket is paused from here
+        await ws.send("second")
+        await ws.wait_closed()
+
+    async with server(handler, tls, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, pause, lambda: at_once)
+        try:
+            assert await ws.recv() == "first"
+            took = time.monotonic()
+            await ws.send("took it")
+            assert await asyncio.wait_for(ws.recv(), 5 * pause) == "second"
+            waited = time.monotonic() - took
+        finally:
+            await ws.close()
+    if at_once:
+        assert waited < pause / 2
+    else:
+        assert waited >= pause * 0.9
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_quiet_stream_is_read_once_a_pause_and_loses_nothing(
+    tls: bool, certificate: tuple[Path, Path]
+) -> None:
+    bursts, per_burst, gap, pause = 60, 5, 0.005, 0.1
+
+    async def handler(ws: ServerConnection) -> None:
+        for burst in range(bursts):
+            for i in range(per_burst):
+                await ws.send(f"{burst}.{i}")
+            await asyncio.sleep(gap)
+        await ws.send("end")
+        await ws.wait_closed()
+
+    async with server(handler, tls, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, pause)
+        got = []
+        try:
+            while (message := await asyncio.wait_for(ws.recv(), 30 * T)) != "end":
+                got.append(message)
+        finally:
+            await ws.close()
+    assert got == [f"{b}.{i}" for b in range(bursts) for i in range(per_burst)]
+    # 60 bursts over >= 0.3 s: read as they came, ~60 reads; paced, about one a 0.1 s.
+    assert type(ws).reads <= bursts // 4, type(ws).reads  # type: ignore[attr-defined]
+
+
+async def test_nothing_is_read_while_frames_wait_for_the_reader(
+    certificate: tuple[Path, Path]
+) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        for i in range(200):
+            await ws.send(f"{i}")
+            await asyncio.sleep(0.001)
+        await ws.wait_closed()
+
+    async with server(handler, False, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, 0.01)
+        try:
+            await asyncio.sleep(0.5)  # the reader is away: frames wait in the kernel
+            reads_while_away = type(ws).reads  # type: ignore[attr-defined]
+            got = [await asyncio.wait_for(ws.recv(), 10 * T) for _ in range(200)]
+        finally:
+            await ws.close()
+    # The handshake's read, then the read that brought the first frame: websockets' queue
+    # is not empty from then on, so its transport stays paused until the reader comes.
+    assert reads_while_away <= 2, reads_while_away
+    assert got == [f"{i}" for i in range(200)]
+
+
+async def test_under_tls_the_socket_is_not_read_while_paused(
+    certificate: tuple[Path, Path]
+) -> None:
+    frames, pause = 150, 5.0 * T
+    sent = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("first")
+        await ws.recv()
+        for i in range(frames):  # ~1 kB each, over ~0.3 s, into the paused connection
+            await ws.send(f"{i:04d}" + "x" * 1000)
+            await asyncio.sleep(0.002)
+        sent.set()
+        await ws.wait_closed()
+
+    async with server(handler, True, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, pause)
+        try:
+            assert await ws.recv() == "first"
+            await ws.send("took it")
+            await asyncio.wait_for(sent.wait(), 30 * T)
+            await asyncio.sleep(0.1)
+            transport = ws.transport
+            assert isinstance(transport, PacedTransport)
+            tls_transport: Any = transport._transport
+            # Without the lowered high-water mark asyncio's TLS layer would have read all
+            # ~150 kB into its buffer; paced, the first packet after the pause stops it.
+            buffered = tls_transport.get_read_buffer_size()
+            assert buffered < 50_000, buffered
+            limits_paused = tls_transport.get_read_buffer_limits()
+            transport._resume_now()  # what the pause's timer does
+            limits_reading = tls_transport.get_read_buffer_limits()
+            got = [await asyncio.wait_for(ws.recv(), 10 * T) for _ in range(frames)]
+        finally:
+            await ws.close()
+    assert [g[:4] for g in got] == [f"{i:04d}" for i in range(frames)]
+    assert limits_paused == (0, 1)
+    # Put back as they were (asyncio's defaults: 64 KiB low, 256 KiB high) before reading.
+    assert limits_reading == (64 * 1024, 256 * 1024)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_close_does_not_wait_out_the_pause_or_the_waiting_frames(
+    tls: bool, certificate: tuple[Path, Path]
+) -> None:
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+
+    async def handler(ws: ServerConnection) -> None:
+        for i in range(50):
+            await ws.send(f"{i}")
+        with suppress(Exception):  # the client's close ends it
+            await ws.wait_closed()
+
+    async with server(handler, tls, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, 30.0, close_timeout=10.0)
+        assert await ws.recv() == "0"  # the other 49 wait; a resume may be pending
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await ws.close()
+        closed_in = time.monotonic() - started
+    assert closed_in < 2.0 * T, closed_in  # not the 10 s close timeout, nor the 30 s pause
+    assert ws.close_code == 1000
+    await asyncio.sleep(0.05)
+    assert errors == []
+
+
+def test_the_read_pause_is_configured_in_milliseconds_within_bounds() -> None:
+    assert load_config(None, env={}).feed.read_pause_ms == 20.0
+    assert load_config(None, env={"LIQMON_FEED__READ_PAUSE_MS": "0"}).feed.read_pause_ms == 0
+    for bad in ("-1", "1001"):
+        with pytest.raises(ConfigError) as info:
+            load_config(None, env={"LIQMON_FEED__READ_PAUSE_MS": bad})
+        assert info.value.key == "feed.read_pause_ms"
+        assert bad in str(info.value)
+
+
+def test_a_read_that_brought_a_liquidation_makes_the_next_read_immediate() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monitor.clock import SystemClock
+    from monitor.feed.ports import Event
+    from monitor.feed.supervisor import ConnectionRunner, FeedTiming
+    from monitor.metrics import Metrics
+    from monitor.venues import make_dialect
+    from monitor.venues.dialect import ConnectionPlan, VenueSettings
+    from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
+
+    class Sink:
+        def put(self, venue: str, events: list[Event]) -> None:
+            pass
+
+    dialect = make_dialect("bybit", VenueSettings())
+    book = InstrumentBook("bybit", [InstrumentSpec("bybit", "BTCUSDT", "BTC",
+                                                   ContractKind.LINEAR, 1.0, "USDT",
+                                                   category="linear")])
+    plan = ConnectionPlan("bybit-linear-0", "ws://127.0.0.1:1/x", ("x",), expected_acks=1)
+    runner = ConnectionRunner(
+        dialect, plan, lambda: dialect.session(book, plan), Sink(),
+        Metrics(CollectorRegistry(), ["bybit"], ["BTC"], process_metrics=False),
+        SystemClock(), FeedTiming(60.0, 10.0, 10.0, 1.0, 30.0, 60.0, 0.0, 0.02))
+    session = dialect.session(book, plan)
+    ts = int(time.time() * 1000)
+    liquidation = orjson.dumps({"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": ts,
+                                "data": [{"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.5",
+                                          "p": "80000.00"}]}).decode()
+
+    def ticker(mark: str) -> str:
+        return orjson.dumps({"topic": "tickers.BTCUSDT", "type": "delta", "cs": 1, "ts": ts,
+                             "data": {"symbol": "BTCUSDT", "markPrice": mark}}).decode()
+
+    def read(*texts: str) -> bool:
+        for text in texts:
+            runner._frames.take(session, text, time.monotonic(), time.time())
+        return runner._read_at_once()
+
+    assert read(ticker("80000.10")) is False  # a mark price: quiet
+    assert read(liquidation) is True
+    assert read() is False  # nothing new since: quiet again
+    assert read(ticker("80000.20"), liquidation, ticker("80000.30")) is True
+    assert read(ticker("80000.40")) is False
