@@ -85,7 +85,7 @@ class FeedConfig:
         default=5.0, metadata={"min": 0, "help": "hold an unvalued frame while refreshing"}
     )
     read_pause_ms: float = field(
-        default=20.0,
+        default=50.0,
         metadata={"min": 0, "max": 1000,
                   "help": "a connection without liquidations reads its socket again this "
                           "long after its last frame (one read, fewer wake-ups); 0 = every "

@@ -18,7 +18,9 @@ and the library's memory bound holds (nothing is read while its queue is not emp
 A burst is not paced: when the frames read since the last read carried a liquidation (the
 runner's ``read_at_once``), the socket is read again at once, as without pacing. Only a
 connection that carried none since its last read waits, so a cascade's frames wait at most
-one pause, for the first read of the burst; the alert path then runs unpaced.
+one pause, for the first read of the burst; the alert path then runs unpaced. Nor is a
+dialogue: when the connection wrote since its last read (a subscription, a refused topic's
+new request, a ping, a pong), the reply is read as soon as it comes.
 
 Under TLS (every real venue), pausing asyncio's TLS transport only stops it handing
 decrypted data on; it goes on reading the socket into its buffer until 256 KiB wait
@@ -55,6 +57,7 @@ class PacedTransport(asyncio.Transport):
         self._loop = asyncio.get_running_loop()
         self._resume: asyncio.TimerHandle | None = None
         self._paced = True
+        self._wrote = False  # since the last read: a reply is awaited
         # Only asyncio's TLS transport has read buffer limits (a plain socket's pause stops
         # its reads at once); their values are put back when reading resumes.
         self._tls_limits = getattr(transport, "set_read_buffer_limits", None)
@@ -72,7 +75,8 @@ class PacedTransport(asyncio.Transport):
             self._tls_limits(high=1, low=0)
 
     def resume_reading(self) -> None:
-        if not self._paced or self._read_at_once():
+        wrote, self._wrote = self._wrote, False
+        if not self._paced or wrote or self._read_at_once():
             self._resume_now()
         elif self._resume is None:
             self._resume = self._loop.call_later(self._pause, self._resume_now)
@@ -100,9 +104,15 @@ class PacedTransport(asyncio.Transport):
     # Everything else, as asyncio's transport does it.
 
     def write(self, data: Any) -> None:
+        self._wrote = True
+        if self._resume is not None:  # paused: the reply is read when it comes
+            self._resume_now()
         self._transport.write(data)
 
     def writelines(self, list_of_data: Any) -> None:
+        self._wrote = True
+        if self._resume is not None:
+            self._resume_now()
         self._transport.writelines(list_of_data)
 
     def write_eof(self) -> None:

@@ -83,25 +83,55 @@ async def test_the_next_read_waits_the_pause_unless_the_last_carried_a_burst(
     pause = 2.0 * T
 
     async def handler(ws: ServerConnection) -> None:
-        await ws.send("first")
-        await ws.recv()  # the client took "first": its socket is paused from here
-        await ws.send("second")
+        # The read after the handshake follows a write (the client's upgrade request), so
+        # it is not paced: the pause starts once "second" has been taken.
+        for message in ("first", "second", "third"):
+            await ws.send(message)
+            await asyncio.sleep(0.2 * T)
         await ws.wait_closed()
 
     async with server(handler, tls, certificate) as (url, client_tls):
         ws = await open_paced(url, client_tls, pause, lambda: at_once)
         try:
             assert await ws.recv() == "first"
+            assert await ws.recv() == "second"
             took = time.monotonic()
-            await ws.send("took it")
-            assert await asyncio.wait_for(ws.recv(), 5 * pause) == "second"
+            assert await asyncio.wait_for(ws.recv(), 5 * pause) == "third"
             waited = time.monotonic() - took
         finally:
             await ws.close()
     if at_once:
         assert waited < pause / 2
     else:
-        assert waited >= pause * 0.9
+        assert waited >= pause * 0.85
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_reply_to_what_the_connection_sent_is_read_when_it_comes(
+    tls: bool, certificate: tuple[Path, Path]
+) -> None:
+    pause = 5.0 * T
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("first")  # read at once: the client wrote its upgrade request
+        await asyncio.sleep(0.2 * T)
+        await ws.send("second")  # paced from here
+        async for request in ws:  # a subscription, a ping: answered at once
+            await ws.send(f"re: {request}")
+
+    async with server(handler, tls, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, pause)
+        try:
+            assert await ws.recv() == "first"
+            assert await ws.recv() == "second"
+            await asyncio.sleep(0.1)  # the socket is paused, its resume 5 s away
+            took = time.monotonic()
+            await ws.send("subscribe")
+            assert await asyncio.wait_for(ws.recv(), 5 * pause) == "re: subscribe"
+            waited = time.monotonic() - took
+        finally:
+            await ws.close()
+    assert waited < pause / 5
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
@@ -162,7 +192,7 @@ async def test_under_tls_the_socket_is_not_read_while_paused(
 
     async def handler(ws: ServerConnection) -> None:
         await ws.send("first")
-        await ws.recv()
+        await asyncio.sleep(0.2 * T)  # the client took "first": its socket is paused by now
         for i in range(frames):  # ~1 kB each, over ~0.3 s, into the paused connection
             await ws.send(f"{i:04d}" + "x" * 1000)
             await asyncio.sleep(0.002)
@@ -173,7 +203,6 @@ async def test_under_tls_the_socket_is_not_read_while_paused(
         ws = await open_paced(url, client_tls, pause)
         try:
             assert await ws.recv() == "first"
-            await ws.send("took it")
             await asyncio.wait_for(sent.wait(), 30 * T)
             await asyncio.sleep(0.1)
             transport = ws.transport
@@ -222,7 +251,7 @@ async def test_a_close_does_not_wait_out_the_pause_or_the_waiting_frames(
 
 
 def test_the_read_pause_is_configured_in_milliseconds_within_bounds() -> None:
-    assert load_config(None, env={}).feed.read_pause_ms == 20.0
+    assert load_config(None, env={}).feed.read_pause_ms == 50.0
     assert load_config(None, env={"LIQMON_FEED__READ_PAUSE_MS": "0"}).feed.read_pause_ms == 0
     for bad in ("-1", "1001"):
         with pytest.raises(ConfigError) as info:
