@@ -14,6 +14,10 @@ without a deliberate yield a reader would parse its whole backlog in one event-l
 and hold every other task (the alert path, other venues, the scrape) for tens of ms. After
 :data:`FRAMES_PER_SLICE` frames in a row it yields once; when frames arrive one at a time
 the reader suspends in ``recv`` anyway and the extra yield costs one loop turn.
+
+A quiet connection's socket is read once per ``read_pause_seconds`` rather than once per
+packet; a burst of liquidations, and a reply to what the connection sent, are read at once
+(:mod:`monitor.feed.pacing`).
 """
 
 from __future__ import annotations
