@@ -90,6 +90,12 @@ class PacedTransport(asyncio.Transport):
             self._tls_limits(high=high, low=low)
         self._transport.resume_reading()
 
+    def read_now(self) -> None:
+        """The reader just took a liquidation: if reading waits out a pause, it resumes now
+        (the resume was decided when the frame left the queue, before it was parsed)."""
+        if self._resume is not None:
+            self._resume_now()
+
     def unpace(self) -> None:
         """Read every packet as it comes from now on, whether or not frames wait: for the
         close handshake, whose closing frame nobody would read while the reader is gone and

@@ -35,7 +35,7 @@ from monitor.clock import Clock
 from monitor.errors import FeedError, SubscriptionRejected
 from monitor.feed.frames import FrameHandler
 from monitor.feed.lifetimes import Lifetimes
-from monitor.feed.pacing import PACED_MAX_QUEUE, paced_connection
+from monitor.feed.pacing import PACED_MAX_QUEUE, PacedTransport, paced_connection
 from monitor.feed.ports import EventSink, FeedObserver, FrameTap, InstrumentSource
 from monitor.feed.tls import websocket_ssl
 from monitor.feed.topics import LiveTopics
@@ -272,12 +272,19 @@ class ConnectionRunner:
             frames = self._frames
             recv, take, finish, held = ws.recv, frames.take, frames.finish, frames.held
             monotonic, wall = self._clock.monotonic, self._clock.wall
+            paced = ws.transport if isinstance(ws.transport, PacedTransport) else None
+            liquidation_frames = frames.liquidation_frames
             while True:
                 message = await recv()
                 last_frame[0] = now = monotonic()
                 # The common frame (events, acks) is handled without a coroutine; one that
                 # needs the connection or a wait goes on to the async path.
                 taken = take(session, message, now, wall())
+                if frames.liquidation_frames != liquidation_frames:
+                    # A liquidation: the next read is not paced (monitor/feed/pacing.py).
+                    liquidation_frames = frames.liquidation_frames
+                    if paced is not None:
+                        paced.read_now()
                 if not isinstance(taken, int):
                     await finish(ws, taken)
                 in_slice += 1

@@ -117,7 +117,8 @@ async def test_a_reply_to_what_the_connection_sent_is_read_when_it_comes(
         await asyncio.sleep(0.2 * T)
         await ws.send("second")  # paced from here
         async for request in ws:  # a subscription, a ping: answered at once
-            await ws.send(f"re: {request}")
+            text = request if isinstance(request, str) else request.decode()
+            await ws.send(f"re: {text}")
 
     async with server(handler, tls, certificate) as (url, client_tls):
         ws = await open_paced(url, client_tls, pause)
@@ -304,3 +305,85 @@ def test_a_read_that_brought_a_liquidation_makes_the_next_read_immediate() -> No
     assert read() is False  # nothing new since: quiet again
     assert read(ticker("80000.20"), liquidation, ticker("80000.30")) is True
     assert read(ticker("80000.40")) is False
+
+
+async def test_the_read_after_a_lone_liquidation_frame_is_not_paced(
+    certificate: tuple[Path, Path]
+) -> None:
+    """Through the runner's reader: a liquidation that came alone in its read is parsed
+    after websockets decided the next read (when the frame left its queue), so the reader
+    resumes reading once it has taken it; the next liquidation is not held a pause."""
+    from prometheus_client import CollectorRegistry
+
+    from monitor.clock import SystemClock
+    from monitor.events import Liquidation
+    from monitor.feed.ports import Event
+    from monitor.feed.supervisor import ConnectionRunner, FeedTiming
+    from monitor.metrics import Metrics
+    from monitor.venues import make_dialect
+    from monitor.venues.dialect import ConnectionPlan, VenueSettings
+    from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
+
+    pause = 3.0 * T
+    arrived: dict[str, float] = {}
+    both = asyncio.Event()
+
+    class Sink:
+        def put(self, venue: str, events: list[Event]) -> None:
+            for e in events:
+                if isinstance(e, Liquidation):
+                    arrived[str(e.qty_base)] = time.monotonic()
+            if len(arrived) == 2:
+                both.set()
+
+    def frame(qty: str) -> str:
+        ts = int(time.time() * 1000)
+        return orjson.dumps({"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": ts,
+                             "data": [{"T": ts, "s": "BTCUSDT", "S": "Buy", "v": qty,
+                                       "p": "80000.00"}]}).decode()
+
+    sent: dict[str, float] = {}
+
+    def ticker() -> str:  # a delta without a mark price: no event
+        return orjson.dumps({"topic": "tickers.BTCUSDT", "type": "delta", "cs": 1,
+                             "ts": int(time.time() * 1000),
+                             "data": {"symbol": "BTCUSDT", "bid1Price": "80000.0"}}).decode()
+
+    async def handler(ws: ServerConnection) -> None:
+        # The first read follows the handshake's write and is not paced; from the second
+        # on the connection is quiet.
+        for _ in range(2):
+            await ws.send(ticker())
+            await asyncio.sleep(0.3 * T)
+        # Each liquidation alone in its read: the first waits the pause, the second is
+        # sent once the first has been read.
+        await ws.send(frame("0.5"))
+        sent["0.5"] = time.monotonic()
+        await asyncio.sleep(pause + 0.5 * T)
+        await ws.send(frame("0.7"))
+        sent["0.7"] = time.monotonic()
+        await ws.wait_closed()
+
+    dialect = make_dialect("bybit", VenueSettings())
+    book = InstrumentBook("bybit", [InstrumentSpec("bybit", "BTCUSDT", "BTC",
+                                                   ContractKind.LINEAR, 1.0, "USDT",
+                                                   category="linear")])
+    plan = ConnectionPlan("bybit-linear-0", "ws://127.0.0.1:1/x", ("x",), expected_acks=1)
+    runner = ConnectionRunner(
+        dialect, plan, lambda: dialect.session(book, plan), Sink(),
+        Metrics(CollectorRegistry(), ["bybit"], ["BTC"], process_metrics=False),
+        SystemClock(), FeedTiming(60.0, 10.0, 10.0, 1.0, 30.0, 60.0, 0.0, pause))
+    async with server(handler, False, certificate) as (url, _no_tls):
+        ws = await connect(url, compression=None, max_queue=PACED_MAX_QUEUE,
+                           create_connection=paced_connection(pause, runner._read_at_once))
+        reader = asyncio.create_task(runner._read(ws, dialect.session(book, plan),
+                                                  time.monotonic()))
+        try:
+            await asyncio.wait_for(both.wait(), 10 * pause)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await ws.close()
+    first, second = arrived["0.5"] - sent["0.5"], arrived["0.7"] - sent["0.7"]
+    assert first >= pause * 0.7, first  # the first read of the burst waited the pause
+    assert second < pause / 3, second  # the next did not
