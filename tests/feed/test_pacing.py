@@ -16,12 +16,20 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
+from monitor.clock import SystemClock
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.feed.pacing import PACED_MAX_QUEUE, PacedTransport, paced_connection
+from monitor.feed.ports import EventSink
+from monitor.feed.supervisor import ConnectionRunner, FeedTiming
+from monitor.metrics import Metrics
+from monitor.venues import make_dialect
+from monitor.venues.dialect import ConnectionPlan, DialectSession, VenueSettings
+from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 from tests.support.timing import T
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -261,31 +269,28 @@ def test_the_read_pause_is_configured_in_milliseconds_within_bounds() -> None:
         assert bad in str(info.value)
 
 
-def test_a_read_that_brought_a_liquidation_makes_the_next_read_immediate() -> None:
-    from prometheus_client import CollectorRegistry
-
-    from monitor.clock import SystemClock
-    from monitor.feed.ports import Event
-    from monitor.feed.supervisor import ConnectionRunner, FeedTiming
-    from monitor.metrics import Metrics
-    from monitor.venues import make_dialect
-    from monitor.venues.dialect import ConnectionPlan, VenueSettings
-    from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
-
-    class Sink:
-        def put(self, venue: str, events: list[Event]) -> None:
-            pass
-
+def bybit_runner(sink: EventSink, pause: float) -> tuple[ConnectionRunner, DialectSession]:
+    """A ConnectionRunner for one Bybit linear connection (BTCUSDT known), and a session."""
     dialect = make_dialect("bybit", VenueSettings())
     book = InstrumentBook("bybit", [InstrumentSpec("bybit", "BTCUSDT", "BTC",
                                                    ContractKind.LINEAR, 1.0, "USDT",
                                                    category="linear")])
     plan = ConnectionPlan("bybit-linear-0", "ws://127.0.0.1:1/x", ("x",), expected_acks=1)
     runner = ConnectionRunner(
-        dialect, plan, lambda: dialect.session(book, plan), Sink(),
+        dialect, plan, lambda: dialect.session(book, plan), sink,
         Metrics(CollectorRegistry(), ["bybit"], ["BTC"], process_metrics=False),
-        SystemClock(), FeedTiming(60.0, 10.0, 10.0, 1.0, 30.0, 60.0, 0.0, 0.02))
-    session = dialect.session(book, plan)
+        SystemClock(), FeedTiming(60.0, 10.0, 10.0, 1.0, 30.0, 60.0, 0.0, pause))
+    return runner, dialect.session(book, plan)
+
+
+def test_a_read_that_brought_a_liquidation_makes_the_next_read_immediate() -> None:
+    from monitor.feed.ports import Event
+
+    class Sink:
+        def put(self, venue: str, events: list[Event]) -> None:
+            pass
+
+    runner, session = bybit_runner(Sink(), 0.02)
     ts = int(time.time() * 1000)
     liquidation = orjson.dumps({"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": ts,
                                 "data": [{"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.5",
@@ -313,16 +318,8 @@ async def test_the_read_after_a_lone_liquidation_frame_is_not_paced(
     """Through the runner's reader: a liquidation that came alone in its read is parsed
     after websockets decided the next read (when the frame left its queue), so the reader
     resumes reading once it has taken it; the next liquidation is not held a pause."""
-    from prometheus_client import CollectorRegistry
-
-    from monitor.clock import SystemClock
     from monitor.events import Liquidation
     from monitor.feed.ports import Event
-    from monitor.feed.supervisor import ConnectionRunner, FeedTiming
-    from monitor.metrics import Metrics
-    from monitor.venues import make_dialect
-    from monitor.venues.dialect import ConnectionPlan, VenueSettings
-    from monitor.venues.instruments import ContractKind, InstrumentBook, InstrumentSpec
 
     pause = 3.0 * T
     arrived: dict[str, float] = {}
@@ -364,20 +361,11 @@ async def test_the_read_after_a_lone_liquidation_frame_is_not_paced(
         sent["0.7"] = time.monotonic()
         await ws.wait_closed()
 
-    dialect = make_dialect("bybit", VenueSettings())
-    book = InstrumentBook("bybit", [InstrumentSpec("bybit", "BTCUSDT", "BTC",
-                                                   ContractKind.LINEAR, 1.0, "USDT",
-                                                   category="linear")])
-    plan = ConnectionPlan("bybit-linear-0", "ws://127.0.0.1:1/x", ("x",), expected_acks=1)
-    runner = ConnectionRunner(
-        dialect, plan, lambda: dialect.session(book, plan), Sink(),
-        Metrics(CollectorRegistry(), ["bybit"], ["BTC"], process_metrics=False),
-        SystemClock(), FeedTiming(60.0, 10.0, 10.0, 1.0, 30.0, 60.0, 0.0, pause))
+    runner, session = bybit_runner(Sink(), pause)
     async with server(handler, False, certificate) as (url, _no_tls):
         ws = await connect(url, compression=None, max_queue=PACED_MAX_QUEUE,
                            create_connection=paced_connection(pause, runner._read_at_once))
-        reader = asyncio.create_task(runner._read(ws, dialect.session(book, plan),
-                                                  time.monotonic()))
+        reader = asyncio.create_task(runner._read(ws, session, time.monotonic()))
         try:
             await asyncio.wait_for(both.wait(), 10 * pause)
         finally:
