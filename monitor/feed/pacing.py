@@ -15,8 +15,8 @@ call on to asyncio's transport except ``resume_reading``: that it defers by the 
 So the socket is read again a pause after the reader caught up, never while frames wait,
 and the library's memory bound holds (nothing is read while its queue is not empty).
 
-A burst is not paced: when the frames read since the last read carried a liquidation (the
-runner's ``read_at_once``), the socket is read again at once, as without pacing. Only a
+A burst is not paced: once the reader has taken a liquidation it calls
+:meth:`PacedTransport.read_now`, and the socket is read again at once, as without pacing. Only a
 connection that carried none since its last read waits, so a cascade's frames wait at most
 one pause, for the first read of the burst; the alert path then runs unpaced. Nor is a
 dialogue: when the connection wrote since its last read (a subscription, a refused topic's
@@ -34,7 +34,6 @@ paused while the application reads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -46,14 +45,13 @@ PACED_MAX_QUEUE = (0, 0)
 
 class PacedTransport(asyncio.Transport):
     """asyncio's transport for websockets, with ``resume_reading`` deferred by ``pause``
-    unless ``read_at_once()`` says the frames since the last read carried a burst."""
+    unless the frames since the last read carried a liquidation or the connection wrote."""
 
-    def __init__(self, transport: asyncio.Transport, pause: float,
-                 read_at_once: Callable[[], bool]) -> None:
+    def __init__(self, transport: asyncio.Transport, pause: float) -> None:
         super().__init__()
         self._transport = transport
         self._pause = pause
-        self._read_at_once = read_at_once
+        self._burst = False  # since the last read: a liquidation was taken
         self._loop = asyncio.get_running_loop()
         self._resume: asyncio.TimerHandle | None = None
         self._paced = True
@@ -75,8 +73,9 @@ class PacedTransport(asyncio.Transport):
             self._tls_limits(high=1, low=0)
 
     def resume_reading(self) -> None:
-        wrote, self._wrote = self._wrote, False
-        if not self._paced or wrote or self._read_at_once():
+        burst, wrote = self._burst, self._wrote
+        self._burst = self._wrote = False
+        if not self._paced or burst or wrote:
             self._resume_now()
         elif self._resume is None:
             self._resume = self._loop.call_later(self._pause, self._resume_now)
@@ -91,8 +90,10 @@ class PacedTransport(asyncio.Transport):
         self._transport.resume_reading()
 
     def read_now(self) -> None:
-        """The reader just took a liquidation: if reading waits out a pause, it resumes now
-        (the resume was decided when the frame left the queue, before it was parsed)."""
+        """The reader just took a liquidation: the next read is not paced, and if reading
+        waits out a pause already (decided when the frame left websockets' queue, before it
+        was parsed) it resumes now."""
+        self._burst = True
         if self._resume is not None:
             self._resume_now()
 
@@ -162,16 +163,16 @@ class PacedTransport(asyncio.Transport):
             self._resume = None
 
 
-def paced_connection(pause: float, read_at_once: Callable[[], bool]) -> type[ClientConnection]:
-    """The ``create_connection`` class of one ``connect`` (connect with
+def paced_connection(pause: float) -> type[ClientConnection]:
+    """The ``create_connection`` class of a ``connect`` (connect with
     ``max_queue=PACED_MAX_QUEUE``): its socket is read again ``pause`` seconds after the
-    reader took the last frame, or at once when ``read_at_once()`` is true."""
+    reader took the last frame, or at once after :meth:`PacedTransport.read_now`."""
 
     class PacedConnection(ClientConnection):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if not isinstance(transport, asyncio.Transport):
                 raise TypeError(f"a websocket needs a stream transport, not {transport!r}")
-            super().connection_made(PacedTransport(transport, pause, read_at_once))
+            super().connection_made(PacedTransport(transport, pause))
 
         async def close(self, code: int = 1000, reason: str = "") -> None:
             if isinstance(self.transport, PacedTransport):

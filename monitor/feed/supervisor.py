@@ -105,7 +105,6 @@ class ConnectionRunner:
             hold_seconds=timing.unknown_instrument_hold_seconds, instruments=instruments,
             tap=tap)
         self._live: ClientConnection | None = None  # the subscribed connection, if any
-        self._liquidation_frames_read = 0  # FrameHandler.liquidation_frames at the last read
 
     @property
     def last_data_at(self) -> float | None:
@@ -173,8 +172,7 @@ class ConnectionRunner:
                 ssl=websocket_ssl(self.plan.url),
                 # Paced: see monitor/feed/pacing.py. Unpaced: the library's defaults.
                 max_queue=PACED_MAX_QUEUE if pause > 0 else DEFAULT_MAX_QUEUE,
-                create_connection=(paced_connection(pause, self._read_at_once) if pause > 0
-                                   else None),
+                create_connection=paced_connection(pause) if pause > 0 else None,
             )
         self.connects += 1
         self._frames.tap_label = f"{self.plan.name}#{self.connects}"
@@ -340,14 +338,6 @@ class ConnectionRunner:
             frame = self.dialect.ping_frame(self._clock.wall())
             if frame is not None:
                 await ws.send(frame)
-
-    def _read_at_once(self) -> bool:
-        """Whether the frames since the socket's last read carried a liquidation: a burst's
-        socket is read again at once; a quiet one after the read pause."""
-        seen = self._frames.liquidation_frames
-        burst = seen != self._liquidation_frames_read
-        self._liquidation_frames_read = seen
-        return burst
 
     def _set_subscribed(self, value: bool) -> None:
         if self.subscribed != value:

@@ -63,10 +63,10 @@ async def server(
         yield f"{'wss' if tls else 'ws'}://localhost:{port}", client_tls
 
 
-def counting(pause: float, read_at_once: Callable[[], bool]) -> type[ClientConnection]:
+def counting(pause: float) -> type[ClientConnection]:
     """The paced connection class, counting what the transport hands websockets."""
 
-    class Counting(paced_connection(pause, read_at_once)):  # type: ignore[misc]
+    class Counting(paced_connection(pause)):  # type: ignore[misc]
         reads = 0
 
         def data_received(self, data: bytes) -> None:
@@ -77,10 +77,9 @@ def counting(pause: float, read_at_once: Callable[[], bool]) -> type[ClientConne
 
 
 async def open_paced(url: str, client_tls: ssl.SSLContext | None, pause: float,
-                     read_at_once: Callable[[], bool] = lambda: False,
                      **kwargs: Any) -> ClientConnection:
     return await connect(url, ssl=client_tls, compression=None, max_queue=PACED_MAX_QUEUE,
-                         create_connection=counting(pause, read_at_once), **kwargs)
+                         create_connection=counting(pause), **kwargs)
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
@@ -99,10 +98,14 @@ async def test_the_next_read_waits_the_pause_unless_the_last_carried_a_burst(
         await ws.wait_closed()
 
     async with server(handler, tls, certificate) as (url, client_tls):
-        ws = await open_paced(url, client_tls, pause, lambda: at_once)
+        ws = await open_paced(url, client_tls, pause)
         try:
             assert await ws.recv() == "first"
             assert await ws.recv() == "second"
+            if at_once:  # what the reader does once it has taken a liquidation
+                transport = ws.transport
+                assert isinstance(transport, PacedTransport)
+                transport.read_now()
             took = time.monotonic()
             assert await asyncio.wait_for(ws.recv(), 5 * pause) == "third"
             waited = time.monotonic() - took
@@ -113,6 +116,41 @@ async def test_the_next_read_waits_the_pause_unless_the_last_carried_a_burst(
     else:
         assert waited >= pause * 0.85
 
+
+
+async def test_a_liquidation_taken_while_frames_wait_makes_the_next_read_immediate(
+    certificate: tuple[Path, Path]
+) -> None:
+    """read_now while websockets' queue is not empty (no pause pending yet): the resume
+    that follows when the reader empties the queue is not paced."""
+    pause = 3.0 * T
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("first")  # read at once: the client wrote its upgrade request
+        await asyncio.sleep(0.2 * T)
+        await ws.send("second")  # taken, then a pause
+        await asyncio.sleep(0.2 * T)
+        await ws.send("a")  # both wait in the kernel: one read brings them
+        await ws.send("b")
+        await asyncio.sleep(pause + 0.5 * T)
+        await ws.send("c")
+        await ws.wait_closed()
+
+    async with server(handler, False, certificate) as (url, client_tls):
+        ws = await open_paced(url, client_tls, pause)
+        try:
+            for expected in ("first", "second", "a"):
+                assert await asyncio.wait_for(ws.recv(), 5 * pause) == expected
+            transport = ws.transport
+            assert isinstance(transport, PacedTransport)
+            transport.read_now()  # "a" was a liquidation; "b" still waits in the queue
+            assert await asyncio.wait_for(ws.recv(), 5 * pause) == "b"
+            took = time.monotonic()
+            assert await asyncio.wait_for(ws.recv(), 5 * pause) == "c"
+            waited = time.monotonic() - took
+        finally:
+            await ws.close()
+    assert waited < pause / 2, waited  # "c" came ~0.5 s after "b"; paced it would be ~3 s
 
 @pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
 async def test_a_reply_to_what_the_connection_sent_is_read_when_it_comes(
@@ -300,10 +338,14 @@ def test_a_read_that_brought_a_liquidation_makes_the_next_read_immediate() -> No
         return orjson.dumps({"topic": "tickers.BTCUSDT", "type": "delta", "cs": 1, "ts": ts,
                              "data": {"symbol": "BTCUSDT", "markPrice": mark}}).decode()
 
+    counted = [0]
+
     def read(*texts: str) -> bool:
+        """Whether these frames carried a liquidation: what makes the reader read at once."""
         for text in texts:
             runner._frames.take(session, text, time.monotonic(), time.time())
-        return runner._read_at_once()
+        seen, counted[0] = counted[0], runner._frames.liquidation_frames
+        return seen != counted[0]
 
     assert read(ticker("80000.10")) is False  # a mark price: quiet
     assert read(liquidation) is True
@@ -364,7 +406,7 @@ async def test_the_read_after_a_lone_liquidation_frame_is_not_paced(
     runner, session = bybit_runner(Sink(), pause)
     async with server(handler, False, certificate) as (url, _no_tls):
         ws = await connect(url, compression=None, max_queue=PACED_MAX_QUEUE,
-                           create_connection=paced_connection(pause, runner._read_at_once))
+                           create_connection=paced_connection(pause))
         reader = asyncio.create_task(runner._read(ws, session, time.monotonic()))
         try:
             await asyncio.wait_for(both.wait(), 10 * pause)
